@@ -1,0 +1,144 @@
+"""The Python API: ``load`` a model file and ``run`` it. Outer layers (CLI, server) call only this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from policylab.compile import CompiledModel, apply_params, bind, compile_model, resolve_inputs
+from policylab.errors import UsageError
+from policylab.expr.names import canonical
+from policylab.formats import read_model
+from policylab.model.ir import Model as ModelIR
+from policylab.simulate import Streams, sample_judgements, simulate, to_dataset
+
+try:
+    __version__ = version("policylab")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+ParamValue = float | Sequence[float] | np.ndarray
+MAX_RUNS = 10_000_000
+
+
+class Model:
+    """A loaded model, ready to run: wraps the IR and caches its compiled plan."""
+
+    def __init__(self, ir: ModelIR) -> None:
+        self.ir = ir
+
+    def __repr__(self) -> str:
+        return f"<policylab.Model {self.ir.name!r}: {len(self.ir.variables)} variables, {len(self.ir.scenarios)} scenarios>"
+
+    @property
+    def name(self) -> str:
+        return self.ir.name
+
+    @property
+    def scenarios(self) -> list[str]:
+        return list(self.ir.scenarios)
+
+    @cached_property
+    def compiled(self) -> CompiledModel:
+        """The scenario-independent compiled form (built once)."""
+        return compile_model(self.ir)
+
+    @property
+    def variables(self) -> list[str]:
+        """Names of the stocks, flows and auxiliaries an unrestricted run saves."""
+        return self.compiled.output_names
+
+    def run(
+        self,
+        scenario: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+        runs: int = 1,
+        seed: int = 0,
+        variables: Sequence[str] | None = None,
+        deterministic: bool = False,
+        first_run: int = 0,
+        sample: bool | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> xr.Dataset:
+        """Simulate ``runs`` members at once and return a Dataset over (run, time).
+
+        Parameters
+        ----------
+        scenario : name of a scenario; default the model's ``default_scenario`` (or as written).
+        params : constants or lever levels to set, each a scalar or one value per run.
+        runs : ensemble size. With ``runs > 1`` every judgement parameter is sampled over
+            its range (unless ``sample=False``), run ``k`` from random stream ``k``.
+        seed : root seed; ``seed=0`` is a seed like any other.
+        variables : names to save (default: all stocks, flows and auxiliaries).
+        deterministic : random functions return their mean instead of a draw.
+        first_run : index of the first run (run ``k`` gives the same numbers alone or in any ensemble).
+        """
+        if not isinstance(runs, (int, np.integer)) or runs < 1 or runs > MAX_RUNS:
+            raise UsageError(f"runs must be a whole number from 1 to {MAX_RUNS}, got {runs!r}")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise UsageError(f"seed must be a non-negative whole number, got {seed!r}")
+        chosen = self.ir.default_scenario if scenario is None else scenario
+        run_indices = np.arange(first_run, first_run + runs, dtype=np.int64)
+        streams = Streams(int(seed), run_indices)
+        inputs = resolve_inputs(self.ir, chosen)
+        do_sample = runs > 1 if sample is None else sample
+        parameters: dict[str, float | np.ndarray] = sample_judgements(self.ir, streams) if do_sample else {}
+        given = {canonical(k): _as_param(k, v, runs) for k, v in (params or {}).items()}
+        parameters.update({k: v for k, v in given.items()})
+        apply_params(self.ir, inputs, parameters)
+        program = bind(self.compiled, inputs, runs, deterministic)
+        save = self._save_list(variables)
+        trajectory = simulate(program, self.ir.time, streams, save, progress)
+        attrs = {
+            "model": self.ir.name,
+            "model_hash": str(self.ir.extras.get("sha256", "")),
+            "scenario": chosen or "",
+            "seed": int(seed),
+            "runs": int(runs),
+            "method": self.ir.time.method.value,
+            "dt": self.ir.time.dt,
+            "deterministic": int(deterministic),
+            "policylab_version": __version__,
+        }
+        return to_dataset(self.ir, trajectory, run_indices, parameters, attrs)
+
+    def _save_list(self, variables: Sequence[str] | None) -> list[str]:
+        known = self.compiled.output_names
+        if variables is None:
+            return known
+        chosen = []
+        available = set(known) | set(self.compiled.system.stocks) | set(self.compiled.system.rates)
+        from policylab.model.ir import Event, Lever
+
+        inputs = {n for n, v in self.ir.variables.items() if isinstance(v, (Lever, Event))}
+        for raw in variables:
+            name = canonical(raw)
+            if name not in available and name not in inputs:
+                from policylab.compile.graph import suggest
+
+                raise UsageError(f"variable {raw!r} is not in {self.ir.name}.{suggest(name, list(available) + list(inputs))}")
+            chosen.append(name)
+        return chosen
+
+
+def _as_param(name: str, value: ParamValue, runs: int) -> float | np.ndarray:
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        if not np.isfinite(array):
+            raise UsageError(f"params[{name!r}] is NaN or infinite")
+        return float(array)
+    if array.shape != (runs,):
+        raise UsageError(f"params[{name!r}] has {array.size} values; give a scalar or exactly {runs} (one per run)")
+    if not np.isfinite(array).all():
+        raise UsageError(f"params[{name!r}] contains NaN or infinity")
+    return array
+
+
+def load(path: str | Path) -> Model:
+    """Read a model file (.yaml, .xmile, .stmx, .itmx) and return a runnable Model."""
+    return Model(read_model(path))

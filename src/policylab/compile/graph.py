@@ -1,0 +1,105 @@
+"""Dependency analysis of the flat system: who reads whom, in what order, and loops."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from graphlib import CycleError, TopologicalSorter
+
+from policylab.compile.desugar import Draw, LookupCall, System, describe
+from policylab.errors import AlgebraicLoopError, Location, UnknownNameError
+from policylab.expr.ast import Expr, Name, Subscript, children
+
+RESERVED = frozenset({"time", "dt", "starttime", "stoptime", "initial_time", "final_time", "time_step"})
+
+
+def sub_nodes(expr: Expr) -> tuple[Expr, ...]:
+    """Children of a node, including the compile-stage Draw and LookupCall nodes."""
+    if isinstance(expr, Draw):
+        return expr.args
+    if isinstance(expr, LookupCall):
+        return (expr.arg,)
+    return children(expr)
+
+
+def iter_nodes(expr: Expr) -> Iterator[Expr]:
+    """Every node of an expression tree."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(sub_nodes(node))
+
+
+def references(expr: Expr) -> set[str]:
+    """Variable names an expression reads (lookup tables excluded, reserved names excluded)."""
+    found: set[str] = set()
+    for node in iter_nodes(expr):
+        if isinstance(node, (Name, Subscript)) and node.name not in RESERVED:
+            found.add(node.name)
+    return found
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """' Did you mean x?' for the closest known name, or ''."""
+    visible = [k for k in known if "~" not in k]
+    close = difflib.get_close_matches(name, visible, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_names(system: System, known: set[str]) -> None:
+    """Raise UnknownNameError for the first equation naming an undefined variable."""
+    everything = known | set(system.stocks) | set(system.rates) | {p.out for p in system.pipelines}
+    for name, expr, where in _equations(system):
+        for ref in sorted(references(expr)):
+            if ref not in everything and ref not in RESERVED:
+                raise UnknownNameError(
+                    f"{where}: {describe(name)} refers to {ref!r}, which the model does not define."
+                    f"{suggest(ref, everything)}"
+                )
+
+
+def _equations(system: System) -> Iterator[tuple[str, Expr, Location]]:
+    for stock in system.stocks.values():
+        yield stock.name, stock.initial, stock.where
+    for rate in system.rates.values():
+        yield rate.name, rate.expr, rate.where
+
+
+def _loop_error(kind: str, cycle: list[str], where: dict[str, Location]) -> AlgebraicLoopError:
+    path = " -> ".join(describe(n) for n in cycle)
+    places = ", ".join(dict.fromkeys(str(where[n]) for n in cycle if n in where))
+    hint = "break it with a stock, or a SMOOTH/DELAY on one of the links" if kind == "Algebraic loop" else (
+        "give one of these stocks an initial value that does not depend on the others"
+    )
+    return AlgebraicLoopError(f"{kind}: {path} ({places}); {hint}.")
+
+
+def rate_order(system: System) -> list[str]:
+    """Rates in an order where each is computed after everything it reads within the step."""
+    graph = {name: references(rate.expr) & set(system.rates) for name, rate in system.rates.items()}
+    where = {name: rate.where for name, rate in system.rates.items()}
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError as err:
+        raise _loop_error("Algebraic loop", list(reversed(err.args[1])), where) from err
+
+
+def init_order(system: System) -> list[str]:
+    """Stocks, rates and pipelines in the order their start values must be computed."""
+    nodes = set(system.stocks) | set(system.rates) | {p.out for p in system.pipelines}
+    graph: dict[str, set[str]] = {}
+    where: dict[str, Location] = {}
+    for stock in system.stocks.values():
+        graph[stock.name] = references(stock.initial) & nodes
+        where[stock.name] = stock.where
+    for rate in system.rates.values():
+        graph[rate.name] = references(rate.expr) & nodes
+        where[rate.name] = rate.where
+    for pipe in system.pipelines:
+        graph[pipe.out] = {pipe.init} | ({pipe.delay} if pipe.delay else set())
+        where[pipe.out] = pipe.where
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError as err:
+        raise _loop_error("Initialisation loop", list(reversed(err.args[1])), where) from err

@@ -1,0 +1,65 @@
+"""PolicyLab's one exception tree.
+
+::
+
+    PolicyLabError(Exception)             every error a user can trigger
+    ├── ModelFileError(ValueError)        a model file cannot be read or validated
+    ├── ExpressionError(ValueError)       an equation does not parse or names a bad call
+    ├── UnknownNameError(KeyError)        an equation names a variable that does not exist
+    ├── AlgebraicLoopError                auxiliaries depend on themselves within a step
+    ├── UnitsError                        dimensional inconsistency (raised by ``check``)
+    ├── SimulationError(ArithmeticError)  NaN/Inf or another failure while integrating
+    └── UsageError(ValueError)            an API or CLI call with bad arguments
+
+Every message names where the problem is (file, line, variable) and what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a piece of a model was written: file and 1-based line (0 when unknown)."""
+
+    file: str = "<string>"
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+class PolicyLabError(Exception):
+    """Base class of every error PolicyLab raises on bad input."""
+
+
+class ModelFileError(PolicyLabError, ValueError):
+    """A model file cannot be parsed or validated."""
+
+
+class ExpressionError(PolicyLabError, ValueError):
+    """An equation cannot be parsed, or calls a builtin wrongly."""
+
+
+class UnknownNameError(PolicyLabError, KeyError):
+    """An equation names a variable the model does not define."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class AlgebraicLoopError(PolicyLabError):
+    """Auxiliaries or flows depend on each other within one time step."""
+
+
+class UnitsError(PolicyLabError):
+    """Declared units are inconsistent with an equation."""
+
+
+class SimulationError(PolicyLabError, ArithmeticError):
+    """The integration failed (e.g. a variable became NaN or infinite)."""
+
+
+class UsageError(PolicyLabError, ValueError):
+    """A function or command was called with arguments it cannot accept."""

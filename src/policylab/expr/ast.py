@@ -1,0 +1,158 @@
+"""Typed, immutable expression trees produced by the parser and consumed by the compiler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+ArithOp = Literal["+", "-", "*", "/", "^", "mod"]
+CompareOp = Literal["<", "<=", ">", ">=", "=", "<>"]
+BoolOpName = Literal["and", "or"]
+
+
+@dataclass(frozen=True)
+class Num:
+    """A numeric literal."""
+
+    value: float
+
+
+@dataclass(frozen=True)
+class Name:
+    """A reference to a variable (canonical spelling) or to TIME/DT."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Subscript:
+    """An array element reference ``name[a, b]`` (indices are element names, numbers or ``*``)."""
+
+    name: str
+    indices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnaryOp:
+    """Unary minus or plus."""
+
+    op: Literal["-", "+"]
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class BinOp:
+    """Arithmetic on two operands."""
+
+    op: ArithOp
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Compare:
+    """A comparison, true as 1.0 and false as 0.0."""
+
+    op: CompareOp
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    """Logical ``and`` / ``or`` (non-zero is true)."""
+
+    op: BoolOpName
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Not:
+    """Logical negation."""
+
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class IfThenElse:
+    """``if c then a else b``, evaluated element-wise over the ensemble."""
+
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+
+
+@dataclass(frozen=True)
+class Call:
+    """A builtin or lookup call; ``func`` is the canonical lower-case name."""
+
+    func: str
+    args: tuple[Expr, ...]
+
+
+Expr: TypeAlias = Num | Name | Subscript | UnaryOp | BinOp | Compare | BoolOp | Not | IfThenElse | Call
+
+
+def children(node: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of ``node``."""
+    match node:
+        case UnaryOp(operand=o) | Not(operand=o):
+            return (o,)
+        case BinOp(left=a, right=b) | Compare(left=a, right=b) | BoolOp(left=a, right=b):
+            return (a, b)
+        case IfThenElse(condition=c, then=t, otherwise=o):
+            return (c, t, o)
+        case Call(args=args):
+            return args
+        case _:
+            return ()
+
+
+def walk(node: Expr) -> Iterator[Expr]:
+    """Every node of the tree, parents before children."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(children(current)))
+
+
+def names_in(node: Expr) -> set[str]:
+    """The canonical variable names an expression refers to (lookup calls included)."""
+    found: set[str] = set()
+    for sub in walk(node):
+        if isinstance(sub, Name):
+            found.add(sub.name)
+        elif isinstance(sub, Subscript):
+            found.add(sub.name)
+    return found
+
+
+def to_text(node: Expr) -> str:
+    """Render an expression back to source text (fully parenthesised where needed)."""
+    match node:
+        case Num(value=v):
+            value = float(v)
+            return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        case Name(name=n):
+            return n
+        case Subscript(name=n, indices=idx):
+            return f"{n}[{', '.join(idx)}]"
+        case UnaryOp(op=op, operand=o):
+            return f"{op}({to_text(o)})"
+        case BinOp(op=op, left=a, right=b):
+            sep = f" {op.upper()} " if op == "mod" else f" {op} "
+            return f"({to_text(a)}{sep}{to_text(b)})"
+        case Compare(op=op, left=a, right=b):
+            return f"({to_text(a)} {op} {to_text(b)})"
+        case BoolOp(op=op, left=a, right=b):
+            return f"({to_text(a)} {op} {to_text(b)})"
+        case Not(operand=o):
+            return f"(not {to_text(o)})"
+        case IfThenElse(condition=c, then=t, otherwise=o):
+            return f"(if {to_text(c)} then {to_text(t)} else {to_text(o)})"
+        case Call(func=f, args=args):
+            return f"{f}({', '.join(to_text(a) for a in args)})"
+    raise TypeError(f"not an expression node: {node!r}")

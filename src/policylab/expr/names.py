@@ -1,0 +1,15 @@
+"""Variable-name canonicalisation: case-, space- and underscore-insensitive, as in XMILE."""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"(?:\\n|[\s_])+")
+
+
+def canonical(name: str) -> str:
+    """Return the canonical spelling: lower case, runs of spaces/underscores as one '_'."""
+    text = name.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    return _SEPARATORS.sub("_", text.strip().lower()).strip("_")

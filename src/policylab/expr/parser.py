@@ -1,0 +1,117 @@
+"""Parse equation text into the typed AST with a lark LALR grammar (never ``eval``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from policylab.errors import ExpressionError
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.names import canonical
+
+MAX_NESTING = 100
+MAX_LENGTH = 20_000
+
+_COMPARE_SPELLINGS = {"==": "=", "!=": "<>"}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = resources.files("policylab.expr").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", maybe_placeholders=False)
+
+
+@v_args(inline=True)
+class _ToAst(Transformer):
+    """Turn lark's parse tree into our dataclasses."""
+
+    def number(self, token: Token) -> Num:
+        return Num(float(token))
+
+    def name(self, token: Token) -> Name:
+        return Name(canonical(str(token)))
+
+    def index(self, token: Token) -> str:
+        return "*" if token.type == "STAR" else canonical(str(token))
+
+    def subscript(self, name: Name, *indices: str) -> Subscript:
+        return Subscript(name.name, tuple(indices))
+
+    def call(self, name: Name, *args: Expr) -> Call:
+        return Call(name.name, tuple(a for a in args if a is not None))
+
+    def unary(self, op: Token, operand: Expr) -> Expr:
+        if isinstance(operand, Num):
+            return Num(-operand.value if op == "-" else operand.value)
+        return UnaryOp(str(op), operand)  # type: ignore[arg-type]
+
+    def binop(self, left: Expr, op: Token, right: Expr) -> BinOp:
+        text = str(op).lower()
+        return BinOp(text, left, right)  # type: ignore[arg-type]
+
+    def power(self, left: Expr, _op: Token, right: Expr) -> BinOp:
+        return BinOp("^", left, right)
+
+    def compare(self, left: Expr, op: Token, right: Expr) -> Compare:
+        text = _COMPARE_SPELLINGS.get(str(op), str(op))
+        return Compare(text, left, right)  # type: ignore[arg-type]
+
+    def bool_or(self, left: Expr, _op: Token, right: Expr) -> BoolOp:
+        return BoolOp("or", left, right)
+
+    def bool_and(self, left: Expr, _op: Token, right: Expr) -> BoolOp:
+        return BoolOp("and", left, right)
+
+    def bool_not(self, _op: Token, operand: Expr) -> Not:
+        return Not(operand)
+
+    def if_then_else(self, _if: Token, cond: Expr, _then: Token, a: Expr, _else: Token, b: Expr) -> IfThenElse:
+        return IfThenElse(cond, a, b)
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]":
+            depth -= 1
+    return deepest
+
+
+def _describe(err: UnexpectedInput, text: str) -> str:
+    column = getattr(err, "column", None) or (getattr(err, "pos_in_stream", 0) or 0) + 1
+    pointer = f"\n    {text}\n    {' ' * max(column - 1, 0)}^"
+    if isinstance(err, UnexpectedEOF):
+        return "the equation ends too early (an operand or ')' is missing)" + pointer
+    if isinstance(err, UnexpectedCharacters):
+        return f"unexpected character {text[err.pos_in_stream]!r} at column {column}" + pointer
+    if isinstance(err, UnexpectedToken):
+        if err.token.type == "$END":
+            return "the equation ends too early (an operand or ')' is missing)" + pointer
+        return f"unexpected {str(err.token)!r} at column {column}" + pointer
+    return f"syntax error at column {column}" + pointer
+
+
+def parse(text: str, where: str = "<expression>") -> Expr:
+    """Parse one equation; raise ExpressionError naming ``where`` and the column on failure."""
+    if not isinstance(text, str):
+        raise ExpressionError(f"{where}: an equation must be text or a number, got {type(text).__name__}")
+    stripped = text.strip()
+    if not stripped:
+        raise ExpressionError(f"{where}: the equation is empty; write a number or a formula")
+    if len(stripped) > MAX_LENGTH:
+        raise ExpressionError(f"{where}: the equation is {len(stripped)} characters long (limit {MAX_LENGTH})")
+    if _nesting(stripped) > MAX_NESTING:
+        raise ExpressionError(f"{where}: brackets nest deeper than {MAX_NESTING} levels; simplify the equation")
+    try:
+        tree = _parser().parse(stripped)
+        return _ToAst().transform(tree)
+    except UnexpectedInput as err:
+        raise ExpressionError(f"{where}: cannot parse {stripped!r}: {_describe(err, stripped)}") from err
+    except (LarkError, RecursionError) as err:
+        raise ExpressionError(f"{where}: cannot parse {stripped!r}: {err}") from err

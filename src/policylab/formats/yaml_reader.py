@@ -1,0 +1,367 @@
+"""Read the native YAML format into the IR, with every error naming file, line and key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from policylab.errors import ExpressionError, Location, ModelFileError
+from policylab.expr.names import canonical
+from policylab.expr.parser import parse
+from policylab.formats import yaml_schema as schema
+from policylab.model.ir import (
+    Auxiliary,
+    Constant,
+    Event,
+    Evidence,
+    Flow,
+    Lever,
+    Lookup,
+    Method,
+    Model,
+    Override,
+    Scenario,
+    Schedule,
+    Source,
+    Stock,
+    TimeSpec,
+)
+
+DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
+MAX_BYTES = 5_000_000
+
+
+def _days_per_unit(units: str) -> float | None:
+    key = units.strip().lower().rstrip("s")
+    return DAYS_PER_UNIT.get(key)
+
+
+def _line_of(doc: Any, loc: tuple[Any, ...]) -> int:
+    """1-based line of the deepest node of ``loc`` that exists in the parsed YAML."""
+    node, line = doc, 1
+    for key in loc:
+        lc = getattr(node, "lc", None)
+        if isinstance(node, dict) and key in node:
+            if lc is not None:
+                line = lc.key(key)[0] + 1
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            if lc is not None:
+                line = lc.item(key)[0] + 1
+            node = node[key]
+        else:
+            break
+    return line
+
+
+def _accepted_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Keys the schema accepts at the mapping that holds ``loc[-1]``."""
+    model: type[BaseModel] | None = schema.ModelFile
+    for key in loc[:-1]:
+        if model is None:
+            return []
+        field = model.model_fields.get(str(key)) or next(
+            (f for f in model.model_fields.values() if f.alias == key), None
+        )
+        if field is None:
+            continue  # a user-chosen name (dict key) or list index
+        model = _inner_model(field.annotation)
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _validation_message(err: ValidationError, doc: Any, file: str) -> str:
+    lines = []
+    for item in err.errors()[:10]:
+        loc = tuple(item["loc"])
+        key = ".".join(str(k) for k in loc) or "(top level)"
+        where = f"{file}:{_line_of(doc, loc)}"
+        if item["type"] == "extra_forbidden":
+            accepted = ", ".join(_accepted_keys(loc))
+            lines.append(f"{where}: unknown key {key!r}; accepted here: {accepted}")
+        elif item["type"] == "missing":
+            lines.append(f"{where}: {key} is required but missing")
+        else:
+            msg = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {key}: {msg} (got {item.get('input')!r:.60})")
+    more = len(err.errors()) - 10
+    if more > 0:
+        lines.append(f"... and {more} more problems")
+    return "\n".join(lines)
+
+
+def _normalise(doc: Any) -> None:
+    """Expand shorthands in place: `name: 3` for constants and scenario settings."""
+    if not isinstance(doc, dict):
+        return
+    constants = doc.get("constants")
+    if isinstance(constants, dict):
+        for name, value in list(constants.items()):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                constants[name] = {"value": value}
+    scenarios = doc.get("scenarios")
+    if isinstance(scenarios, dict):
+        for scenario in scenarios.values():
+            settings = scenario.get("set") if isinstance(scenario, dict) else None
+            if isinstance(settings, dict):
+                for name, value in list(settings.items()):
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        settings[name] = {"value": value}
+
+
+class _Builder:
+    """Turns a validated ModelFile into IR, resolving dates and parsing equations."""
+
+    def __init__(self, spec: schema.ModelFile, doc: Any, file: str) -> None:
+        self.spec = spec
+        self.doc = doc
+        self.file = file
+        self.time = self._time()
+
+    def loc(self, *keys: Any) -> Location:
+        return Location(self.file, _line_of(self.doc, keys))
+
+    def fail(self, message: str, *keys: Any) -> ModelFileError:
+        return ModelFileError(f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}: {message}")
+
+    def _time(self) -> TimeSpec:
+        t = self.spec.time
+        save_every = t.save_every or t.dt
+        ratio = save_every / t.dt
+        if abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1):
+            raise self.fail(f"save_every ({save_every}) must be a whole multiple of dt ({t.dt})", "time", "save_every")
+        if isinstance(t.start, dt.date) != isinstance(t.stop, dt.date):
+            raise self.fail("start and stop must both be dates or both be numbers", "time")
+        if isinstance(t.start, dt.date):
+            per_unit = _days_per_unit(t.units)
+            if per_unit is None:
+                raise self.fail(
+                    f"a calendar model (dates in start/stop) needs units day, week, month or year; got {t.units!r}",
+                    "time", "units",
+                )
+            stop = (t.stop - t.start).days / per_unit  # type: ignore[operator]
+            spec = TimeSpec(0.0, stop, t.dt, save_every, t.units, Method(t.method), t.start, per_unit)
+        else:
+            spec = TimeSpec(float(t.start), float(t.stop), t.dt, save_every, t.units, Method(t.method))
+        if spec.stop <= spec.start:
+            raise self.fail(f"stop must be after start (start {t.start}, stop {t.stop})", "time", "stop")
+        steps = (spec.stop - spec.start) / spec.dt
+        if steps > 10_000_000:
+            raise self.fail(f"{steps:.0f} steps is too many; use a larger dt", "time", "dt")
+        return spec
+
+    def when(self, value: schema.TimePoint, *keys: Any) -> float:
+        if isinstance(value, dt.date):
+            if self.time.calendar_start is None:
+                raise self.fail(f"{value} is a date but the model's time has no start date; use a number", *keys)
+            if isinstance(value, dt.datetime):
+                value = value.date()
+            return self.time.to_time(value)
+        return float(value)
+
+    def expr(self, text: str | float, *keys: Any):  # type: ignore[no-untyped-def]
+        where = f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
+        if isinstance(text, (int, float)):
+            text = repr(float(text))
+        try:
+            return parse(str(text), where)
+        except ExpressionError:
+            raise
+
+    def evidence(self, items: list[schema.EvidenceModel], *keys: Any) -> tuple[Evidence, ...]:
+        built = []
+        for i, ev in enumerate(items):
+            where = self.loc(*keys, "evidence", i)
+            if ev.assumption is not None:
+                built.append(Evidence(canonical(ev.from_), ev.sign, kind="assumption", reason=ev.assumption, where=where))
+            else:
+                if ev.source not in self.spec.sources:
+                    raise self.fail(
+                        f"source {ev.source!r} is not listed under `sources:` (listed: {', '.join(self.spec.sources) or 'none'})",
+                        *keys, "evidence", i, "source",
+                    )
+                built.append(Evidence(canonical(ev.from_), ev.sign, ev.source or "", ev.quote or "", where=where))
+        return tuple(built)
+
+    def common(self, section: str, name: str, item: schema._Documented) -> dict[str, Any]:
+        if item.source and item.source not in self.spec.sources:
+            raise self.fail(f"source {item.source!r} is not listed under `sources:`", section, name, "source")
+        return {
+            "name": canonical(name),
+            "units": item.units,
+            "doc": item.doc,
+            "display": name,
+            "where": self.loc(section, name),
+            "evidence": self.evidence(item.evidence, section, name),
+            "source": item.source,
+        }
+
+    def schedule(self, owner: schema.LeverModel | schema.SettingModel, baseline: float, *keys: Any) -> Schedule | None:
+        if owner.path is not None:
+            points = sorted((self.when(t, *keys, "path"), v) for t, v in owner.path.items())
+            return Schedule(tuple(t for t, _ in points), tuple(v for _, v in points), owner.interpolation)
+        if owner.step is not None:
+            return Schedule((self.when(owner.step.at, *keys, "step"),), (owner.step.to,), "hold")
+        if owner.ramp is not None:
+            start = self.when(owner.ramp.start, *keys, "ramp")
+            end = self.when(owner.ramp.end, *keys, "ramp")
+            if end <= start:
+                raise self.fail("ramp end must be after its start", *keys, "ramp")
+            return Schedule((start, end), (baseline, owner.ramp.to), "linear")
+        return None
+
+    def variables(self) -> dict[str, Any]:
+        s = self.spec
+        found: dict[str, Any] = {}
+        seen: dict[str, tuple[str, str]] = {}
+
+        def add(section: str, raw: str, var: Any) -> None:
+            key = var.name
+            if not key:
+                raise self.fail("a variable name cannot be empty", section, raw)
+            if key in seen:
+                other_section, other = seen[key]
+                raise self.fail(
+                    f"{raw!r} is the same name as {other!r} in {other_section} (names ignore case, spaces and "
+                    f"underscores); rename one of them",
+                    section, raw,
+                )
+            seen[key] = (section, raw)
+            found[key] = var
+
+        for raw, c in s.constants.items():
+            add("constants", raw, Constant(**self.common("constants", raw, c), value=c.value, range=c.range,
+                                             judgement=c.judgement, distribution=c.distribution, basis=c.basis))
+        for raw, lv in s.levers.items():
+            add("levers", raw, Lever(**self.common("levers", raw, lv), baseline=lv.baseline, range=lv.range,
+                                      schedule=self.schedule(lv, lv.baseline, "levers", raw)))
+        for raw, ev in s.events.items():
+            times = tuple(sorted(self.when(d, "events", raw, "dates") for d in ev.dates))
+            add("events", raw, Event(**self.common("events", raw, ev), times=times, magnitude=ev.magnitude))
+        for raw, lk in s.lookups.items():
+            xs = tuple(p[0] for p in lk.points)
+            if any(b < a for a, b in zip(xs, xs[1:])):
+                raise self.fail("lookup x values must be in increasing order", "lookups", raw, "points")
+            add("lookups", raw, Lookup(**self.common("lookups", raw, lk), xs=xs, ys=tuple(p[1] for p in lk.points),
+                                        extrapolation=lk.extrapolation))
+        for raw, st in s.stocks.items():
+            add("stocks", raw, Stock(**self.common("stocks", raw, st), initial=self.expr(st.initial, "stocks", raw, "initial"),
+                                      initial_text=str(st.initial), inflows=tuple(canonical(f) for f in st.inflows),
+                                      outflows=tuple(canonical(f) for f in st.outflows), non_negative=st.non_negative))
+        for raw, fl in s.flows.items():
+            add("flows", raw, Flow(**self.common("flows", raw, fl), equation=self.expr(fl.equation, "flows", raw, "equation"),
+                                    equation_text=str(fl.equation), non_negative=fl.non_negative))
+        for raw, ax in s.auxiliaries.items():
+            add("auxiliaries", raw, Auxiliary(**self.common("auxiliaries", raw, ax),
+                                               equation=self.expr(ax.equation, "auxiliaries", raw, "equation"),
+                                               equation_text=str(ax.equation)))
+        return found
+
+    def scenarios(self, variables: dict[str, Any]) -> dict[str, Scenario]:
+        built: dict[str, Scenario] = {}
+        for raw, sc in self.spec.scenarios.items():
+            policy_from = None if sc.policy_from is None else self.when(sc.policy_from, "scenarios", raw, "policy_from")
+            overrides = []
+            for target_raw, setting in sc.set.items():
+                keys = ("scenarios", raw, "set", target_raw)
+                target = canonical(target_raw)
+                var = variables.get(target)
+                if not isinstance(var, (Constant, Lever, Event)):
+                    kind = type(var).__name__.lower() if var is not None else "undefined name"
+                    raise self.fail(f"only constants, levers and events can be set by a scenario; this is a {kind}", *keys)
+                times = None if setting.dates is None else tuple(sorted(self.when(d, *keys, "dates") for d in setting.dates))
+                baseline = var.baseline if isinstance(var, Lever) else 0.0
+                overrides.append(Override(target, setting.value, self.schedule(setting, baseline, *keys), times, self.loc(*keys)))
+            built[raw] = Scenario(raw, sc.doc, tuple(overrides), policy_from, self.loc("scenarios", raw))
+        return built
+
+
+def read_yaml(path: str | Path) -> Model:
+    """Load a native YAML model file; raise ModelFileError naming file, line and key on any problem."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as err:
+        raise ModelFileError(f"{file}: cannot read the model file ({err.strerror}); check the path") from err
+    return read_yaml_text(raw, str(file))
+
+
+def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
+    """Load a model from YAML text (``file`` names it in messages)."""
+    if len(raw) > MAX_BYTES:
+        raise ModelFileError(f"{file}: the file is {len(raw)} bytes; model files are limited to {MAX_BYTES}")
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ModelFileError(f"{file}: the file is not UTF-8 text (byte {err.start}); save it as UTF-8") from err
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    try:
+        doc = yaml.load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise ModelFileError(f"{file}:{line}: not valid YAML: {err.problem or err.context}") from err
+    except (YAMLError, ValueError, TypeError, RecursionError, OverflowError) as err:
+        raise ModelFileError(f"{file}: not valid YAML: {err}") from err
+    if not isinstance(doc, dict):
+        raise ModelFileError(f"{file}:1: a model file is a mapping with at least `model:` and `time:` keys")
+    _normalise(doc)
+    try:
+        spec = schema.ModelFile.model_validate(_plain(doc))
+    except ValidationError as err:
+        raise ModelFileError(f"{file}: the model file is not valid:\n{_validation_message(err, doc, file)}") from err
+    except RecursionError as err:
+        raise ModelFileError(f"{file}: the model file nests too deeply") from err
+    builder = _Builder(spec, doc, file)
+    variables = builder.variables()
+    scenarios = builder.scenarios(variables)
+    if spec.default_scenario is not None and spec.default_scenario not in scenarios:
+        raise builder.fail(
+            f"default scenario {spec.default_scenario!r} is not defined; choose one of: {', '.join(scenarios) or '(none)'}",
+            "default_scenario",
+        )
+    sources = {k: Source(k, v.title, v.publisher, str(v.date), v.file, v.url) for k, v in spec.sources.items()}
+    return Model(
+        name=spec.model,
+        time=builder.time,
+        variables=variables,
+        scenarios=scenarios,
+        default_scenario=spec.default_scenario,
+        sources=sources,
+        doc=spec.doc,
+        path=file,
+        extras={"sha256": hashlib.sha256(data).hexdigest()},
+    )
+
+
+def _plain(node: Any, depth: int = 0) -> Any:
+    """ruamel's commented containers as plain dicts/lists (pydantic validates those)."""
+    if depth > 50:
+        raise ModelFileError("the model file nests more than 50 levels deep")
+    if isinstance(node, dict):
+        return {(str(k) if not isinstance(k, (dt.date, int, float)) or isinstance(k, bool) else k): _plain(v, depth + 1)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v, depth + 1) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    return node

@@ -1,0 +1,234 @@
+"""IR dataclasses. Readers (YAML, XMILE) build these; nothing here knows about file formats.
+
+Names are stored in canonical spelling (see ``policylab.expr.canonical``); the spelling
+the author wrote is kept in ``display`` for output columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Literal, TypeAlias
+
+from policylab.errors import Location
+from policylab.expr.ast import Expr
+
+Extrapolation = Literal["clamp", "linear", "discrete"]
+Interpolation = Literal["hold", "linear"]
+Sign = Literal["+", "-"]
+
+
+class Method(str, Enum):
+    """Integration method."""
+
+    EULER = "euler"
+    RK4 = "rk4"
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    """Simulation clock: model time runs from ``start`` to ``stop`` in steps of ``dt``.
+
+    ``calendar_start`` is the date at model time ``start`` for calendar models (output gets
+    a ``date`` column); ``days_per_unit`` converts model time units to days for them.
+    """
+
+    start: float
+    stop: float
+    dt: float
+    save_every: float
+    units: str = "time"
+    method: Method = Method.EULER
+    calendar_start: dt.date | None = None
+    days_per_unit: float | None = None
+
+    @property
+    def n_steps(self) -> int:
+        return int(round((self.stop - self.start) / self.dt))
+
+    def to_time(self, date: dt.date) -> float:
+        """Model time of a calendar date (only for calendar models)."""
+        if self.calendar_start is None or self.days_per_unit is None:
+            raise ValueError("this model has no calendar start date")
+        return self.start + (date - self.calendar_start).days / self.days_per_unit
+
+
+@dataclass(frozen=True)
+class Source:
+    """A document that evidence quotes come from (looked up on the sources path, never shipped)."""
+
+    id: str
+    title: str = ""
+    publisher: str = ""
+    date: str = ""
+    file: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a causal link ``from -> variable`` exists, with its declared polarity.
+
+    ``kind`` is ``"source"`` for a quote from a source, ``"assumption"`` for a link the
+    model needs but the sources do not state (then ``reason`` says why).
+    """
+
+    from_: str
+    sign: Sign
+    source: str = ""
+    quote: str = ""
+    kind: Literal["source", "assumption"] = "source"
+    reason: str = ""
+    where: Location = Location()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A time path: value ``values[i]`` from ``times[i]`` on (``hold``) or interpolated (``linear``).
+
+    Before ``times[0]`` the owner's baseline applies; after the last time the last value holds.
+    """
+
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+    interpolation: Interpolation = "hold"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """Fields every model variable has."""
+
+    name: str
+    units: str = ""
+    doc: str = ""
+    display: str = ""
+    where: Location = Location()
+    evidence: tuple[Evidence, ...] = ()
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Stock(Variable):
+    """A level integrated over time from its inflows and outflows."""
+
+    initial: Expr | None = None
+    inflows: tuple[str, ...] = ()
+    outflows: tuple[str, ...] = ()
+    non_negative: bool = False
+    initial_text: str = ""
+
+
+@dataclass(frozen=True)
+class Flow(Variable):
+    """A rate that feeds stocks; ``non_negative`` flows are clipped at zero (XMILE uniflows)."""
+
+    equation: Expr | None = None
+    equation_text: str = ""
+    non_negative: bool = False
+
+
+@dataclass(frozen=True)
+class Auxiliary(Variable):
+    """A variable computed from others at every step."""
+
+    equation: Expr | None = None
+    equation_text: str = ""
+
+
+@dataclass(frozen=True)
+class Constant(Variable):
+    """A parameter fixed during a run; ``judgement`` parameters are sampled over ``range``."""
+
+    value: float = 0.0
+    range: tuple[float, float] | None = None
+    judgement: bool = False
+    distribution: Literal["uniform", "loguniform", "triangular"] = "uniform"
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class Lookup(Variable):
+    """A graphical function ``y = f(x)``, called like a function in equations.
+
+    When ``input`` is set (an XMILE gf with an equation), the variable's value is the
+    lookup applied to that expression.
+    """
+
+    xs: tuple[float, ...] = ()
+    ys: tuple[float, ...] = ()
+    extrapolation: Extrapolation = "clamp"
+    input: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Lever(Variable):
+    """A policy input: ``baseline`` unless ``schedule`` says otherwise at time t."""
+
+    baseline: float = 0.0
+    range: tuple[float, float] | None = None
+    schedule: Schedule | None = None
+
+
+@dataclass(frozen=True)
+class Event(Variable):
+    """Dated occurrences: the value is ``magnitude / dt`` during the step holding each time, else 0.
+
+    Integrating an event into a stock adds ``magnitude`` once per occurrence.
+    """
+
+    times: tuple[float, ...] = ()
+    magnitude: float = 1.0
+
+
+@dataclass(frozen=True)
+class Override:
+    """What a scenario sets a lever, constant or event to.
+
+    Exactly one of: ``value`` (a constant level for all time), ``schedule`` (a time path
+    replacing the lever's), ``times`` (the occurrence times of an event).
+    """
+
+    target: str
+    value: float | None = None
+    schedule: Schedule | None = None
+    times: tuple[float, ...] | None = None
+    where: Location = Location()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named set of overrides; ``policy_from`` is the model time its policy changes start."""
+
+    name: str
+    doc: str = ""
+    overrides: tuple[Override, ...] = ()
+    policy_from: float | None = None
+    where: Location = Location()
+
+
+AnyVariable: TypeAlias = Stock | Flow | Auxiliary | Constant | Lookup | Lever | Event
+
+
+@dataclass(frozen=True)
+class Model:
+    """A whole model: clock, variables by canonical name, scenarios and sources."""
+
+    name: str
+    time: TimeSpec
+    variables: dict[str, AnyVariable]
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
+    default_scenario: str | None = None
+    sources: dict[str, Source] = field(default_factory=dict)
+    doc: str = ""
+    path: str = ""
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def of_kind(self, kind: type) -> dict[str, AnyVariable]:
+        """The variables of one kind, in file order."""
+        return {name: var for name, var in self.variables.items() if isinstance(var, kind)}
+
+    def display_name(self, name: str) -> str:
+        """The name as written by the author (falls back to the canonical name)."""
+        var = self.variables.get(name)
+        return (var.display or var.name) if var is not None else name

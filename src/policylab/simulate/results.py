@@ -1,0 +1,55 @@
+"""Assemble a labelled ``xarray.Dataset`` over (run, time) from a trajectory."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from policylab.model.ir import Model
+from policylab.simulate.engine import Trajectory
+
+
+def dates_of(model: Model, times: np.ndarray) -> np.ndarray | None:
+    """Calendar dates of model times (None for non-calendar models)."""
+    spec = model.time
+    if spec.calendar_start is None or spec.days_per_unit is None:
+        return None
+    start = pd.Timestamp(spec.calendar_start)
+    days = (times - spec.start) * spec.days_per_unit
+    return (start + pd.to_timedelta(np.round(days * 86400), unit="s")).values
+
+
+def to_dataset(
+    model: Model,
+    trajectory: Trajectory,
+    run_indices: np.ndarray,
+    parameters: dict[str, np.ndarray],
+    attrs: dict[str, object],
+) -> xr.Dataset:
+    """Variables as (run, time) arrays, parameters as run coordinates, provenance in attrs."""
+    coords: dict[str, object] = {"run": ("run", run_indices), "time": ("time", trajectory.times)}
+    dates = dates_of(model, trajectory.times)
+    if dates is not None:
+        coords["date"] = ("time", dates)
+    for name, values in parameters.items():
+        coords[name] = ("run", np.broadcast_to(np.asarray(values, dtype=float), run_indices.shape).copy())
+    data = {
+        name: xr.Variable(("run", "time"), array.T, attrs={"units": _units(model, name), "long_name": model.display_name(name)})
+        for name, array in trajectory.data.items()
+    }
+    ds = xr.Dataset(data, coords=coords, attrs={k: v for k, v in attrs.items() if v is not None})
+    ds["time"].attrs["units"] = model.time.units
+    return ds
+
+
+def _units(model: Model, name: str) -> str:
+    var = model.variables.get(name)
+    return var.units if var is not None else ""
+
+
+def iso_dates(values: np.ndarray) -> list[str]:
+    """ISO date strings for a datetime64 array."""
+    return [str(dt.date.fromisoformat(str(v)[:10])) for v in values]

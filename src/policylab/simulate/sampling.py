@@ -1,0 +1,41 @@
+"""Sample judgement parameters over their ranges, run ``k`` from stream ``k``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from policylab.model.ir import Constant, Model
+from policylab.simulate.streams import Streams
+
+PARAMETER_SITE = 1 << 40  # stream sites above every equation's random call
+
+
+def judgement_parameters(model: Model) -> dict[str, Constant]:
+    """Constants marked ``judgement: true`` with a range, sorted by name (stable sampling order)."""
+    found = {n: v for n, v in model.of_kind(Constant).items() if v.judgement and v.range is not None}  # type: ignore[union-attr]
+    return dict(sorted(found.items()))  # type: ignore[arg-type]
+
+
+def sample_judgements(model: Model, streams: Streams) -> dict[str, np.ndarray]:
+    """One value per run for every judgement parameter, from that run's own stream."""
+    samples: dict[str, np.ndarray] = {}
+    for i, (name, const) in enumerate(judgement_parameters(model).items()):
+        low, high = const.range  # type: ignore[misc]
+        u = streams.draw(PARAMETER_SITE + i, 0)
+        if const.distribution == "loguniform" and low > 0:
+            samples[name] = np.exp(np.log(low) + (np.log(high) - np.log(low)) * u)
+        elif const.distribution == "triangular":
+            mode = min(max(const.value, low), high)
+            samples[name] = _triangular(u, low, mode, high)
+        else:
+            samples[name] = low + (high - low) * u
+    return samples
+
+
+def _triangular(u: np.ndarray, low: float, mode: float, high: float) -> np.ndarray:
+    if high == low:
+        return np.full_like(u, low)
+    cut = (mode - low) / (high - low)
+    left = low + np.sqrt(u * (high - low) * (mode - low))
+    right = high - np.sqrt((1 - u) * (high - low) * (high - mode))
+    return np.where(u < cut, left, right)
