@@ -25,6 +25,7 @@ from policylab.model.ir import (
     Lookup,
     Method,
     Model,
+    Outcome,
     Override,
     Scenario,
     Schedule,
@@ -292,6 +293,26 @@ class _Builder:
             built[raw] = Scenario(raw, sc.doc, tuple(overrides), policy_from, self.loc("scenarios", raw))
         return built
 
+    def outcomes(self, variables: dict[str, Any]) -> dict[str, Outcome]:
+        built: dict[str, Outcome] = {}
+        for raw, oc in self.spec.outcomes.items():
+            keys = ("outcomes", raw)
+            if canonical(oc.variable) not in variables:
+                raise self.fail(f"variable {oc.variable!r} is not defined in the model", *keys, "variable")
+            threshold = oc.threshold
+            if isinstance(threshold, str):
+                threshold = canonical(threshold)
+                if not isinstance(variables.get(threshold), Constant):
+                    raise self.fail(f"threshold {oc.threshold!r} must be a number or a constant's name", *keys, "threshold")
+            built[canonical(raw)] = Outcome(
+                canonical(raw), canonical(oc.variable), oc.stat,
+                None if oc.at is None else self.when(oc.at, *keys, "at"),
+                None if oc.start is None else self.when(oc.start, *keys, "from"),
+                None if oc.end is None else self.when(oc.end, *keys, "to"),
+                threshold, oc.doc, raw, self.loc(*keys),
+            )
+        return built
+
 
 def read_yaml(path: str | Path) -> Model:
     """Load a native YAML model file; raise ModelFileError naming file, line and key on any problem."""
@@ -347,6 +368,7 @@ def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
         scenarios=scenarios,
         default_scenario=spec.default_scenario,
         sources=sources,
+        outcomes=builder.outcomes(variables),
         doc=spec.doc,
         path=file,
         extras={"sha256": hashlib.sha256(data).hexdigest()},

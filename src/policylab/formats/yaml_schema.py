@@ -144,6 +144,24 @@ class ScenarioModel(_Strict):
     set: dict[str, SettingModel] = {}
 
 
+class OutcomeModel(_Strict):
+    variable: str
+    stat: Literal["mean", "value", "max", "min", "final", "sum", "change"] = "final"
+    at: TimePoint | None = None
+    start: TimePoint | None = Field(default=None, alias="from")
+    end: TimePoint | None = Field(default=None, alias="to")
+    threshold: float | str | None = None
+    doc: str = ""
+
+    @model_validator(mode="after")
+    def _when(self) -> OutcomeModel:
+        if self.stat == "value" and self.at is None:
+            raise ValueError("stat `value` needs `at: <time or date>`")
+        if self.at is not None and (self.start is not None or self.end is not None):
+            raise ValueError("give either `at` or a `from`/`to` window, not both")
+        return self
+
+
 class ModelFile(_Strict):
     model: str
     doc: str = ""
@@ -158,6 +176,7 @@ class ModelFile(_Strict):
     flows: dict[str, FlowModel] = {}
     auxiliaries: dict[str, AuxModel] = {}
     scenarios: dict[str, ScenarioModel] = {}
+    outcomes: dict[str, OutcomeModel] = {}
 
 
 VARIABLE_SECTIONS = ("constants", "levers", "events", "lookups", "stocks", "flows", "auxiliaries")

@@ -207,6 +207,27 @@ class Scenario:
     where: Location = Location()
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """A scalar summary of one run, declared by the model for tables and exploration.
+
+    ``stat`` is taken of ``variable`` over [``start``, ``end``] (model time; whole run
+    when None) or at time ``at``. With ``threshold``, reports also say the share of runs
+    where the statistic is at least the threshold (a number, or a constant's name).
+    """
+
+    name: str
+    variable: str
+    stat: Literal["mean", "value", "max", "min", "final", "sum", "change"] = "final"
+    at: float | None = None
+    start: float | None = None
+    end: float | None = None
+    threshold: float | str | None = None
+    doc: str = ""
+    display: str = ""
+    where: Location = Location()
+
+
 AnyVariable: TypeAlias = Stock | Flow | Auxiliary | Constant | Lookup | Lever | Event
 
 
@@ -220,6 +241,7 @@ class Model:
     scenarios: dict[str, Scenario] = field(default_factory=dict)
     default_scenario: str | None = None
     sources: dict[str, Source] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
     doc: str = ""
     path: str = ""
     extras: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,235 @@
+"""The ``policylab`` command line: a thin layer over the Python API (see DESIGN.md's contract)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from policylab.api import Model, __version__, load
+from policylab.errors import PolicyLabError, UsageError
+
+OutputFormat = Literal["table", "csv", "json"]
+DEFAULT_MODELS = ("iraq_dialogue", "sir")
+DEFAULT_ENSEMBLE = 1000
+
+app = typer.Typer(
+    name="policylab",
+    help="Run, check and explore system-dynamics models of policy systems.\n\n"
+    "Start with `policylab run` (the bundled flagship model) or `policylab run MODEL.yaml`.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def models_folder() -> Path:
+    """Where the bundled models live: $POLICYLAB_MODELS, else the source tree's models/."""
+    env = os.environ.get("POLICYLAB_MODELS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def default_model() -> Path:
+    """The built-in default: the flagship if present, else the SIR example."""
+    folder = models_folder()
+    for name in DEFAULT_MODELS:
+        candidate = folder / name / "model.yaml"
+        if candidate.exists():
+            return candidate
+    raise UsageError(f"no bundled model found under {folder}; give a model file, e.g. `policylab run model.yaml`")
+
+
+def _fail(error: PolicyLabError) -> typer.Exit:
+    err.print(f"error: {error}", markup=False, highlight=False)
+    return typer.Exit(2 if isinstance(error, UsageError) else 1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except PolicyLabError as error:
+        raise _fail(error) from None
+    except OSError as error:
+        err.print(f"error: {error}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"policylab {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Run, check and explore system-dynamics models of policy systems."""
+
+
+class _LazyProgress:
+    """A Rich progress bar that appears only once a task has run for a second."""
+
+    def __init__(self, total_steps: int, label: str, quiet: bool) -> None:
+        self.total = total_steps
+        self.label = label
+        self.quiet = quiet or not err.is_terminal
+        self.started = time.monotonic()
+        self.bar: Progress | None = None
+        self.task = None
+
+    def __call__(self, step: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.started < 1.0:
+                return
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=self.total)
+        self.bar.update(self.task, completed=step)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _split_vars(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise UsageError("--vars needs at least one variable name, e.g. --vars infected,recovered")
+    return names
+
+
+@app.command()
+def run(
+    model: Annotated[Optional[Path], typer.Argument(help="Model file (.yaml, .xmile, .stmx, .itmx); default: the flagship.")] = None,
+    scenario: Annotated[Optional[list[str]], typer.Option("--scenario", "-s", help="Scenario to run (repeat to compare; default: all for tables, the default scenario for csv).")] = None,
+    runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, help="Ensemble size; >1 samples every judgement parameter over its range. Default: 1 for csv, 1000 for tables of models with judgement parameters.")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed (run k uses stream k).")] = 0,
+    vars: Annotated[Optional[str], typer.Option("--vars", help="Comma-separated variables to output (default: all).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people), csv (time series) or json (the table's data).")] = "table",
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Simulate a model and print a table, CSV time series or JSON."""
+    with _errors():
+        if fmt not in ("table", "csv", "json"):
+            raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
+        path = model if model is not None else default_model()
+        loaded = load(path)
+        variables = _split_vars(vars)
+        if fmt == "csv":
+            _run_csv(loaded, scenario or [], runs or 1, seed, variables, output, deterministic, quiet)
+        else:
+            _run_table(loaded, scenario or [], runs, seed, variables, fmt, output, deterministic, quiet)
+
+
+def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variables: list[str] | None,
+             output: Path | None, deterministic: bool, quiet: bool) -> None:
+    from policylab.results import to_csv_frame
+
+    if len(scenarios) > 1:
+        raise UsageError("--format csv prints exactly one scenario; name one --scenario (or use --format table to compare)")
+    chosen = scenarios[0] if scenarios else loaded.ir.default_scenario
+    progress = _LazyProgress(loaded.ir.time.n_steps, f"{loaded.name} × {runs}", quiet)
+    try:
+        ds = loaded.run(chosen, runs=runs, seed=seed, variables=variables, deterministic=deterministic, progress=progress)
+    finally:
+        progress.close()
+    names = list(ds.data_vars)
+    frame = to_csv_frame(loaded.ir, ds, names)
+    text = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    _emit(text, output)
+
+
+def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int, variables: list[str] | None,
+               fmt: str, output: Path | None, deterministic: bool, quiet: bool) -> None:
+    from policylab.results.outcomes import needed_variables
+    from policylab.results.tables import comparison_table, default_rows, format_cell, to_json
+    from policylab.simulate import judgement_parameters
+
+    ir = loaded.ir
+    chosen = scenarios or list(ir.scenarios) or [None]
+    n = runs if runs is not None else (DEFAULT_ENSEMBLE if judgement_parameters(ir) else 1)
+    rows = default_rows(ir, variables)
+    save = list(dict.fromkeys([oc.variable for oc in rows] + (needed_variables(ir) if variables is None else [])))
+    results = {}
+    for name in chosen:
+        progress = _LazyProgress(ir.time.n_steps, f"{name or ir.name} × {n}", quiet)
+        try:
+            results[name or ir.name] = loaded.run(name, runs=n, seed=seed, variables=save,
+                                                  deterministic=deterministic, progress=progress)
+        finally:
+            progress.close()
+    table = comparison_table(ir, results, rows)
+    if fmt == "json":
+        _emit(json.dumps(to_json(ir, results, table), indent=2) + "\n", output)
+        return
+    title = f"{ir.name}: {n} run{'s' if n > 1 else ''}, seed {seed}" + (
+        " — median [10–90 % of runs]" if n > 1 else "")
+    grid = Table(title=title, show_lines=False, highlight=False)
+    grid.add_column("outcome", style="bold")
+    for name in results:
+        grid.add_column(name, justify="right")
+    for entry in table:
+        grid.add_row(entry["name"], *[format_cell(entry["values"][s], n) for s in results])
+    if output is not None:
+        with output.open("w", encoding="utf-8") as handle:
+            Console(file=handle, width=200).print(grid)
+    else:
+        out.print(grid)
+        if ir.doc:
+            out.print(f"\n{ir.doc.strip()}", highlight=False)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def check(
+    model: Annotated[Optional[Path], typer.Argument(help="Model file; default: the flagship.")] = None,
+    sources: Annotated[Optional[list[Path]], typer.Option("--sources", help="Extra folder to look for source documents in.")] = None,
+) -> None:
+    """Check a model: parse, names and loops, units, evidence quotes, link polarity."""
+    from policylab.checks import run_checks
+
+    with _errors():
+        loaded = load(model if model is not None else default_model())
+        report = run_checks(loaded, [str(s) for s in sources or []])
+    for line in report.lines:
+        (err if line.startswith(("error", "warning")) else out).print(line, markup=False, highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
