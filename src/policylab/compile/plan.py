@@ -118,6 +118,7 @@ def bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: bool
             node = _clip(node)
         if isinstance(node, Const):
             values[name] = _per_run(node.value, runs)
+            slot(name)  # folded, but still saveable: its slot holds the value
         else:
             rate_fns[name] = node
             rate_steps.append((slot(name), node))

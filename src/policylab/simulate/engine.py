@@ -137,9 +137,9 @@ def simulate(
     with np.errstate(all="ignore"):
         for slot, fn in program.input_steps:
             env.v[slot] = fn(env)
-        pipelines = _Pipelines(program, env, runs)
         for slot, fn in program.init_steps:
             env.v[slot] = fn(env)
+        pipelines = _Pipelines(program, env, runs)  # after init: their start values and delays are computed there
         n = len(program.stock_slots)
         state = np.empty((n, runs))
         for row, slot in enumerate(program.stock_slots):
