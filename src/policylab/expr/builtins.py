@@ -121,6 +121,8 @@ _PURE: list[tuple[str, int, int | None, Callable[..., Value], str]] = [
     ("int", 1, 1, np.floor, "largest integer not above x"),
     ("round", 1, 1, _round, "nearest integer, halves away from zero"),
     ("modulo", 2, 2, np.mod, "remainder of a / b (sign of b)"),
+    ("trunc", 1, 1, np.trunc, "integer part, rounding toward zero (XMILE/Vensim INT)"),
+    ("fmod", 2, 2, np.fmod, "remainder of a / b with the sign of a (XMILE MOD)"),
     ("safediv", 2, 3, _xidz, "a / b, or x (default 0) when b is 0"),
     ("xidz", 3, 3, _xidz, "a / b, or x when b is 0"),
     ("zidz", 2, 2, _zidz, "a / b, or 0 when b is 0"),
@@ -171,6 +173,7 @@ ALIASES: dict[str, str] = {
     "if_then_else": "if_then_else",
     "pulsetrain": "pulse_train",
     "mod": "modulo",
+    "floor": "int",
 }
 
 

@@ -1,0 +1,192 @@
+"""Run a folder of XMILE test models and compare each with its expected output.
+
+The rule (``../shared/conformance/xmile/README.md``):
+
+- names match XMILE-style: case-insensitive, ``_`` and space equal, quotes and line
+  breaks ignored (``Name[a, b]`` equals ``name[a,b]``);
+- rows align by time with relative tolerance 1e-5;
+- every cell must satisfy ``|expected - actual| <= 1e-5 + 1e-5 * |actual|``;
+- a test passes when every expected column is produced and matches at every time.
+  ``INITIAL TIME``, ``FINAL TIME``, ``TIME STEP`` and ``SAVEPER`` are taken from the
+  model's time settings when the model does not define them. Empty cells (``.tab``
+  files that print constants in the first row only) take the value above them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from policylab.errors import PolicyLabError
+from policylab.expr.names import canonical
+
+RTOL = 1e-5
+ATOL = 1e-5
+TIME_RTOL = 1e-5
+_SUBSCRIPTED = re.compile(r"^(.*)\[(.*)\]$", re.DOTALL)
+
+
+def column_key(name: str) -> str:
+    """The canonical form of an output column name (``Stock A[Entry 1]`` -> ``stock_a[entry_1]``)."""
+    text = name.replace('"', "")
+    match = _SUBSCRIPTED.match(text.strip())
+    if match:
+        base, inside = match.groups()
+        return f"{canonical(base)}[{','.join(canonical(part) for part in inside.split(','))}]"
+    return canonical(text)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """An expected-output table: times, and values by column key (NaN where unknown)."""
+
+    times: np.ndarray
+    columns: dict[str, tuple[str, np.ndarray]]
+
+
+@dataclass
+class Outcome:
+    """The result of one test file."""
+
+    path: Path
+    passed: bool
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def line(self, root: Path | None = None) -> str:
+        shown = self.path.relative_to(root) if root is not None and self.path.is_relative_to(root) else self.path
+        return f"PASS {shown}" if self.passed else f"FAIL {shown}: {self.message}"
+
+
+def find_tests(root: Path) -> list[Path]:
+    """Every ``*.xmile`` file under ``root``, recursively, in sorted order."""
+    return sorted(p for p in Path(root).rglob("*") if p.is_file() and p.suffix.lower() == ".xmile")
+
+
+def expected_file(model_path: Path) -> Path | None:
+    """``output.csv`` beside the model, else ``output.tab`` (None when neither exists)."""
+    for name in ("output.csv", "output.tab"):
+        candidate = model_path.parent / name
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _number(cell: str) -> float:
+    text = cell.strip()
+    if not text:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def read_expected(path: Path) -> Expected:
+    """Read ``output.csv`` / ``output.tab``, filling empty cells down their column."""
+    delimiter = "\t" if path.suffix.lower() == ".tab" else ","
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = [row for row in csv.reader(handle, delimiter=delimiter) if any(cell.strip() for cell in row)]
+    if len(rows) < 2:
+        raise ValueError(f"{path}: expected a header and at least one row of values")
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    table = np.full((len(body), width), np.nan)
+    for i, row in enumerate(body):
+        for j, cell in enumerate(row[:width]):
+            table[i, j] = _number(cell)
+    for j in range(width):  # fill down
+        column = table[:, j]
+        for i in range(1, len(column)):
+            if np.isnan(column[i]):
+                column[i] = column[i - 1]
+    columns = {column_key(name): (name.strip(), table[:, j]) for j, name in enumerate(header) if j > 0}
+    return Expected(table[:, 0], columns)
+
+
+def _control_columns(model) -> dict[str, float]:  # noqa: ANN001 - policylab.Model (import kept lazy)
+    spec = model.ir.time
+    return {"initial_time": spec.start, "final_time": spec.stop, "time_step": spec.dt, "saveper": spec.save_every}
+
+
+def _actual(model, keys: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # noqa: ANN001
+    from policylab.model.ir import Constant
+
+    result = model.run()
+    times = np.asarray(result["time"].values, dtype=float)
+    values: dict[str, np.ndarray] = {}
+    for key in keys:
+        if key in result.data_vars:
+            values[key] = np.asarray(result[key].values, dtype=float)[0]
+        elif isinstance(model.ir.variables.get(key), Constant):
+            values[key] = np.full(times.shape, model.ir.variables[key].value)
+    for key, value in _control_columns(model).items():
+        if key in keys and key not in values:
+            values[key] = np.full(times.shape, value)
+    return times, values
+
+
+def compare(expected: Expected, times: np.ndarray, actual: dict[str, np.ndarray]) -> str | None:
+    """None when ``actual`` matches ``expected`` under the rule; else why not (first difference)."""
+    rows = []
+    for t in expected.times:
+        if np.isnan(t):
+            continue
+        close = np.flatnonzero(np.abs(times - t) <= TIME_RTOL * np.maximum(np.abs(times), abs(t)) + 1e-12)
+        if close.size == 0:
+            return f"no output at time {t:g} (the model saves {times[0]:g}..{times[-1]:g})"
+        rows.append(int(close[0]))
+    index = np.asarray(rows, dtype=int)
+    valid = ~np.isnan(expected.times)
+    for key, (name, column) in expected.columns.items():
+        if key not in actual:
+            return f"variable {name!r} is not produced by the model"
+        want = column[valid]
+        got = actual[key][index]
+        bad = ~np.isnan(want) & ~(np.abs(want - got) <= ATOL + RTOL * np.abs(got))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            return f"{name} at time {expected.times[valid][i]:g}: expected {want[i]:.9g}, got {got[i]:.9g}"
+    return None
+
+
+def run_test(path: Path, expected_path: Path | None = None) -> Outcome:
+    """Run the model at ``path`` and compare it with its expected output."""
+    import policylab
+
+    path = Path(path)
+    expected_path = expected_path or expected_file(path)
+    if expected_path is None:
+        return Outcome(path, False, "no output.csv or output.tab beside the model")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            expected = read_expected(expected_path)
+            model = policylab.load(path)
+            times, actual = _actual(model, list(expected.columns))
+        except (PolicyLabError, ValueError, OSError) as err:
+            return Outcome(path, False, f"{type(err).__name__}: {err}", [str(w.message) for w in caught])
+    notes = [str(w.message) for w in caught]
+    problem = compare(expected, times, actual)
+    return Outcome(path, problem is None, problem or "", notes)
+
+
+def run_suite(root: Path) -> list[Outcome]:
+    """Run every ``*.xmile`` test under ``root``."""
+    return [run_test(path) for path in find_tests(Path(root))]
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """The final line: ``N passed, M failed``."""
+    passed = sum(o.passed for o in outcomes)
+    return f"{passed} passed, {len(outcomes) - passed} failed"
+
+
+__all__ = ["Expected", "Outcome", "column_key", "compare", "expected_file", "find_tests", "read_expected",
+           "run_suite", "run_test", "summary"]

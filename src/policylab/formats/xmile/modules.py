@@ -1,0 +1,130 @@
+"""Flatten XMILE modules into one namespace and parse every equation on the way.
+
+A module ``hares`` placing model ``hares`` contributes its variables as ``hares.births``,
+``hares.hares`` ... (nested modules: ``outer.inner.x``). Names inside a module's
+equations are resolved in the module, so ``births`` there becomes ``hares.births``.
+A ``<connect to="area" from=".area"/>`` makes the module's ``area`` an auxiliary equal
+to the parent's ``area`` (a leading dot, or none, names the parent model's variable;
+``lynxes.lynxes`` names a variable of the sibling module ``lynxes``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from policylab.errors import ModelFileError
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.formats.xmile._raw import Definition, RawModel, RawVar
+from policylab.formats.xmile.equations import EquationContext, is_blank, parse_equation
+
+MAX_MODULE_DEPTH = 32
+_ENGINE_NAMES = frozenset({"time", "dt"})
+
+
+class Flattener:
+    """Lays out the module tree from the root model, parsing equations as it goes."""
+
+    def __init__(self, file: str, models: dict[str, RawModel], start: float, stop: float, dims: set[str]) -> None:
+        self.file = file
+        self.models = models
+        self.start = start
+        self.stop = stop
+        self.dims = dims
+        self.out: dict[str, RawVar] = {}
+
+    def flatten(self, root: RawModel) -> dict[str, RawVar]:
+        self._place(root, "", "", {}, (root.name,))
+        return self.out
+
+    def _place(self, model: RawModel, prefix: str, shown: str, inputs: dict[str, tuple[str, int]],
+               path: tuple[str, ...]) -> None:
+        defined = frozenset(model.variables) | frozenset(model.modules)
+        context = EquationContext.of(self.start, self.stop, defined)
+        for var in model.variables.values():
+            full = prefix + var.name
+            if var.name in inputs:
+                source, line = inputs[var.name]
+                alias = RawVar("aux", full, shown + var.display, var.line, var.tag, dims=var.dims,
+                               units=var.units, doc=var.doc, alias_of=source)
+                alias.definition = Definition(source, line, None, Name(source))
+                self.out[full] = alias
+                continue
+            self.out[full] = self._parsed(var, full, shown, prefix, defined, context)
+        for module in model.modules.values():
+            sub = self.models.get(module.model)
+            where = f"{self.file}:{module.line}"
+            if sub is None:
+                known = ", ".join(sorted(m for m in self.models if m)) or "none"
+                raise ModelFileError(f'{where}: <module name="{module.display}"> places model {module.model!r}, which '
+                                     f"the file does not define (models: {known}); add <model name=\"{module.model}\">")
+            if module.model in path or len(path) > MAX_MODULE_DEPTH:
+                raise ModelFileError(f'{where}: <module name="{module.display}"> places model {module.model!r} inside '
+                                     f"itself ({' -> '.join(path + (module.model,))}); modules cannot recurse")
+            sub_inputs: dict[str, tuple[str, int]] = {}
+            for conn in module.connections:
+                if conn.to not in sub.variables:
+                    raise ModelFileError(f'{self.file}:{conn.line}: <connect to="{conn.to}"> in <module '
+                                         f'name="{module.display}">: model {module.model!r} has no variable '
+                                         f"{conn.to!r}")
+                sub_inputs[conn.to] = (prefix + conn.source, conn.line)
+            self._place(sub, prefix + module.name + ".", shown + module.display + ".", sub_inputs,
+                        path + (module.model,))
+
+    def _parsed(self, var: RawVar, full: str, shown: str, prefix: str, defined: frozenset[str],
+                context: EquationContext) -> RawVar:
+        definition = self._parse(var.definition, var, prefix, defined, context) if var.definition else None
+        elements = {k: self._parse(d, var, prefix, defined, context) for k, d in var.elements.items()}
+        return replace(
+            var, name=full, display=shown + var.display, definition=definition, elements=elements,
+            inflows=[prefix + n for n in var.inflows], outflows=[prefix + n for n in var.outflows],
+        )
+
+    def _parse(self, definition: Definition, var: RawVar, prefix: str, defined: frozenset[str],
+               context: EquationContext) -> Definition:
+        where = f"{self.file}:{definition.line or var.line}: {var.label()}"
+        if definition.table is not None and is_blank(definition.text):
+            return definition  # a graphical function used as a table: LOOKUP(name, x) or name(x)
+        if is_blank(definition.text):
+            hint = "connect it from the parent model with <connect> or write one" if prefix else "write one"
+            raise ModelFileError(f"{where}: has no equation; {hint}")
+        expr = parse_equation(definition.text, where, context)
+        if prefix:
+            expr = _prefixed(expr, prefix, defined, self.dims)
+        return replace(definition, expr=expr)
+
+
+def _prefixed(expr: Expr, prefix: str, defined: frozenset[str], dims: set[str]) -> Expr:
+    """Qualify the names a module's equation uses with the module's prefix."""
+
+    def name(n: str) -> str:
+        if n in defined or "." in n:
+            return prefix + n
+        if n in _ENGINE_NAMES or n in dims:
+            return n
+        return prefix + n
+
+    def walk(node: Expr) -> Expr:
+        match node:
+            case Num():
+                return node
+            case Name(name=n):
+                return Name(name(n))
+            case Subscript(name=n, indices=idx):
+                return Subscript(name(n), idx)
+            case UnaryOp(op=op, operand=o):
+                return UnaryOp(op, walk(o))
+            case BinOp(op=op, left=a, right=b):
+                return BinOp(op, walk(a), walk(b))
+            case Compare(op=op, left=a, right=b):
+                return Compare(op, walk(a), walk(b))
+            case BoolOp(op=op, left=a, right=b):
+                return BoolOp(op, walk(a), walk(b))
+            case Not(operand=o):
+                return Not(walk(o))
+            case IfThenElse(condition=c, then=t, otherwise=o):
+                return IfThenElse(walk(c), walk(t), walk(o))
+            case Call(func=f, args=args):
+                return Call(prefix + f if f in defined else f, tuple(walk(a) for a in args))
+        return node
+
+    return walk(expr)

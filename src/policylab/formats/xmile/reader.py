@@ -1,0 +1,221 @@
+"""Read an XMILE file (``.xmile``, ``.stmx``, ``.itmx``) into the model IR.
+
+Steps: safe XML parsing with repair (``_xml``) -> elements to working records
+(``elements``) -> modules laid out and equations parsed (``modules``) -> arrays
+flattened to scalars (``arrays``) -> IR (here), with PolicyLab's extension elements
+(levers, scenarios, evidence...) read back by ``extension``.
+
+Integration method rule (documented in docs/xmile.md): the ``method`` attribute of
+``<sim_specs>`` is honoured, except in files written by Vensim's own XMILE export
+(``<product>`` exactly "Vensim"), which writes ``method="RK4"`` whatever the model
+uses; those are read with Euler, Vensim's default, and the repair warning says so.
+Files converted by xmutil ("Vensim, xmutil") carry the model's real method and are
+honoured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+
+from policylab.errors import Location, ModelFileError
+from policylab.expr.ast import Call, Expr, Name, Num
+from policylab.formats.xmile._raw import RawModel, RawVar
+from policylab.formats.xmile._xml import POLICYLAB_NS, Node, parse_document
+from policylab.formats.xmile.arrays import ArrayFlattener
+from policylab.formats.xmile.elements import Reader
+from policylab.formats.xmile.extension import ExtensionReader
+from policylab.formats.xmile.modules import Flattener
+from policylab.model.ir import AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec
+
+
+class XmileRepairWarning(UserWarning):
+    """An XMILE file was malformed or unusual in a way the reader repaired; the message says how."""
+
+
+SUPPORTED_METHODS = {"euler": Method.EULER, "rk4": Method.RK4}
+
+
+def read_xmile(path: str | Path) -> Model:
+    """Read the XMILE file at ``path`` into a Model (one ``XmileRepairWarning`` if it needed repair)."""
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        raise ModelFileError(f"{file}: cannot read the file ({err.strerror or err})") from err
+    return read_xmile_bytes(data, str(file))
+
+
+def read_xmile_bytes(data: bytes, file: str = "<string>") -> Model:
+    """Read XMILE from bytes; ``file`` is used in messages and as the model's path."""
+    document = parse_document(data, file)
+    root = document.root
+    if root.tag != "xmile":
+        raise ModelFileError(f"{file}:{root.line}: the root element is <{root.tag}>; an XMILE file starts with <xmile>")
+    reader = Reader(file, root.ns)
+    notes = list(document.repairs)
+    model = _build(root, reader, file, notes, hashlib.sha256(data).hexdigest())
+    notes.extend(reader.notes)
+    if notes:
+        warnings.warn(f"{file}: read with repairs: " + "; ".join(notes) + ".", XmileRepairWarning, stacklevel=2)
+    return model
+
+
+def _build(root: Node, reader: Reader, file: str, notes: list[str], digest: str) -> Model:
+    for child in root.children:
+        if child.tag == "macro" and not reader.is_vendor(child):
+            raise reader.fail(child, "unsupported: <macro> (user-defined functions); expand the macro in the "
+                                     "equations that use it")
+    header = root.find("header")
+    time = _time(root, reader, header, notes)
+    reader.read_dimensions(root)
+    models = [reader.read_model(node) for node in root.findall("model")]
+    if not models:
+        raise ModelFileError(f"{file}:{root.line}: the file has no <model>; an XMILE file holds at least one")
+    main = next((m for m in models if not m.name), models[0])
+    by_name: dict[str, RawModel] = {m.name: m for m in models if m is not main}
+    flat = Flattener(file, by_name, time.start, time.stop, set(reader.dimensions)).flatten(main)
+    scalars = ArrayFlattener(file, flat, reader.dimensions).flatten()
+    stock_default, flow_default = _behavior(root, reader)
+    extension = ExtensionReader(file, reader)
+    variables = _to_ir(scalars, file, stock_default, flow_default, extension)
+    name = _text(header.find("name")) if header is not None and header.find("name") is not None else ""
+    extras: dict[str, object] = {"sha256": digest, "format": "xmile"}
+    arrays = {n: (v.display, v.dims) for n, v in flat.items() if v.dims}
+    if arrays:
+        extras["xmile_dimensions"] = {d.name: (d.display, d.elements, d.displays) for d in reader.dimensions.values()}
+        extras["xmile_arrays"] = arrays
+    model = Model(name=name or Path(file).stem, time=time, variables=variables, path=file, extras=extras)
+    return extension.apply(root, model)
+
+
+def _text(node: Node | None) -> str:
+    return node.text.strip() if node is not None else ""
+
+
+# -- sim_specs -------------------------------------------------------------------------------
+def _time(root: Node, reader: Reader, header: Node | None, notes: list[str]) -> TimeSpec:
+    specs = root.find("sim_specs")
+    if specs is None:
+        raise reader.fail(root, "the file has no <sim_specs>; add one with <start>, <stop> and <dt>")
+    values: dict[str, float] = {}
+    for tag in ("start", "stop"):
+        node = specs.find(tag)
+        if node is None:
+            raise reader.fail(specs, f"<sim_specs> has no <{tag}>; give the simulation's {tag} time")
+        values[tag] = reader.number(node, f"<{tag}> of <sim_specs>")
+    dt_node = specs.find("dt")
+    dt = reader.number(dt_node, "<dt> of <sim_specs>") if dt_node is not None else 1.0
+    if dt_node is not None and dt_node.attrs.get("reciprocal", "").strip().lower() == "true":
+        if dt == 0:
+            raise reader.fail(dt_node, '<dt reciprocal="true"> is 0; give the number of steps per time unit')
+        dt = 1.0 / dt
+    start, stop = values["start"], values["stop"]
+    if not dt > 0 or not stop >= start:
+        raise reader.fail(specs, f"<sim_specs> needs dt > 0 and stop >= start (got start {start:g}, stop {stop:g}, "
+                                 f"dt {dt:g})")
+    if (stop - start) / dt > 50_000_000:
+        raise reader.fail(specs, f"<sim_specs> asks for {(stop - start) / dt:.3g} steps; use a larger dt")
+    save = _save_interval(specs, reader, dt, notes)
+    return TimeSpec(start=start, stop=stop, dt=dt, save_every=save,
+                    units=specs.attrs.get("time_units", "").strip() or "time",
+                    method=_method(specs, reader, header, notes))
+
+
+def _save_interval(specs: Node, reader: Reader, dt: float, notes: list[str]) -> float:
+    raw = specs.attrs.get("save_interval")
+    node = specs.find("save_interval")
+    if node is not None:
+        value = reader.number(node, "<save_interval> of <sim_specs>")
+    elif raw is not None:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise reader.fail(specs, f'save_interval="{raw}" of <sim_specs> is not a number') from None
+    else:
+        return dt
+    if not value > 0:
+        raise reader.fail(specs, f"the save interval {value:g} must be positive")
+    steps = max(round(value / dt), 1)
+    if abs(steps * dt - value) > 1e-9 * max(value, dt):
+        notes.append(f"the save interval {value:g} is not a multiple of dt {dt:g}; saving every {steps * dt:g}")
+    return steps * dt
+
+
+def _method(specs: Node, reader: Reader, header: Node | None, notes: list[str]) -> Method:
+    declared = specs.attrs.get("method", "euler").strip().lower() or "euler"
+    if declared not in SUPPORTED_METHODS:
+        raise reader.fail(specs, f'<sim_specs method="{specs.attrs.get("method")}">: PolicyLab integrates with Euler '
+                                 "or RK4; change the method attribute to one of them")
+    method = SUPPORTED_METHODS[declared]
+    product = _text(header.find("product")) if header is not None else ""
+    if method != Method.EULER and product.lower() == "vensim":
+        notes.append(f'the file is a Vensim XMILE export, whose method="{specs.attrs.get("method")}" does not record '
+                     "the model's integration method; integrating with Euler, Vensim's default")
+        return Method.EULER
+    return method
+
+
+def _behavior(root: Node, reader: Reader) -> tuple[bool, bool]:
+    """Default non-negativity of stocks and flows from ``<behavior>``."""
+    stock = flow = False
+    for block in root.findall("behavior"):
+        for child in block.children:
+            if child.tag == "non_negative":
+                stock = flow = _flag(child, reader)
+            elif child.tag in ("stock", "flow"):
+                for inner in child.findall("non_negative"):
+                    if child.tag == "stock":
+                        stock = _flag(inner, reader)
+                    else:
+                        flow = _flag(inner, reader)
+    return stock, flow
+
+
+def _flag(node: Node, reader: Reader) -> bool:
+    text = node.text.strip().lower()
+    if text in ("", "true"):
+        return True
+    if text == "false":
+        return False
+    raise reader.fail(node, f"<non_negative> in <behavior> is {node.text.strip()!r}; write true, false or leave it empty")
+
+
+# -- IR --------------------------------------------------------------------------------------
+def _to_ir(scalars: dict[str, RawVar], file: str, stock_default: bool, flow_default: bool,
+           extension: ExtensionReader) -> dict[str, AnyVariable]:
+    flow_names = {f for var in scalars.values() if var.kind == "stock" for f in (*var.inflows, *var.outflows)}
+    out: dict[str, AnyVariable] = {}
+    for name, var in scalars.items():
+        where = Location(file, var.definition.line if var.definition and var.definition.line else var.line)
+        common = {"name": name, "units": var.units, "doc": var.doc, "display": var.display, "where": where}
+        definition = var.definition
+        expr: Expr | None = definition.expr if definition is not None else None
+        text = definition.text.strip() if definition is not None else ""
+        table = definition.table if definition is not None else None
+        if var.kind == "stock":
+            out[name] = Stock(**common, initial=expr, inflows=tuple(var.inflows), outflows=tuple(var.outflows),
+                              non_negative=stock_default if var.non_negative is None else var.non_negative,
+                              initial_text=text)
+        elif table is not None and (var.kind in ("gf", "aux") and name not in flow_names):
+            out[name] = Lookup(**common, xs=table.xs, ys=table.ys, extrapolation=table.extrapolation,  # type: ignore[arg-type]
+                               input=expr)
+        elif var.kind == "flow" or name in flow_names:
+            if table is not None:
+                hidden = f"{name}~gf"
+                out[hidden] = Lookup(name=hidden, xs=table.xs, ys=table.ys, extrapolation=table.extrapolation,  # type: ignore[arg-type]
+                                     where=where)
+                expr = Call(hidden, (expr if expr is not None else Name("time"),))
+            non_negative = flow_default if var.non_negative is None else var.non_negative
+            out[name] = Flow(**common, equation=expr, equation_text=text, non_negative=non_negative)
+        elif isinstance(expr, Num) and var.alias_of is None:
+            out[name] = Constant(**common, value=expr.value)
+        else:
+            out[name] = Auxiliary(**common, equation=expr, equation_text=text)
+        if var.extension:
+            out[name] = extension.variable(out[name], var.extension)
+    return out
+
+
+__all__ = ["XmileRepairWarning", "read_xmile", "read_xmile_bytes", "POLICYLAB_NS"]
