@@ -229,6 +229,59 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command()
+def conformance(
+    folder: Annotated[Path, typer.Argument(help="Folder searched recursively for *.xmile test models.")],
+) -> None:
+    """Run every *.xmile model under FOLDER and compare it with output.csv (else output.tab) beside it.
+
+    Prints one PASS/FAIL line per file (a FAIL names the first differing variable, time,
+    expected and actual value) and `N passed, M failed` last; exits 1 when any test fails.
+    """
+    from policylab.conformance import find_tests, run_test, summary
+
+    if not folder.is_dir():
+        raise _fail(UsageError(f"{folder}: not a folder; give the folder holding the XMILE test models"))
+    outcomes = []
+    for path in find_tests(folder):
+        outcome = run_test(path)
+        for note in outcome.warnings:
+            err.print(f"warning: {note}", markup=False, highlight=False)
+        out.print(outcome.line(folder), markup=False, highlight=False)
+        outcomes.append(outcome)
+    out.print(summary(outcomes), markup=False, highlight=False)
+    if not outcomes or not all(o.passed for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def diagram(
+    model: Annotated[Optional[Path], typer.Argument(help="Model file; default: the flagship.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the diagram (default: standard output).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="svg (needs Graphviz) or dot.")] = "",
+    constants: Annotated[bool, typer.Option("--constants", help="Also draw constants as nodes.")] = False,
+) -> None:
+    """Draw the causal-loop diagram derived from the equations: signed links, feedback loops, evidence on hover."""
+    from policylab.compile.causal import causal_graph
+    from policylab.report.diagram import render_svg, to_dot
+
+    with _errors():
+        chosen = fmt or ("dot" if output is not None and output.suffix == ".dot" else "svg")
+        if chosen not in ("svg", "dot"):
+            raise UsageError(f"--format must be svg or dot, not {fmt!r}")
+        loaded = load(model if model is not None else default_model())
+        graph = causal_graph(loaded, include_constants=constants)
+        text = to_dot(graph, f"{loaded.name}: causal-loop diagram")
+        if chosen == "svg":
+            text = render_svg(text)
+        _emit(text, output)
+        reinforcing = sum(loop.polarity == "R" for loop in graph.loops)
+        balancing = sum(loop.polarity == "B" for loop in graph.loops)
+        err.print(f"{len(graph.nodes)} variables, {len(graph.links)} links, {len(graph.loops)} feedback loops "
+                  f"({reinforcing} reinforcing, {balancing} balancing)" + (" (loop search truncated)" if graph.truncated else ""),
+                  highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -162,7 +162,8 @@ class Reader:
     # -- variables -------------------------------------------------------------------------
     def read_variable(self, node: Node) -> RawVar:
         raw_name = self._name(node)
-        display = raw_name.replace("\\n", " ").replace("\n", " ").strip()
+        joiner = "_" if "_" in raw_name and " " not in raw_name else " "
+        display = raw_name.replace("\\n", joiner).replace("\n", joiner).strip()
         kind = node.tag
         var = RawVar(kind, canonical(raw_name), display, node.line, node.tag)  # type: ignore[arg-type]
         eqns: list[Node] = []
