@@ -23,9 +23,11 @@ demo: $(STAMP)
 	$(BIN)/policylab run
 
 test: $(TEST_STAMP)
+	scripts/debian-packages.sh dot=graphviz
 	POLICYLAB_SOURCES=$(CURDIR)/../shared/seed $(BIN)/python -m pytest -q
 
 test-slow: $(TEST_STAMP)
+	scripts/debian-packages.sh dot=graphviz
 	POLICYLAB_SOURCES=$(CURDIR)/../shared/seed $(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)

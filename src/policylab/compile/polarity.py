@@ -67,61 +67,86 @@ def _derivative(expr, target: str, values: dict[str, np.ndarray], model_ir, size
         return (at(base + step) - at(base - step)) / (2 * step)
 
 
-def check_polarity(model) -> list[str]:  # type: ignore[no-untyped-def]
-    """Messages for every evidence link whose sign the equations contradict."""
-    ir = model.ir
-    compiled = model.compiled
-    system = compiled.system
-    linked = [(name, var) for name, var in ir.variables.items() if var.evidence]
-    if not linked:
-        return []
-    findings: list[str] = []
-    needed: set[str] = set()
-    equations: dict[str, list] = {}
-    for name, var in linked:
-        if isinstance(var, Stock):
-            continue
+def _rate_equations(model, names: list[str]) -> dict[str, list]:  # type: ignore[no-untyped-def]
+    """Each rate's desugared equation plus the hidden rates made from it."""
+    system = model.compiled.system
+    found: dict[str, list] = {}
+    for name in names:
         exprs = [system.rates[name].expr] if name in system.rates else []
         exprs += [r.expr for n, r in system.rates.items() if n.startswith(name + HIDDEN)]
-        equations[name] = exprs
+        found[name] = exprs
+    return found
+
+
+def link_derivatives(model, links: list[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:  # type: ignore[no-untyped-def]
+    """Finite-difference partial derivatives d(to)/d(from) at sampled operating points, per link."""
+    ir = model.ir
+    system = model.compiled.system
+    equations = _rate_equations(model, sorted({to for _, to in links if to in system.rates}))
+    needed: set[str] = set()
+    for exprs in equations.values():
         for expr in exprs:
             needed |= references(expr)
     inputs = {n for n in needed if n in system.stocks or n in system.rates or n in ir.variables}
-    constants = {n for n in inputs if n not in system.stocks and n not in system.rates and n in ir.variables
-                 and type(ir.variables[n]).__name__ == "Constant"}
+    constants = {n for n in inputs if n not in system.stocks and n not in system.rates
+                 and type(ir.variables.get(n)).__name__ == "Constant"}
     saved = sorted(inputs - constants)
     points = _operating_points(model, saved) if saved else {}
     size = next(iter(points.values())).size if points else OPERATING_RUNS
     for n in constants:
         if n not in points:
             points[n] = np.full(size, float(ir.variables[n].value))  # type: ignore[union-attr]
-    for name, var in linked:
+    result: dict[tuple[str, str], np.ndarray] = {}
+    for source, target in links:
+        parts = [
+            d for expr in equations.get(target, [])
+            if source in references(expr)
+            and (d := _derivative(expr, source, points, ir, size)) is not None
+        ]
+        if parts:
+            d = np.concatenate(parts)
+            result[(source, target)] = d[np.isfinite(d)]
+    return result
+
+
+def sign_of(derivative: np.ndarray) -> str:
+    """'+', '-', '±' (both signs occur) or '0' (no effect seen) for a sample of derivatives."""
+    scale = np.max(np.abs(derivative)) if derivative.size else 0.0
+    if scale == 0.0:
+        return "0"
+    material = derivative[np.abs(derivative) > 1e-9 * scale]
+    if (material >= 0).all():
+        return "+"
+    if (material <= 0).all():
+        return "-"
+    return "±"
+
+
+def check_polarity(model) -> list[str]:  # type: ignore[no-untyped-def]
+    """Messages for every evidence link whose sign the equations contradict."""
+    ir = model.ir
+    findings: list[str] = []
+    links = [(ev.from_, name) for name, var in ir.variables.items() if not isinstance(var, Stock) for ev in var.evidence]
+    derivatives = link_derivatives(model, links) if links else {}
+    for name, var in ir.variables.items():
         for ev in var.evidence:
             if isinstance(var, Stock):
                 findings += _stock_link(name, var, ev)
                 continue
-            signs = []
-            for expr in equations.get(name, []):
-                if ev.from_ in references(expr):
-                    d = _derivative(expr, ev.from_, points, ir, size)
-                    if d is not None:
-                        signs.append(d)
-            if not signs:
+            d = derivatives.get((ev.from_, name))
+            if d is None:
                 continue
-            d = np.concatenate(signs)
-            d = d[np.isfinite(d)]
-            scale = np.max(np.abs(d)) if d.size else 0.0
-            if scale == 0.0:
+            if sign_of(d) == "0":
                 findings.append(f"{ev.where}: link {ev.from_} -> {name} is declared {ev.sign!r} but {name} never "
                                 f"changes with {ev.from_} at the operating points sampled; check the equation")
                 continue
+            scale = np.max(np.abs(d))
             material = d[np.abs(d) > 1e-9 * scale]
             wrong = material < 0 if ev.sign == "+" else material > 0
             if wrong.any():
-                share = wrong.mean()
                 findings.append(f"{ev.where}: link {ev.from_} -> {name} is declared {ev.sign!r}, but the equation's "
-                                f"partial derivative has the opposite sign at {share:.0%} of sampled operating points; "
-                                f"fix the sign or the equation")
+                                f"partial derivative has the opposite sign at {wrong.mean():.0%} of sampled operating "
+                                f"points; fix the sign or the equation")
     return findings
 
 

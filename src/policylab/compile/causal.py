@@ -1,0 +1,129 @@
+"""The causal-loop structure derived from the equations: signed links and feedback loops.
+
+A link ``x -> y`` exists when y's equation reads x (or x is a flow of stock y). Its sign
+is the declared evidence sign where there is one, else the sign of the partial
+derivative estimated over sampled operating points (see ``polarity``). A feedback loop
+is an elementary cycle; it is reinforcing (R) when the product of its signs is positive,
+balancing (B) when negative, and undetermined when a link's sign is mixed or unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from policylab.compile.graph import references
+from policylab.compile.polarity import link_derivatives, sign_of
+from policylab.model.ir import Constant, Event, Evidence, Lever, Lookup, Stock
+
+MAX_LOOP_LENGTH = 12
+MAX_LOOPS = 500
+
+
+@dataclass(frozen=True)
+class Link:
+    """One signed causal link, with the evidence behind it (if any)."""
+
+    source: str
+    target: str
+    sign: str
+    declared: bool
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A feedback loop: its variables in order, its polarity and label (R1, B2, …)."""
+
+    label: str
+    variables: tuple[str, ...]
+    polarity: str  # "R", "B" or "?"
+
+
+@dataclass
+class CausalGraph:
+    """Signed links between a model's variables and the feedback loops they form."""
+
+    nodes: dict[str, str] = field(default_factory=dict)  # name -> kind
+    links: list[Link] = field(default_factory=list)
+    loops: list[Loop] = field(default_factory=list)
+    truncated: bool = False
+
+
+def _kind(var: object) -> str:
+    return type(var).__name__.lower()
+
+
+def _raw_links(ir, include_constants: bool) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    pairs: list[tuple[str, str]] = []
+    for name, var in ir.variables.items():
+        if isinstance(var, Stock):
+            pairs += [(f, name) for f in var.inflows + var.outflows]
+            continue
+        expr = getattr(var, "equation", None) or getattr(var, "input", None)
+        if expr is None:
+            continue
+        for ref in sorted(references(expr)):
+            source = ir.variables.get(ref)
+            if source is None or isinstance(source, Lookup) and source.input is None:
+                continue
+            if isinstance(source, Constant) and not include_constants:
+                continue
+            pairs.append((ref, name))
+    return pairs
+
+
+def causal_graph(model, include_constants: bool = False) -> CausalGraph:  # type: ignore[no-untyped-def]
+    """Derive the signed causal graph and its loops from ``model`` (a ``policylab.Model``)."""
+    ir = model.ir
+    pairs = _raw_links(ir, include_constants)
+    estimated = link_derivatives(model, [p for p in pairs if not isinstance(ir.variables[p[1]], Stock)])
+    graph = CausalGraph()
+    for source, target in pairs:
+        for name in (source, target):
+            graph.nodes.setdefault(name, _kind(ir.variables[name]))
+        target_var = ir.variables[target]
+        evidence = tuple(ev for ev in target_var.evidence if ev.from_ == source)
+        if evidence:
+            sign, declared = evidence[0].sign, True
+        elif isinstance(target_var, Stock):
+            sign, declared = ("+" if source in target_var.inflows else "-"), False
+        else:
+            d = estimated.get((source, target))
+            sign, declared = (sign_of(d) if d is not None else "?"), False
+        graph.links.append(Link(source, target, sign, declared, evidence))
+    graph.loops, graph.truncated = _loops(graph, ir)
+    return graph
+
+
+def _loops(graph: CausalGraph, ir) -> tuple[list[Loop], bool]:  # type: ignore[no-untyped-def]
+    exogenous = (Constant, Lever, Event)
+    digraph = nx.DiGraph()
+    signs: dict[tuple[str, str], str] = {}
+    for link in graph.links:
+        if isinstance(ir.variables[link.source], exogenous):
+            continue
+        digraph.add_edge(link.source, link.target)
+        signs[(link.source, link.target)] = link.sign
+    cycles: list[list[str]] = []
+    truncated = False
+    for cycle in nx.simple_cycles(digraph, length_bound=MAX_LOOP_LENGTH):
+        cycles.append(cycle)
+        if len(cycles) >= MAX_LOOPS:
+            truncated = True
+            break
+    cycles.sort(key=lambda c: (len(c), c))
+    loops: list[Loop] = []
+    counters = {"R": 0, "B": 0, "?": 0}
+    for cycle in cycles:
+        edges = list(zip(cycle, cycle[1:] + cycle[:1]))
+        link_signs = [signs[e] for e in edges]
+        if any(s not in "+-" for s in link_signs):
+            polarity = "?"
+        else:
+            polarity = "R" if sum(s == "-" for s in link_signs) % 2 == 0 else "B"
+        counters[polarity] += 1
+        label = f"{polarity}{counters[polarity]}" if polarity != "?" else f"U{counters['?']}"
+        loops.append(Loop(label, tuple(cycle), polarity))
+    return loops, truncated
