@@ -282,7 +282,30 @@ def diagram(
                   highlight=False)
 
 
+def _register_plugins() -> None:
+    """Verbs that live in their own modules (``cli_<area>.py``, each with ``register(app)``)."""
+    import importlib
+
+    for module in PLUGIN_MODULES:
+        try:
+            importlib.import_module(module).register(app)
+        except ModuleNotFoundError as error:
+            if error.name != module:
+                raise
+
+
+PLUGIN_MODULES: tuple[str, ...] = (
+    "policylab.cli_explore",
+    "policylab.cli_analysis",
+    "policylab.cli_bargain",
+    "policylab.cli_report",
+)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+_register_plugins()
 
