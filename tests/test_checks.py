@@ -36,3 +36,9 @@ def test_a_sign_contradicted_by_the_partial_derivative_is_reported_with_its_line
 def test_evidence_naming_an_input_the_equation_does_not_read_is_an_error():
     report = report_for(MODEL.replace("from: k,", "from: x2,") % "+")
     assert any("names 'x2', but drain's equation does not use it" in line for line in report.lines)
+
+
+def test_model_check_is_the_python_face_of_policylab_check():
+    model = Model(read_yaml_text(MODEL % "-", "t.yaml"))
+    report = model.check()
+    assert not report.ok and report.errors >= 1

@@ -107,6 +107,16 @@ class Model:
         }
         return to_dataset(self.ir, trajectory, run_indices, parameters, attrs)
 
+    def check(self, sources: Sequence[str] = ()):  # type: ignore[no-untyped-def]
+        """Run every static check (names, loops, units, evidence quotes, link polarity); return the report.
+
+        ``report.ok`` is the verdict and ``report.lines`` the findings, one per line.
+        ``sources`` adds folders to search for the documents evidence quotes come from.
+        """
+        from policylab.checks import run_checks  # interface layer, imported lazily to keep api at the centre
+
+        return run_checks(self, list(sources))
+
     def _save_list(self, variables: Sequence[str] | None) -> list[str]:
         known = self.compiled.output_names
         if variables is None:
