@@ -8,11 +8,12 @@ once per step. Random calls get a stable site number for the per-run stream.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 from policylab.errors import ExpressionError, Location
 from policylab.expr.ast import BinOp, Call, Expr, Name, Num, children
-from policylab.expr.builtins import find_builtin
+from policylab.expr.builtins import ALIASES, BUILTINS, find_builtin
 from policylab.model.ir import Auxiliary, Constant, Flow, Lookup, Model, Stock
 
 HIDDEN = "~"
@@ -140,7 +141,12 @@ class _Rewriter:
             return LookupCall(expr.func, args[0])  # type: ignore[return-value]
         spec = find_builtin(expr.func)
         if spec is None:
-            raise ExpressionError(f"{where}: {owner}: unknown function {expr.func.upper()}(); see docs/model-format.md for the builtins")
+            callable_names = [*BUILTINS, *ALIASES, *self.model.of_kind(Lookup)]
+            close = difflib.get_close_matches(expr.func, callable_names, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0].upper()}()?" if close else ""
+            raise ExpressionError(
+                f"{where}: {owner}: unknown function {expr.func.upper()}().{hint} See docs/model-format.md for the builtins."
+            )
         if len(args) < spec.min_args or (spec.max_args is not None and len(args) > spec.max_args):
             most = "any number of" if spec.max_args is None else str(spec.max_args)
             raise ExpressionError(

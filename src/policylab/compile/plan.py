@@ -13,7 +13,7 @@ import numpy as np
 
 from policylab.compile.closures import Const, Context, Fn, Node, Value, build
 from policylab.compile.desugar import System, desugar, describe, is_hidden
-from policylab.compile.graph import check_names, init_order, rate_order
+from policylab.compile.graph import check_names, init_order, rate_order, suggest
 from policylab.compile.inputs import Inputs
 from policylab.errors import ModelFileError
 from policylab.model.ir import Constant, Event, Lever, Lookup, Model, Stock
@@ -47,7 +47,10 @@ def _check_flows(model: Model) -> None:
     for stock in model.of_kind(Stock).values():
         for flow in (*stock.inflows, *stock.outflows):  # type: ignore[union-attr]
             if flow not in model.variables:
-                raise ModelFileError(f"{stock.where}: stock {stock.name!r} lists flow {flow!r}, which is not defined")
+                flows = [n for n, v in model.variables.items() if not isinstance(v, (Stock, Constant, Lookup))]
+                raise ModelFileError(
+                    f"{stock.where}: stock {stock.name!r} lists flow {flow!r}, which is not defined.{suggest(flow, flows)}"
+                )
             if isinstance(model.variables[flow], (Stock, Constant, Lookup)):
                 raise ModelFileError(
                     f"{stock.where}: stock {stock.name!r} lists {flow!r} as a flow, but it is a "

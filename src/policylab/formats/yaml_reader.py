@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -284,8 +285,13 @@ class _Builder:
                 keys = ("scenarios", raw, "set", target_raw)
                 target = canonical(target_raw)
                 var = variables.get(target)
+                if var is None:
+                    settable = [n for n, v in variables.items() if isinstance(v, (Constant, Lever, Event))]
+                    close = difflib.get_close_matches(target, settable, n=1, cutoff=0.6)
+                    hint = f" Did you mean {close[0]!r}?" if close else ""
+                    raise self.fail(f"{target_raw!r} is not defined in this model.{hint}", *keys)
                 if not isinstance(var, (Constant, Lever, Event)):
-                    kind = type(var).__name__.lower() if var is not None else "undefined name"
+                    kind = type(var).__name__.lower()
                     raise self.fail(f"only constants, levers and events can be set by a scenario; this is a {kind}", *keys)
                 times = None if setting.dates is None else tuple(sorted(self.when(d, *keys, "dates") for d in setting.dates))
                 baseline = var.baseline if isinstance(var, Lever) else 0.0

@@ -96,22 +96,42 @@ class _Pipelines:
             buffer[step % buffer.shape[0]] = value
 
 
-def _check_finite(program: Program, env: _Env, state: np.ndarray, time: float) -> None:
+def _check_finite(
+    program: Program, env: _Env, state: np.ndarray, time: float, start: tuple[np.ndarray, float] | None = None
+) -> None:
+    """Raise if ``state`` (the stocks at ``time``) is not finite, naming the first rate that was not.
+
+    ``start`` is the state and time at the beginning of the step that produced ``state``: the
+    rates are re-evaluated there first, so the error names the time a rate first went bad
+    (for RK4 the rates left in ``env`` are those of its last stage, at ``env.time``).
+    """
     if np.isfinite(state).all():
         return
+    if start is not None:
+        last_stage, last_time = list(env.v), env.time
+        _load_state(program, env, start[0])
+        env.time = start[1]
+        _stage(program, env)
+        _raise_nonfinite_rate(program, env)
+        env.v[:], env.time = last_stage, last_time
+    _raise_nonfinite_rate(program, env)
+    bad_row = int(np.argwhere(~np.isfinite(state))[0][0])
+    _raise_nonfinite(program, env, program.stock_slots[bad_row], state[bad_row], time)
+
+
+def _raise_nonfinite_rate(program: Program, env: _Env) -> None:
     for slot, _fn in program.rate_steps:
         value = np.asarray(env.v[slot])
         if not np.isfinite(value).all():
-            _raise_nonfinite(program, slot, value, time)
-    bad_row = int(np.argwhere(~np.isfinite(state))[0][0])
-    _raise_nonfinite(program, program.stock_slots[bad_row], state[bad_row], time)
+            _raise_nonfinite(program, env, slot, value, env.time)
 
 
-def _raise_nonfinite(program: Program, slot: int, value: np.ndarray, time: float) -> None:
+def _raise_nonfinite(program: Program, env: _Env, slot: int, value: np.ndarray, time: float) -> None:
     name = next(n for n, s in program.slots.items() if s == slot)
     flat = np.broadcast_to(value, (program.runs,))
-    run = int(np.argwhere(~np.isfinite(flat))[0][0])
-    kind = "NaN" if np.isnan(flat[run]) else "infinite"
+    position = int(np.argwhere(~np.isfinite(flat))[0][0])
+    kind = "NaN" if np.isnan(flat[position]) else "infinite"
+    run = int(env.streams.run_indices[position])
     raise SimulationError(
         f"{describe(name)} became {kind} at time {time:g} in run {run}; check its equation and the values it "
         f"reads (a division by zero, LN of a non-positive number, or an overflow)."
@@ -162,14 +182,15 @@ def simulate(
             if i == n_steps:
                 break
             pipelines.remember(env)
+            step_start = (state, env.time)
             state = stepper(program, env, state, flows, dt)
             if program.non_negative:
                 state[program.non_negative] = np.maximum(state[program.non_negative], 0.0)
             _load_state(program, env, state)
             pipelines.commit(i)
-            _check_finite(program, env, state, env.time + dt)
+            _check_finite(program, env, state, spec.start + (i + 1) * dt, step_start)
     times = spec.start + np.arange(n_saves) * stride * dt
-    _check_saved(out, times)
+    _check_saved(out, times, streams.run_indices)
     return Trajectory(times, out)
 
 
@@ -188,12 +209,11 @@ def _rk4(program: Program, env: _Env, state: np.ndarray, flows: np.ndarray, dt: 
         env.time = t0 + fraction * dt
         _stage(program, env)
         ks.append(_net_flows(program, env, np.empty_like(flows)))
-    env.time = t0
     k1, k2, k3, k4 = ks
     return state + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
-def _check_saved(out: dict[str, np.ndarray], times: np.ndarray) -> None:
+def _check_saved(out: dict[str, np.ndarray], times: np.ndarray, run_indices: np.ndarray) -> None:
     for name, array in out.items():
         if not np.isfinite(array).all():
             row, run = (int(x) for x in np.argwhere(~np.isfinite(array))[0])
@@ -201,6 +221,6 @@ def _check_saved(out: dict[str, np.ndarray], times: np.ndarray) -> None:
                 continue
             kind = "NaN" if np.isnan(array[row, run]) else "infinite"
             raise SimulationError(
-                f"{name} became {kind} at time {times[row]:g} in run {run}; check its equation and the values it "
-                f"reads (a division by zero, LN of a non-positive number, or an overflow)."
+                f"{name} became {kind} at time {times[row]:g} in run {run_indices[run]}; check its equation and the "
+                f"values it reads (a division by zero, LN of a non-positive number, or an overflow)."
             )

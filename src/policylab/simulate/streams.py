@@ -46,6 +46,7 @@ class Streams:
 
     def __init__(self, seed: int, run_indices: np.ndarray) -> None:
         self.keys = run_keys(seed, run_indices)
+        self.run_indices = np.asarray(run_indices, dtype=np.int64)
 
     def draw(self, site: int, counter: int) -> np.ndarray:
         return uniform(self.keys, site, counter)
