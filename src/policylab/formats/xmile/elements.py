@@ -184,7 +184,7 @@ class Reader:
             elif child.tag == "units":
                 var.units = child.text.strip()
             elif child.tag == "doc":
-                var.doc = " ".join(child.text.split())
+                var.doc = child.text.strip()
             elif child.tag == "dimensions":
                 var.dims = self._var_dims(child, var)
             elif child.tag in ("element", "gf", "xpts", "ypts", "xscale", "yscale"):

@@ -78,7 +78,7 @@ def _build(root: Node, reader: Reader, file: str, notes: list[str], digest: str)
     flat = Flattener(file, by_name, time.start, time.stop, set(reader.dimensions)).flatten(main)
     scalars = ArrayFlattener(file, flat, reader.dimensions).flatten()
     stock_default, flow_default = _behavior(root, reader)
-    extension = ExtensionReader(file, reader)
+    extension = ExtensionReader(file)
     variables = _to_ir(scalars, file, stock_default, flow_default, extension)
     name = _text(header.find("name")) if header is not None and header.find("name") is not None else ""
     extras: dict[str, object] = {"sha256": digest, "format": "xmile"}

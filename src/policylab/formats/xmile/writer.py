@@ -1,0 +1,268 @@
+"""Write a model IR as XMILE, so PolicyLab models open in tools that read XMILE.
+
+Stocks, flows, auxiliaries, graphical functions, units and documentation are standard
+XMILE. Constants are auxiliaries with a number as equation; levers and events are
+auxiliaries whose equation approximates them for other tools (a sum of STEPs, a sum
+of PULSEs) while the exact definition travels in the PolicyLab extension namespace,
+with scenarios, sources, outcomes, evidence and parameter ranges (``extension``).
+Arrays read from XMILE are written back as arrays; module variables keep their
+dotted names (``hares.births``) in one flat model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from policylab.expr.ast import Call, Expr
+from policylab.formats.xmile._xml import ISEE_NS, POLICYLAB_NS
+from policylab.formats.xmile.arrays import flat_name
+from policylab.formats.xmile.codec import encode
+from policylab.formats.xmile.extension import KIND_TAGS, MODEL_SKIP, STANDARD_FIELDS, TIME_SKIP
+from policylab.formats.xmile.render import number, quote_name, render
+from policylab.formats.xmile.xmlwrite import Element, serialize
+from policylab.model.ir import (
+    AnyVariable,
+    Auxiliary,
+    Constant,
+    Event,
+    Flow,
+    Lever,
+    Lookup,
+    Method,
+    Model,
+    Stock,
+    TimeSpec,
+)
+
+XMILE_NS = "http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"
+GF_TYPES = {"clamp": "continuous", "linear": "extrapolate", "discrete": "discrete"}
+
+
+def write_xmile(model: Model) -> str:
+    """The XMILE text of ``model``."""
+    return _Writer(model).document()
+
+
+def save_xmile(model: Model, path: str | Path) -> None:
+    """Write ``model`` as XMILE to ``path`` (written to a temporary file, then renamed)."""
+    target = Path(path)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(write_xmile(model), encoding="utf-8")
+    temporary.replace(target)
+
+
+class _Writer:
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.dimensions: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = dict(
+            model.extras.get("xmile_dimensions", {}) or {})  # type: ignore[arg-type]
+        self.arrays = self._usable_arrays()
+        self.element_of: dict[str, tuple[str, tuple[str, ...]]] = {
+            flat_name(base, key): (base, key) for base, (_d, dims) in self.arrays.items() for key in self._keys(dims)
+        }
+
+    # -- arrays ------------------------------------------------------------------------------
+    def _keys(self, dims: tuple[str, ...]) -> list[tuple[str, ...]]:
+        keys: list[tuple[str, ...]] = [()]
+        for dim in dims:
+            keys = [k + (e,) for k in keys for e in self.dimensions[dim][1]]
+        return keys
+
+    def _usable_arrays(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Arrays whose every element is present with one XMILE kind (else written element by element)."""
+        raw = self.model.extras.get("xmile_arrays", {}) or {}
+        usable = {}
+        for base, (display, dims) in raw.items():  # type: ignore[union-attr]
+            if not all(d in self.dimensions for d in dims):
+                continue
+            members = [self.model.variables.get(flat_name(base, k)) for k in self._keys(dims)]
+            if any(m is None for m in members) or len({_tag(m) for m in members}) != 1:  # type: ignore[arg-type]
+                continue
+            if any(isinstance(m, (Lever, Event)) or m.evidence or m.source for m in members):  # type: ignore[union-attr]
+                continue
+            usable[base] = (display, tuple(dims))
+        return usable
+
+    def name_of(self, name: str) -> str:
+        if name in self.element_of:
+            base, key = self.element_of[name]
+            return f"{quote_name(base)}[{', '.join(quote_name(e) for e in key)}]"
+        return quote_name(name)
+
+    def eqn(self, expr: Expr) -> str:
+        return render(expr, self.name_of)
+
+    # -- document ----------------------------------------------------------------------------
+    def document(self) -> str:
+        from policylab.api import __version__
+
+        model = self.model
+        root = Element("xmile", {"version": "1.0", "xmlns": XMILE_NS, "xmlns:isee": ISEE_NS,
+                                 "xmlns:policylab": POLICYLAB_NS})
+        header = root.add("header")
+        header.add("vendor", "PolicyLab")
+        header.add("product", "PolicyLab", version=__version__, lang="en")
+        header.add("name", model.name)
+        root.children.append(self._sim_specs(model.time))
+        extension_time = encode(model.time, "time", TIME_SKIP)
+        if extension_time.attrs or extension_time.children:
+            root.children.append(extension_time)
+        root.children.append(encode(model, "model", MODEL_SKIP))
+        if self.arrays:
+            dims = root.add("dimensions")
+            for name, (display, _elements, displays) in self.dimensions.items():
+                dim = dims.add("dim", name=display or name)
+                for shown in displays:
+                    dim.add("elem", name=shown)
+        variables = root.add("model").add("variables")
+        written: set[str] = set()
+        for name, var in model.variables.items():
+            if name in self.element_of:
+                base = self.element_of[name][0]
+                if base not in written:
+                    written.add(base)
+                    variables.children.append(self._array(base))
+            elif not self._folded(name, var):
+                variables.children.append(self._variable(var))
+        return serialize(root)
+
+    def _sim_specs(self, time: TimeSpec) -> Element:
+        method = "RK4" if time.method == Method.RK4 else "Euler"
+        specs = Element("sim_specs", {"method": method, "time_units": time.units})
+        if time.save_every != time.dt:
+            specs.attrs["isee:save_interval"] = repr(float(time.save_every))
+        for tag, value in (("start", time.start), ("stop", time.stop), ("dt", time.dt)):
+            specs.add(tag, repr(float(value)))
+        return specs
+
+    # -- variables ---------------------------------------------------------------------------
+    def _folded(self, name: str, var: AnyVariable) -> bool:
+        """True for a flow's hidden table (``flow~gf``), written inside its flow."""
+        if not (isinstance(var, Lookup) and name.endswith("~gf")):
+            return False
+        owner = self.model.variables.get(name[: -len("~gf")])
+        return isinstance(owner, Flow) and isinstance(owner.equation, Call) and owner.equation.func == name
+
+    def _label(self, var: AnyVariable) -> str:
+        from policylab.expr.names import canonical
+
+        return var.display if var.display and canonical(var.display) == var.name else var.name
+
+    def _variable(self, var: AnyVariable) -> Element:
+        element = Element(_tag(var), {"name": self._label(var)})
+        self._body(element, var)
+        for field_element in self._common_tail(var):
+            element.children.append(field_element)
+        return element
+
+    def _body(self, element: Element, var: AnyVariable) -> None:
+        """Equation, flows, table and flags of ``var`` into ``element`` (or an array's ``<element>``)."""
+        if isinstance(var, Stock):
+            element.add("eqn", self.eqn(var.initial) if var.initial is not None else "0")
+        elif isinstance(var, Flow):
+            equation = var.equation
+            table = None
+            if isinstance(equation, Call) and equation.func == f"{var.name}~gf" and len(equation.args) == 1:
+                table = self.model.variables.get(equation.func)
+                equation = equation.args[0]
+            element.add("eqn", self.eqn(equation) if equation is not None else "0")
+            if isinstance(table, Lookup):
+                element.children.append(_gf(table))
+        elif isinstance(var, Auxiliary):
+            element.add("eqn", self.eqn(var.equation) if var.equation is not None else "0")
+        elif isinstance(var, Constant):
+            element.add("eqn", number(var.value))
+        elif isinstance(var, Lookup):
+            table = _gf(var)
+            if element.tag == "gf":  # a named table: the points sit in <gf name=...> itself
+                element.attrs.update(table.attrs)
+                element.children.extend(table.children)
+                return
+            if var.input is not None:
+                element.add("eqn", self.eqn(var.input))
+            element.children.append(table)
+        elif isinstance(var, Lever):
+            element.add("eqn", _lever_equation(var))
+        elif isinstance(var, Event):
+            element.add("eqn", _event_equation(var))
+
+    def _common_tail(self, var: AnyVariable) -> list[Element]:
+        tail: list[Element] = []
+        if isinstance(var, Stock):
+            tail += [Element("inflow", text=f) for f in var.inflows]
+            tail += [Element("outflow", text=f) for f in var.outflows]
+        if isinstance(var, (Stock, Flow)) and var.non_negative:
+            tail.append(Element("non_negative"))
+        if var.units:
+            tail.append(Element("units", text=var.units))
+        if var.doc:
+            tail.append(Element("doc", text=var.doc))
+        extension = encode(var, KIND_TAGS.get(type(var), "variable"), STANDARD_FIELDS)
+        if extension.attrs or extension.children or isinstance(var, (Lever, Event)):
+            tail.append(extension)
+        return tail
+
+    def _array(self, base: str) -> Element:
+        display, dims = self.arrays[base]
+        keys = self._keys(dims)
+        members = [self.model.variables[flat_name(base, k)] for k in keys]
+        first = members[0]
+        element = Element(_tag(first), {"name": display or base})
+        dim_block = element.add("dimensions")
+        for dim in dims:
+            dim_block.add("dim", name=self.dimensions[dim][0] or dim)
+        for key, member in zip(keys, members, strict=True):
+            shown = [self.dimensions[d][2][self.dimensions[d][1].index(e)] for d, e in zip(dims, key, strict=True)]
+            item = element.add("element", subscript=", ".join(shown))
+            self._body(item, member)
+        if isinstance(first, Stock):
+            suffix = f"[{','.join(keys[0])}]"
+            for tag, flows in (("inflow", first.inflows), ("outflow", first.outflows)):
+                for flow in flows:
+                    element.add(tag, flow[: -len(suffix)] if flow.endswith(suffix) else flow)
+        if isinstance(first, (Stock, Flow)) and first.non_negative:
+            element.add("non_negative")
+        if first.units:
+            element.add("units", first.units)
+        if first.doc:
+            element.add("doc", first.doc)
+        return element
+
+
+def _tag(var: AnyVariable) -> str:
+    if isinstance(var, Stock):
+        return "stock"
+    if isinstance(var, Flow):
+        return "flow"
+    if isinstance(var, Lookup) and var.input is None:
+        return "gf"
+    return "aux"
+
+
+def _gf(table: Lookup) -> Element:
+    gf = Element("gf", {"type": GF_TYPES[table.extrapolation]})
+    gf.add("xpts", ",".join(repr(float(x)) for x in table.xs))
+    gf.add("ypts", ",".join(repr(float(y)) for y in table.ys))
+    return gf
+
+
+def _lever_equation(lever: Lever) -> str:
+    """The lever's path as XMILE: baseline plus one STEP per change (linear paths as steps)."""
+    terms = [number(lever.baseline)]
+    previous = lever.baseline
+    if lever.schedule is not None:
+        for time, value in zip(lever.schedule.times, lever.schedule.values, strict=True):
+            if value != previous:
+                terms.append(f"STEP({number(value - previous)}, {number(time)})")
+            previous = value
+    return " + ".join(terms)
+
+
+def _event_equation(event: Event) -> str:
+    """The event as XMILE: one PULSE of ``magnitude`` at each time."""
+    if not event.times:
+        return "0"
+    return " + ".join(f"PULSE({number(event.magnitude)}, {number(t)})" for t in event.times)
+
+
+__all__ = ["save_xmile", "write_xmile"]
