@@ -9,6 +9,7 @@
     ├── AlgebraicLoopError                auxiliaries depend on themselves within a step
     ├── UnitsError                        dimensional inconsistency (raised by ``check``)
     ├── SimulationError(ArithmeticError)  NaN/Inf or another failure while integrating
+    ├── DataError(ValueError)             observed data or an analysis file (mapping) cannot be used
     └── UsageError(ValueError)            an API or CLI call with bad arguments
 
 Every message names where the problem is (file, line, variable) and what to do.
@@ -59,6 +60,10 @@ class UnitsError(PolicyLabError):
 
 class SimulationError(PolicyLabError, ArithmeticError):
     """The integration failed (e.g. a variable became NaN or infinite)."""
+
+
+class DataError(PolicyLabError, ValueError):
+    """Observed data, or a file an analysis reads (e.g. a calibration mapping), is unusable."""
 
 
 class UsageError(PolicyLabError, ValueError):

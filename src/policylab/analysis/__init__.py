@@ -1,0 +1,1 @@
+"""Analyses over many runs: sensitivity, scenario discovery, robustness and calibration."""

@@ -1,0 +1,202 @@
+"""Evaluate a design (one parameter set per run) as chunked vectorised ensembles.
+
+A design of ``n`` parameter sets is simulated as ensembles of at most ``chunk_size`` runs;
+run ``i`` of the design is ensemble run ``first_run + i`` whatever the chunking, so it
+draws from its own random stream (common random numbers across scenarios and chunk
+sizes). Each chunk is reduced at once (to scalar outcomes, or to one variable at chosen
+times) so memory stays bounded by the chunk, not the design.
+
+Outcomes are named as the model declares them (``outcomes:``) or ad hoc as
+``VARIABLE:STAT`` (e.g. ``infected:max``), with ``STAT`` one of the declared stats that
+need no extra argument.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+import xarray as xr
+
+from policylab.api import Model
+from policylab.compile.graph import suggest
+from policylab.errors import UsageError
+from policylab.expr.names import canonical
+from policylab.model.ir import Constant, Outcome
+from policylab.model.ir import Model as ModelIR
+from policylab.results.outcomes import evaluate_outcome
+
+AdHocStat = Literal["mean", "max", "min", "final", "sum", "change"]
+Op = Literal[">=", "<=", ">", "<"]
+Progress = Callable[[int, int], None]
+"""Called with (runs done, runs in the design) after each chunk."""
+
+MEMORY_BUDGET = 200_000_000  # bytes of saved trajectories per chunk
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w .:]*?)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
+
+
+def resolve_outcomes(model: ModelIR, specs: Sequence[str] | None = None) -> list[Outcome]:
+    """Outcomes from declared names or ``VARIABLE:STAT`` specs (all declared ones when none given)."""
+    if not specs:
+        if not model.outcomes:
+            raise UsageError(f"{model.name} declares no outcomes; name one as VARIABLE:STAT, e.g. "
+                             f"--outcome {next(iter(model.variables), 'x')}:final (stats: {', '.join(get_args(AdHocStat))})")
+        return list(model.outcomes.values())
+    return [_outcome(model, spec) for spec in specs]
+
+
+def _outcome(model: ModelIR, spec: str) -> Outcome:
+    name = canonical(spec)
+    if name in model.outcomes:
+        return model.outcomes[name]
+    if ":" not in spec:
+        raise UsageError(f"{spec!r} is not an outcome of {model.name}.{suggest(name, list(model.outcomes))} "
+                         f"Declared: {', '.join(model.outcomes) or 'none'}; or write VARIABLE:STAT, e.g. {spec}:final")
+    variable, stat = (part.strip() for part in spec.rsplit(":", 1))
+    if stat not in get_args(AdHocStat):
+        raise UsageError(f"outcome {spec!r}: stat must be one of {', '.join(get_args(AdHocStat))}, not {stat!r}")
+    return Outcome(name=f"{canonical(variable)}_{stat}", variable=canonical(variable), stat=stat, display=spec)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``outcome op value``, e.g. ``dialogue_sustainability >= 0.5``: which runs satisfy a goal.
+
+    ``outcome`` is as written: a declared outcome or ``VARIABLE:STAT`` (see ``resolve_outcomes``).
+    """
+
+    outcome: str
+    op: Op
+    value: float
+
+    def holds(self, values: np.ndarray) -> np.ndarray:
+        """A boolean per run."""
+        v = np.asarray(values, dtype=float)
+        return {">=": v >= self.value, "<=": v <= self.value, ">": v > self.value, "<": v < self.value}[self.op]
+
+    @property
+    def maximize(self) -> bool:
+        """Whether larger values are better (the direction the goal points)."""
+        return self.op in (">=", ">")
+
+    def __str__(self) -> str:
+        return f"{self.outcome}{self.op}{self.value:g}"
+
+
+def parse_condition(text: str) -> Condition:
+    """Parse ``NAME>=VALUE`` (also ``<=``, ``>``, ``<``)."""
+    match = _CONDITION.match(text)
+    if not match:
+        raise UsageError(f"cannot read the condition {text!r}; write OUTCOME>=VALUE, e.g. peak_infected<=2000 "
+                         "(operators: >=, <=, >, <)")
+    name, op, number = match.groups()
+    try:
+        value = float(number)
+    except ValueError as error:
+        raise UsageError(f"condition {text!r}: {number!r} is not a number") from error
+    return Condition(name.strip(), op, value)  # type: ignore[arg-type]
+
+
+def scenario_constants(model: ModelIR, scenario: str | None) -> set[str]:
+    """Constants a scenario sets itself (its setting wins over a design's value)."""
+    if not scenario or scenario not in model.scenarios:
+        return set()
+    return {o.target for o in model.scenarios[scenario].overrides if isinstance(model.variables.get(o.target), Constant)}
+
+
+def design_size(params: Mapping[str, np.ndarray | float], runs: int | None = None) -> int:
+    """The number of parameter sets: the common length of the per-run arrays (and ``runs`` if given)."""
+    sizes = {np.asarray(v).size for v in params.values() if np.asarray(v).ndim > 0}
+    if runs is not None:
+        if sizes - {runs}:
+            raise UsageError(f"a design of {runs} runs got per-run arrays of lengths {sorted(sizes)}")
+        return runs
+    if len(sizes) != 1:
+        raise UsageError("a design needs per-run arrays of one common length; got lengths "
+                         f"{sorted(sizes) or 'none (only scalars)'}")
+    return sizes.pop()
+
+
+def _chunks(model: Model, params: Mapping[str, np.ndarray | float], save: list[str], reduce: Callable[[xr.Dataset], xr.Dataset | xr.DataArray],
+            scenario: str | None, seed: int, first_run: int, deterministic: bool, chunk_size: int | None,
+            progress: Progress | None, runs: int | None = None) -> list[xr.Dataset | xr.DataArray]:
+    n = design_size(params, runs)
+    overridden = scenario_constants(model.ir, scenario)
+    given = {k: v for k, v in params.items() if canonical(k) not in overridden}
+    time = model.ir.time
+    saved_steps = len(saved_times(model))
+    size = chunk_size or max(64, MEMORY_BUDGET // (8 * saved_steps * max(1, len(save))))
+    parts = []
+    for start in range(0, n, size):
+        stop = min(n, start + size)
+        chunk = {k: (np.asarray(v, dtype=float)[start:stop] if np.ndim(v) else float(v)) for k, v in given.items()}
+        ds = model.run(scenario, params=chunk, runs=stop - start, seed=seed, variables=save,
+                       deterministic=deterministic, first_run=first_run + start, sample=False)
+        parts.append(reduce(ds))
+        if progress is not None:
+            progress(stop, n)
+    return parts
+
+
+def evaluate_outcomes(
+    model: Model,
+    params: Mapping[str, np.ndarray | float],
+    outcomes: Sequence[Outcome],
+    *,
+    scenario: str | None = None,
+    seed: int = 0,
+    first_run: int = 0,
+    deterministic: bool = False,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+    runs: int | None = None,
+) -> xr.Dataset:
+    """One value per run and outcome: a Dataset over ``run`` (parameters as coordinates).
+
+    ``runs`` is needed only when ``params`` holds no per-run array (e.g. a model without
+    judgement parameters, whose runs differ only by their random streams).
+    """
+    save = list(dict.fromkeys(o.variable for o in outcomes))
+
+    def reduce(ds: xr.Dataset) -> xr.Dataset:
+        return xr.Dataset({o.name: evaluate_outcome(ds, o) for o in outcomes})
+
+    parts = _chunks(model, params, save, reduce, scenario, seed, first_run, deterministic, chunk_size, progress, runs)
+    result = xr.concat(parts, dim="run") if len(parts) > 1 else parts[0]
+    result.attrs.update({"model": model.name, "scenario": scenario or model.ir.default_scenario or "", "seed": int(seed),
+                         "deterministic": int(deterministic)})
+    return result  # type: ignore[return-value]
+
+
+def evaluate_series(
+    model: Model,
+    params: Mapping[str, np.ndarray | float],
+    variable: str,
+    *,
+    times: np.ndarray | None = None,
+    scenario: str | None = None,
+    seed: int = 0,
+    first_run: int = 0,
+    deterministic: bool = False,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+) -> xr.DataArray:
+    """``variable`` over (run, time), at the saved time steps with indices ``times`` (default all)."""
+    name = canonical(variable)
+
+    def reduce(ds: xr.Dataset) -> xr.DataArray:
+        series = ds[name]
+        return series if times is None else series.isel(time=np.asarray(times))
+
+    parts = _chunks(model, params, [name], reduce, scenario, seed, first_run, deterministic, chunk_size, progress)
+    return xr.concat(parts, dim="run") if len(parts) > 1 else parts[0]  # type: ignore[return-value]
+
+
+def saved_times(model: Model) -> np.ndarray:
+    """The model times a run saves (as the simulator steps them)."""
+    time = model.ir.time
+    stride = max(int(round(time.save_every / time.dt)), 1)
+    return time.start + np.arange(time.n_steps // stride + 1) * stride * time.dt
