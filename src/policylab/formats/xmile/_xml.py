@@ -187,6 +187,9 @@ def parse_document(data: bytes, file: str) -> Document:
             builder, err = _parse_once(data)
         except ModelFileError as inner:
             raise ModelFileError(f"{file}: {inner}") from None
+        except LookupError as inner:  # an encoding expat and Python do not know
+            raise ModelFileError(f"{file}: the XML declaration names an unknown encoding ({inner}); save the "
+                                 "file as UTF-8") from None
         except (RecursionError, MemoryError, ValueError) as inner:
             raise ModelFileError(f"{file}: the file cannot be read as XML ({inner})") from None
         if err is None:

@@ -202,11 +202,11 @@ def _to_ir(scalars: dict[str, RawVar], file: str, stock_default: bool, flow_defa
             out[name] = Lookup(**common, xs=table.xs, ys=table.ys, extrapolation=table.extrapolation,  # type: ignore[arg-type]
                                input=expr)
         elif var.kind == "flow" or name in flow_names:
-            if table is not None:
-                hidden = f"{name}~gf"
-                out[hidden] = Lookup(name=hidden, xs=table.xs, ys=table.ys, extrapolation=table.extrapolation,  # type: ignore[arg-type]
-                                     where=where)
-                expr = Call(hidden, (expr if expr is not None else Name("time"),))
+            if table is not None:  # the flow's graphical function becomes a lookup named <flow>_gf
+                table_name = _free_name(f"{name}_gf", scalars, out)
+                out[table_name] = Lookup(name=table_name, display=table_name, xs=table.xs, ys=table.ys,
+                                         extrapolation=table.extrapolation, where=where)  # type: ignore[arg-type]
+                expr = Call(table_name, (expr if expr is not None else Name("time"),))
             non_negative = flow_default if var.non_negative is None else var.non_negative
             out[name] = Flow(**common, equation=expr, equation_text=text, non_negative=non_negative)
         elif isinstance(expr, Num) and var.alias_of is None:
@@ -216,6 +216,14 @@ def _to_ir(scalars: dict[str, RawVar], file: str, stock_default: bool, flow_defa
         if var.extension:
             out[name] = extension.variable(out[name], var.extension)
     return out
+
+
+def _free_name(wanted: str, *taken: dict[str, object]) -> str:
+    name, number = wanted, 1
+    while any(name in names for names in taken):
+        number += 1
+        name = f"{wanted}{number}"
+    return name
 
 
 __all__ = ["XmileRepairWarning", "read_xmile", "read_xmile_bytes", "POLICYLAB_NS"]

@@ -136,12 +136,24 @@ class _Writer:
         return specs
 
     # -- variables ---------------------------------------------------------------------------
+    def _flow_table(self, flow: Flow) -> tuple[Lookup, Expr] | None:
+        """The lookup and argument of a flow read from XMILE with its own <gf> (``flow_gf(x)``)."""
+        equation = flow.equation
+        if isinstance(equation, Call) and len(equation.args) == 1 and equation.func.startswith(f"{flow.name}_gf"):
+            table = self.model.variables.get(equation.func)
+            if isinstance(table, Lookup) and table.input is None and not table.evidence and not table.source:
+                return table, equation.args[0]
+        return None
+
     def _folded(self, name: str, var: AnyVariable) -> bool:
-        """True for a flow's hidden table (``flow~gf``), written inside its flow."""
-        if not (isinstance(var, Lookup) and name.endswith("~gf")):
+        """True for a lookup written inside the flow that uses it (see ``_flow_table``)."""
+        if not (isinstance(var, Lookup) and "_gf" in name):
             return False
-        owner = self.model.variables.get(name[: -len("~gf")])
-        return isinstance(owner, Flow) and isinstance(owner.equation, Call) and owner.equation.func == name
+        owner = self.model.variables.get(name[: name.rindex("_gf")])
+        if not isinstance(owner, Flow):
+            return False
+        folded = self._flow_table(owner)
+        return folded is not None and folded[0].name == name
 
     def _label(self, var: AnyVariable) -> str:
         from policylab.expr.names import canonical
@@ -160,14 +172,11 @@ class _Writer:
         if isinstance(var, Stock):
             element.add("eqn", self.eqn(var.initial) if var.initial is not None else "0")
         elif isinstance(var, Flow):
-            equation = var.equation
-            table = None
-            if isinstance(equation, Call) and equation.func == f"{var.name}~gf" and len(equation.args) == 1:
-                table = self.model.variables.get(equation.func)
-                equation = equation.args[0]
+            folded = self._flow_table(var)
+            equation = folded[1] if folded is not None else var.equation
             element.add("eqn", self.eqn(equation) if equation is not None else "0")
-            if isinstance(table, Lookup):
-                element.children.append(_gf(table))
+            if folded is not None:
+                element.children.append(_gf(folded[0]))
         elif isinstance(var, Auxiliary):
             element.add("eqn", self.eqn(var.equation) if var.equation is not None else "0")
         elif isinstance(var, Constant):
