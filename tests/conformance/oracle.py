@@ -12,7 +12,8 @@ method for the stocks:
 
 Builtins follow the XMILE definitions: SMTHn is n first-order stages of time tau/n,
 each starting at the initial value; DELAYn is n first-order material stages of time
-tau/n, each starting at ``initial * tau/n``; DELAY (pipeline) returns the input ``d``
+tau/n, each starting at ``initial * tau/n``; a conveyor of transit time T and initial
+content C releases C/T per time unit for T, then its inflow as it was T ago; DELAY (pipeline) returns the input ``d``
 ago, or its initial value (or the third argument) before that; TREND is
 ``(input - average) / (average * T)`` with ``average = SMTH1(input, T, input / (1 +
 initial trend * T))``; FORCST is ``input * (1 + TREND * horizon)``; PULSE gives
@@ -272,10 +273,23 @@ def messy_export() -> tuple[np.ndarray, Columns]:
                "time to complete": np.full_like(t, 2.0)}
 
 
+def conveyor() -> tuple[np.ndarray, Columns]:
+    """A conveyor of transit time 3 holding 6: it releases 6/3 per day, then what entered 3 days before."""
+    dt = 0.5
+    t = grid(0, 12, dt)
+    loading = 2 + step(3, 4, t)
+    unloading = pipeline(loading, 3, dt, 6 / 3)
+    belt = 6 + dt * np.concatenate(([0.0], np.cumsum(loading[:-1] - unloading[:-1])))
+    delivered = dt * np.concatenate(([0.0], np.cumsum(unloading[:-1])))
+    return t, {"belt": belt, "loading": loading, "unloading": unloading, "transit time": np.full_like(t, 3.0),
+               "delivered": delivered}
+
+
 MODELS: dict[str, Callable[[], tuple[np.ndarray, Columns]]] = {
     "time_functions": time_functions, "smooth_trend": smooth_trend, "delays": delays, "logic_math": logic_math,
     "arrays": arrays, "graphical": graphical, "modules": modules, "sim_specs": sim_specs, "rk4": rk4_model,
     "vensim_export": vensim_export, "xmutil_export": xmutil_export, "messy_export": messy_export,
+    "conveyor": conveyor,
 }
 
 

@@ -129,9 +129,11 @@ def test_sim_specs_are_required_and_checked() -> None:
 
 
 def test_unsupported_constructs_name_the_element_and_line() -> None:
-    message = refuses(xmile('<stock name="belt"><eqn>0</eqn><conveyor><len>2</len></conveyor></stock>'),
-                      "unsupported")
-    assert re.search(r'test.xmile:8: unsupported: <stock name="belt"> uses <conveyor>', message)
+    message = refuses(xmile('<stock name="belt"><eqn>0</eqn><conveyor><len>2</len><capacity>5</capacity>'
+                            "</conveyor></stock>"), "unsupported")
+    assert re.search(r'test.xmile:8: unsupported: <stock name="belt"> is a conveyor with <capacity>', message)
+    refuses(xmile('<stock name="q"><eqn>0</eqn><queue/></stock>'), r'<stock name="q"> uses <queue> \(queues\)')
+    refuses(xmile('<stock name="belt"><eqn>0</eqn><conveyor><len>2</len></conveyor></stock>'), "has no outflow")
     refuses(xmile("", extra='<macro name="m"><eqn>1</eqn></macro>'), r"unsupported: <macro>")
     refuses(xmile('<array name="a"/>'), r"unsupported element <array> in <variables>")
     refuses(xmile('<module name="m" resource="other.xmile"/>'), "loads its model from another file")

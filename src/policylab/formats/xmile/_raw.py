@@ -50,6 +50,7 @@ class RawVar:
     doc: str = ""
     extension: list[Node] = field(default_factory=list)
     alias_of: str | None = None
+    conveyor: Definition | None = None  # transit time of a conveyor stock
 
     def label(self) -> str:
         """How messages name the element: ``<aux name="x">``."""

@@ -83,7 +83,8 @@ class ArrayFlattener:
 
     def _scalar(self, var: RawVar) -> RawVar:
         definition = self._expand_definition(var, var.definition, {})
-        return replace(var, definition=definition, inflows=self._flows(var, var.inflows, {}),
+        conveyor = self._expand_definition(var, var.conveyor, {})
+        return replace(var, definition=definition, conveyor=conveyor, inflows=self._flows(var, var.inflows, {}),
                        outflows=self._flows(var, var.outflows, {}))
 
     def _element(self, var: RawVar, key: tuple[str, ...]) -> RawVar:
@@ -97,6 +98,7 @@ class ArrayFlattener:
         return replace(
             var, name=flat_name(var.name, key), display=f"{var.display}[{','.join(displays)}]", dims=(),
             definition=self._expand_definition(var, definition, context), elements={},
+            conveyor=self._expand_definition(var, var.conveyor, context),
             inflows=self._flows(var, var.inflows, context), outflows=self._flows(var, var.outflows, context),
         )
 

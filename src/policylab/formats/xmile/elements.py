@@ -18,7 +18,7 @@ from policylab.formats.xmile.equations import split_top_level
 _PRESENTATION = {"display", "format", "scale", "range", "event_poster", "summing", "documentation"}
 #: Constructs we do not simulate yet: fail clearly rather than drop them.
 _UNSUPPORTED = {
-    "conveyor": "conveyors", "queue": "queues", "oven": "ovens", "leak": "conveyor leakage",
+    "queue": "queues", "oven": "ovens", "leak": "conveyor leakage",
     "overflow": "queue overflows", "multiplier": "flow multipliers", "array": "nested array definitions",
 }
 _VARIABLE_TAGS = ("stock", "flow", "aux", "gf")
@@ -177,6 +177,8 @@ class Reader:
                                        "PolicyLab simulates plain stocks; rewrite it with flows")
             elif child.tag == "eqn":
                 eqns.append(child)
+            elif child.tag == "conveyor" and kind == "stock":
+                var.conveyor = self._conveyor(child, var)
             elif child.tag in ("inflow", "outflow") and kind == "stock":
                 getattr(var, child.tag + "s").append(canonical(child.text))
             elif child.tag == "non_negative" and kind in ("stock", "flow"):
@@ -194,6 +196,19 @@ class Reader:
                                   "know this element")
         self._definitions(node, var, eqns)
         return var
+
+    def _conveyor(self, node: Node, var: RawVar) -> Definition:
+        """A conveyor's transit time; conveyors with capacity, leaks or other options are not supported."""
+        length = None
+        for child in node.children:
+            if child.tag == "len":
+                length = child
+            elif not self.is_vendor(child):
+                raise self.fail(child, f"unsupported: {var.label()} is a conveyor with <{child.tag}>; PolicyLab "
+                                       "simulates conveyors with a transit time (<len>) only")
+        if length is None:
+            raise self.fail(node, f"the <conveyor> of {var.label()} has no <len> (transit time)")
+        return Definition(length.text, length.line)
 
     def _flag(self, node: Node, var: RawVar) -> bool:
         text = node.text.strip().lower()

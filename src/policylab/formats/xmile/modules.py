@@ -40,6 +40,7 @@ class Flattener:
                path: tuple[str, ...]) -> None:
         defined = frozenset(model.variables) | frozenset(model.modules)
         context = EquationContext.of(self.start, self.stop, defined)
+        conveyor_exits = {v.outflows[0] for v in model.variables.values() if v.conveyor is not None and v.outflows}
         for var in model.variables.values():
             full = prefix + var.name
             if var.name in inputs:
@@ -49,6 +50,8 @@ class Flattener:
                 alias.definition = Definition(source, line, None, Name(source))
                 self.out[full] = alias
                 continue
+            if var.name in conveyor_exits and var.definition is not None and is_blank(var.definition.text):
+                var = replace(var, definition=None)  # a conveyor's exit: its conveyor defines it
             self.out[full] = self._parsed(var, full, shown, prefix, defined, context)
         for module in model.modules.values():
             sub = self.models.get(module.model)
@@ -74,8 +77,9 @@ class Flattener:
                 context: EquationContext) -> RawVar:
         definition = self._parse(var.definition, var, prefix, defined, context) if var.definition else None
         elements = {k: self._parse(d, var, prefix, defined, context) for k, d in var.elements.items()}
+        conveyor = self._parse(var.conveyor, var, prefix, defined, context) if var.conveyor else None
         return replace(
-            var, name=full, display=shown + var.display, definition=definition, elements=elements,
+            var, name=full, display=shown + var.display, definition=definition, elements=elements, conveyor=conveyor,
             inflows=[prefix + n for n in var.inflows], outflows=[prefix + n for n in var.outflows],
         )
 

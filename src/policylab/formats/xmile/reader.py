@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 
 from policylab.errors import Location, ModelFileError
-from policylab.expr.ast import Call, Expr, Name, Num
+from policylab.expr.ast import BinOp, Call, Expr, Name, Num
 from policylab.formats.xmile._raw import RawModel, RawVar
 from policylab.formats.xmile._xml import POLICYLAB_NS, Node, parse_document
 from policylab.formats.xmile.arrays import ArrayFlattener
@@ -186,6 +186,7 @@ def _flag(node: Node, reader: Reader) -> bool:
 def _to_ir(scalars: dict[str, RawVar], file: str, stock_default: bool, flow_default: bool,
            extension: ExtensionReader) -> dict[str, AnyVariable]:
     flow_names = {f for var in scalars.values() if var.kind == "stock" for f in (*var.inflows, *var.outflows)}
+    exits = _conveyor_exits(scalars, file)
     out: dict[str, AnyVariable] = {}
     for name, var in scalars.items():
         where = Location(file, var.definition.line if var.definition and var.definition.line else var.line)
@@ -202,6 +203,8 @@ def _to_ir(scalars: dict[str, RawVar], file: str, stock_default: bool, flow_defa
             out[name] = Lookup(**common, xs=table.xs, ys=table.ys, extrapolation=table.extrapolation,  # type: ignore[arg-type]
                                input=expr)
         elif var.kind == "flow" or name in flow_names:
+            if name in exits:
+                expr, table = exits[name], None
             if table is not None:  # the flow's graphical function becomes a lookup named <flow>_gf
                 table_name = _free_name(f"{name}_gf", scalars, out)
                 out[table_name] = Lookup(name=table_name, display=table_name, xs=table.xs, ys=table.ys,
@@ -216,6 +219,29 @@ def _to_ir(scalars: dict[str, RawVar], file: str, stock_default: bool, flow_defa
         if var.extension:
             out[name] = extension.variable(out[name], var.extension)
     return out
+
+
+def _conveyor_exits(scalars: dict[str, RawVar], file: str) -> dict[str, Expr]:
+    """Equations of conveyor outflows: what entered the conveyor one transit time ago.
+
+    A conveyor with transit time T and initial content C releases C/T per time unit
+    until the first inflow arrives (content spread evenly along the belt), then its inflow
+    delayed by T: ``DELAY(inflows, T, C / T)``.
+    """
+    exits: dict[str, Expr] = {}
+    for stock in scalars.values():
+        if stock.conveyor is None or stock.conveyor.expr is None:
+            continue
+        if not stock.outflows:
+            raise ModelFileError(f"{file}:{stock.line}: the conveyor {stock.label()} has no outflow; add the "
+                                 "<outflow> that leaves the belt")
+        transit = stock.conveyor.expr
+        initial = stock.definition.expr if stock.definition is not None and stock.definition.expr else Num(0.0)
+        entering: Expr = Num(0.0)
+        for index, inflow in enumerate(stock.inflows):
+            entering = Name(inflow) if index == 0 else BinOp("+", entering, Name(inflow))
+        exits[stock.outflows[0]] = Call("delay_fixed", (entering, transit, BinOp("/", initial, transit)))
+    return exits
 
 
 def _free_name(wanted: str, *taken: dict[str, object]) -> str:
