@@ -15,10 +15,21 @@ figures were **not** reachable in the original; the equations below follow a pub
 equation-by-equation extract of the paper (repository ``hamzagul07/schelling``,
 ``docs/papers/scholz_extract.md``, which cites the paper's equation numbers used here)
 and were not checked against the printed equations. Where that extract flags an
-ambiguity, the reading chosen is named below (:class:`EUSettings`). The EC example's
-comparison (:data:`EC_PUBLISHED`) is therefore a comparison with Table 2 *as reported
-by that extract*; see ``docs/bargain.md`` and ``tests/bargain/test_ec_example.py`` for
-what matched and what did not. No claim of replication is made beyond that.
+ambiguity, the reading chosen is named in :class:`EUSettings`.
+
+Figures compared, on the ten-actor EC example (``tests/bargain/test_ec_example.py``
+has the full table): Table 2's median and mean position for rounds 1-8, as the
+extract reports them (median 8.4, 9.9, 9.9, 9.9, 9.9, 7.4, 8.8, 9.6; mean 7.4, 7.5,
+7.6, 7.3, 7.3, 7.4, 7.5, 7.6), and Bueno de Mesquita's forecast quoted there (9.05;
+actual outcome 8.83). This implementation gives medians 9.53, 9.53, 9.53, 10, 10, 10,
+10, 10 and means 7.61, 7.72, 8.30, 9.64, 9.68, 9.72, 9.74, 9.75: the median is within
+0.4 of the published 9.9 in rounds 2-5 and the mean within 0.25 in rounds 1-2, but
+round 1 (9.53 against 8.4) and the later means (about 9.7 against 7.3-7.6) are **not**
+reproduced, under any of the readings in :class:`EUSettings`. Not compared (not
+reachable): the paper's figures -- per-actor positions, risk exponents,
+probabilities, octant plots -- and Bueno de Mesquita's own round-by-round values.
+This is therefore an implementation of the published specification, not a
+replication of the published results.
 
 One round
 ---------
@@ -106,11 +117,13 @@ class EUSettings:
         Scholz et al. chose :math:`Q = 1` for the EC example (the extract reports
         "No value for Q was given. We chose Q=1.0."); with :math:`Q = 1` the
         better/worse branch and :math:`T` drop out.
-    conflict : what a conflict octant does. ``"loser_moves"``: the actor with the lower
-        expected utility moves to the other's position (the confrontation octants as
-        the extract reads the paper's figure 6); ``"no_move"``: conflict has an
+    conflict : what a conflict octant does. ``"no_move"`` (default): conflict has an
         uncertain outcome and moves nobody (Bueno de Mesquita 1997, p. 244, as quoted
-        in the extract).
+        in the extract); ``"loser_moves"``: the actor with the lower expected utility
+        moves to the other's position (the confrontation octants as the extract reads
+        the paper's figure 6). The default is the reading whose EC medians and early
+        means come closest to Table 2 and that keeps blocs apart instead of collapsing
+        every actor onto one position within three rounds.
     offer : which offer an actor accepts. ``"strongest"``: the offer of the actor with
         the highest expected utility of challenging it ("concede to the actor with
         highest expected utility"), ties broken by the least move; ``"least_move"``:
@@ -248,6 +261,23 @@ def _accept(x: np.ndarray, e: np.ndarray, target: np.ndarray, rule: OfferRule) -
     return np.where(np.isfinite(new), new, x)
 
 
+def _canonical(x: np.ndarray, c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-run order of the actors by (position, capability, salience), and its inverse.
+
+    Computing in this order makes every sum over actors run in the same order whatever
+    order the actors were given in, so relabelling actors cannot flip a close comparison.
+    """
+    order = np.lexsort((s, c, x), axis=-1)
+    return order, np.argsort(order, axis=-1)
+
+
+def _take(a: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    shape = [1] * a.ndim
+    shape[0] = index.shape[0]
+    shape[axis] = index.shape[-1]
+    return np.take_along_axis(a, index.reshape(shape), axis=axis)
+
+
 def eu_round(position: np.ndarray, capability: np.ndarray, salience: np.ndarray,
              settings: EUSettings = EUSettings()) -> RoundDetail:
     """One round of the model (steps 1-6 of the module docstring) for every run at once.
@@ -256,8 +286,12 @@ def eu_round(position: np.ndarray, capability: np.ndarray, salience: np.ndarray,
     ----------
     position, capability, salience : arrays ``(runs, n)``; salience on 0-100.
     settings : the model's settings (:class:`EUSettings`).
+
+    The result does not depend on the order of the actors (see :func:`_canonical`).
     """
-    x, c, s = _check(position, capability, salience)
+    x0, c0, s0 = _check(position, capability, salience)
+    order, back = _canonical(x0, c0, s0)
+    x, c, s = (np.take_along_axis(a, order, axis=-1) for a in (x0, c0, s0))
     weight = c * s
     mu = weighted_median(x, weight)
     raw_span = x.max(axis=-1) - x.min(axis=-1)
@@ -273,7 +307,10 @@ def eu_round(position: np.ndarray, capability: np.ndarray, salience: np.ndarray,
         security, r, expected = _risk_exponents(first)[0], ones, first
     target = _offers(x, expected, settings.conflict)
     new = _accept(x, expected, target, settings.offer)
-    return RoundDetail(mu, raw_span, p, first, security, r, expected, target, new)
+    pairs = lambda m: _take(_take(m, back, -2), back, -1)  # noqa: E731
+    actors = lambda v: np.take_along_axis(v, back, axis=-1)  # noqa: E731
+    return RoundDetail(mu, raw_span, pairs(p), pairs(first), actors(security), actors(r), pairs(expected),
+                       pairs(target), actors(new))
 
 
 def expected_utility_model(position: np.ndarray, capability: np.ndarray, salience: np.ndarray,
