@@ -22,6 +22,7 @@ _UNSUPPORTED = {
     "overflow": "queue overflows", "multiplier": "flow multipliers", "array": "nested array definitions",
 }
 _VARIABLE_TAGS = ("stock", "flow", "aux", "gf")
+MAX_ARRAY_SIZE = 100_000
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,12 @@ class Reader:
                 raise self.fail(dim, f'{var.label()} uses dimension "{dim.attrs.get("name", "")}", which the file '
                                      f"does not define in <dimensions> (defined: {known})")
             dims.append(name)
+        size = 1
+        for dim in dims:
+            size *= len(self.dimensions[dim].elements)
+        if size > MAX_ARRAY_SIZE:
+            raise self.fail(node, f"{var.label()} has {size} elements; PolicyLab flattens arrays into scalar "
+                                  f"variables and accepts up to {MAX_ARRAY_SIZE} per variable")
         return tuple(dims)
 
     def _definitions(self, node: Node, var: RawVar, eqns: list[Node]) -> None:
