@@ -141,6 +141,28 @@ def _chunks(model: Model, params: Mapping[str, np.ndarray | float], save: list[s
     return parts
 
 
+def evaluate_design(
+    model: Model,
+    params: Mapping[str, np.ndarray | float],
+    variables: Sequence[str],
+    reduce: Callable[[xr.Dataset], xr.Dataset | xr.DataArray],
+    *,
+    scenario: str | None = None,
+    seed: int = 0,
+    first_run: int = 0,
+    deterministic: bool = False,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+) -> xr.Dataset | xr.DataArray:
+    """Simulate the design saving ``variables``, apply ``reduce`` to each chunk, join along ``run``.
+
+    ``reduce`` gets each chunk's Dataset (run, time) and must return something over ``run``.
+    """
+    parts = _chunks(model, params, [canonical(v) for v in variables], reduce, scenario, seed, first_run,
+                    deterministic, chunk_size, progress)
+    return xr.concat(parts, dim="run") if len(parts) > 1 else parts[0]
+
+
 def evaluate_outcomes(
     model: Model,
     params: Mapping[str, np.ndarray | float],

@@ -1,0 +1,111 @@
+"""The analysis verbs through the real Typer app: output shapes, files written, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+import policylab
+from policylab.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+SIR = str(ROOT / "models" / "sir" / "model.yaml")
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_sensitivity_prints_indices_for_every_declared_outcome():
+    result = invoke("sensitivity", SIR, "-n", "16", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert list(frame.columns) == ["outcome", "parameter", "S1", "S1_conf", "ST", "ST_conf"]
+    assert set(frame["outcome"]) == {"peak_infected", "initial_reproduction_number", "ever_infected"}
+    assert set(frame["parameter"]) == {"contact_rate", "infectivity", "recovery_time"}
+
+
+def test_sensitivity_over_time_writes_a_plotly_figure(tmp_path):
+    plot = tmp_path / "st.html"
+    result = invoke("sensitivity", SIR, "--over-time", "infected", "-n", "16", "--times", "5", "--plot", str(plot))
+    assert result.exit_code == 0, result.output
+    assert "total Sobol index ST of infected" in result.stdout
+    assert "plotly" in plot.read_text(encoding="utf-8")[:200_000].lower()
+
+
+def test_morris_screening_runs_from_the_cli():
+    result = invoke("sensitivity", SIR, "--method", "morris", "-n", "4", "--outcome", "infected:max", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {r["outcome"] for r in rows} == {"infected_max"} and "mu_star" in rows[0]
+
+
+def test_a_power_of_two_is_required_and_the_error_is_a_usage_error():
+    result = invoke("sensitivity", SIR, "-n", "100")
+    assert result.exit_code == 2
+    assert "power of two" in result.stderr
+
+
+def test_discover_reports_a_prim_box_and_cart_leaves_as_json():
+    result = invoke("discover", SIR, "--where", "peak_infected>=2000", "-n", "400", "--format", "json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["condition"] == "peak_infected>=2000"
+    box = found["prim"][0]
+    assert "infectivity" in box["limits"] and box["density"] >= 0.7
+    assert found["cart"]["leaves"][0]["density"] >= 0.7
+
+
+def test_discover_needs_a_condition():
+    result = invoke("discover", SIR, "-n", "20")
+    assert result.exit_code == 2 and "--where" in result.stderr
+
+
+def test_compare_reports_satisficing_shares_and_regret_on_common_runs(tmp_path):
+    plot = tmp_path / "compare.html"
+    result = invoke("compare", SIR, "-n", "100", "-t", "peak_infected<=2000", "--format", "csv", "--plot", str(plot))
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.stdout)).set_index(["outcome", "scenario"])
+    assert frame.loc[("peak_infected", "distancing"), "share all"] > frame.loc[("peak_infected", "baseline"), "share all"]
+    assert frame.loc[("peak_infected", "distancing"), "minimax_choice"] == "distancing"
+    assert plot.exists()
+
+
+def test_compare_table_names_the_sample_and_the_thresholds():
+    result = invoke("compare", SIR, "-n", "50", "-t", "peak_infected<=2000", "--minimize", "ever_infected")
+    assert result.exit_code == 0, result.output
+    assert "share meeting" in result.stdout and "max regret" in result.stdout and "★" in result.stdout
+
+
+def test_calibrate_fits_synthetic_data_and_writes_parameter_sets(tmp_path):
+    model = policylab.load(SIR)
+    truth = model.run(params={"contact_rate": 6.0, "infectivity": 0.05, "recovery_time": 8.0})
+    t = np.arange(0, 100, 10)
+    pd.DataFrame({"date": t, "series": "cases", "value": truth["infected"].sel(time=t).values[0]}).to_csv(
+        tmp_path / "data.csv", index=False)
+    (tmp_path / "map.yaml").write_text("series:\n  cases: {variable: infected}\nparameters: [recovery_time]\n", encoding="utf-8")
+    out = tmp_path / "fit.csv"
+    result = invoke("calibrate", SIR, "--mapping", str(tmp_path / "map.yaml"), "--data", str(tmp_path / "data.csv"),
+                    "-g", "20", "--out", str(out), "--format", "json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert abs(found["parameters"]["recovery_time"] - 8.0) < 0.05
+    assert list(pd.read_csv(out).columns) == ["recovery_time", "weight", "distance"]
+
+
+def test_calibrate_without_a_mapping_is_a_usage_error():
+    result = invoke("calibrate", SIR)
+    assert result.exit_code == 2 and "--mapping" in result.stderr
+
+
+def test_the_analysis_package_exports_a_pinned_sorted_list():
+    import policylab.analysis as analysis
+
+    assert analysis.__all__ == sorted(analysis.__all__)
+    assert all(hasattr(analysis, name) for name in analysis.__all__)
