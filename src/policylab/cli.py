@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -302,8 +303,13 @@ PLUGIN_MODULES: tuple[str, ...] = (
 )
 
 
+def _format_warning(message: Warning | str, category: type[Warning], *_args: object, **_kwargs: object) -> str:
+    return f"warning: {message}\n"
+
+
 def main() -> None:
     """Console-script entry point."""
+    warnings.formatwarning = _format_warning  # users read messages, not source positions
     app()
 
 
