@@ -1,0 +1,268 @@
+"""Experimental designs: which parameter values each run of an exploration uses.
+
+A *design* is a :class:`pandas.DataFrame` indexed by ``run`` (0, 1, …) with the
+reserved columns
+
+``sample``
+    index of the uncertainty sample (the "state of the world"). It is also the
+    random-stream index the run simulates with, so every policy meets the same
+    sample *and* the same random draws (common random numbers).
+``scenario``
+    the model scenario the run uses (``""`` for the model as written).
+``policy``
+    a readable label of the policy: the scenario, plus lever settings from a grid.
+
+followed by one float column per parameter (a constant or a lever, canonical name).
+
+Uncertainties are the model's judgement parameters (``judgement: true`` with a
+``range``), optionally joined by levers sampled over their ranges. Samplers:
+
+``mc``
+    plain Monte Carlo from the per-run streams, exactly the values
+    ``Model.run(runs=N)`` samples; row ``k`` does not depend on ``N``.
+``lhs``
+    Latin hypercube (McKay, Beckman & Conover 1979), ``scipy.stats.qmc``.
+``sobol``
+    scrambled Sobol' sequence (Owen scrambling), ``scipy.stats.qmc``; its balance
+    properties hold for powers of two, so other sizes take the first ``N`` points
+    of the next power of two.
+
+Policies are named scenarios crossed with a full-factorial grid of lever levels.
+``crossed`` runs every sample under every policy (policy-major order);
+``paired`` runs sample ``i`` under policy ``i`` and needs as many of each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+from scipy.stats import qmc
+
+from policylab.expr.names import canonical
+from policylab.explore.errors import DesignError
+from policylab.model.ir import Constant, Lever, Model
+from policylab.simulate import Streams
+from policylab.simulate.sampling import PARAMETER_SITE
+
+Sampler = Literal["mc", "lhs", "sobol"]
+Combine = Literal["crossed", "paired"]
+Distribution = Literal["uniform", "loguniform", "triangular"]
+Kind = Literal["constant", "lever"]
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
+COMBINES: tuple[str, ...] = get_args(Combine)
+RESERVED = ("sample", "scenario", "policy")
+LEVER_SITE = PARAMETER_SITE + (1 << 20)  # MC stream sites of sampled levers, after every constant's
+DEFAULT_LEVELS = 5
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """A parameter the exploration samples: its range and how values spread over it.
+
+    ``site`` is the per-run stream site Monte Carlo draws it from; for judgement
+    parameters it is the one ``Model.run`` uses, so both give the same sample.
+    """
+
+    name: str
+    low: float
+    high: float
+    distribution: Distribution = "uniform"
+    mode: float | None = None
+    kind: Kind = "constant"
+    site: int = PARAMETER_SITE
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """Map uniform values in (0, 1) to this parameter's distribution (inverse CDF)."""
+        low, high = self.low, self.high
+        if self.distribution == "loguniform" and low > 0:
+            return np.exp(np.log(low) + (np.log(high) - np.log(low)) * u)
+        if self.distribution == "triangular":
+            mode = min(max(self.mode if self.mode is not None else (low + high) / 2, low), high)
+            return _triangular(u, low, mode, high)
+        return low + (high - low) * u
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "low": self.low, "high": self.high, "distribution": self.distribution,
+                "mode": self.mode, "kind": self.kind}
+
+
+def _triangular(u: np.ndarray, low: float, mode: float, high: float) -> np.ndarray:
+    if high == low:
+        return np.full_like(u, low)
+    cut = (mode - low) / (high - low)
+    left = low + np.sqrt(u * (high - low) * (mode - low))
+    right = high - np.sqrt((1 - u) * (high - low) * (high - mode))
+    return np.where(u < cut, left, right)
+
+
+def model_uncertainties(model: Model, levers: bool | Sequence[str] = False,
+                        only: Sequence[str] | None = None) -> tuple[Uncertainty, ...]:
+    """The model's judgement parameters (sorted by name), then the chosen levers with a range.
+
+    Parameters
+    ----------
+    model : the model IR (``policylab.load(path).ir``).
+    levers : ``True`` (or ``["all"]``) to sample every lever that declares a range, or the names of some.
+    only : restrict the judgement parameters to these names (others keep their values).
+    """
+    judgement = sorted((n, v) for n, v in model.of_kind(Constant).items() if v.judgement and v.range is not None)  # type: ignore[union-attr]
+    found = [Uncertainty(name, float(c.range[0]), float(c.range[1]), c.distribution, float(c.value),  # type: ignore[union-attr,index]
+                         "constant", PARAMETER_SITE + i) for i, (name, c) in enumerate(judgement)]
+    if only is not None:
+        wanted = [canonical(n) for n in only]
+        known = {u.name for u in found}
+        for raw, name in zip(only, wanted):
+            if name not in known:
+                raise DesignError(f"{raw!r} is not a judgement parameter of {model.name}; choose from: "
+                                  f"{', '.join(sorted(known)) or '(none)'}")
+        found = [u for u in found if u.name in wanted]
+    all_levers = {n: v for n, v in model.of_kind(Lever).items() if v.range is not None}  # type: ignore[union-attr]
+    if levers is True or (not isinstance(levers, bool) and list(levers) == ["all"]):
+        chosen = sorted(all_levers)
+    elif levers is False:
+        chosen = []
+    else:
+        chosen = [canonical(n) for n in levers]
+        for raw, name in zip(levers, chosen):
+            if name not in all_levers:
+                raise DesignError(f"{raw!r} is not a lever with a range in {model.name}; choose from: "
+                                  f"{', '.join(sorted(all_levers)) or '(none)'}")
+    for j, name in enumerate(chosen):
+        lever = all_levers[name]
+        found.append(Uncertainty(name, float(lever.range[0]), float(lever.range[1]), "uniform",  # type: ignore[union-attr,index]
+                                 None, "lever", LEVER_SITE + j))
+    return tuple(found)
+
+
+def unit_sample(n: int, d: int, sampler: Sampler, seed: int) -> np.ndarray:
+    """An ``(n, d)`` sample of the unit hypercube from a quasi-random sampler (``lhs``/``sobol``)."""
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+    if d == 0:
+        return np.empty((n, 0))
+    if sampler == "lhs":
+        return qmc.LatinHypercube(d, rng=rng).random(n)
+    if sampler == "sobol":
+        m = max(0, int(np.ceil(np.log2(n))))
+        return qmc.Sobol(d, scramble=True, rng=rng).random_base2(m)[:n]
+    raise DesignError(f"unit_sample handles lhs and sobol, not {sampler!r}")
+
+
+def sample_uncertainties(uncertainties: Sequence[Uncertainty], n: int, sampler: Sampler = "lhs",
+                         seed: int = 0) -> pd.DataFrame:
+    """``n`` samples of the uncertainties: a DataFrame indexed by ``sample``, one column each.
+
+    ``mc`` draws sample ``k`` from per-run stream ``k`` (seeded by ``seed``); ``lhs`` and
+    ``sobol`` use ``scipy.stats.qmc`` seeded by ``SeedSequence(seed)``.
+    """
+    _check_choice("sampler", sampler, SAMPLERS)
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise DesignError(f"a design needs at least one sample, got {n!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DesignError(f"seed must be a non-negative whole number, got {seed!r}")
+    names = [u.name for u in uncertainties]
+    if len(set(names)) != len(names):
+        raise DesignError(f"an uncertainty is listed twice: {names}")
+    index = pd.RangeIndex(n, name="sample")
+    if sampler == "mc":
+        streams = Streams(int(seed), np.arange(n, dtype=np.int64)) if uncertainties else None
+        columns = {u.name: u.from_unit(streams.draw(u.site, 0)) for u in uncertainties}  # type: ignore[union-attr]
+    else:
+        unit = unit_sample(n, len(uncertainties), sampler, seed)
+        columns = {u.name: u.from_unit(unit[:, i]) for i, u in enumerate(uncertainties)}
+    return pd.DataFrame(columns, index=index, dtype=float)
+
+
+def lever_grid(model: Model, levels: Mapping[str, Sequence[float] | int]) -> pd.DataFrame:
+    """Full-factorial grid of lever levels: one row per combination, in the order given.
+
+    A lever given a whole number ``k`` instead of values gets ``k`` levels evenly spread
+    over its declared range.
+    """
+    columns: dict[str, list[float]] = {}
+    for raw, given in levels.items():
+        name = canonical(raw)
+        lever = model.variables.get(name)
+        if not isinstance(lever, Lever):
+            known = sorted(model.of_kind(Lever))
+            raise DesignError(f"{raw!r} is not a lever of {model.name}; choose from: {', '.join(known) or '(none)'}")
+        if isinstance(given, (int, np.integer)) and not isinstance(given, bool):
+            if lever.range is None:
+                raise DesignError(f"lever {raw!r} declares no range; give its levels explicitly, e.g. {raw}=0,0.5,1")
+            if given < 2:
+                raise DesignError(f"lever {raw!r}: give at least 2 levels, got {given}")
+            values = list(np.linspace(lever.range[0], lever.range[1], int(given)))
+        else:
+            values = [float(v) for v in given]  # type: ignore[union-attr]
+            if not values or not all(np.isfinite(values)):
+                raise DesignError(f"lever {raw!r}: levels must be finite numbers, got {list(given)!r}")  # type: ignore[arg-type]
+        columns[name] = values
+    rows = list(itertools.product(*columns.values()))
+    return pd.DataFrame(rows, columns=list(columns), dtype=float) if columns else pd.DataFrame(index=pd.RangeIndex(1))
+
+
+def make_design(samples: pd.DataFrame, scenarios: Sequence[str | None] = (None,), grid: pd.DataFrame | None = None,
+                combine: Combine = "crossed") -> pd.DataFrame:
+    """Combine uncertainty samples with policies (scenarios × lever grid) into a design.
+
+    Runs are numbered policy-major for ``crossed`` (all samples of policy 0, then policy 1…),
+    so each policy's samples form contiguous stream ranges.
+    """
+    _check_choice("combine", combine, COMBINES)
+    if not scenarios:
+        raise DesignError("a design needs at least one scenario (None for the model as written)")
+    grid = pd.DataFrame(index=pd.RangeIndex(1)) if grid is None else grid.reset_index(drop=True)
+    clash = (set(grid.columns) & set(samples.columns)) | ((set(grid.columns) | set(samples.columns)) & set(RESERVED))
+    if clash:
+        raise DesignError(f"parameter(s) {sorted(clash)} appear both as an uncertainty and a lever level, "
+                          f"or use a reserved column name ({', '.join(RESERVED)})")
+    policies = [(scenario or "", dict(row)) for scenario in scenarios for row in grid.to_dict("records")]
+    n = len(samples)
+    if combine == "paired" and len(policies) != n:
+        raise DesignError(f"paired designs need as many policies as samples: {len(policies)} policies "
+                          f"(scenarios × lever levels) but {n} samples")
+    parts = []
+    pairs = [(p, range(n)) for p in policies] if combine == "crossed" else [(p, [i]) for i, p in enumerate(policies)]
+    for (scenario, levers), picks in pairs:
+        picks = np.asarray(picks, dtype=np.int64)
+        part = samples.iloc[picks].reset_index(drop=True)
+        for name, value in levers.items():
+            part[name] = float(value)
+        part.insert(0, "policy", _policy_label(scenario, levers))
+        part.insert(0, "scenario", scenario)
+        part.insert(0, "sample", picks)
+        parts.append(part)
+    design = pd.concat(parts, ignore_index=True)
+    design.index = pd.RangeIndex(len(design), name="run")
+    for column in ("scenario", "policy"):
+        design[column] = design[column].astype(object)
+    return design
+
+
+def _policy_label(scenario: str, levers: Mapping[str, float]) -> str:
+    settings = ", ".join(f"{k}={v:g}" for k, v in levers.items())
+    base = scenario or "as written"
+    return f"{base} | {settings}" if settings else base
+
+
+def parameter_columns(design: pd.DataFrame) -> list[str]:
+    """The design's parameter columns (everything but ``sample``, ``scenario``, ``policy``)."""
+    return [c for c in design.columns if c not in RESERVED]
+
+
+def design_hash(design: pd.DataFrame) -> str:
+    """A digest of the design's values, to check that a resumed run rebuilds the same design."""
+    digest = hashlib.sha256()
+    digest.update(",".join(map(str, design.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(design, index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise DesignError(f"{what} must be one of {', '.join(choices)}, not {value!r}")

@@ -1,0 +1,217 @@
+"""Evaluate a design as vectorised ensembles, chunk by chunk, so memory stays bounded.
+
+A chunk is a contiguous slice of design rows. Within it, rows that share a scenario and
+have consecutive ``sample`` indices are simulated as one ensemble with
+``Model.run(params=…arrays…, first_run=sample, sample=False)``: run ``k`` uses random
+stream ``k`` whatever the chunk, so results do not depend on the chunk size or on which
+worker computed them. Only the variables that the outcomes and series read are saved,
+and a chunk's trajectories are reduced to scalar outcomes and periodic series before the
+next chunk starts.
+
+Jobs are plain picklable values and :func:`run_chunk` is a module-level function, so any
+executor (in process, a process pool, a Dask cluster) can run them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from policylab.api import Model, load
+from policylab.explore.designs import parameter_columns
+from policylab.explore.errors import DesignError
+from policylab.explore.outcomes import OutcomeSpec, SeriesSpec, evaluate, needed_variables, series_indices
+
+DEFAULT_CHUNK_BUDGET = 128 * 2**20  # bytes of saved trajectories per chunk
+MIN_CHUNK, MAX_CHUNK = 16, 20_000
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """How a worker finds the model: its path, content digest and bytes (for workers without the file)."""
+
+    path: str
+    sha256: str
+    text: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, model: Model) -> ModelRef:
+        path = Path(model.ir.path)
+        if not path.is_file():
+            raise DesignError(f"model {model.name!r} was not loaded from a file ({model.ir.path!r}); explore needs one")
+        data = path.read_bytes()
+        return cls(str(path.resolve()), hashlib.sha256(data).hexdigest(), data)
+
+    def load(self) -> Model:
+        return _load_model(self.path, self.sha256, self.text)
+
+
+@lru_cache(maxsize=8)
+def _load_model(path: str, sha256: str, text: bytes) -> Model:
+    """Load once per process; use a private copy when the worker lacks the file or it changed."""
+    here = Path(path)
+    if here.is_file() and hashlib.sha256(here.read_bytes()).hexdigest() == sha256:
+        return load(here)
+    folder = Path(tempfile.gettempdir()) / "policylab-models" / sha256[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / here.name
+    if not copy.is_file():
+        temp = folder / f".{here.name}.{os.getpid()}.tmp"
+        temp.write_bytes(text)
+        os.replace(temp, copy)
+    return load(copy)
+
+
+@dataclass(frozen=True)
+class ExplorePlan:
+    """What each run records: scalar outcomes, optional periodic series; seed and mode."""
+
+    outcomes: tuple[OutcomeSpec, ...]
+    series: SeriesSpec | None = None
+    seed: int = 0
+    deterministic: bool = False
+
+    @property
+    def variables(self) -> list[str]:
+        return needed_variables(self.outcomes, self.series)
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """One chunk of a design: its number, its rows, and what to compute."""
+
+    chunk: int
+    rows: pd.DataFrame
+    model: ModelRef
+    plan: ExplorePlan
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A chunk's outcomes (one row per run: design columns + outcomes) and long-format series."""
+
+    chunk: int
+    first_run: int
+    outcomes: pd.DataFrame
+    series: pd.DataFrame | None
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.outcomes)
+
+
+def run_chunk(job: ChunkJob) -> ChunkResult:
+    """Simulate one chunk and reduce it to outcomes and series (runs in any worker)."""
+    return evaluate_rows(job.model.load(), job.rows, job.plan, job.chunk)
+
+
+def evaluate_rows(model: Model, rows: pd.DataFrame, plan: ExplorePlan, chunk: int = 0) -> ChunkResult:
+    """Outcomes (and series) of the design rows ``rows``, simulated as few ensembles as possible."""
+    params = parameter_columns(rows)
+    variables = plan.variables
+    outcome_parts: list[pd.DataFrame] = []
+    series_parts: list[pd.DataFrame] = []
+    for scenario, group in rows.groupby("scenario", sort=False):
+        samples = group["sample"].to_numpy()
+        breaks = np.flatnonzero(np.diff(samples) != 1) + 1
+        for positions in np.split(np.arange(len(group)), breaks):
+            part = group.iloc[positions]
+            ds = model.run(
+                scenario or None,
+                params={c: part[c].to_numpy(dtype=float) for c in params},
+                runs=len(part),
+                seed=plan.seed,
+                variables=variables,
+                deterministic=plan.deterministic,
+                first_run=int(samples[positions[0]]),
+                sample=False,
+            )
+            values = part.copy()
+            for outcome in plan.outcomes:
+                values[outcome.name] = evaluate(ds, outcome)
+            outcome_parts.append(values)
+            if plan.series is not None:
+                series_parts.append(_series_frame(model, ds, part.index.to_numpy(), plan.series))
+    outcomes = pd.concat(outcome_parts).sort_index()
+    series = pd.concat(series_parts).sort_values(["run", "time"], kind="stable").reset_index(drop=True) if series_parts else None
+    return ChunkResult(chunk, int(rows.index[0]), outcomes, series)
+
+
+def _series_frame(model: Model, ds, runs: np.ndarray, spec: SeriesSpec) -> pd.DataFrame:
+    times = ds["time"].values
+    dates = ds["date"].values if "date" in ds.coords else None
+    picks = series_indices(model.ir, times, dates, spec.every)
+    n, t = len(runs), len(picks)
+    frame: dict[str, np.ndarray] = {"run": np.repeat(runs.astype(np.int64), t), "time": np.tile(times[picks], n)}
+    if dates is not None:
+        frame["date"] = np.tile(dates[picks], n)
+    for name in spec.variables:
+        frame[name] = np.ascontiguousarray(ds[name].values[:, picks]).ravel()
+    return pd.DataFrame(frame)
+
+
+def chunk_jobs(design: pd.DataFrame, model: ModelRef, plan: ExplorePlan, chunk_size: int,
+               skip: Iterable[int] = ()) -> Iterator[ChunkJob]:
+    """The design's chunks as jobs, lazily (a slice is copied only when its job is taken)."""
+    done = set(skip)
+    for chunk, start in enumerate(range(0, len(design), chunk_size)):
+        if chunk not in done:
+            yield ChunkJob(chunk, design.iloc[start:start + chunk_size].copy(), model, plan)
+
+
+def n_chunks(design: pd.DataFrame, chunk_size: int) -> int:
+    return -(-len(design) // chunk_size)
+
+
+def auto_chunk_size(model: Model, plan: ExplorePlan, budget: int = DEFAULT_CHUNK_BUDGET) -> int:
+    """Runs per chunk so a chunk's saved trajectories take about ``budget`` bytes."""
+    spec = model.ir.time
+    saved_times = int(round((spec.stop - spec.start) / spec.save_every)) + 1
+    per_run = 8 * saved_times * max(1, len(plan.variables)) * 3 + 8 * 64  # arrays, views, reductions
+    return int(min(MAX_CHUNK, max(MIN_CHUNK, budget // per_run)))
+
+
+def evaluate_design(model: Model, design: pd.DataFrame, plan: ExplorePlan, chunk_size: int | None = None,
+                    executor=None, on_chunk: Callable[[ChunkResult], None] | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Outcomes (and series) of a whole design in memory: for designs that fit, e.g. sensitivity.
+
+    ``executor`` is a ``policylab.scale`` executor (default: this process). Use
+    ``policylab.explore.explore_to_store`` for designs too large to hold.
+    """
+    from policylab.scale import open_executor
+
+    size = chunk_size or auto_chunk_size(model, plan)
+    jobs = chunk_jobs(design, ModelRef.of(model), plan, size)
+    outcomes, series = [], []
+    with (open_executor("local", workers=1) if executor is None else _borrowed(executor)) as pool:
+        for result in pool.map_unordered(run_chunk, jobs):
+            outcomes.append(result.outcomes)
+            if result.series is not None:
+                series.append(result.series)
+            if on_chunk is not None:
+                on_chunk(result)
+    table = pd.concat(outcomes).sort_index()
+    joined = pd.concat(series).sort_values(["run", "time"], kind="stable").reset_index(drop=True) if series else None
+    return table, joined
+
+
+class _borrowed:
+    """Use a caller's executor in a ``with`` without closing it."""
+
+    def __init__(self, executor) -> None:
+        self.executor = executor
+
+    def __enter__(self):
+        return self.executor
+
+    def __exit__(self, *exc) -> None:
+        return None

@@ -1,0 +1,320 @@
+"""The results store: Parquet files per run, catalogued in an embedded DuckDB database.
+
+Layout under the store folder (``~/.policylab`` by default, ``$POLICYLAB_STORE`` or
+``--store DIR``)::
+
+    runs.duckdb                 catalogue: tables ``runs`` and ``chunks``
+    runs.duckdb.lock            who is writing the catalogue now (pid, command)
+    runs/<run id>/manifest.json what was asked: model, design, outcomes, chunking
+    runs/<run id>/.writer.lock  who is computing this run now
+    runs/<run id>/outcomes/chunk-000000.parquet   design columns + scalar outcomes per run
+    runs/<run id>/series/chunk-000000.parquet     periodic series, long format (run, time…)
+
+Rules that keep it consistent through crashes (even SIGKILL):
+
+* every file is written to a temporary name, flushed and renamed (``atomic.py``);
+* a chunk is catalogued only after its files are in place, and a run is catalogued
+  only after its manifest is; deleting removes catalogue rows before files — so the
+  catalogue never points at a missing or partial file;
+* one process computes a run at a time (the run's ``.writer.lock``); catalogue writes
+  take ``runs.duckdb.lock`` for a moment and then DuckDB's own lock (DuckDB allows one
+  writing process), waiting up to ``lock_timeout`` seconds and then naming the holder;
+* readers open the catalogue read-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from policylab.store.atomic import remove_temporaries, write_bytes_atomic, write_parquet_atomic
+from policylab.store.errors import ResumeError, RunNotFoundError, StoreError, StoreLockedError
+from policylab.store.locks import FileLock, describe_holder
+
+CATALOGUE = "runs.duckdb"
+SCHEMA_VERSION = 1
+_RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR)",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR, created TIMESTAMP, model VARCHAR, model_path VARCHAR, model_hash VARCHAR,
+        n_runs BIGINT, chunk_size BIGINT, n_chunks BIGINT, sampler VARCHAR, seed BIGINT,
+        scenarios VARCHAR, status VARCHAR, finished TIMESTAMP, command VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS chunks (
+        run_id VARCHAR, chunk BIGINT, first_run BIGINT, n_runs BIGINT,
+        outcomes_file VARCHAR, series_file VARCHAR, bytes BIGINT, written TIMESTAMP)""",
+)
+
+
+def default_store_root() -> Path:
+    """``$POLICYLAB_STORE`` if set, else ``~/.policylab``."""
+    env = os.environ.get("POLICYLAB_STORE")
+    return Path(env).expanduser() if env else Path.home() / ".policylab"
+
+
+def new_run_id() -> str:
+    """A sortable, readable, unique id: date-time plus 6 random hex digits."""
+    return f"{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A catalogued run: its catalogue row, manifest and finished chunks."""
+
+    run_id: str
+    row: dict[str, object]
+    manifest: dict[str, object]
+    chunks: pd.DataFrame
+    writing: bool
+
+    @property
+    def runs_done(self) -> int:
+        return int(self.chunks["n_runs"].sum()) if len(self.chunks) else 0
+
+    @property
+    def complete(self) -> bool:
+        return self.row.get("status") == "complete"
+
+    @property
+    def status(self) -> str:
+        if self.complete:
+            return "complete"
+        return "running" if self.writing else "interrupted"
+
+
+class Store:
+    """A results store folder (created on first write)."""
+
+    def __init__(self, root: str | Path | None = None, lock_timeout: float = 60.0) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_store_root()
+        self.lock_timeout = lock_timeout
+        self.catalogue_path = self.root / CATALOGUE
+        self.catalogue_lock = FileLock(self.root / (CATALOGUE + ".lock"), f"the run catalogue {self.catalogue_path}")
+
+    def __repr__(self) -> str:
+        return f"<policylab.store.Store {str(self.root)!r}>"
+
+    # -- catalogue connections --------------------------------------------------------
+
+    @contextmanager
+    def _writing(self, on_wait: Callable[[str], None] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.catalogue_lock.hold(self.lock_timeout, on_wait):
+            con = self._connect(read_only=False)
+            try:
+                for statement in _SCHEMA:
+                    con.execute(statement)
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        if not self.catalogue_path.exists():
+            yield None
+            return
+        con = self._connect(read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open the catalogue, retrying while another process has it open for writing."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.01
+        while True:
+            try:
+                return duckdb.connect(str(self.catalogue_path), read_only=read_only)
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise StoreError(f"cannot open the run catalogue {self.catalogue_path}: {error}") from error
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"the run catalogue {self.catalogue_path} is held by another process "
+                        f"({describe_holder(self.catalogue_lock.path)}): {error}") from error
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
+    # -- writing ----------------------------------------------------------------------
+
+    def run_folder(self, run_id: str) -> Path:
+        if not _RUN_ID.match(run_id):
+            raise RunNotFoundError(f"{run_id!r} is not a run id (they look like 20260101-120000-a1b2c3); "
+                                   "see `policylab runs list`")
+        return self.root / "runs" / run_id
+
+    def create_run(self, manifest: dict[str, object], on_wait: Callable[[str], None] | None = None) -> RunWriter:
+        """Start a new run: write its manifest, catalogue it, and return its writer (holding its lock)."""
+        run_id = new_run_id()
+        folder = self.run_folder(run_id)
+        folder.mkdir(parents=True)
+        writer = RunWriter(self, run_id, {**manifest, "run_id": run_id}, set())
+        writer.lock.acquire(timeout=0)
+        try:
+            write_bytes_atomic(folder / "manifest.json", json.dumps(writer.manifest, indent=2, default=str).encode())
+            m = writer.manifest
+            with self._writing(on_wait) as con:
+                con.execute(
+                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL, ?)",
+                    [run_id, dt.datetime.now(), m.get("model", {}).get("name"), m.get("model", {}).get("path"),  # type: ignore[union-attr]
+                     m.get("model", {}).get("sha256"), m.get("n_runs"), m.get("chunk_size"), m.get("n_chunks"),  # type: ignore[union-attr]
+                     m.get("request", {}).get("sampler"), m.get("request", {}).get("seed"),  # type: ignore[union-attr]
+                     ",".join(str(s) for s in m.get("request", {}).get("scenarios", [])), m.get("command")])  # type: ignore[union-attr]
+        except BaseException:
+            writer.close()
+            raise
+        return writer
+
+    def open_run(self, run_id: str) -> RunWriter:
+        """The writer of an unfinished run, to resume it (fails at once if another process writes it)."""
+        info = self.info(run_id)
+        if info.complete:
+            raise ResumeError(f"run {run_id} is already complete ({info.runs_done} runs); nothing to resume")
+        writer = RunWriter(self, run_id, info.manifest, set())
+        writer.lock.acquire(timeout=0)
+        try:
+            info = self.info(run_id)  # re-read under the run lock
+            remove_temporaries(self.run_folder(run_id))
+            writer.done = set(int(c) for c in info.chunks["chunk"])
+        except BaseException:
+            writer.close()
+            raise
+        return writer
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run: catalogue rows first, then its files."""
+        folder = self.run_folder(run_id)
+        self.info(run_id)
+        lock = FileLock(folder / ".writer.lock", f"run {run_id}")
+        lock.acquire(timeout=0)
+        try:
+            with self._writing() as con:
+                con.execute("BEGIN TRANSACTION")
+                con.execute("DELETE FROM chunks WHERE run_id = ?", [run_id])
+                con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+                con.execute("COMMIT")
+        finally:
+            lock.release()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def list_runs(self) -> pd.DataFrame:
+        """One row per run, newest first, with runs done and a live status."""
+        columns = ["run_id", "created", "model", "status", "runs_done", "n_runs", "sampler", "seed", "scenarios"]
+        with self._reading() as con:
+            if con is None or not _has_tables(con):
+                return pd.DataFrame(columns=columns)
+            frame = con.execute(
+                "SELECT r.run_id, r.created, r.model, r.status, COALESCE(SUM(c.n_runs), 0) AS runs_done, r.n_runs, "
+                "r.sampler, r.seed, r.scenarios FROM runs r LEFT JOIN chunks c USING (run_id) "
+                "GROUP BY ALL ORDER BY r.created DESC, r.run_id DESC").df()
+        frame["status"] = [s if s == "complete" else self._live_status(r) for s, r in zip(frame["status"], frame["run_id"])]
+        return frame[columns]
+
+    def _live_status(self, run_id: str) -> str:
+        lock = FileLock(self.run_folder(run_id) / ".writer.lock", f"run {run_id}")
+        return "running" if lock.is_locked_elsewhere() else "interrupted"
+
+    def info(self, run_id: str) -> RunInfo:
+        folder = self.run_folder(run_id)
+        with self._reading() as con:
+            rows = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).df() if con is not None and _has_tables(con) else None
+            if rows is None or rows.empty:
+                raise RunNotFoundError(f"no run {run_id} in the store {self.root}; see `policylab runs list`")
+            chunks = con.execute("SELECT * FROM chunks WHERE run_id = ? ORDER BY chunk", [run_id]).df()  # type: ignore[union-attr]
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        row = rows.iloc[0].to_dict()
+        writing = row["status"] != "complete" and self._live_status(run_id) == "running"
+        return RunInfo(run_id, row, manifest, chunks, writing)
+
+    def files(self, run_id: str, table: str = "outcomes") -> list[Path]:
+        """The catalogued Parquet files of one table (``outcomes`` or ``series``), in chunk order."""
+        if table not in ("outcomes", "series"):
+            raise StoreError(f"table must be outcomes or series, not {table!r}")
+        info = self.info(run_id)
+        names = [f for f in info.chunks[f"{table}_file"] if isinstance(f, str) and f]
+        return [self.root / f for f in names]
+
+    def read(self, run_id: str, table: str = "outcomes") -> pd.DataFrame:
+        """A whole table of a run, sorted by run (and time): for runs that fit in memory."""
+        files = self.files(run_id, table)
+        if not files:
+            return pd.DataFrame()
+        order = "run, time" if table == "series" else "run"
+        con = duckdb.connect()
+        try:
+            return con.execute(f"SELECT * FROM read_parquet(?) ORDER BY {order}", [[str(f) for f in files]]).df()
+        finally:
+            con.close()
+
+
+class RunWriter:
+    """Writes one run's chunks; holds the run's lock until closed."""
+
+    def __init__(self, store: Store, run_id: str, manifest: dict[str, object], done: set[int]) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.manifest = manifest
+        self.done = done
+        self.folder = store.run_folder(run_id)
+        self.lock = FileLock(self.folder / ".writer.lock", f"run {run_id}")
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.lock.release()
+
+    def write_chunk(self, chunk: int, first_run: int, outcomes: pd.DataFrame, series: pd.DataFrame | None) -> None:
+        """Write a chunk's files atomically, then catalogue them (in that order)."""
+        if not self.lock.held:
+            raise StoreError(f"run {self.run_id} is not open for writing")
+        outcome_file = Path("runs") / self.run_id / "outcomes" / f"chunk-{chunk:06d}.parquet"
+        table = pa.Table.from_pandas(outcomes.reset_index(), preserve_index=False)
+        write_parquet_atomic(self.store.root / outcome_file, table)
+        size = (self.store.root / outcome_file).stat().st_size
+        series_file = None
+        if series is not None:
+            series_file = Path("runs") / self.run_id / "series" / f"chunk-{chunk:06d}.parquet"
+            write_parquet_atomic(self.store.root / series_file, pa.Table.from_pandas(series, preserve_index=False))
+            size += (self.store.root / series_file).stat().st_size
+        with self.store._writing() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM chunks WHERE run_id = ? AND chunk = ?", [self.run_id, chunk])
+            con.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [self.run_id, chunk, first_run, len(outcomes), outcome_file.as_posix(),
+                         None if series_file is None else series_file.as_posix(), size, dt.datetime.now()])
+            con.execute("COMMIT")
+        self.done.add(chunk)
+
+    def finish(self) -> None:
+        """Mark the run complete (after every chunk is catalogued)."""
+        expected = int(self.manifest.get("n_chunks", 0))  # type: ignore[arg-type]
+        missing = sorted(set(range(expected)) - self.done)
+        if missing:
+            raise StoreError(f"run {self.run_id} cannot be marked complete: chunks {missing[:5]} are missing")
+        with self.store._writing() as con:
+            con.execute("UPDATE runs SET status = 'complete', finished = ? WHERE run_id = ?", [dt.datetime.now(), self.run_id])
+
+
+def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    return {"runs", "chunks"} <= names
