@@ -72,7 +72,7 @@ def run_checks(model: Model, source_folders: list[str]) -> CheckReport:
     else:
         issues = check_units(ir)
         for issue in issues:
-            report.error(issue.message)
+            report.error(str(issue))
         if not issues:
             report.info("units: consistent")
     links = _check_links(model, report)
