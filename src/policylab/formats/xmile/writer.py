@@ -262,7 +262,8 @@ def _lever_equation(lever: Lever) -> str:
     if lever.schedule is not None:
         for time, value in zip(lever.schedule.times, lever.schedule.values, strict=True):
             if value != previous:
-                terms.append(f"STEP({number(value - previous)}, {number(time)})")
+                change = float(f"{value - previous:.15g}")  # 0.1, not 0.09999999999999998
+                terms.append(f"STEP({number(change)}, {number(time)})")
             previous = value
     return " + ".join(terms)
 
