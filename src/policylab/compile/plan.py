@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from policylab.compile.closures import Const, Context, Fn, Node, Value, build
-from policylab.compile.desugar import System, desugar, describe, is_hidden
+from policylab.compile.desugar import HIDDEN, System, desugar, describe, is_hidden
 from policylab.compile.graph import check_names, init_order, rate_order, suggest
 from policylab.compile.inputs import Inputs
 from policylab.errors import ModelFileError
@@ -36,11 +36,24 @@ class CompiledModel:
 
 def compile_model(model: Model) -> CompiledModel:
     """Desugar, check names, and order the equations of ``model``."""
+    _check_reserved(model)
     _check_flows(model)
     system = desugar(model)
     known = set(model.variables)
     check_names(system, known)
     return CompiledModel(model, system, tuple(rate_order(system)), tuple(init_order(system)))
+
+
+RESERVED_NAMES = frozenset({"time", "dt", "run", "date"})  # the clock, and the result's coordinates
+
+
+def _check_reserved(model: Model) -> None:
+    for name, var in model.variables.items():
+        if name in RESERVED_NAMES or HIDDEN in name:
+            raise ModelFileError(
+                f"{var.where}: {var.display or name!r} cannot be a variable name: TIME, DT, run and date are reserved "
+                f"and '{HIDDEN}' marks the compiler's hidden variables; rename it"
+            )
 
 
 def _check_flows(model: Model) -> None:
@@ -79,7 +92,7 @@ class Program:
 
 def _event_fn(times: tuple[float, ...], magnitude: float, model: Model) -> Fn:
     spec = model.time
-    steps = {int(np.floor((t - spec.start) / spec.dt + 1e-9)) for t in times}
+    steps = {int(np.floor((t - spec.start) / spec.dt + 1e-9)) for t in times if spec.start <= t <= spec.stop}
     pulse = magnitude / spec.dt
     return lambda e: pulse if e.step in steps else 0.0
 
@@ -90,7 +103,16 @@ def _lever_fn(inputs: Inputs, name: str, tol: float) -> Fn:
 
 
 def bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: bool) -> Program:
-    """Fold ``inputs`` into closures for an ensemble of ``runs``."""
+    """Fold ``inputs`` into closures for an ensemble of ``runs``.
+
+    Folding may divide by zero or overflow; like the simulator it does so silently, and
+    the simulator reports the non-finite value with the variable, run and time.
+    """
+    with np.errstate(all="ignore"):
+        return _bind(compiled, inputs, runs, deterministic)
+
+
+def _bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: bool) -> Program:
     model, system = compiled.model, compiled.system
     lookups = {n: v for n, v in model.variables.items() if isinstance(v, Lookup)}
     values: dict[str, Value] = {n: _per_run(v, runs) for n, v in inputs.constants.items()}

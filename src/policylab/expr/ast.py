@@ -135,13 +135,17 @@ def to_text(node: Expr) -> str:
     match node:
         case Num(value=v):
             value = float(v)
-            return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+            if value in (float("inf"), float("-inf")):
+                text = "1e999"  # the literal that overflows to infinity when parsed
+            else:
+                text = str(int(abs(value))) if value.is_integer() and abs(value) < 1e15 else repr(abs(value))
+            return f"(-{text})" if value < 0 else text  # bracketed: -3 ^ 2 would parse as -(3 ^ 2)
         case Name(name=n):
             return n
         case Subscript(name=n, indices=idx):
             return f"{n}[{', '.join(idx)}]"
         case UnaryOp(op=op, operand=o):
-            return f"{op}({to_text(o)})"
+            return f"({op}({to_text(o)}))"
         case BinOp(op=op, left=a, right=b):
             sep = f" {op.upper()} " if op == "mod" else f" {op} "
             return f"({to_text(a)}{sep}{to_text(b)})"

@@ -37,6 +37,7 @@ from policylab.model.ir import (
 
 DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
 MAX_BYTES = 5_000_000
+MAX_VALUES = 500_000
 
 
 def _days_per_unit(units: str) -> float | None:
@@ -166,7 +167,7 @@ class _Builder:
             raise self.fail(f"stop must be after start (start {t.start}, stop {t.stop})", "time", "stop")
         steps = (spec.stop - spec.start) / spec.dt
         if steps > 10_000_000:
-            raise self.fail(f"{steps:.0f} steps is too many; use a larger dt", "time", "dt")
+            raise self.fail(f"{steps:.3g} steps is too many (limit 10,000,000); use a larger dt", "time", "dt")
         return spec
 
     def when(self, value: schema.TimePoint, *keys: Any) -> float:
@@ -353,7 +354,7 @@ def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
         raise ModelFileError(f"{file}:1: a model file is a mapping with at least `model:` and `time:` keys")
     _normalise(doc)
     try:
-        spec = schema.ModelFile.model_validate(_plain(doc))
+        spec = schema.ModelFile.model_validate(_plain(doc, file))
     except ValidationError as err:
         raise ModelFileError(f"{file}: the model file is not valid:\n{_validation_message(err, doc, file)}") from err
     except RecursionError as err:
@@ -381,15 +382,24 @@ def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
     )
 
 
-def _plain(node: Any, depth: int = 0) -> Any:
-    """ruamel's commented containers as plain dicts/lists (pydantic validates those)."""
+def _plain(node: Any, file: str, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """ruamel's commented containers as plain dicts/lists (pydantic validates those).
+
+    YAML aliases are expanded here, so the number of values is capped: a few lines of
+    anchors and aliases can otherwise expand to billions of values ("billion laughs").
+    """
+    budget = [MAX_VALUES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ModelFileError(f"{file}: the model file expands to more than {MAX_VALUES:,} values "
+                             f"(through YAML anchors and aliases?); write it out plainly")
     if depth > 50:
-        raise ModelFileError("the model file nests more than 50 levels deep")
+        raise ModelFileError(f"{file}: the model file nests more than 50 levels deep")
     if isinstance(node, dict):
-        return {(str(k) if not isinstance(k, (dt.date, int, float)) or isinstance(k, bool) else k): _plain(v, depth + 1)
-                for k, v in node.items()}
+        return {(str(k) if not isinstance(k, (dt.date, int, float)) or isinstance(k, bool) else k):
+                _plain(v, file, depth + 1, budget) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v, depth + 1) for v in node]
+        return [_plain(v, file, depth + 1, budget) for v in node]
     if isinstance(node, str):
         return str(node)
     return node

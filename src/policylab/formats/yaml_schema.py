@@ -11,7 +11,7 @@ TimePoint = dt.date | float
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)  # .inf/.nan are errors
 
 
 class TimeModel(_Strict):
@@ -67,6 +67,8 @@ class ConstantModel(_Documented):
             raise ValueError("a judgement parameter needs a `range: [low, high]` to be sampled over")
         if self.range is not None and self.range[0] > self.range[1]:
             raise ValueError(f"range {list(self.range)} is reversed; write [low, high]")
+        if self.range is not None and abs(self.range[1] - self.range[0]) == float("inf"):
+            raise ValueError(f"range {list(self.range)} is too wide to sample (its width overflows)")
         return self
 
 

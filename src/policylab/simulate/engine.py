@@ -68,13 +68,11 @@ def _net_flows(program: Program, env: _Env, out: np.ndarray) -> np.ndarray:
 class _Pipelines:
     """Ring buffers of DELAY_FIXED / PREVIOUS states."""
 
-    def __init__(self, program: Program, env: _Env, runs: int) -> None:
+    def __init__(self, program: Program, env: _Env, runs: int, n_steps: int) -> None:
         self.items = []
         for out, src, delay, init in program.pipelines:
             start = np.broadcast_to(np.asarray(env.v[init], dtype=float), (runs,)).copy()
-            steps = np.ones(runs, dtype=np.int64) if delay is None else np.maximum(
-                np.rint(np.broadcast_to(np.asarray(env.v[delay], dtype=float), (runs,)) / env.dt), 1
-            ).astype(np.int64)
+            steps = np.ones(runs, dtype=np.int64) if delay is None else _delay_steps(program, env, out, delay, n_steps)
             length = int(steps.max())
             buffer = np.broadcast_to(start, (length, runs)).copy()
             self.items.append((out, src, steps, buffer, start))
@@ -94,6 +92,18 @@ class _Pipelines:
     def commit(self, step: int) -> None:
         for (_out, _src, _steps, buffer, _start), value in zip(self.items, self.pending, strict=True):
             buffer[step % buffer.shape[0]] = value
+
+
+def _delay_steps(program: Program, env: _Env, out: int, delay: int, n_steps: int) -> np.ndarray:
+    """A pipeline's delay in whole steps per run: at least 1, and at most the run's length
+    (a longer delay never delivers within the run, so its buffer need not be longer)."""
+    steps = np.broadcast_to(np.asarray(env.v[delay], dtype=float), (program.runs,)) / env.dt
+    bad = np.isnan(steps)
+    if bad.any():
+        owner = next(n for n, s in program.slots.items() if s == out).partition("~")[0]
+        run = int(env.streams.run_indices[int(np.argmax(bad))])
+        raise SimulationError(f"the delay time of DELAY_FIXED inside {owner} is NaN in run {run}; check its equation")
+    return np.clip(np.rint(steps), 1, n_steps + 1).astype(np.int64)
 
 
 def _check_finite(
@@ -159,7 +169,7 @@ def simulate(
             env.v[slot] = fn(env)
         for slot, fn in program.init_steps:
             env.v[slot] = fn(env)
-        pipelines = _Pipelines(program, env, runs)  # after init: their start values and delays are computed there
+        pipelines = _Pipelines(program, env, runs, n_steps)  # after init: their start values and delays are computed there
         n = len(program.stock_slots)
         state = np.empty((n, runs))
         for row, slot in enumerate(program.stock_slots):

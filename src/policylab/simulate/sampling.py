@@ -19,16 +19,17 @@ def judgement_parameters(model: Model) -> dict[str, Constant]:
 def sample_judgements(model: Model, streams: Streams) -> dict[str, np.ndarray]:
     """One value per run for every judgement parameter, from that run's own stream."""
     samples: dict[str, np.ndarray] = {}
-    for i, (name, const) in enumerate(judgement_parameters(model).items()):
-        low, high = const.range  # type: ignore[misc]
-        u = streams.draw(PARAMETER_SITE + i, 0)
-        if const.distribution == "loguniform" and low > 0:
-            samples[name] = np.exp(np.log(low) + (np.log(high) - np.log(low)) * u)
-        elif const.distribution == "triangular":
-            mode = min(max(const.value, low), high)
-            samples[name] = _triangular(u, low, mode, high)
-        else:
-            samples[name] = low + (high - low) * u
+    with np.errstate(all="ignore"):  # a range too wide to sample overflows to inf; the run reports it
+        for i, (name, const) in enumerate(judgement_parameters(model).items()):
+            low, high = const.range  # type: ignore[misc]
+            u = streams.draw(PARAMETER_SITE + i, 0)
+            if const.distribution == "loguniform" and low > 0:
+                samples[name] = np.exp(np.log(low) + (np.log(high) - np.log(low)) * u)
+            elif const.distribution == "triangular":
+                mode = min(max(const.value, low), high)
+                samples[name] = _triangular(u, low, mode, high)
+            else:
+                samples[name] = low + (high - low) * u
     return samples
 
 
