@@ -484,10 +484,11 @@ def _scaled(units: Units, by: pint.Quantity | None, op: str) -> Units:
 # Optional trailing arguments simply follow the pattern when present.
 _SIGNATURES: dict[str, str] = {
     **dict.fromkeys(("min", "max"), "a... -> a"),
-    **dict.fromkeys(("abs", "int", "round", "init"), "a -> a"),
+    **dict.fromkeys(("abs", "int", "trunc", "round", "init"), "a -> a"),
     **dict.fromkeys(("exp", "ln", "log10", "sin", "cos", "tan", "arcsin", "arccos", "arctan"), "1 -> 1"),
     "sqrt": "a -> sqrt(a)",
     "modulo": "a a -> a",
+    "fmod": "a a -> a",
     "if_then_else": "? a a -> a",
     **dict.fromkeys(("safediv", "xidz"), "a b a/b -> a/b"),
     "zidz": "a b -> a/b",
