@@ -438,6 +438,9 @@ def calibrate(
         loaded = _model(model)
         problem = calibration_problem(loaded, mapping, data, parameters=_split_vars(params), scenario=scenario,
                                       deterministic=not stochastic, seed=seed)
+        if problem.skipped:
+            err.print(f"note: {len(problem.skipped)} observations outside the run or the mapping's window are not fitted: "
+                      + ", ".join(f"{s} {d}" for s, d in problem.skipped), highlight=False, markup=False)
         unit_label = "generations" if method != "rejection" else "runs"
         fit, posterior = None, None
         with _progress(f"{loaded.name}: calibrate ({method})", quiet, unit_label) as progress:

@@ -132,10 +132,18 @@ def test_a_mapped_variable_must_exist_in_the_model(model, observed):
         calibration_problem(model, observed)
 
 
-def test_observations_outside_the_run_are_refused(model, observed):
+def test_observations_outside_the_run_or_the_window_are_skipped_and_reported(model, observed):
     data = observed.parent / "data.csv"
     data.write_text(data.read_text(encoding="utf-8") + "99,pop_survey,5,\n", encoding="utf-8")
-    with pytest.raises(DataError, match="99 is outside the model's run"):
+    observed.write_text("until: 50\n" + observed.read_text(encoding="utf-8"), encoding="utf-8")
+    problem = calibration_problem(model, observed)
+    assert ("pop_survey", "99") in problem.skipped and ("pop_survey", "52.0") in problem.skipped
+    assert problem.targets[0].times.max() == 48
+
+
+def test_a_series_with_no_observation_in_the_run_is_an_error(model, observed):
+    observed.write_text("until: 3\n" + observed.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(DataError, match="series arrivals_since_day_20: no observation falls in the model's run"):
         calibration_problem(model, observed)
 
 

@@ -77,6 +77,8 @@ class Problem:
     scenario: str | None = None
     deterministic: bool = True
     seed: int = 0
+    skipped: tuple[tuple[str, str], ...] = ()
+    """(series, date) of observations outside the run or the mapping's window, not fitted."""
 
     @property
     def observations(self) -> int:
@@ -106,11 +108,16 @@ def calibration_problem(
     if chosen_scenario is not None and chosen_scenario not in model.ir.scenarios:
         raise UsageError(f"unknown scenario {chosen_scenario!r}; {model.name} has {', '.join(model.scenarios) or 'none'}")
     space = parameter_space(model.ir, list(parameters or spec.parameters) or None)
-    targets = tuple(_target(model, source, frame, entry) for entry in spec.series)
-    return Problem(model, space, targets, chosen_scenario, deterministic, seed)
+    time = model.ir.time
+    first = max(time.start, -np.inf if spec.start is None else model_time(time, spec.start, f"{spec.where}: from"))
+    last = min(time.stop, np.inf if spec.until is None else model_time(time, spec.until, f"{spec.where}: until"))
+    skipped: list[tuple[str, str]] = []
+    targets = tuple(_target(model, source, frame, entry, (first, last), skipped) for entry in spec.series)
+    return Problem(model, space, targets, chosen_scenario, deterministic, seed, tuple(skipped))
 
 
-def _target(model: Model, source: Path, frame: pd.DataFrame, entry) -> Target:  # type: ignore[no-untyped-def]
+def _target(model: Model, source: Path, frame: pd.DataFrame, entry, window: tuple[float, float],  # type: ignore[no-untyped-def]
+            skipped: list[tuple[str, str]]) -> Target:
     variable = canonical(entry.variable)
     known = set(model.variables)
     if variable not in known:
@@ -126,10 +133,15 @@ def _target(model: Model, source: Path, frame: pd.DataFrame, entry) -> Target:  
     spec = model.ir.time
     times = np.array([model_time(spec, d, f"{source}:{line}") for d, line in zip(rows["date"], rows["line"])])
     baseline = None if entry.baseline is None else model_time(spec, entry.baseline, f"{entry.where}: series.{entry.name}.baseline")
-    for when, text in [*zip(times, rows["date"]), *([(baseline, entry.baseline)] if baseline is not None else [])]:
-        if not spec.start - 1e-9 <= when <= spec.stop + 1e-9:
-            raise DataError(f"{entry.where}: series {entry.name}: {text} is outside the model's run "
-                            f"({spec.start:g} to {spec.stop:g} {spec.units})")
+    if baseline is not None and not spec.start - 1e-9 <= baseline <= spec.stop + 1e-9:
+        raise DataError(f"{entry.where}: series.{entry.name}.baseline {entry.baseline} is outside the model's run "
+                        f"({spec.start:g} to {spec.stop:g} {spec.units})")
+    inside = (times >= window[0] - 1e-9) & (times <= window[1] + 1e-9)
+    skipped.extend((entry.name, str(d)) for d in rows["date"][~inside])
+    if not inside.any():
+        raise DataError(f"{entry.where}: series {entry.name}: no observation falls in the model's run and the "
+                        f"mapping's window (dates {', '.join(rows['date'])})")
+    rows, times = rows[inside], times[inside]
     values = rows["value"].to_numpy(dtype=float)
     weights = rows["weight"].to_numpy(dtype=float) if np.ndim(rows["weight"]) else np.ones(len(rows))
     weights = np.where(np.isfinite(weights), weights, 1.0)

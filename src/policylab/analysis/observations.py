@@ -7,6 +7,8 @@ which series to fit and how each reads the model::
     data: ../../../shared/data/iraq/series.csv   # optional; relative to this file
     scenario: historical                         # optional; default the model's
     parameters: [gain_rate, decay_rate]          # optional; default every judgement parameter
+    from: 2018-01-01                             # optional: compare observations from this date
+    until: 2020-06-16                            # optional: ... up to this date
     series:
       troops_reported:                           # a series name in the CSV
         variable: us_troops                      # the model variable it measures
@@ -17,7 +19,8 @@ which series to fit and how each reads the model::
         baseline: 2019-10-01                     # optional: observed = x(date) - x(baseline)
 
 Dates are ISO dates for calendar models (``2020``, ``2020-03`` and ``2020-03-26`` read as
-mid-year, mid-month and that day), plain model times otherwise.
+mid-year, mid-month and that day), plain model times otherwise. Observations outside
+the model's run or the ``from``/``until`` window are skipped (and reported), not fitted.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ruamel.yaml.error import YAMLError
 from policylab.errors import DataError, Location
 from policylab.model.ir import TimeSpec
 
-MAPPING_KEYS = ("data", "scenario", "parameters", "series")
+MAPPING_KEYS = ("data", "scenario", "parameters", "from", "until", "series")
 SERIES_KEYS = ("variable", "baseline", "weight", "scale")
 
 
@@ -59,6 +62,8 @@ class MappingFile:
     data: Path | None = None
     scenario: str | None = None
     parameters: tuple[str, ...] = ()
+    start: str | None = None
+    until: str | None = None
     where: Location = Location()
 
 
@@ -83,8 +88,9 @@ def read_mapping(path: str | Path) -> MappingFile:
     if not isinstance(parameters, list) or not all(isinstance(p, str) for p in parameters):
         raise DataError(f"{path}:{_line(doc, 'parameters')}: parameters: give a list of judgement parameter names")
     scenario = doc.get("scenario")
+    window = {k: None if doc.get(k) is None else str(doc.get(k)) for k in ("from", "until")}
     return MappingFile(series, (path.parent / str(data)) if data else None, str(scenario) if scenario else None,
-                       tuple(parameters), Location(str(path)))
+                       tuple(parameters), window["from"], window["until"], Location(str(path)))
 
 
 def _series(path: Path, raw: Any, name: str) -> SeriesMap:
