@@ -11,6 +11,7 @@ import pytest
 import policylab
 from policylab.explore import (
     DesignError,
+    DesignSource,
     design_hash,
     lever_grid,
     make_design,
@@ -128,3 +129,18 @@ def test_a_lever_cannot_be_both_sampled_and_on_the_grid(model):
     samples = sample_uncertainties(model_uncertainties(model.ir, levers=True), 3, "mc")
     with pytest.raises(DesignError, match=r"\['relief'\] appear both"):
         make_design(samples, ["base"], lever_grid(model.ir, {"relief": [0, 1]}))
+
+
+@pytest.mark.parametrize("sampler", ["mc", "lhs", "sobol"])
+@pytest.mark.parametrize("combine, n", [("crossed", 37), ("paired", 4)])
+def test_a_design_source_builds_any_range_of_rows_exactly_as_the_whole_design(model, sampler, combine, n):
+    uncertainties = model_uncertainties(model.ir)
+    scenarios, grid = ["base", "relief"], lever_grid(model.ir, {"relief": [0, 1]})
+    whole = make_design(sample_uncertainties(uncertainties, n, sampler, seed=9), scenarios, grid, combine)
+    source = DesignSource(uncertainties, n, sampler, 9, scenarios, grid, combine)
+    assert len(source) == len(whole) and source.columns == list(whole.columns)
+    pd.testing.assert_frame_equal(source.frame(), whole)
+    for start, stop in ((0, 1), (3, 40), (35, 80), (len(whole) - 2, len(whole) + 5)):
+        pd.testing.assert_frame_equal(source.rows(start, stop), whole.iloc[start:stop])
+    assert source.fingerprint() == DesignSource(uncertainties, n, sampler, 9, scenarios, grid, combine).fingerprint()
+    assert source.fingerprint() != DesignSource(uncertainties, n, sampler, 8, scenarios, grid, combine).fingerprint()

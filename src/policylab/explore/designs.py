@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -248,6 +249,104 @@ def _policy_label(scenario: str, levers: Mapping[str, float]) -> str:
     settings = ", ".join(f"{k}={v:g}" for k, v in levers.items())
     base = scenario or "as written"
     return f"{base} | {settings}" if settings else base
+
+
+class DesignSource:
+    """A design whose rows are computed on demand, so a million-run design needs no memory.
+
+    ``rows(start, stop)`` equals ``make_design(sample_uncertainties(...), …).iloc[start:stop]``.
+    Monte Carlo rows come from the per-run streams and Sobol' rows from a fast-forwarded
+    engine, both without computing the others; a Latin hypercube is stratified over all
+    ``n`` samples at once, so its ``n × d`` sample is computed once and held.
+    """
+
+    def __init__(self, uncertainties: Sequence[Uncertainty], n: int, sampler: Sampler = "lhs", seed: int = 0,
+                 scenarios: Sequence[str | None] = (None,), grid: pd.DataFrame | None = None,
+                 combine: Combine = "crossed") -> None:
+        self.uncertainties = tuple(uncertainties)
+        self.n, self.sampler, self.seed = n, sampler, seed
+        probe = sample_uncertainties(self.uncertainties, 1, sampler, seed)  # validates every argument
+        self._template = make_design(probe, scenarios, grid, "crossed")
+        self.policies = self._template[["scenario", "policy", *[c for c in self._template.columns if c not in RESERVED
+                                                                 and c not in probe.columns]]].reset_index(drop=True)
+        _check_choice("combine", combine, COMBINES)
+        if combine == "paired" and len(self.policies) != n:
+            raise DesignError(f"paired designs need as many policies as samples: {len(self.policies)} policies "
+                              f"(scenarios × lever levels) but {n} samples")
+        self.combine = combine
+        self.columns = list(self._template.columns)
+        self._held = sample_uncertainties(self.uncertainties, n, sampler, seed) if sampler == "lhs" else None
+
+    def __len__(self) -> int:
+        return self.n * len(self.policies) if self.combine == "crossed" else self.n
+
+    def samples(self, start: int, stop: int) -> pd.DataFrame:
+        """Uncertainty samples ``start`` … ``stop - 1``, indexed by ``sample``."""
+        index = pd.RangeIndex(start, stop, name="sample")
+        if self._held is not None:
+            return self._held.iloc[start:stop]
+        if self.sampler == "mc":
+            streams = Streams(int(self.seed), np.arange(start, stop, dtype=np.int64)) if self.uncertainties else None
+            columns = {u.name: u.from_unit(streams.draw(u.site, 0)) for u in self.uncertainties}  # type: ignore[union-attr]
+        else:
+            unit = _sobol_slice(len(self.uncertainties), self.seed, start, stop)
+            columns = {u.name: u.from_unit(unit[:, i]) for i, u in enumerate(self.uncertainties)}
+        return pd.DataFrame(columns, index=index, dtype=float)
+
+    def rows(self, start: int, stop: int) -> pd.DataFrame:
+        """Design rows ``start`` … ``stop - 1`` (run index, reserved columns, parameters)."""
+        stop = min(stop, len(self))
+        levers = list(self.policies.columns[2:])
+        if self.combine == "paired":
+            frame = self.samples(start, stop).reset_index()
+            chosen = self.policies.iloc[start:stop]
+            frame.insert(1, "scenario", chosen["scenario"].to_numpy())
+            frame.insert(2, "policy", chosen["policy"].to_numpy())
+            for name in levers:
+                frame[name] = chosen[name].to_numpy(dtype=float)
+            frame.index = pd.RangeIndex(start, stop, name="run")
+            parts = [frame]
+        else:
+            parts = []
+            run = start
+            while run < stop:
+                policy, first = divmod(run, self.n)
+                part = self.samples(first, min(self.n, first + (stop - run))).reset_index()
+                settings = self.policies.iloc[policy]
+                part.insert(1, "scenario", settings["scenario"])
+                part.insert(2, "policy", settings["policy"])
+                for name in levers:
+                    part[name] = float(settings[name])
+                part.index = pd.RangeIndex(run, run + len(part), name="run")
+                parts.append(part)
+                run += len(part)
+        frame = pd.concat(parts) if parts else self._template.iloc[:0]
+        for column in ("scenario", "policy"):
+            frame[column] = frame[column].astype(object)
+        return frame[self.columns]
+
+    def frame(self) -> pd.DataFrame:
+        """The whole design as one DataFrame."""
+        return self.rows(0, len(self))
+
+    def fingerprint(self, edge: int = 1024) -> str:
+        """A digest of the design's size, columns and first and last rows, cheap for any size."""
+        digest = hashlib.sha256(f"{len(self)}|".encode())
+        digest.update(design_hash(self.rows(0, edge)).encode())
+        digest.update(design_hash(self.rows(max(0, len(self) - edge), len(self))).encode())
+        return digest.hexdigest()
+
+
+def _sobol_slice(d: int, seed: int, start: int, stop: int) -> np.ndarray:
+    """Points ``start`` … ``stop - 1`` of the scrambled Sobol' sequence that ``unit_sample`` draws from."""
+    if d == 0 or stop <= start:
+        return np.empty((max(0, stop - start), d))
+    engine = qmc.Sobol(d, scramble=True, rng=np.random.default_rng(np.random.SeedSequence(int(seed))))
+    if start > 0:
+        engine.fast_forward(start)
+    with warnings.catch_warnings():  # balance holds for the whole power-of-two design, not for each slice
+        warnings.simplefilter("ignore", UserWarning)
+        return engine.random(stop - start)
 
 
 def parameter_columns(design: pd.DataFrame) -> list[str]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -158,16 +159,38 @@ def _series_frame(model: Model, ds, runs: np.ndarray, spec: SeriesSpec) -> pd.Da
     return pd.DataFrame(frame)
 
 
-def chunk_jobs(design: pd.DataFrame, model: ModelRef, plan: ExplorePlan, chunk_size: int,
+class DesignRows(Protocol):
+    """A design that hands out its rows by range: a ``DesignSource`` or ``FrameRows``."""
+
+    def __len__(self) -> int: ...
+
+    def rows(self, start: int, stop: int) -> pd.DataFrame: ...
+
+
+class FrameRows:
+    """A design DataFrame seen as :class:`DesignRows`."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def rows(self, start: int, stop: int) -> pd.DataFrame:
+        return self.frame.iloc[start:stop].copy()
+
+
+def chunk_jobs(design: DesignRows | pd.DataFrame, model: ModelRef, plan: ExplorePlan, chunk_size: int,
                skip: Iterable[int] = ()) -> Iterator[ChunkJob]:
-    """The design's chunks as jobs, lazily (a slice is copied only when its job is taken)."""
+    """The design's chunks as jobs, lazily (a chunk's rows are built only when its job is taken)."""
+    source = FrameRows(design) if isinstance(design, pd.DataFrame) else design
     done = set(skip)
-    for chunk, start in enumerate(range(0, len(design), chunk_size)):
+    for chunk, start in enumerate(range(0, len(source), chunk_size)):
         if chunk not in done:
-            yield ChunkJob(chunk, design.iloc[start:start + chunk_size].copy(), model, plan)
+            yield ChunkJob(chunk, source.rows(start, start + chunk_size), model, plan)
 
 
-def n_chunks(design: pd.DataFrame, chunk_size: int) -> int:
+def n_chunks(design: DesignRows | pd.DataFrame, chunk_size: int) -> int:
     return -(-len(design) // chunk_size)
 
 

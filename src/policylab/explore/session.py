@@ -16,16 +16,7 @@ from typing import Protocol
 import pandas as pd
 
 from policylab.api import Model, __version__, load
-from policylab.explore.designs import (
-    Combine,
-    Sampler,
-    design_hash,
-    lever_grid,
-    make_design,
-    model_uncertainties,
-    parameter_columns,
-    sample_uncertainties,
-)
+from policylab.explore.designs import RESERVED, Combine, DesignSource, Sampler, lever_grid, model_uncertainties
 from policylab.explore.errors import DesignError
 from policylab.explore.outcomes import SeriesSpec, parse_every, parse_outcome
 from policylab.explore.runner import ExplorePlan, ModelRef, auto_chunk_size, chunk_jobs, n_chunks, run_chunk
@@ -89,11 +80,16 @@ class ExploreRequest:
                                   f"{', '.join(model.scenarios) or '(none)'} (or 'all')")
         return list(self.scenarios)
 
-    def design(self, model: Model) -> pd.DataFrame:
+    def source(self, model: Model) -> DesignSource:
+        """The design, computed chunk by chunk on demand."""
         uncertainties = model_uncertainties(model.ir, self.levers, self.only)
-        samples = sample_uncertainties(uncertainties, self.samples, self.sampler, self.seed)
         grid = lever_grid(model.ir, {n: list(v) for n, v in self.grid}) if self.grid else None
-        return make_design(samples, self.resolved_scenarios(model), grid, self.combine)
+        return DesignSource(uncertainties, self.samples, self.sampler, self.seed, self.resolved_scenarios(model),
+                            grid, self.combine)
+
+    def design(self, model: Model) -> pd.DataFrame:
+        """The whole design as one DataFrame (for designs that fit in memory)."""
+        return self.source(model).frame()
 
     def plan(self, model: Model) -> ExplorePlan:
         outcomes = [oc for oc in model.ir.outcomes.values()] + [parse_outcome(t) for t in self.outcomes]
@@ -115,7 +111,7 @@ def start(model: Model, request: ExploreRequest, store: Store, executor: Executo
     ``on_start`` is told the run id as soon as the run is catalogued (so an interrupted
     run can be resumed by it).
     """
-    design = request.design(model)
+    design = request.source(model)
     plan = request.plan(model)
     size = chunk_size or auto_chunk_size(model, plan)
     if size < 1:
@@ -125,8 +121,8 @@ def start(model: Model, request: ExploreRequest, store: Store, executor: Executo
         "format": 1,
         "model": {"name": model.name, "path": ref.path, "sha256": ref.sha256},
         "request": request.to_json(),
-        "design_hash": design_hash(design),
-        "parameters": parameter_columns(design),
+        "design_fingerprint": design.fingerprint(),
+        "parameters": [c for c in design.columns if c not in RESERVED],
         "outcomes": [o.name for o in plan.outcomes],
         "series": list(plan.series.variables) if plan.series else [],
         "n_runs": len(design),
@@ -155,8 +151,8 @@ def resume(store: Store, run_id: str, executor: Executor, model: Model | None = 
                               f"(digest {ref.sha256[:12]} ≠ {str(info['sha256'])[:12]}); "  # type: ignore[index]
                               "resume needs the same model — start a new run instead")
         request = ExploreRequest.from_json(manifest["request"])  # type: ignore[arg-type]
-        design = request.design(loaded)
-        if design_hash(design) != manifest["design_hash"]:
+        design = request.source(loaded)
+        if design.fingerprint() != manifest["design_fingerprint"]:
             raise ResumeError(f"run {run_id}: the rebuilt design differs from the stored one (another PolicyLab "
                               "or SciPy version?); resume needs the same design — start a new run instead")
         plan = request.plan(loaded)
@@ -164,7 +160,7 @@ def resume(store: Store, run_id: str, executor: Executor, model: Model | None = 
         return run_id
 
 
-def _execute(writer, ref: ModelRef, design: pd.DataFrame, plan: ExplorePlan, size: int, executor: Executor,
+def _execute(writer, ref: ModelRef, design: DesignSource, plan: ExplorePlan, size: int, executor: Executor,
              progress: ProgressSink | None) -> None:
     done_runs = sum(min(size, len(design) - c * size) for c in writer.done)
     if progress is not None:
