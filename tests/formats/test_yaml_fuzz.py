@@ -3,7 +3,8 @@
 Valid models are damaged line by line (deleted, duplicated, swapped, garbled, re-indented
 lines; values of the wrong type, huge numbers, random keys, deep nesting) and byte by
 byte (binary junk, truncation). Reading must give a model or a PolicyLabError with a
-message; so must compiling and running a short simulation of whatever still loads. Any
+message; so must compiling and running a short simulation of whatever still loads, and
+of models whose equations are generated from every builtin and operator. Any
 other exception fails the test; a hang is stopped by pytest-timeout. The default run
 tries a few hundred cases per test; ``-m slow`` runs the same checks on many more.
 """
@@ -19,6 +20,8 @@ from hypothesis import strategies as st
 
 from policylab import PolicyLabError
 from policylab.api import Model
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, UnaryOp, to_text
+from policylab.expr.builtins import ALIASES, BUILTINS
 from policylab.formats.yaml_reader import read_yaml_text
 from policylab.model.ir import Model as ModelIR
 
@@ -239,6 +242,81 @@ def test_many_damaged_model_files_load_or_raise_a_policylab_error(base: str, edi
 @given(st.binary(max_size=2000) | st.text(max_size=2000))
 def test_many_arbitrary_inputs_raise_a_policylab_error(raw: bytes | str) -> None:
     loads_or_fails_cleanly(raw)
+
+
+# --- generated equations in a working model ---------------------------------------------
+# Every builtin (and the model's lookups), with any number of arguments, over every kind
+# of variable; each equation may read only names that cannot form an algebraic loop, so
+# most cases compile and run, and the rest fail for a reason with a message.
+
+EQUATION_MODEL = """\
+model: equations-fuzz
+time: {start: 0, stop: 3, dt: 0.5, method: %s}
+constants:
+  c: {value: 2, range: [1, 3], judgement: true}
+levers:
+  lv: {baseline: 1, path: {1: 2}}
+events:
+  ev: {dates: [1]}
+lookups:
+  f: {points: [[0, 0], [1, 1]]}
+  g: {points: [[0, 1], [1, 0]], extrapolation: discrete}
+stocks:
+  s: {initial: "%s", in: [x]}
+flows:
+  x: {equation: "%s"}
+auxiliaries:
+  a: {equation: "%s"}
+  b: {equation: "%s"}
+"""
+FUNCTIONS = sorted({*BUILTINS, *ALIASES, "f", "g"})
+READABLE = [["c", "TIME", "lv"], ["x", "s", "c", "lv", "ev", "TIME", "DT", "a", "b"],
+            ["s", "c", "lv", "ev", "TIME", "DT"], ["s", "c", "lv", "ev", "TIME", "DT", "a"]]
+
+
+def equations(names: list[str]) -> st.SearchStrategy[Expr]:
+    numbers = st.sampled_from([0.0, 1.0, 2.5, -1.0, 100.0, 1e308, 1e-300]).map(Num)
+    return st.recursive(
+        numbers | st.sampled_from(names).map(Name),
+        lambda inner: st.one_of(
+            st.builds(BinOp, st.sampled_from(["+", "-", "*", "/", "^", "mod"]), inner, inner),
+            st.builds(Compare, st.sampled_from(["<", "=", "<>"]), inner, inner),
+            st.builds(BoolOp, st.sampled_from(["and", "or"]), inner, inner),
+            st.builds(Not, inner),
+            st.builds(UnaryOp, st.just("-"), inner),
+            st.builds(IfThenElse, inner, inner, inner),
+            st.builds(Call, st.sampled_from(FUNCTIONS), st.lists(inner, max_size=5).map(tuple)),
+        ),
+        max_leaves=12,
+    )
+
+
+generated_models = st.builds(
+    lambda method, trees: EQUATION_MODEL % (method, *map(to_text, trees)),
+    st.sampled_from(["euler", "rk4"]),
+    st.tuples(*map(equations, READABLE)),
+)
+
+
+def check_generated_model(text: str, runs: int, deterministic: bool) -> None:
+    try:
+        Model(read_yaml_text(text, "fuzz.yaml")).run(runs=runs, deterministic=deterministic)
+    except PolicyLabError as err:
+        assert str(err).strip(), type(err).__name__
+
+
+@FAST
+@given(generated_models, st.integers(1, 3), st.booleans())
+def test_models_with_generated_equations_run_or_raise_a_policylab_error(text: str, runs: int, deterministic: bool) -> None:
+    check_generated_model(text, runs, deterministic)
+
+
+@pytest.mark.slow
+@SLOW
+@given(generated_models, st.integers(1, 3), st.booleans())
+def test_many_models_with_generated_equations_run_or_raise_a_policylab_error(text: str, runs: int,
+                                                                            deterministic: bool) -> None:
+    check_generated_model(text, runs, deterministic)
 
 
 # --- damage found by hand, kept as regressions --------------------------------------------
