@@ -181,11 +181,12 @@ def win_probability(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     # a[k, i, j] = |x_k - x_j| - |x_k - x_i|
     dist = np.abs(x[..., :, None] - x[..., None, :])            # [k, m] = |x_k - x_m|
     a = dist[..., :, None, :] - dist[..., :, :, None]            # [k, i, j]
-    w = weight[..., :, None, None]
+    top = weight.max(axis=-1, keepdims=True)
+    w = (weight / np.where(top > 0, top, 1.0))[..., :, None, None]   # scale-free: only ratios of c*s matter
     support = (w * np.maximum(a, 0.0)).sum(axis=-3)
     total = (w * np.abs(a)).sum(axis=-3)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, support / np.where(total > 0, total, 1.0), 0.5)
+        return np.where(total > 0, np.clip(support / np.where(total > 0, total, 1.0), 0.0, 1.0), 0.5)
 
 
 def _expected_utilities(x: np.ndarray, s01: np.ndarray, mu: np.ndarray, span: np.ndarray,

@@ -25,10 +25,10 @@ from policylab.errors import UsageError
 ModelName = Literal["expected_utility", "median", "compromise", "nash"]
 MODEL_NAMES: tuple[ModelName, ...] = ("expected_utility", "median", "compromise", "nash")
 MODEL_LABELS: dict[ModelName, str] = {
-    "expected_utility": "expected utility (BdM)",
-    "median": "weighted median",
-    "compromise": "compromise (mean)",
-    "nash": "Nash (US-GoI)",
+    "expected_utility": "exp. utility",
+    "median": "median",
+    "compromise": "compromise",
+    "nash": "Nash",
 }
 DEFAULT_ROUNDS = 5
 QUANTILES = (0.1, 0.5, 0.9)

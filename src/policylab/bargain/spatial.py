@@ -46,10 +46,18 @@ def compromise(position: np.ndarray, capability: np.ndarray, salience: np.ndarra
     array ``(...)``; NaN where no actor has positive capability x salience.
     """
     x = np.asarray(position, dtype=float)
-    w = _weights(capability, salience)
+    w = _normalised(_weights(capability, salience))
     total = w.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (w * x).sum(axis=-1) / np.where(total > 0, total, 1.0), np.nan)
+        mean = (w * x).sum(axis=-1) / np.where(total > 0, total, 1.0)
+    return np.where(total > 0, np.clip(mean, x.min(axis=-1), x.max(axis=-1)), np.nan)
+
+
+def _normalised(w: np.ndarray) -> np.ndarray:
+    """Weights divided by their largest (per run), so tiny or huge weights lose no precision."""
+    top = w.max(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(top > 0, w / np.where(top > 0, top, 1.0), 0.0)
 
 
 def weighted_median(position: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -71,7 +79,7 @@ def weighted_median(position: np.ndarray, weight: np.ndarray) -> np.ndarray:
     array ``(...)``; NaN where the total weight is zero.
     """
     x = np.asarray(position, dtype=float)
-    w = np.asarray(weight, dtype=float)
+    w = _normalised(np.asarray(weight, dtype=float))
     order = np.argsort(x, axis=-1, kind="stable")
     xs = np.take_along_axis(x, order, axis=-1)
     ws = np.take_along_axis(w, order, axis=-1)
