@@ -27,6 +27,7 @@ from policylab.errors import UsageError
 
 if TYPE_CHECKING:
     from policylab.analysis.abc import Posterior
+    from policylab.analysis.evaluate import Condition
     from policylab.analysis.calibration import Fit, Problem
     from policylab.analysis.cart import CartResult
     from policylab.analysis.prim import BoxSearch
@@ -222,6 +223,8 @@ def discover(
     boxes: Annotated[int, typer.Option("--boxes", min=1, help="PRIM: boxes to find by covering.")] = 1,
     depth: Annotated[int, typer.Option("--depth", min=1, help="CART: tree depth.")] = 3,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
+    from_run: Annotated[Optional[str], typer.Option("--from-run", help="Analyse a stored exploration (run id) instead of new runs.")] = None,
+    store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder for --from-run (default: $POLICYLAB_STORE, else ~/.policylab).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the result here.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write PRIM's peeling trajectory (.html).")] = None,
@@ -230,7 +233,7 @@ def discover(
     """Scenario discovery: which ranges of the uncertainties lead to the cases of interest (PRIM, CART)."""
     from policylab.analysis import plots
     from policylab.analysis.cart import cart
-    from policylab.analysis.evaluate import evaluate_outcomes, parse_condition, resolve_outcomes
+    from policylab.analysis.evaluate import evaluate_outcomes, parse_condition, resolve_condition, resolve_outcomes
     from policylab.analysis.prim import prim
     from policylab.analysis.robustness import uncertainty_sample
     from policylab.analysis.space import parameter_space
@@ -242,25 +245,45 @@ def discover(
         if not where:
             raise UsageError("discover needs --where OUTCOME op VALUE, e.g. --where 'peak_infected>=2000'")
         loaded = _model(model)
-        condition = parse_condition(where)
-        (outcome,) = resolve_outcomes(loaded.ir, [condition.outcome])
-        space = parameter_space(loaded.ir, _split_vars(params))
-        sample = uncertainty_sample(loaded, runs, seed)
-        with _progress(f"{loaded.name} × {runs}", quiet) as progress:
-            values = evaluate_outcomes(loaded, sample, [outcome], scenario=scenario, seed=seed,
-                                       deterministic=deterministic, progress=progress)  # type: ignore[arg-type]
-        y = condition.holds(values[outcome.name].values)
-        x = pd.DataFrame({n: sample[n] for n in space.names})
+        condition = resolve_condition(loaded.ir, parse_condition(where))
+        names = _split_vars(params)
+        if from_run is not None:
+            x, y, runs, label = _stored_discovery(from_run, store, condition, scenario, names)
+        else:
+            (outcome,) = resolve_outcomes(loaded.ir, [condition.outcome])
+            space = parameter_space(loaded.ir, names)
+            sample = uncertainty_sample(loaded, runs, seed)
+            with _progress(f"{loaded.name} × {runs}", quiet) as progress:
+                values = evaluate_outcomes(loaded, sample, [outcome], scenario=scenario, seed=seed,
+                                           deterministic=deterministic, progress=progress)  # type: ignore[arg-type]
+            y = condition.holds(values[outcome.name].values)
+            x = pd.DataFrame({n: sample[n] for n in space.names})
+            label = f"{loaded.name} · {scenario or loaded.ir.default_scenario or 'as written'}"
         found_prim = prim(x, y, alpha=alpha, min_mass=min_mass, threshold=density, boxes=boxes) if method != "cart" else []
         found_cart = cart(x, y, max_depth=depth, min_mass=min_mass, seed=seed) if method != "prim" else None
-        header = (f"{loaded.name} · {scenario or loaded.ir.default_scenario or 'as written'}: {int(y.sum())} of {runs} runs "
-                  f"have {condition} ({y.mean():.1%}), seed {seed}")
+        header = f"{label}: {int(y.sum())} of {runs} runs have {condition} ({y.mean():.1%})" + (
+            f", seed {seed}" if from_run is None else "")
         if fmt == "json":
             _emit(json.dumps(_discover_json(header, str(condition), found_prim, found_cart), indent=2) + "\n", output)
         else:
             _print_discovery(header, found_prim, found_cart, output)
         if plot is not None and found_prim:
             _plot(plots.trajectory_figure(found_prim[0], f"{header}: PRIM peeling trajectory"), plot)
+
+
+def _stored_discovery(run_id: str, store: Path | None, condition: Condition, policy: str | None,
+                      names: list[str] | None) -> tuple[pd.DataFrame, np.ndarray, int, str]:
+    from policylab.analysis.stored import load_stored
+
+    stored = load_stored(run_id, store)
+    rows = stored.policy_rows(policy)
+    columns = names or list(stored.parameters)
+    missing = [n for n in columns if n not in rows.columns]
+    if missing:
+        raise UsageError(f"run {run_id} did not sample {', '.join(missing)}; it has {', '.join(stored.parameters)}")
+    y = condition.holds(rows[stored.outcome(condition.outcome)].to_numpy(dtype=float))
+    label = f"run {run_id} ({stored.model}) · {rows['policy'].iloc[0]}" + ("" if stored.complete else " (incomplete)")
+    return rows[columns].reset_index(drop=True), y, len(rows), label
 
 
 def _print_discovery(header: str, found_prim: list[BoxSearch], found_cart: CartResult | None, output: Path | None) -> None:
@@ -321,6 +344,8 @@ def compare(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed (run k uses stream k in every scenario).")] = 0,
     sample: Annotated[Optional[Path], typer.Option("--sample", help="Parameter sets (CSV/Parquet, e.g. a calibrate posterior) resampled by weight instead of the prior ranges.")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
+    from_run: Annotated[Optional[str], typer.Option("--from-run", help="Analyse a stored exploration (run id; its policies are the scenarios) instead of new runs.")] = None,
+    store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder for --from-run (default: $POLICYLAB_STORE, else ~/.policylab).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the result here.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a Plotly figure (.html).")] = None,
@@ -342,24 +367,41 @@ def compare(
             raise UsageError(f"{', '.join(sorted(both))}: an outcome is either --maximize or --minimize, not both")
         directions = {**{n: "max" for n in maximize or []}, **{n: "min" for n in minimize or []}}
         params = None
-        if sample is not None:
-            names = parameter_space(loaded.ir).names
-            values, weights = read_parameter_sets(sample, names)
-            params = resample(values, weights, runs, seed)
-        with _progress(f"{loaded.name}: compare", quiet) as progress:
-            result = compare_policies(loaded, scenario, outcome, conditions=conditions, directions=directions,  # type: ignore[arg-type]
-                                      runs=runs, seed=seed, params=params, deterministic=deterministic, progress=progress)  # type: ignore[arg-type]
+        if from_run is not None:
+            result = _stored_robustness(loaded, from_run, store, scenario, outcome, conditions, directions)  # type: ignore[arg-type]
+        else:
+            if sample is not None:
+                names = parameter_space(loaded.ir).names
+                values, weights = read_parameter_sets(sample, names)
+                params = resample(values, weights, runs, seed)
+            with _progress(f"{loaded.name}: compare", quiet) as progress:
+                result = compare_policies(loaded, scenario, outcome, conditions=conditions, directions=directions,  # type: ignore[arg-type]
+                                          runs=runs, seed=seed, params=params, deterministic=deterministic, progress=progress)  # type: ignore[arg-type]
+        source = f"stored run {from_run}" if from_run else f"parameter sets from {sample.name}" if sample else "prior ranges"
         if fmt == "table":
-            _print_table(_robustness_table(result, sample), output)
+            _print_table(_robustness_table(result, source), output)
         else:
             _frame_out(_robustness_frame(result), fmt, output)
         if plot is not None:
             _plot(plots.robustness_figure(result), plot)
 
 
-def _robustness_table(result: xr.Dataset, sample: Path | None) -> Table:
+def _stored_robustness(loaded: Model, run_id: str, store: Path | None, scenarios: list[str] | None,
+                       outcomes: list[str] | None, conditions: list[Condition], directions: dict[str, str]) -> xr.Dataset:
+    from policylab.analysis.evaluate import resolve_condition
+    from policylab.analysis.robustness import summarise_policies
+    from policylab.analysis.stored import load_stored, policy_values
+
+    stored = load_stored(run_id, store)
+    resolved = [resolve_condition(loaded.ir, c) for c in conditions]
+    names = list(outcomes or stored.outcomes)
+    names += [n for n in [c.outcome for c in resolved] + list(directions) if n not in names]
+    value = policy_values(stored, names, scenarios)
+    return summarise_policies(value, resolved, directions, attrs={"model": stored.model, "seed": "as stored"})  # type: ignore[arg-type]
+
+
+def _robustness_table(result: xr.Dataset, source: str) -> Table:
     a = result.attrs
-    source = f"parameter sets from {sample.name}" if sample is not None else "prior ranges"
     grid = Table(title=f"{a['model']}: {a['runs']} runs per scenario ({source}, seed {a['seed']}, common random numbers) — "
                  "median [5–95 %]", highlight=False)
     grid.add_column("", style="bold")

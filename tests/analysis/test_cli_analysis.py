@@ -109,3 +109,20 @@ def test_the_analysis_package_exports_a_pinned_sorted_list():
 
     assert analysis.__all__ == sorted(analysis.__all__)
     assert all(hasattr(analysis, name) for name in analysis.__all__)
+
+
+def test_compare_and_discover_read_a_stored_exploration(tmp_path):
+    store = str(tmp_path / "store")
+    explored = invoke("explore", SIR, "--runs", "120", "--scenario", "all", "--workers", "1", "--store", store, "-q")
+    assert explored.exit_code == 0, explored.output
+    run_id = explored.stdout.split()[0]
+    compared = invoke("compare", SIR, "--from-run", run_id, "--store", store, "-t", "peak_infected<=2000", "--format", "json")
+    assert compared.exit_code == 0, compared.output
+    rows = {(r["outcome"], r["scenario"]): r for r in json.loads(compared.stdout)}
+    assert rows[("peak_infected", "distancing")]["minimax_choice"] == "distancing"
+    discovered = invoke("discover", SIR, "--from-run", run_id, "--store", store, "-s", "baseline",
+                        "--where", "peak_infected>=2000", "--format", "json")
+    assert discovered.exit_code == 0, discovered.output
+    assert json.loads(discovered.stdout)["title"].startswith(f"run {run_id} (sir-epidemic) · baseline: ")
+    unknown = invoke("discover", SIR, "--from-run", run_id, "--store", store, "--where", "peak_infected>=2000")
+    assert unknown.exit_code == 2 and "choose one with --scenario" in unknown.stderr

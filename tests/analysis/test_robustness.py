@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import policylab
-from policylab.analysis.evaluate import evaluate_outcomes, parse_condition, resolve_outcomes
+from policylab.analysis.evaluate import Condition, evaluate_outcomes, parse_condition, resolve_condition, resolve_outcomes
 from policylab.analysis.robustness import compare_policies, uncertainty_sample
 from policylab.api import Model
 from policylab.errors import UsageError
@@ -77,7 +77,7 @@ def test_an_unknown_scenario_lists_the_models_scenarios():
         compare_policies(policylab.load(SIR), ["lockdown"], runs=2)
 
 
-@pytest.mark.parametrize("text", ["peak_infected=>3", "peak infected >= lots", ">= 3"])
+@pytest.mark.parametrize("text", ["peak_infected=>3", "peak infected >= 3x", ">= 3"])
 def test_a_malformed_condition_shows_the_expected_form(text):
     with pytest.raises(UsageError, match="write OUTCOME>=VALUE"):
         parse_condition(text)
@@ -89,3 +89,13 @@ def test_an_ad_hoc_outcome_names_a_variable_and_a_stat():
     assert (outcome.variable, outcome.stat, outcome.name) == ("infected", "max", "infected_max")
     with pytest.raises(UsageError, match="stat must be one of mean, max, min, final, sum, change"):
         resolve_outcomes(model.ir, ["infected:median"])
+
+
+def test_a_condition_may_name_a_constant_or_use_the_declared_threshold():
+    model = policylab.load(SIR)
+    assert resolve_condition(model.ir, parse_condition("peak_infected<population")) == Condition("peak_infected", "<", 10000.0)
+    assert resolve_condition(model.ir, parse_condition("ever_infected")) == Condition("ever_infected", ">=", 5000.0)
+    with pytest.raises(UsageError, match="'contact_rate' is a judgement parameter"):
+        resolve_condition(model.ir, parse_condition("peak_infected>=contact_rate"))
+    with pytest.raises(UsageError, match="'peak_infected' declares no threshold"):
+        resolve_condition(model.ir, parse_condition("peak_infected"))

@@ -35,7 +35,7 @@ Progress = Callable[[int, int], None]
 """Called with (runs done, runs in the design) after each chunk."""
 
 MEMORY_BUDGET = 200_000_000  # bytes of saved trajectories per chunk
-_CONDITION = re.compile(r"^\s*([A-Za-z_][\w .:]*?)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w .:]*?)\s*(?:(>=|<=|>|<)\s*([-+0-9.eE]+|[A-Za-z_]\w*))?\s*$")
 
 
 def resolve_outcomes(model: ModelIR, specs: Sequence[str] | None = None) -> list[Outcome]:
@@ -66,14 +66,18 @@ class Condition:
     """``outcome op value``, e.g. ``dialogue_sustainability >= 0.5``: which runs satisfy a goal.
 
     ``outcome`` is as written: a declared outcome or ``VARIABLE:STAT`` (see ``resolve_outcomes``).
+    ``value`` is a number, or (before ``resolve_condition``) a constant's name, or None for
+    the outcome's declared ``threshold``.
     """
 
     outcome: str
     op: Op
-    value: float
+    value: float | str | None
 
     def holds(self, values: np.ndarray) -> np.ndarray:
         """A boolean per run."""
+        if not isinstance(self.value, float):
+            raise UsageError(f"condition {self} is not resolved to a number; call resolve_condition first")
         v = np.asarray(values, dtype=float)
         return {">=": v >= self.value, "<=": v <= self.value, ">": v > self.value, "<": v < self.value}[self.op]
 
@@ -83,21 +87,52 @@ class Condition:
         return self.op in (">=", ">")
 
     def __str__(self) -> str:
-        return f"{self.outcome}{self.op}{self.value:g}"
+        value = f"{self.value:g}" if isinstance(self.value, float) else (self.value or "threshold")
+        return f"{self.outcome}{self.op}{value}"
 
 
 def parse_condition(text: str) -> Condition:
-    """Parse ``NAME>=VALUE`` (also ``<=``, ``>``, ``<``)."""
+    """Parse ``NAME>=VALUE`` (also ``<=``, ``>``, ``<``; VALUE a number or a constant's name).
+
+    A bare ``NAME`` means ``NAME>=`` the outcome's declared ``threshold``.
+    """
     match = _CONDITION.match(text)
     if not match:
         raise UsageError(f"cannot read the condition {text!r}; write OUTCOME>=VALUE, e.g. peak_infected<=2000 "
-                         "(operators: >=, <=, >, <)")
-    name, op, number = match.groups()
+                         "(operators: >=, <=, >, <; VALUE a number or a constant), or an outcome with a declared threshold")
+    name, op, raw = match.groups()
+    if op is None:
+        return Condition(name.strip(), ">=", None)
     try:
-        value = float(number)
-    except ValueError as error:
-        raise UsageError(f"condition {text!r}: {number!r} is not a number") from error
+        value: float | str = float(raw)
+    except ValueError:
+        if raw[0].isdigit() or raw[0] in "+-.":
+            raise UsageError(f"condition {text!r}: {raw!r} is not a number") from None
+        value = raw
     return Condition(name.strip(), op, value)  # type: ignore[arg-type]
+
+
+def resolve_condition(model: ModelIR, condition: Condition) -> Condition:
+    """The condition on the resolved outcome's name, with a numeric value.
+
+    A constant's name becomes its value in the model file; a bare outcome takes its declared
+    threshold. Judgement parameters are refused as thresholds: they vary by run.
+    """
+    outcome = _outcome(model, condition.outcome)
+    value = condition.value
+    if value is None:
+        if outcome.threshold is None:
+            raise UsageError(f"outcome {outcome.name!r} declares no threshold; write {outcome.name}>=VALUE")
+        value = outcome.threshold
+    if isinstance(value, str):
+        constant = model.variables.get(canonical(value))
+        if not isinstance(constant, Constant):
+            raise UsageError(f"condition {condition}: {value!r} is neither a number nor a constant of {model.name}."
+                             f"{suggest(canonical(value), list(model.of_kind(Constant)))}")
+        if constant.judgement and constant.range is not None:
+            raise UsageError(f"condition {condition}: {value!r} is a judgement parameter (it varies by run); give a number")
+        value = float(constant.value)
+    return Condition(outcome.name, condition.op, float(value))
 
 
 def scenario_constants(model: ModelIR, scenario: str | None) -> set[str]:

@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from policylab.analysis.evaluate import Condition, Progress, evaluate_outcomes, resolve_outcomes
+from policylab.analysis.evaluate import Condition, Progress, evaluate_outcomes, resolve_condition, resolve_outcomes
 from policylab.api import Model
 from policylab.errors import UsageError
 from policylab.model.ir import Outcome
@@ -95,7 +95,7 @@ def compare_policies(
     unknown = [s for s in names if s not in model.ir.scenarios]
     if unknown:
         raise UsageError(f"unknown scenario {unknown[0]!r}; {model.name} has {', '.join(model.scenarios)}")
-    chosen, condition_of = _outcomes(model, outcomes, conditions, directions or {})
+    chosen = _outcomes(model, outcomes, conditions, directions or {})
     sample = dict(params) if params is not None else uncertainty_sample(model, runs, seed)
     n = len(next(iter(sample.values()))) if sample else runs
     per_scenario = []
@@ -107,69 +107,84 @@ def compare_policies(
         values = evaluate_outcomes(model, sample, chosen, scenario=name, seed=seed, deterministic=deterministic,
                                    chunk_size=chunk_size, progress=step, runs=n)
         per_scenario.append(np.stack([values[o.name].values for o in chosen]))
-    value = np.stack(per_scenario, axis=1)  # (outcome, scenario, run)
-    return _summarise(model, value, chosen, names, conditions, condition_of, directions or {}, quantiles,
-                      sample, seed, deterministic)
+    coords: dict[str, object] = {"outcome": [o.name for o in chosen], "scenario": names, "run": np.arange(n)}
+    coords.update({k: ("run", np.asarray(v, dtype=float)) for k, v in sample.items()})
+    value = xr.DataArray(np.stack(per_scenario, axis=1), dims=("outcome", "scenario", "run"), coords=coords)
+    resolved = [resolve_condition(model.ir, c) for c in conditions]
+    named = {resolve_outcomes(model.ir, [k])[0].name: d for k, d in (directions or {}).items()}
+    return summarise_policies(value, resolved, named, quantiles,
+                              {"model": model.name, "seed": int(seed), "deterministic": int(deterministic)})
 
 
 def _outcomes(model: Model, specs: Sequence[str] | None, conditions: Sequence[Condition],
-              directions: Mapping[str, Direction]) -> tuple[list[Outcome], dict[int, str]]:
+              directions: Mapping[str, Direction]) -> list[Outcome]:
     chosen = resolve_outcomes(model.ir, specs) if specs or model.ir.outcomes else []
-    condition_of: dict[int, str] = {}
-    for i, condition in enumerate(conditions):
+    for condition in conditions:
         outcome = resolve_outcomes(model.ir, [condition.outcome])[0]
-        condition_of[i] = outcome.name
         if outcome.name not in {o.name for o in chosen}:
             chosen.append(outcome)
     for name in directions:
         outcome = resolve_outcomes(model.ir, [name])[0]
-        if directions[name] not in ("max", "min"):
-            raise UsageError(f"direction of {name!r} must be 'max' or 'min', not {directions[name]!r}")
         if outcome.name not in {o.name for o in chosen}:
             chosen.append(outcome)
     if not chosen:
         raise UsageError(f"{model.name} declares no outcomes; name some with --outcome VARIABLE:STAT or a --threshold")
-    return chosen, condition_of
+    return chosen
 
 
-def _summarise(model: Model, value: np.ndarray, outcomes: list[Outcome], scenarios: list[str],
-               conditions: Sequence[Condition], condition_of: dict[int, str], directions: Mapping[str, Direction],
-               quantiles: Sequence[float], sample: Mapping[str, np.ndarray], seed: int, deterministic: bool) -> xr.Dataset:
-    index = {o.name: i for i, o in enumerate(outcomes)}
-    meets = [c.holds(value[index[condition_of[i]]]) for i, c in enumerate(conditions)]  # each (scenario, run)
-    shares = [m.mean(axis=1) for m in meets]
-    if meets:
-        shares.append(np.logical_and.reduce(meets).mean(axis=1))
-    labels = [str(Condition(condition_of[i], c.op, c.value)) for i, c in enumerate(conditions)] + (["all"] if meets else [])
-    direction = {o.name: "" for o in outcomes}
-    for i, c in enumerate(conditions):
-        direction[condition_of[i]] = "max" if c.maximize else "min"
-    for name, d in directions.items():
-        direction[resolve_outcomes(model.ir, [name])[0].name] = d
-    regret = np.full_like(value, np.nan)
+def summarise_policies(
+    value: xr.DataArray,
+    conditions: Sequence[Condition] = (),
+    directions: Mapping[str, Direction] | None = None,
+    quantiles: Sequence[float] = QUANTILES,
+    attrs: Mapping[str, object] | None = None,
+) -> xr.Dataset:
+    """Robustness metrics of outcome values over (outcome, scenario, run) (see ``compare_policies``).
+
+    ``conditions`` and ``directions`` name outcomes by their coordinate in ``value``;
+    ``value``'s run coordinates (e.g. the parameters) are kept.
+    """
+    outcomes = [str(o) for o in value["outcome"].values]
+    scenarios = [str(s) for s in value["scenario"].values]
+    for c in conditions:
+        if c.outcome not in outcomes:
+            raise UsageError(f"condition {c} names {c.outcome!r}, which is not among the outcomes {', '.join(outcomes)}")
+    array = value.transpose("outcome", "scenario", "run").values.astype(float)
+    index = {o: i for i, o in enumerate(outcomes)}
+    meets = [c.holds(array[index[c.outcome]]) for c in conditions]  # each (scenario, run)
+    shares = [m.mean(axis=1) for m in meets] + ([np.logical_and.reduce(meets).mean(axis=1)] if meets else [])
+    labels = [str(c) for c in conditions] + (["all"] if meets else [])
+    direction = {o: "" for o in outcomes}
+    for c in conditions:
+        direction[c.outcome] = "max" if c.maximize else "min"
+    for name, d in (directions or {}).items():
+        if d not in ("max", "min"):
+            raise UsageError(f"direction of {name!r} must be 'max' or 'min', not {d!r}")
+        if name not in direction:
+            raise UsageError(f"{name!r} is not among the outcomes {', '.join(outcomes)}")
+        direction[name] = d
+    regret = np.full_like(array, np.nan)
     for o in outcomes:
-        v = value[index[o.name]]
-        if direction[o.name] == "max":
-            regret[index[o.name]] = v.max(axis=0) - v
-        elif direction[o.name] == "min":
-            regret[index[o.name]] = v - v.min(axis=0)
-    has_direction = np.array([bool(direction[o.name]) for o in outcomes])
-    max_regret = np.where(has_direction[:, None], np.max(regret, axis=2), np.nan)
-    mean_regret = np.where(has_direction[:, None], np.mean(regret, axis=2), np.nan)
+        v = array[index[o]]
+        if direction[o] == "max":
+            regret[index[o]] = v.max(axis=0) - v
+        elif direction[o] == "min":
+            regret[index[o]] = v - v.min(axis=0)
+    has_direction = np.array([bool(direction[o]) for o in outcomes])
+    with np.errstate(all="ignore"):
+        max_regret = np.where(has_direction[:, None], np.max(regret, axis=2), np.nan)
+        mean_regret = np.where(has_direction[:, None], np.mean(regret, axis=2), np.nan)
     choice = [scenarios[int(np.argmin(max_regret[i]))] if has_direction[i] else "" for i in range(len(outcomes))]
-    coords: dict[str, object] = {"outcome": [o.name for o in outcomes], "scenario": scenarios,
-                                 "run": np.arange(value.shape[2]), "quantile": list(quantiles), "condition": labels}
-    for name, array in sample.items():
-        coords[name] = ("run", np.asarray(array, dtype=float))
+    coords = {name: c for name, c in value.coords.items() if name not in ("outcome", "scenario")}
+    coords.update({"outcome": outcomes, "scenario": scenarios, "quantile": list(quantiles), "condition": labels})
     data = {
-        "value": (("outcome", "scenario", "run"), value),
-        "percentile": (("outcome", "scenario", "quantile"), np.moveaxis(np.quantile(value, quantiles, axis=2), 0, -1)),
-        "mean": (("outcome", "scenario"), value.mean(axis=2)),
+        "value": (("outcome", "scenario", "run"), array),
+        "percentile": (("outcome", "scenario", "quantile"), np.moveaxis(np.quantile(array, quantiles, axis=2), 0, -1)),
+        "mean": (("outcome", "scenario"), array.mean(axis=2)),
         "satisficing": (("condition", "scenario"), np.array(shares).reshape(len(labels), len(scenarios))),
         "max_regret": (("outcome", "scenario"), max_regret),
         "mean_regret": (("outcome", "scenario"), mean_regret),
         "minimax_choice": (("outcome",), np.array(choice, dtype=object)),
-        "direction": (("outcome",), np.array([direction[o.name] for o in outcomes], dtype=object)),
+        "direction": (("outcome",), np.array([direction[o] for o in outcomes], dtype=object)),
     }
-    return xr.Dataset(data, coords=coords, attrs={"model": model.name, "seed": int(seed), "runs": int(value.shape[2]),
-                                                  "deterministic": int(deterministic)})
+    return xr.Dataset(data, coords=coords, attrs={**(attrs or {}), "runs": int(array.shape[2])})
