@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/policylab run
 
 test: $(TEST_STAMP)
-	scripts/debian-packages.sh dot=graphviz
+	scripts/debian-packages.sh dot=graphviz chromium=chromium
 	POLICYLAB_SOURCES=$(CURDIR)/../shared/seed $(BIN)/python -m pytest -q
 
 test-slow: $(TEST_STAMP)

@@ -1,0 +1,218 @@
+"""The HTML report: one self-contained file an analyst can hand to a colleague.
+
+``build_report`` runs each scenario as an ensemble (or takes results already computed),
+and assembles fan charts, the scenario-comparison table, the causal-loop diagram, the
+evidence table, exploration findings (sensitivity, PRIM boxes) when given, and the model
+card into one HTML page with plotly.js embedded — it opens from disk with no network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import jinja2
+import plotly.graph_objects as go
+import xarray as xr
+from plotly.offline import get_plotlyjs
+
+from policylab.api import Model, __version__
+from policylab.compile.causal import CausalGraph, causal_graph
+from policylab.model.evidence import check_quotes
+from policylab.model.ir import Constant, Lever
+from policylab.report.card import model_card_html
+from policylab.report.diagram import DiagramError, render_svg, to_dot
+from policylab.report.fan import (
+    event_marks,
+    fan,
+    format_x,
+    key_variables,
+    model_x,
+    policy_date,
+    thinned_index,
+    time_label,
+    x_axis,
+)
+from policylab.report.figures import bars_figure, box_figure, colour, fan_figure
+from policylab.results.outcomes import needed_variables
+from policylab.results.tables import comparison_table, default_rows, format_cell
+
+DEFAULT_RUNS = 200
+
+
+@dataclass(frozen=True)
+class SensitivityPanel:
+    """Bars for one outcome: one value per parameter (e.g. a total Sobol index or a rank correlation)."""
+
+    outcome: str
+    method: str
+    values: dict[str, float]
+
+
+@dataclass(frozen=True)
+class BoxPanel:
+    """A PRIM box for one condition: limits per restricted parameter and the box's statistics."""
+
+    condition: str
+    limits: dict[str, tuple[float, float]]
+    ranges: dict[str, tuple[float, float]]
+    coverage: float
+    density: float
+    mass: float
+    quasi_p: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What a stored exploration adds to a report."""
+
+    run_id: str
+    runs: int
+    sensitivity: tuple[SensitivityPanel, ...] = ()
+    boxes: tuple[BoxPanel, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def run_scenarios(model: Model, scenarios: Sequence[str] | None, runs: int, seed: int,
+                  progress: Callable[[str], None] | None = None) -> dict[str, xr.Dataset]:
+    """Each scenario as an ensemble saving the key variables (common random numbers across scenarios)."""
+    ir = model.ir
+    chosen = list(scenarios) if scenarios else (list(ir.scenarios) or [None])
+    save = list(dict.fromkeys(key_variables(ir) + needed_variables(ir)))
+    results = {}
+    for name in chosen:
+        if progress is not None:
+            progress(name or ir.name)
+        results[name or ir.name] = model.run(name, runs=runs, seed=seed, variables=save)
+    return results
+
+
+def _figure_json(figure: go.Figure) -> str:
+    return figure.to_json().replace("</", "<\\/")
+
+
+def _fan_figures(model: Model, results: Mapping[str, xr.Dataset]) -> list[dict[str, str]]:
+    ir = model.ir
+    first = next(iter(results.values()))
+    index = thinned_index(first.sizes["time"])
+    x = x_axis(ir, first, index)
+    events = event_marks(ir)
+    policies = {s: d for s in results if (d := policy_date(ir, s)) is not None}
+    charts = []
+    for name in key_variables(ir):
+        var = ir.variables[name]
+        fans = {scenario: fan(ds, name, index) for scenario, ds in results.items()}
+        title = ir.display_name(name)
+        figure = fan_figure(title, var.units or "", x, fans, events, policies, time_label(ir))
+        charts.append({"name": title, "doc": var.doc, "units": var.units, "json": _figure_json(figure)})
+    return charts
+
+
+def _diagram(model: Model, graph: CausalGraph) -> str | None:
+    try:
+        svg = render_svg(to_dot(graph, f"{model.name}: causal-loop diagram"))
+    except DiagramError:
+        return None
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else None
+
+
+def _evidence_rows(model: Model, graph: CausalGraph, sources: Sequence[str]) -> list[dict[str, object]]:
+    ir = model.ir
+    status = {(r.from_, r.variable): r.status for r in check_quotes(ir, list(sources))}
+    rows = []
+    for link in graph.links:
+        for ev in link.evidence:
+            source = ir.sources.get(ev.source)
+            rows.append({
+                "source_var": ir.display_name(link.source), "target_var": ir.display_name(link.target),
+                "sign": ev.sign, "kind": ev.kind, "quote": ev.quote, "reason": ev.reason,
+                "source": source.title if source else ev.source, "publisher": source.publisher if source else "",
+                "date": source.date if source else "", "url": source.url if source else "",
+                "status": status.get((link.source, link.target), "") if ev.kind == "source" else "assumption",
+            })
+    return rows
+
+
+def _comparison(model: Model, results: Mapping[str, xr.Dataset], runs: int) -> list[dict[str, object]]:
+    ir = model.ir
+    table = comparison_table(ir, dict(results), default_rows(ir, None))
+    return [{"name": row["name"], "doc": row["doc"],
+             "cells": [format_cell(row["values"][s], runs) for s in results]} for row in table]
+
+
+def _parameters(model: Model) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    ir = model.ir
+    judgements = [{"name": ir.display_name(n), "value": v.value, "range": v.range, "units": v.units, "doc": v.doc,
+                   "basis": v.basis} for n, v in ir.of_kind(Constant).items() if v.judgement]  # type: ignore[union-attr]
+    levers = []
+    for name, lever in ir.of_kind(Lever).items():
+        path = ""
+        if lever.schedule is not None:  # type: ignore[union-attr]
+            path = ", ".join(f"{format_x(model_x(ir, t))}: {v:g}" for t, v in zip(lever.schedule.times, lever.schedule.values))  # type: ignore[union-attr]
+        levers.append({"name": ir.display_name(name), "baseline": lever.baseline, "range": lever.range,  # type: ignore[union-attr]
+                       "units": lever.units, "doc": lever.doc, "path": path})
+    return judgements, levers
+
+
+def _findings_figures(findings: Findings | None) -> tuple[list[dict[str, str]], list[dict[str, object]]]:
+    if findings is None:
+        return [], []
+    import pandas as pd
+
+    bars = []
+    for panel in findings.sensitivity:
+        frame = pd.DataFrame({"parameter": list(panel.values), "value": list(panel.values.values())})
+        figure = bars_figure(frame, f"{panel.outcome}: {panel.method}", panel.method)
+        bars.append({"name": panel.outcome, "method": panel.method, "json": _figure_json(figure)})
+    boxes = []
+    for panel in findings.boxes:
+        figure = box_figure(panel.limits, panel.ranges, f"PRIM box: {panel.condition}")
+        boxes.append({"condition": panel.condition, "coverage": panel.coverage, "density": panel.density,
+                      "mass": panel.mass, "limits": panel.limits, "quasi_p": panel.quasi_p, "json": _figure_json(figure)})
+    return bars, boxes
+
+
+@lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    text = resources.files("policylab.report").joinpath("templates/report.html.j2").read_text(encoding="utf-8")
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(text)
+
+
+def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: Sequence[str] = (),
+                  findings: Findings | None = None, include_constants: bool = False) -> str:
+    """The report as one HTML string, from ensembles already simulated (one Dataset per scenario)."""
+    ir = model.ir
+    first = next(iter(results.values()))
+    runs = int(first.sizes["run"])
+    graph = causal_graph(model, include_constants=include_constants)
+    judgements, levers = _parameters(model)
+    bars, boxes = _findings_figures(findings)
+    scenarios = [{"name": s, "colour": colour(i), "doc": ir.scenarios[s].doc if s in ir.scenarios else "",
+                  "policy": format_x(d) if (d := policy_date(ir, s)) is not None else ""}
+                 for i, s in enumerate(results)]
+    context = {
+        "model": ir, "title": ir.name, "doc": ir.doc, "version": __version__,
+        "generated": dt.datetime.now().strftime("%-d %B %Y, %H:%M"),
+        "runs": runs, "seed": int(first.attrs.get("seed", 0)), "scenarios": scenarios,
+        "period": f"{format_x(x_axis(ir, first)[0])} – {format_x(x_axis(ir, first)[-1])}",
+        "comparison": _comparison(model, results, runs), "charts": _fan_figures(model, results),
+        "events": [{"name": m.name, "when": format_x(m.x), "doc": m.doc} for m in event_marks(ir)],
+        "svg": _diagram(model, graph), "loops": graph.loops, "links": len(graph.links),
+        "evidence": _evidence_rows(model, graph, sources), "judgements": judgements, "levers": levers,
+        "findings": findings, "bars": bars, "boxes": boxes, "card": model_card_html(ir),
+        "plotly_js": get_plotlyjs().replace("</script", "<\\/script"),
+    }
+    return _template().render(**context)
+
+
+def build_report(model: Model, scenarios: Sequence[str] | None = None, runs: int = DEFAULT_RUNS, seed: int = 0,
+                 sources: Sequence[str] = (), findings: Findings | None = None,
+                 progress: Callable[[str], None] | None = None) -> str:
+    """Simulate the scenarios (default: all) as ``runs``-member ensembles and render the report."""
+    results = run_scenarios(model, scenarios, runs, seed, progress)
+    return render_report(model, results, sources=sources, findings=findings)

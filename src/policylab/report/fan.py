@@ -1,0 +1,121 @@
+"""Fan-chart data: per-time quantiles of an ensemble, the x axis (dates for calendar models), event marks.
+
+Both the HTML report and the dashboard's HTTP API draw the same bands, so they are
+computed here once: the median, the central 50 % (25th–75th percentiles) and the
+central 90 % (5th–95th) of the runs at every saved time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from policylab.model.ir import Event, Model, Stock
+from policylab.results.outcomes import needed_variables
+from policylab.simulate.results import dates_of, iso_dates
+
+QUANTILES: dict[str, float] = {"p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
+MAX_POINTS = 600
+SIGNIFICANT = 6
+
+
+@dataclass(frozen=True)
+class Fan:
+    """One variable's bands over time for one ensemble (lists ready for JSON and plotly)."""
+
+    variable: str
+    bands: dict[str, list[float | None]]
+
+
+@dataclass(frozen=True)
+class EventMark:
+    """A dated occurrence to mark on a chart's x axis."""
+
+    name: str
+    doc: str
+    x: str | float
+
+
+def stride(n_times: int, max_points: int = MAX_POINTS) -> int:
+    """Keep every k-th saved time so that at most ``max_points`` remain (the last one always kept)."""
+    return max(1, int(np.ceil(n_times / max_points)))
+
+
+def thinned_index(n_times: int, max_points: int = MAX_POINTS) -> np.ndarray:
+    """Indices of the saved times a chart shows: every ``stride``-th, plus the last."""
+    index = np.arange(0, n_times, stride(n_times, max_points))
+    if index[-1] != n_times - 1:
+        index = np.append(index, n_times - 1)
+    return index
+
+
+def x_axis(model: Model, ds: xr.Dataset, index: np.ndarray | None = None) -> list[str] | list[float]:
+    """The chart's x values: ISO dates for calendar models, else model times."""
+    times = ds["time"].values if index is None else ds["time"].values[index]
+    if "date" in ds.coords:
+        dates = ds["date"].values if index is None else ds["date"].values[index]
+        return iso_dates(dates)
+    return [float(t) for t in times]
+
+
+def _rounded(values: np.ndarray) -> list[float | None]:
+    out: list[float | None] = []
+    for v in values:
+        out.append(float(f"{v:.{SIGNIFICANT}g}") if np.isfinite(v) else None)
+    return out
+
+
+def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None) -> Fan:
+    """Quantiles over the ``run`` dimension of ``ds[variable]`` at each saved time (or at ``index``)."""
+    values = np.asarray(ds[variable].transpose("run", "time").values, dtype=float)
+    if index is not None:
+        values = values[:, index]
+    qs = np.nanquantile(values, list(QUANTILES.values()), axis=0) if values.shape[0] > 1 else np.repeat(values, 5, 0)
+    return Fan(variable, {key: _rounded(row) for key, row in zip(QUANTILES, qs)})
+
+
+def key_variables(model: Model) -> list[str]:
+    """What a report charts: the variables the declared outcomes read, else the stocks."""
+    declared = needed_variables(model)
+    if declared:
+        return declared
+    return [name for name, var in model.variables.items() if isinstance(var, Stock) and "~" not in name]
+
+
+def model_x(model: Model, time: float) -> str | float:
+    """A model time as a chart x value: an ISO date for calendar models, else the time itself."""
+    dates = dates_of(model, np.array([time], dtype=float))
+    return iso_dates(dates)[0] if dates is not None else float(time)
+
+
+def event_marks(model: Model) -> list[EventMark]:
+    """Every occurrence of every event of the model as written (the historical record), in time order."""
+    marks = []
+    for name, var in model.of_kind(Event).items():
+        for time in var.times:  # type: ignore[union-attr]
+            if model.time.start <= time <= model.time.stop:
+                marks.append(EventMark(model.display_name(name), var.doc, model_x(model, time)))
+    return sorted(marks, key=lambda m: (str(m.x) if isinstance(m.x, str) else f"{m.x:020.6f}", m.name))
+
+
+def policy_date(model: Model, scenario: str | None) -> str | float | None:
+    """When a scenario's policy starts (a date for calendar models, else model time); None when it has none."""
+    chosen = model.scenarios.get(scenario or "")
+    if chosen is None or chosen.policy_from is None:
+        return None
+    return model_x(model, chosen.policy_from)
+
+
+def time_label(model: Model) -> str:
+    """The x-axis title."""
+    return "date" if model.time.calendar_start is not None else f"time ({model.time.units})"
+
+
+def format_x(value: str | float) -> str:
+    """A date or model time as people read it: 16 Jun 2020, or 20."""
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value).strftime("%-d %b %Y")
+    return f"{value:g}"

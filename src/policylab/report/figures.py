@@ -1,0 +1,141 @@
+"""Plotly figures for the report: fan charts per outcome variable, sensitivity bars, PRIM boxes.
+
+Every figure uses one quiet house style (white background, light grid, the same colour
+per scenario everywhere) so a report reads as one document. The dashboard draws the
+same fan charts in the browser from the same band names (``p05`` … ``p95``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from policylab.report.fan import EventMark, Fan, format_x
+
+SCENARIO_COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#17869e", "#6c757d", "#a0522d")
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+BAND_90 = 0.12
+BAND_50 = 0.28
+
+
+def colour(index: int) -> str:
+    """The colour of the ``index``-th scenario."""
+    return SCENARIO_COLOURS[index % len(SCENARIO_COLOURS)]
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _layout(title: str, height: int) -> dict[str, object]:
+    return {
+        "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
+        "font": {"family": FONT, "size": 12, "color": "#222"},
+        "template": "simple_white",
+        "height": height,
+        "margin": {"l": 64, "r": 24, "t": 56, "b": 48},
+        "hovermode": "x unified",
+        "legend": {"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 11}},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+    }
+
+
+def fan_figure(title: str, y_title: str, x: Sequence[str] | Sequence[float], fans: Mapping[str, Fan],
+               events: Sequence[EventMark] = (), policy_dates: Mapping[str, str | float] | None = None,
+               x_title: str = "date") -> go.Figure:
+    """One variable, one colour per scenario: median line, 50 % and 90 % bands; events marked on top."""
+    figure = go.Figure()
+    for i, (scenario, fan) in enumerate(fans.items()):
+        c = colour(i)
+        for low, high, alpha, label in (("p05", "p95", BAND_90, "90 %"), ("p25", "p75", BAND_50, "50 %")):
+            figure.add_trace(go.Scatter(x=list(x), y=fan.bands[high], mode="lines", line={"width": 0}, showlegend=False,
+                                        legendgroup=scenario, hoverinfo="skip", name=f"{scenario} {label} high"))
+            figure.add_trace(go.Scatter(x=list(x), y=fan.bands[low], mode="lines", line={"width": 0}, fill="tonexty",
+                                        fillcolor=_rgba(c, alpha), showlegend=False, legendgroup=scenario,
+                                        hoverinfo="skip", name=f"{scenario} {label} band"))
+        figure.add_trace(go.Scatter(x=list(x), y=fan.bands["p50"], mode="lines", line={"width": 2, "color": c},
+                                    name=scenario, legendgroup=scenario,
+                                    hovertemplate=f"{scenario}: %{{y:.4g}}<extra></extra>"))
+    layout = _layout(title, 380)
+    layout["xaxis"] = {"title": {"text": x_title}, "showgrid": True, "gridcolor": "#eee"}
+    layout["yaxis"] = {"title": {"text": y_title}, "showgrid": True, "gridcolor": "#eee", "zeroline": False}
+    layout["shapes"], layout["annotations"] = _marks(events, policy_dates or {})
+    figure.update_layout(**layout)
+    return figure
+
+
+def _marks(events: Sequence[EventMark], policy_dates: Mapping[str, str | float]) -> tuple[list[dict], list[dict]]:
+    shapes: list[dict] = []
+    notes: list[dict] = []
+    for mark in events:
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": mark.x, "x1": mark.x, "y0": 0, "y1": 1,
+                       "line": {"color": "rgba(90,90,90,0.35)", "width": 1, "dash": "dot"}, "layer": "below"})
+        notes.append({"x": mark.x, "xref": "x", "y": 1.0, "yref": "paper", "yanchor": "bottom", "text": "▾",
+                      "showarrow": False, "font": {"size": 11, "color": "#777"},
+                      "hovertext": f"<b>{mark.name}</b> ({format_x(mark.x)})<br>{_wrap(mark.doc)}"})
+    by_date: dict[str | float, list[str]] = {}
+    for scenario, when in policy_dates.items():
+        by_date.setdefault(when, []).append(scenario)
+    for when, names in by_date.items():
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": when, "x1": when, "y0": 0, "y1": 1,
+                       "line": {"color": "rgba(31,95,168,0.55)", "width": 1.2, "dash": "dash"}})
+        notes.append({"x": when, "xref": "x", "y": 0.98, "yref": "paper", "xanchor": "left", "yanchor": "top",
+                      "text": " policy from", "showarrow": False, "font": {"size": 10, "color": "#1f5fa8"},
+                      "hovertext": f"policy from {format_x(when)}: {', '.join(names)}"})
+    return shapes, notes
+
+
+def _wrap(text: str, width: int = 70) -> str:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if len(line) + len(word) + 1 > width and line:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    if line:
+        lines.append(line)
+    return "<br>".join(lines[:6])
+
+
+def bars_figure(frame: pd.DataFrame, title: str, x_title: str) -> go.Figure:
+    """Horizontal bars of ``value`` per ``parameter``, largest on top (one panel of a sensitivity analysis)."""
+    ordered = frame.sort_values("value", key=lambda s: s.abs())
+    figure = go.Figure(go.Bar(x=ordered["value"], y=ordered["parameter"], orientation="h",
+                              marker_color=["#1f5fa8" if v >= 0 else "#c0392b" for v in ordered["value"]],
+                              hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    layout = _layout(title, 120 + 22 * len(ordered))
+    layout["xaxis"] = {"title": {"text": x_title}, "showgrid": True, "gridcolor": "#eee", "zeroline": True}
+    layout["margin"] = {"l": 200, "r": 24, "t": 48, "b": 48}
+    figure.update_layout(**layout)
+    return figure
+
+
+def box_figure(limits: Mapping[str, tuple[float, float]], ranges: Mapping[str, tuple[float, float]], title: str) -> go.Figure:
+    """A PRIM box: each restricted parameter's interval drawn inside its full sampled range (0–100 %)."""
+    names = list(limits)
+    starts, widths, texts = [], [], []
+    for name in names:
+        low, high = limits[name]
+        lo, hi = ranges.get(name, (low, high))
+        span = (hi - lo) or 1.0
+        starts.append(100 * (low - lo) / span)
+        widths.append(100 * (high - low) / span)
+        texts.append(f"{low:.4g} – {high:.4g} (of {lo:.4g} – {hi:.4g})")
+    figure = go.Figure()
+    figure.add_trace(go.Bar(y=names, x=[100] * len(names), orientation="h", marker_color="#eef2f7", hoverinfo="skip",
+                            showlegend=False))
+    figure.add_trace(go.Bar(y=names, x=widths, base=starts, orientation="h", marker_color="#d68910", text=texts,
+                            textposition="inside", insidetextanchor="middle", showlegend=False,
+                            hovertemplate="%{y}: %{text}<extra></extra>"))
+    layout = _layout(title, 120 + 36 * len(names))
+    layout["barmode"] = "overlay"
+    layout["xaxis"] = {"title": {"text": "position in the sampled range (%)"}, "range": [0, 100], "showgrid": True,
+                       "gridcolor": "#eee"}
+    layout["margin"] = {"l": 200, "r": 24, "t": 48, "b": 48}
+    figure.update_layout(**layout)
+    return figure

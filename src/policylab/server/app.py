@@ -1,0 +1,225 @@
+"""The FastAPI app: the HTTP API under ``/api``, the dashboard at ``/``, the schema at ``/openapi.json``.
+
+``create_app(config)`` builds everything from a :class:`ServerConfig` fixed at start.
+Handlers are thin: they look the model up in the catalogue (by id — never a path),
+delegate to the simulator, catalogue or job queue, and return pydantic models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import plotly
+from fastapi import FastAPI, HTTPException
+from fastapi import Path as PathParam
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from policylab.api import __version__
+from policylab.report.card import model_card_html
+from policylab.report.diagram import DiagramError
+from policylab.server import problems
+from policylab.server import schemas as s
+from policylab.server.catalogue import Catalogue, Entry
+from policylab.server.config import ServerConfig
+from policylab.server.guards import Guards
+from policylab.server.jobs import Busy, Jobs, Unavailable, open_store
+from policylab.server.simulation import Simulator
+
+T = TypeVar("T")
+ModelId = Annotated[str, PathParam(min_length=1, max_length=200, description="A model id from GET /api/models.")]
+VarName = Annotated[str, PathParam(min_length=1, max_length=200)]
+JobId = Annotated[str, PathParam(min_length=1, max_length=64)]
+RunId = Annotated[str, PathParam(min_length=1, max_length=64)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such model, link, job or run"}}
+STORE_BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "The store is busy being written; retry shortly"}}
+STORE_RETRY_SECONDS = 5.0
+STATIC = resources.files("policylab.server").joinpath("static")
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _entry(catalogue: Catalogue, model_id: str) -> Entry:
+    entry = catalogue.get(model_id)
+    if entry is None:
+        raise HTTPException(404, f"no model {model_id!r}; this server has: {', '.join(catalogue.entries) or '(none)'}")
+    return entry
+
+
+def create_app(config: ServerConfig) -> Guards:
+    """The ASGI application: the FastAPI app behind the request guards."""
+    catalogue = Catalogue(config)
+    simulator = Simulator(config)
+    jobs = Jobs(config)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.close()
+
+    app = FastAPI(title="PolicyLab", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan,
+                  description="Run, compare and explore the system-dynamics models this server was started with. "
+                              "Errors are RFC 7807 problem details naming the offending field.")
+    app.state.catalogue, app.state.simulator, app.state.jobs, app.state.config = catalogue, simulator, jobs, config
+    problems.install(app)
+
+    @app.get("/api/health", tags=["server"])
+    def health() -> dict[str, str]:
+        """Liveness: the server answers."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/models", tags=["models"])
+    def list_models() -> list[s.ModelSummary]:
+        """The models this server was started with."""
+        return [catalogue.summary(e) for e in catalogue.entries.values()]
+
+    @app.get("/api/models/{model_id}", tags=["models"], responses=NOT_FOUND)
+    def describe_model(model_id: ModelId) -> s.ModelDescription:
+        """Variables with units, levers, judgement parameters, scenarios, events, causal links with evidence, loops."""
+        return catalogue.describe(_entry(catalogue, model_id))
+
+    @app.get("/api/models/{model_id}/card", tags=["models"], responses=NOT_FOUND)
+    def model_card(model_id: ModelId) -> s.ModelCard:
+        """The model card: the README.md beside the model file, rendered."""
+        return s.ModelCard(html=model_card_html(_entry(catalogue, model_id).model.ir))
+
+    @app.get("/api/models/{model_id}/diagram.svg", tags=["models"], response_class=Response,
+             responses={200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "SVG"},
+                        **NOT_FOUND, 503: {"description": "Graphviz is not installed"}})
+    def diagram(model_id: ModelId) -> Response:
+        """The causal-loop diagram (Graphviz SVG); each link's <title> is `source->target`."""
+        entry = _entry(catalogue, model_id)
+        try:
+            return Response(catalogue.diagram(entry), media_type="image/svg+xml")
+        except DiagramError as error:
+            raise HTTPException(503, str(error)) from error
+
+    @app.get("/api/models/{model_id}/links/{source}/{target}", tags=["models"], responses=NOT_FOUND)
+    def link_evidence(model_id: ModelId, source: VarName, target: VarName) -> s.LinkEvidence:
+        """A causal link's evidence, each quote located in its source's text (read from the sources path)."""
+        entry = _entry(catalogue, model_id)
+        found = catalogue.evidence(entry, source, target)
+        if found is None:
+            raise HTTPException(404, f"{entry.id} has no causal link {source} -> {target}")
+        return found
+
+    @app.post("/api/models/{model_id}/run", tags=["simulate"], responses=NOT_FOUND)
+    def run(model_id: ModelId, body: s.RunRequest) -> s.RunResult:
+        """Simulate one scenario with overrides: bands (5/25/50/75/95 %) per variable and the outcome table."""
+        return simulator.run(_entry(catalogue, model_id), body)
+
+    @app.post("/api/models/{model_id}/compare", tags=["simulate"], responses=NOT_FOUND)
+    def compare(model_id: ModelId, body: s.CompareRequest) -> s.CompareResult:
+        """Several scenarios with the same overrides and common random numbers, side by side."""
+        return simulator.compare(_entry(catalogue, model_id), body)
+
+    @app.post("/api/models/{model_id}/explorations", tags=["explore"], status_code=202,
+              responses={**NOT_FOUND, 429: {"description": "Too many explorations queued"},
+                         501: {"description": "No exploration engine or store installed"}})
+    def start_exploration(model_id: ModelId, body: s.ExploreRequestBody) -> s.JobStatus:
+        """Start an exploration in the background; poll GET /api/jobs/{id}, then read GET /api/runs/{run_id}."""
+        entry = _entry(catalogue, model_id)
+        try:
+            return jobs.submit(entry, body).status()
+        except Unavailable as error:
+            raise HTTPException(501, str(error)) from error
+        except Busy as error:
+            raise HTTPException(429, str(error)) from error
+
+    @app.get("/api/jobs/{job_id}", tags=["explore"], responses=NOT_FOUND)
+    def job_status(job_id: JobId) -> s.JobStatus:
+        """An exploration job's state and progress (runs done of total)."""
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r} (jobs are kept until the server stops)")
+        return job.status()
+
+    @app.get("/api/runs", tags=["explore"], responses={501: {"description": "No store installed"}, **STORE_BUSY})
+    def stored_runs() -> list[s.StoredRun]:
+        """Explorations in the results store, newest first."""
+        frame = _reading(lambda: _store(config).list_runs())
+        return [s.StoredRun(run_id=str(r.run_id), model=str(r.model), status=str(r.status), runs=int(r.n_runs or 0),
+                            created=str(r.created)) for r in frame.itertuples()]
+
+    @app.get("/api/runs/{run_id}", tags=["explore"], responses={**NOT_FOUND, 501: {"description": "No store installed"},
+                                                                **STORE_BUSY})
+    def stored_run(run_id: RunId) -> s.StoredRunSummary:
+        """One stored exploration: its manifest and per-policy outcome percentiles."""
+        return _reading(lambda: _summary(_store(config), run_id))
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"cache-control": "max-age=86400"})
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(str(STATIC.joinpath("index.html")), media_type="text/html")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = problems.document(schema, {"400": "Bad request (Host header or malformed request)",
+                                                            "422": "A request value is invalid or over a cap"},
+                                                   secured=bool(config.token))
+            _enumerate_models(app.openapi_schema, list(catalogue.entries))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return Guards(app, config)
+
+
+def _enumerate_models(schema: dict[str, Any], ids: list[str]) -> None:
+    """Document ``model_id`` as one of the models registered at start (requests cannot name others)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "model_id" and ids:
+                    parameter["schema"]["enum"] = ids
+
+
+def _reading(read: Callable[[], T]) -> T:
+    """Read the store, retrying while an exploration of this process holds the catalogue for writing."""
+    import duckdb
+
+    from policylab.store import StoreLockedError
+
+    deadline = time.monotonic() + STORE_RETRY_SECONDS
+    delay = 0.02
+    while True:
+        try:
+            return read()
+        except (duckdb.Error, StoreLockedError) as error:
+            if time.monotonic() > deadline:
+                raise HTTPException(503, f"the results store is busy ({error}); retry shortly",
+                                    headers={"retry-after": "1"}) from error
+            time.sleep(delay)
+            delay = min(2 * delay, 0.25)
+
+
+def _store(config: ServerConfig):  # type: ignore[no-untyped-def]
+    try:
+        return open_store(config)
+    except Unavailable as error:
+        raise HTTPException(501, str(error)) from error
+
+
+def _summary(store, run_id: str) -> s.StoredRunSummary:  # type: ignore[no-untyped-def]
+    from policylab.store import RunNotFoundError, summarise
+
+    try:
+        info = store.info(run_id)
+    except RunNotFoundError as error:
+        raise HTTPException(404, str(error)) from error
+    rows = summarise(store, run_id).to_dict("records")
+    clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in rows]
+    manifest = info.manifest
+    return s.StoredRunSummary(run_id=run_id, model=str(info.row.get("model")), status=info.status,
+                              runs_done=int(info.runs_done), n_runs=int(manifest.get("n_runs", 0)),
+                              outcomes=[str(o) for o in manifest.get("outcomes", [])],
+                              parameters=[str(p) for p in manifest.get("parameters", [])], summary=clean)

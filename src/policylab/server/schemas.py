@@ -1,0 +1,310 @@
+"""Request and response bodies of the HTTP API (pydantic; they are the OpenAPI schema).
+
+Requests forbid unknown fields, so a misspelt option is an error naming it rather
+than a silent default. Numbers must be finite. Limits that depend on the server's
+configuration (runs, runs × steps) are checked by the handlers, with the same
+problem-details format.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1, description="Root random seed; run k uses stream k.")]
+Runs = Annotated[int, Field(ge=1, description="Ensemble size (capped by the server: see `limits` of a model).")]
+Sampler = Literal["lhs", "sobol", "mc"]
+Band = Literal["p05", "p25", "p50", "p75", "p95"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunRequest(Request):
+    """One scenario with lever/parameter overrides, as a single run or an ensemble."""
+
+    scenario: Name | None = Field(None, description="Scenario name; default: the model's default scenario.")
+    params: dict[Name, FiniteFloat] = Field(default_factory=dict, max_length=500, description=(
+        "Levers and constants to set. A lever's value is its level from the scenario's policy date on "
+        "(for the whole run when the scenario has none); a constant is set in every run."))
+    runs: Runs = 1
+    seed: Seed = 0
+    variables: list[Name] | None = Field(None, max_length=50, description="Variables to return; default: the key outcome variables.")
+    deterministic: bool = Field(False, description="Random functions return their mean.")
+
+    @field_validator("params")
+    @classmethod
+    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, number in value.items():
+            if not math.isfinite(number):
+                raise ValueError(f"params[{name!r}] must be a finite number")
+        return value
+
+
+class CompareRequest(Request):
+    """Several scenarios side by side, with the same overrides and common random numbers."""
+
+    scenarios: list[Name] = Field(..., min_length=1, max_length=8)
+    params: dict[Name, FiniteFloat] = Field(default_factory=dict, max_length=500)
+    runs: Runs = 1
+    seed: Seed = 0
+    variables: list[Name] | None = Field(None, max_length=50)
+    deterministic: bool = False
+
+
+class ExploreRequestBody(Request):
+    """An exploration: samples of the judgement parameters × scenarios, outcomes stored per run."""
+
+    samples: Annotated[int, Field(ge=1, description="Uncertainty samples (capped by the server).")] = 100
+    sampler: Sampler = "lhs"
+    seed: Seed = 0
+    scenarios: list[Name] = Field(default_factory=list, max_length=16, description="Default: the model's default scenario; ['all'] for every one.")
+    outcomes: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=20, description="Extra outcomes, NAME=VARIABLE:STAT (the model's declared outcomes are always recorded).")
+
+
+class Problem(BaseModel):
+    """RFC 7807 problem details; ``field`` names the offending request field when there is one."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    field: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class TimeAxis(BaseModel):
+    start: float
+    stop: float
+    dt: float
+    save_every: float
+    units: str
+    calendar_start: str | None
+    n_steps: int
+    method: str
+
+
+class Limits(BaseModel):
+    max_runs: int
+    max_work: int
+    dashboard_runs: int
+    max_samples: int
+
+
+class ModelSummary(BaseModel):
+    id: str
+    name: str
+    doc: str
+    scenarios: list[str]
+    default_scenario: str | None
+    calendar: bool
+
+
+class VariableInfo(BaseModel):
+    name: str
+    display: str
+    kind: str
+    units: str
+    doc: str
+
+
+class LeverInfo(BaseModel):
+    name: str
+    display: str
+    units: str
+    doc: str
+    baseline: float
+    range: tuple[float, float] | None
+    level: dict[str, float] = Field(description="Per scenario: the level in effect from its policy date (else at the end of the run).")
+
+
+class JudgementInfo(BaseModel):
+    name: str
+    display: str
+    units: str
+    doc: str
+    value: float
+    range: tuple[float, float]
+    basis: str
+
+
+class ScenarioInfo(BaseModel):
+    name: str
+    doc: str
+    policy_from: float | None
+    policy_date: str | None
+
+
+class EventInfo(BaseModel):
+    name: str
+    display: str
+    doc: str
+    x: list[str | float]
+
+
+class OutcomeInfo(BaseModel):
+    name: str
+    variable: str
+    stat: str
+    doc: str
+
+
+class EvidenceInfo(BaseModel):
+    kind: Literal["source", "assumption"]
+    sign: str
+    source: str
+    quote: str
+    reason: str
+
+
+class LinkInfo(BaseModel):
+    source: str
+    target: str
+    sign: str
+    declared: bool
+    evidence: list[EvidenceInfo]
+
+
+class LoopInfo(BaseModel):
+    label: str
+    polarity: str
+    variables: list[str]
+
+
+class SourceInfo(BaseModel):
+    id: str
+    title: str
+    publisher: str
+    date: str
+    url: str
+    available: bool
+
+
+class ModelDescription(ModelSummary):
+    time: TimeAxis
+    variables: list[VariableInfo]
+    levers: list[LeverInfo]
+    judgements: list[JudgementInfo]
+    scenario_details: list[ScenarioInfo]
+    events: list[EventInfo]
+    outcomes: list[OutcomeInfo]
+    key_variables: list[str]
+    links: list[LinkInfo]
+    loops: list[LoopInfo]
+    sources: list[SourceInfo]
+    limits: Limits
+
+
+class ModelCard(BaseModel):
+    """The model folder's README.md rendered to HTML (raw HTML in it escaped); null when there is none."""
+
+    html: str | None
+
+
+class Bands(BaseModel):
+    """Per saved time: 5th, 25th, 50th, 75th and 95th percentile over the runs (null where not finite)."""
+
+    p05: list[float | None]
+    p25: list[float | None]
+    p50: list[float | None]
+    p75: list[float | None]
+    p95: list[float | None]
+
+
+class OutcomeCell(BaseModel):
+    """An outcome over the ensemble: median and 10th/90th percentiles (null where not finite)."""
+
+    median: float | None
+    p10: float | None
+    p90: float | None
+    share_at_least_threshold: float | None = None
+
+
+class OutcomeRow(BaseModel):
+    name: str
+    doc: str
+    values: dict[str, OutcomeCell]
+
+
+class RunResult(BaseModel):
+    model: str
+    scenario: str | None
+    runs: int
+    seed: int
+    x: list[str | float] = Field(description="ISO dates for calendar models, else model times (thinned to at most 600 points).")
+    x_kind: Literal["date", "time"]
+    policy_date: str | float | None
+    series: dict[str, Bands]
+    outcomes: list[OutcomeRow]
+    elapsed_ms: float
+
+
+class CompareResult(BaseModel):
+    model: str
+    runs: int
+    seed: int
+    x: list[str | float]
+    x_kind: Literal["date", "time"]
+    scenarios: dict[str, dict[str, Bands]]
+    policy_dates: dict[str, str | float | None]
+    table: list[OutcomeRow]
+    elapsed_ms: float
+
+
+class EvidenceText(BaseModel):
+    kind: Literal["source", "assumption"]
+    sign: str
+    quote: str
+    reason: str
+    source: SourceInfo | None
+    text: str | None = Field(description="The source document's text, read from the sources path (null when not there).")
+    span: tuple[int, int] | None = Field(description="Offsets of the quoted passage in `text` (null when not found).")
+
+
+class LinkEvidence(BaseModel):
+    source: str
+    target: str
+    sign: str
+    declared: bool
+    items: list[EvidenceText]
+
+
+JobState = Literal["queued", "running", "done", "failed"]
+
+
+class JobStatus(BaseModel):
+    id: str
+    model: str
+    state: JobState
+    total: int
+    done: int
+    run_id: str | None
+    error: str | None
+    submitted: str
+    finished: str | None
+
+
+class StoredRun(BaseModel):
+    run_id: str
+    model: str
+    status: str
+    runs: int
+    created: str
+
+
+class StoredRunSummary(BaseModel):
+    run_id: str
+    model: str
+    status: str
+    runs_done: int
+    n_runs: int
+    outcomes: list[str]
+    parameters: list[str]
+    summary: list[dict[str, str | float | int | None]]

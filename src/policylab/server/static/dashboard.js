@@ -1,0 +1,472 @@
+/* PolicyLab dashboard: plain JS over the HTTP API; plotly.js is served by the same server. */
+"use strict";
+
+(function () {
+  const COLOURS = ["#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#17869e", "#6c757d", "#a0522d"];
+  const DEBOUNCE_MS = 250;
+  const state = {
+    models: [], model: null, info: null, scenario: null, params: {}, variables: [],
+    compare: [], tab: "trajectories", version: 0, inflight: {}, timer: null, zoom: 1, fitted: false, selectedEdge: null,
+  };
+  const $ = (sel) => document.querySelector(sel);
+  const el = (tag, attrs, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  };
+
+  /* ---------- API ---------- */
+  const token = (() => {
+    const m = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
+    if (m) { sessionStorage.setItem("policylab-token", decodeURIComponent(m[1])); history.replaceState(null, "", location.pathname); }
+    return sessionStorage.getItem("policylab-token");
+  })();
+
+  async function api(path, body, key) {
+    if (key && state.inflight[key]) state.inflight[key].abort();
+    const ctrl = new AbortController();
+    if (key) state.inflight[key] = ctrl;
+    const headers = {"Accept": "application/json"};
+    if (token) headers["Authorization"] = "Bearer " + token;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    try {
+      const res = await fetch(path, {method: body === undefined ? "GET" : "POST", headers, signal: ctrl.signal,
+                                     body: body === undefined ? undefined : JSON.stringify(body)});
+      const type = res.headers.get("content-type") || "";
+      const data = type.includes("json") ? await res.json() : await res.text();
+      if (!res.ok) throw new Error(data && data.detail ? data.detail : res.status + " " + res.statusText);
+      return data;
+    } finally {
+      if (key && state.inflight[key] === ctrl) delete state.inflight[key];
+    }
+  }
+
+  function setStatus(kind, text) {
+    const s = $("#status");
+    s.dataset.state = kind;
+    s.textContent = text;
+  }
+
+  /* ---------- formatting ---------- */
+  const fmt = (v) => {
+    if (v === null || v === undefined || Number.isNaN(v)) return "–";
+    const a = Math.abs(v);
+    if (a === 0) return "0";
+    if (a >= 1e6 || a < 1e-3) return v.toExponential(2);
+    if (a >= 1000) return v.toLocaleString("en", {maximumFractionDigits: 0});
+    return Number(v.toPrecision(3)).toString();
+  };
+  const fmtDate = (x) => {
+    if (typeof x !== "string") return String(x);
+    const d = new Date(x + "T00:00:00Z");
+    return d.toLocaleDateString("en-GB", {day: "numeric", month: "short", year: "numeric", timeZone: "UTC"});
+  };
+  const displayName = (name) => {
+    const v = state.info && state.info.variables.find((x) => x.name === name);
+    return v ? v.display : name;
+  };
+  const unitsOf = (name) => {
+    const v = state.info && state.info.variables.find((x) => x.name === name);
+    return v && v.units && v.units !== "1" ? v.units : "";
+  };
+  const rgba = (hex, a) => `rgba(${parseInt(hex.slice(1, 3), 16)},${parseInt(hex.slice(3, 5), 16)},${parseInt(hex.slice(5, 7), 16)},${a})`;
+
+  /* ---------- charts ---------- */
+  function fanTraces(x, bands, name, colour, showLegend) {
+    const line = {width: 0};
+    return [
+      {x, y: bands.p95, mode: "lines", line, hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 95%"},
+      {x, y: bands.p05, mode: "lines", line, fill: "tonexty", fillcolor: rgba(colour, 0.13), hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 5%"},
+      {x, y: bands.p75, mode: "lines", line, hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 75%"},
+      {x, y: bands.p25, mode: "lines", line, fill: "tonexty", fillcolor: rgba(colour, 0.3), hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 25%"},
+      {x, y: bands.p50, mode: "lines", line: {width: 2, color: colour}, name, legendgroup: name, showlegend: showLegend,
+       hovertemplate: name + ": %{y:.4g}<extra></extra>"},
+    ];
+  }
+
+  function marks(policyDates) {
+    const shapes = [], annotations = [];
+    for (const ev of state.info.events) {
+      for (const x of ev.x) {
+        shapes.push({type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1, layer: "below",
+                     line: {color: "rgba(90,90,90,0.35)", width: 1, dash: "dot"}});
+        annotations.push({x, xref: "x", y: 1, yref: "paper", yanchor: "bottom", text: "▾", showarrow: false,
+                          font: {size: 10, color: "#777"}, hovertext: `<b>${ev.display}</b> (${fmtDate(x)})`});
+      }
+    }
+    for (const when of new Set(policyDates.filter((d) => d !== null && d !== undefined))) {
+      shapes.push({type: "line", xref: "x", yref: "paper", x0: when, x1: when, y0: 0, y1: 1,
+                   line: {color: "rgba(31,95,168,0.6)", width: 1.3, dash: "dash"}});
+      annotations.push({x: when, xref: "x", y: 0.98, yref: "paper", xanchor: "left", yanchor: "top", text: " policy from",
+                        showarrow: false, font: {size: 10, color: "#1f5fa8"}});
+    }
+    return {shapes, annotations};
+  }
+
+  function layout(title, y, policyDates, extra) {
+    const m = marks(policyDates);
+    return Object.assign({
+      title: {text: title, x: 0, xanchor: "left", font: {size: 14}},
+      font: {family: "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif", size: 11.5, color: "#222"},
+      margin: {l: 58, r: 14, t: 42, b: 36}, height: 330, hovermode: "x unified", showlegend: false,
+      xaxis: {showgrid: true, gridcolor: "#eee", linecolor: "#999"},
+      yaxis: {title: {text: y}, showgrid: true, gridcolor: "#eee", zeroline: false, linecolor: "#999"},
+      paper_bgcolor: "white", plot_bgcolor: "white", shapes: m.shapes, annotations: m.annotations,
+    }, extra || {});
+  }
+
+  const PLOT_CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]};
+
+  function drawFans(result) {
+    const box = $("#charts");
+    const keep = new Set(state.variables);
+    for (const node of [...box.children]) if (!keep.has(node.dataset.variable)) { Plotly.purge(node); node.remove(); }
+    state.variables.forEach((name, i) => {
+      let node = box.querySelector(`.fan[data-variable="${CSS.escape(name)}"]`);
+      if (!node) { node = el("div", {class: "fan", "data-variable": name}); box.append(node); }
+      if (node !== box.children[i]) box.insertBefore(node, box.children[i]);
+      const bands = result.series[name];
+      if (!bands) return;
+      const colour = COLOURS[Math.max(0, state.info.scenarios.indexOf(result.scenario)) % COLOURS.length];
+      const units = unitsOf(name);
+      Plotly.react(node, fanTraces(result.x, bands, result.scenario || state.info.name, colour, false),
+                   layout(displayName(name) + (units ? ` (${units})` : ""), units, [result.policy_date]), PLOT_CONFIG);
+      node.dataset.version = String(state.version);
+    });
+    drawOutcomes($("#outcome-table"), result.outcomes, [result.scenario]);
+  }
+
+  function drawOutcomes(table, rows, scenarios) {
+    table.replaceChildren();
+    if (!rows.length) { table.append(el("caption", {class: "hint", text: "This model declares no outcomes."})); return; }
+    const head = el("tr", {}, el("th", {text: "outcome"}));
+    scenarios.forEach((s) => head.append(el("th", {class: "num"}, el("span", {class: "swatch", style: `background:${COLOURS[Math.max(0, state.info.scenarios.indexOf(s)) % COLOURS.length]}`}), s)));
+    table.append(el("thead", {}, head));
+    const body = el("tbody");
+    for (const row of rows) {
+      const tr = el("tr", {}, el("td", {}, el("b", {text: row.name}), row.doc ? el("div", {class: "doc", text: row.doc}) : null));
+      for (const s of scenarios) {
+        const c = row.values[s];
+        let text = c ? `${fmt(c.median)} [${fmt(c.p10)}–${fmt(c.p90)}]` : "–";
+        if (c && c.share_at_least_threshold !== null && c.share_at_least_threshold !== undefined) text += `  (${Math.round(100 * c.share_at_least_threshold)} % ≥ threshold)`;
+        tr.append(el("td", {class: "num", text}));
+      }
+      body.append(tr);
+    }
+    table.append(body);
+  }
+
+  function drawCompare(result) {
+    drawOutcomes($("#compare-table"), result.table, Object.keys(result.scenarios));
+    const box = $("#compare-charts");
+    box.querySelectorAll(".compare-chart").forEach((n) => Plotly.purge(n));
+    box.replaceChildren();
+    const names = Object.keys(result.scenarios);
+    for (const variable of state.variables) {
+      let lo = Infinity, hi = -Infinity;
+      for (const n of names) for (const k of ["p05", "p95"]) for (const v of result.scenarios[n][variable][k]) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      const pad = (hi - lo) * 0.05 || 1;
+      const grid = el("div", {class: "compare-grid", style: `grid-template-columns: repeat(${names.length}, minmax(0, 1fr))`});
+      box.append(el("div", {class: "compare-row"}, el("h4", {text: displayName(variable) + (unitsOf(variable) ? ` (${unitsOf(variable)})` : "")}), grid));
+      names.forEach((n) => {
+        const node = el("div", {class: "compare-chart", "data-variable": variable, "data-scenario": n});
+        grid.append(node);
+        const colour = COLOURS[Math.max(0, state.info.scenarios.indexOf(n)) % COLOURS.length];
+        Plotly.newPlot(node, fanTraces(result.x, result.scenarios[n][variable], n, colour, false),
+                       layout(n, "", [result.policy_dates[n]], {height: 260, margin: {l: 50, r: 8, t: 34, b: 30},
+                         yaxis: {range: [lo - pad, hi + pad], showgrid: true, gridcolor: "#eee", zeroline: false}}), PLOT_CONFIG);
+      });
+    }
+    box.dataset.version = String(state.version);
+  }
+
+  /* ---------- simulation requests ---------- */
+  function requestBody() {
+    return {params: Object.assign({}, state.params), runs: state.info.limits.dashboard_runs, seed: 0, variables: state.variables};
+  }
+
+  async function refresh() {
+    if (!state.info) return;
+    state.version += 1;
+    const version = state.version;
+    document.body.classList.add("busy");
+    setStatus("busy", `simulating ${state.info.limits.dashboard_runs} runs…`);
+    const started = performance.now();
+    try {
+      if (state.tab === "compare") {
+        const result = await api(`/api/models/${state.model}/compare`, Object.assign(requestBody(), {scenarios: state.compare}), "sim");
+        if (version !== state.version) return;
+        drawCompare(result);
+      } else {
+        const result = await api(`/api/models/${state.model}/run`, Object.assign(requestBody(), {scenario: state.scenario}), "sim");
+        if (version !== state.version) return;
+        drawFans(result);
+      }
+      document.body.classList.remove("busy");
+      setStatus("idle", `updated in ${Math.round(performance.now() - started)} ms`);
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      document.body.classList.remove("busy");
+      setStatus("error", err.message);
+    }
+  }
+
+  function schedule() {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(refresh, DEBOUNCE_MS);
+  }
+
+  /* ---------- controls ---------- */
+  function slider(p, kind) {
+    const [lo, hi] = p.range || [Math.min(0, p.baseline ?? p.value), Math.max(1, p.baseline ?? p.value)];
+    const start = kind === "lever" ? (p.level[state.scenario] ?? p.baseline) : p.value;
+    const input = el("input", {type: "range", min: lo, max: hi, step: (hi - lo) / 100 || 0.01, value: start,
+                              "data-param": p.name, "aria-label": p.display});
+    const out = el("output", {class: "untouched", text: kind === "lever" ? "as scenario" : "sampled"});
+    const row = el("div", {class: "param", "data-name": p.name});
+    const reset = el("button", {type: "button", class: "reset", title: "back to the scenario's value", "aria-label": "reset " + p.display,
+      onclick: () => {
+        delete state.params[p.name];
+        input.value = kind === "lever" ? (p.level[state.scenario] ?? p.baseline) : p.value;
+        out.textContent = kind === "lever" ? "as scenario" : "sampled";
+        out.classList.add("untouched"); row.classList.remove("set");
+        schedule();
+      }}, "↺");
+    input.addEventListener("input", () => {
+      state.params[p.name] = Number(input.value);
+      out.textContent = fmt(Number(input.value)); out.classList.remove("untouched"); row.classList.add("set");
+      schedule();
+    });
+    row.append(el("div", {class: "head"}, el("label", {title: p.name, text: p.display}), out, reset), input,
+               el("div", {class: "doc", title: p.doc, text: p.doc}));
+    return row;
+  }
+
+  function leverNote() {
+    const sc = state.info.scenario_details.find((s) => s.name === state.scenario);
+    const note = $("#lever-note");
+    note.className = "hint lever-note";
+    if (sc && sc.policy_from !== null) {
+      const when = sc.policy_date ? fmtDate(sc.policy_date) : `time ${sc.policy_from}`;
+      note.textContent = `A lever slider sets that lever's level from this scenario's policy date, ${when}, onward; before it the scenario's own path applies.`;
+    } else {
+      note.textContent = "This scenario has no policy date, so a lever slider sets that lever's level for the whole run.";
+    }
+  }
+
+  function buildControls() {
+    const levers = $("#levers");
+    levers.replaceChildren(...state.info.levers.map((p) => slider(p, "lever")));
+    if (!state.info.levers.length) levers.append(el("p", {class: "hint", text: "This model has no levers."}));
+    const js = $("#judgements");
+    js.replaceChildren(...state.info.judgements.map((p) => slider(p, "judgement")));
+    $("#judgement-count").textContent = `(${state.info.judgements.length})`;
+    $("#judgement-note").textContent = `Untouched, each is sampled over its range across the ${state.info.limits.dashboard_runs} runs; moving a slider fixes it at that value in every run.`;
+    leverNote();
+  }
+
+  function buildVariablePicker() {
+    const box = $("#var-picker");
+    box.replaceChildren();
+    const chips = new Set([...state.info.key_variables, ...state.variables]);
+    for (const name of chips) {
+      const on = state.variables.includes(name);
+      box.append(el("button", {type: "button", class: "chip", "aria-pressed": on ? "true" : "false", "data-variable": name,
+        text: displayName(name), onclick: () => {
+          state.variables = on ? state.variables.filter((v) => v !== name) : [...state.variables, name];
+          if (!state.variables.length) state.variables = [name];
+          buildVariablePicker(); schedule();
+        }}));
+    }
+    const add = el("select", {"aria-label": "add a variable", id: "add-variable"}, el("option", {value: "", text: "+ add variable…"}));
+    for (const v of state.info.variables) {
+      if (["stock", "flow", "auxiliary"].includes(v.kind) && !chips.has(v.name)) add.append(el("option", {value: v.name, text: v.display}));
+    }
+    add.addEventListener("change", () => { if (add.value) { state.variables = [...state.variables, add.value]; buildVariablePicker(); schedule(); } });
+    box.append(add);
+  }
+
+  function buildCompare() {
+    const box = $("#compare-scenarios");
+    box.replaceChildren();
+    for (const name of state.info.scenarios) {
+      const on = state.compare.includes(name);
+      box.append(el("button", {type: "button", class: "chip", "aria-pressed": on ? "true" : "false", "data-scenario": name, text: name,
+        onclick: () => {
+          state.compare = on ? state.compare.filter((s) => s !== name) : [...state.compare, name];
+          if (!state.compare.length) state.compare = [name];
+          buildCompare(); schedule();
+        }}));
+    }
+  }
+
+  /* ---------- causal-loop diagram and evidence ---------- */
+  async function loadDiagram() {
+    const box = $("#diagram");
+    box.replaceChildren(el("p", {class: "hint", text: "drawing the diagram…"}));
+    let svgText;
+    try { svgText = await api(`/api/models/${state.model}/diagram.svg`); } catch (err) {
+      box.replaceChildren(el("p", {class: "error", text: err.message})); return;
+    }
+    const doc = new DOMParser().parseFromString(svgText, "image/svg+xml");
+    const svg = document.importNode(doc.documentElement, true);
+    svg.querySelectorAll("script, foreignObject").forEach((n) => n.remove());
+    const viewBox = (svg.getAttribute("viewBox") || "").split(/[\s,]+/).map(Number);
+    svg.dataset.width = viewBox.length === 4 && viewBox[2] > 0 ? viewBox[2] * 4 / 3 : 800;
+    box.replaceChildren(svg);
+    fitDiagram();
+    for (const edge of svg.querySelectorAll("g.edge")) {
+      const title = edge.querySelector("title");
+      const [source, target] = (title ? title.textContent : "").split("->");
+      if (!source || !target) continue;
+      edge.dataset.source = source.trim(); edge.dataset.target = target.trim();
+      const path = edge.querySelector("path");
+      if (path) { const hit = path.cloneNode(); hit.setAttribute("class", "hit"); path.parentNode.append(hit); }
+      edge.querySelectorAll("a").forEach((a) => a.removeAttribute("xlink:title"));
+      edge.addEventListener("click", () => showEvidence(edge));
+    }
+    const loops = $("#loops");
+    loops.replaceChildren(...state.info.loops.slice(0, 200).map((l) => el("li", {}, el("b", {text: l.label + " "}), [...l.variables, l.variables[0]].map(displayName).join(" → "))));
+  }
+
+  function fitDiagram() {
+    const box = $("#diagram"), svg = $("#diagram svg");
+    if (!svg) return;
+    state.fitted = box.clientWidth > 0;
+    if (state.fitted) state.zoom = Math.min(1, (box.clientWidth - 20) / Number(svg.dataset.width));
+    applyZoom();
+  }
+
+  function applyZoom() {
+    const svg = $("#diagram svg");
+    if (!svg) return;
+    svg.style.width = `${Number(svg.dataset.width) * state.zoom}px`;
+    svg.style.height = "auto";
+  }
+
+  async function showEvidence(edge) {
+    if (state.selectedEdge) state.selectedEdge.classList.remove("selected");
+    edge.classList.add("selected");
+    state.selectedEdge = edge;
+    const panel = $("#evidence");
+    const {source, target} = edge.dataset;
+    panel.replaceChildren(el("p", {class: "hint", text: "loading evidence…"}));
+    let link;
+    try { link = await api(`/api/models/${state.model}/links/${encodeURIComponent(source)}/${encodeURIComponent(target)}`); } catch (err) {
+      panel.replaceChildren(el("p", {class: "error", text: err.message})); return;
+    }
+    const sign = el("span", {class: link.sign === "+" ? "sign-plus" : "sign-minus", text: ` (${link.sign})`});
+    panel.replaceChildren(el("h4", {}, `${displayName(link.source)} → ${displayName(link.target)}`, sign));
+    panel.dataset.link = `${link.source}->${link.target}`;
+    if (!link.items.length) {
+      panel.append(el("p", {class: "hint", text: link.declared ? "Declared without evidence." : "No declared evidence: the sign is derived from the equation's partial derivative."}));
+      return;
+    }
+    let shown = false;
+    for (const item of link.items) {
+      const card = el("div", {class: "item"});
+      if (item.kind === "assumption") {
+        card.append(el("span", {class: "tag", text: "assumption"}), " ", item.reason);
+      } else {
+        card.append(el("blockquote", {class: "quote-text", text: `“${item.quote}”`}));
+        const src = item.source;
+        card.append(el("div", {class: "hint"}, src ? `${src.title}${src.publisher ? ", " + src.publisher : ""}${src.date ? " (" + src.date + ")" : ""}` : item.source));
+        if (item.text === null) card.append(el("p", {class: "hint", text: "The source document is not on the server's sources path, so it cannot be shown."}));
+        else if (item.span === null) card.append(el("p", {class: "error", text: "The quote was not found in the source text."}));
+        else if (!shown) { card.append(sourceText(item)); shown = true; }
+        else card.append(el("button", {type: "button", class: "secondary", text: "show in source",
+          onclick: (e) => { panel.querySelectorAll(".source-text").forEach((n) => n.remove()); e.target.replaceWith(sourceText(item)); scrollMark(); }}));
+      }
+      panel.append(card);
+    }
+    scrollMark();
+  }
+
+  function sourceText(item) {
+    const [a, b] = item.span;
+    return el("div", {class: "source-text"}, item.text.slice(0, a), el("mark", {class: "quote", text: item.text.slice(a, b)}), item.text.slice(b));
+  }
+
+  function scrollMark() {
+    const mark = $("#evidence mark.quote");
+    if (!mark) return;
+    const box = mark.closest(".source-text");
+    box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - box.clientHeight / 3);
+  }
+
+  /* ---------- model and scenario selection ---------- */
+  async function selectModel(id) {
+    setStatus("busy", "loading model…");
+    state.model = id;
+    state.info = await api(`/api/models/${id}`);
+    state.scenario = state.info.default_scenario || state.info.scenarios[0] || null;
+    state.params = {};
+    state.variables = state.info.key_variables.slice(0, 6);
+    state.compare = [state.scenario, ...state.info.scenarios.filter((s) => s !== state.scenario).slice(0, 1)].filter(Boolean);
+    const sel = $("#scenario-select");
+    sel.replaceChildren(...state.info.scenarios.map((s) => el("option", {value: s, text: s})));
+    if (!state.info.scenarios.length) sel.append(el("option", {value: "", text: "(as written)"}));
+    sel.value = state.scenario || "";
+    $("#ensemble").textContent = `${state.info.limits.dashboard_runs}-run ensemble · ${state.info.time.calendar_start ? "daily calendar" : state.info.time.units}`;
+    $("#charts").replaceChildren();
+    buildControls(); buildVariablePicker(); buildCompare();
+    $("#about").replaceChildren(el("p", {class: "hint", text: "loading the model card…"}));
+    api(`/api/models/${id}/card`).then((card) => {
+      const about = $("#about");
+      about.replaceChildren(el("h3", {text: state.info.name}), el("p", {text: state.info.doc}));
+      if (card.html) { const div = el("div"); div.innerHTML = card.html; about.append(div); }
+      else about.append(el("p", {class: "hint", text: "This model folder has no README.md model card."}));
+    }).catch(() => {});
+    loadDiagram();
+    await refresh();
+  }
+
+  function selectTab(name) {
+    state.tab = name;
+    document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
+    document.querySelectorAll(".tab").forEach((t) => { t.hidden = t.id !== `tab-${name}`; });
+    if (name === "trajectories" || name === "compare") refresh();
+    if (name === "structure" && !state.fitted) fitDiagram();
+    window.dispatchEvent(new Event("resize"));
+  }
+
+  async function main() {
+    document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));
+    $("#scenario-select").addEventListener("change", (e) => {
+      state.scenario = e.target.value || null;
+      for (const p of state.info.levers) if (!(p.name in state.params)) {
+        const input = document.querySelector(`#levers input[data-param="${CSS.escape(p.name)}"]`);
+        if (input) input.value = p.level[state.scenario] ?? p.baseline;
+      }
+      leverNote(); schedule();
+    });
+    $("#model-select").addEventListener("change", (e) => selectModel(e.target.value));
+    $("#judgement-filter").addEventListener("input", (e) => {
+      const q = e.target.value.toLowerCase();
+      document.querySelectorAll("#judgements .param").forEach((row) => { row.hidden = q && !row.dataset.name.includes(q); });
+    });
+    $("#reset-all").addEventListener("click", () => { state.params = {}; buildControls(); schedule(); });
+    document.querySelectorAll("[data-zoom]").forEach((b) => b.addEventListener("click", () => {
+      const z = b.dataset.zoom;
+      if (z === "fit") { fitDiagram(); return; }
+      state.zoom = z === "in" ? state.zoom * 1.25 : state.zoom / 1.25;
+      applyZoom();
+    }));
+    try {
+      state.models = await api("/api/models");
+      $("#model-select").replaceChildren(...state.models.map((m) => el("option", {value: m.id, text: m.name})));
+      if (state.models.length) await selectModel(state.models[0].id);
+      else setStatus("error", "this server serves no model");
+    } catch (err) {
+      setStatus("error", err.message);
+    }
+  }
+
+  main();
+})();

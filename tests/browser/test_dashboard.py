@@ -1,0 +1,82 @@
+"""The dashboard in a real browser: a lever slider re-simulates the ensemble, scenarios side by side, evidence in the seed."""
+
+from __future__ import annotations
+
+import httpx
+from conftest import SEED_DIR, needs_graphviz
+
+IDLE = '#status[data-state="idle"]'
+TIMEOUT = 120_000
+MEDIAN = """node => { const t = node.data.filter(d => d.line && d.line.width === 2); return t[0].y; }"""
+
+
+def _attack_variable(info: dict) -> str:
+    names = [v["name"] for v in info["variables"] if v["kind"] in ("flow", "auxiliary", "stock")]
+    return next(n for n in ["attacks_per_month", *names] if n in names and "attack" in n)
+
+
+def _open(page, server: str) -> None:
+    page.goto(server + "/")
+    page.wait_for_selector(IDLE, timeout=TIMEOUT)
+
+
+def test_moving_the_maximum_pressure_slider_changes_the_plotted_attack_series(page, server, artifacts):
+    info = httpx.get(f"{server}/api/models/flagship", timeout=120).json()
+    attacks = _attack_variable(info)
+    _open(page, server)
+    chart = f'.fan[data-variable="{attacks}"]'
+    if not page.locator(chart).count():
+        page.select_option("#add-variable", attacks)
+        page.wait_for_selector(chart + "[data-version]", timeout=TIMEOUT)
+        page.wait_for_selector(IDLE, timeout=TIMEOUT)
+    before = page.eval_on_selector(chart, MEDIAN)
+    version = page.get_attribute(chart, "data-version")
+    note = page.text_content("#lever-note")
+    assert "lever slider sets" in note
+    page.locator('#levers input[data-param="maximum_pressure"]').fill("0")
+    page.wait_for_function(f"""() => {{ const n = document.querySelector('{chart}');
+        return n.dataset.version !== '{version}' && document.querySelector('#status').dataset.state === 'idle'; }}""",
+                           timeout=TIMEOUT)
+    after = page.eval_on_selector(chart, MEDIAN)
+    assert len(after) == len(before) and after != before
+    assert sum(after) < sum(before)  # no sanctions pressure, fewer attacks
+    assert page.text_content('.param[data-name="maximum_pressure"] output') == "0"
+    page.locator(chart).scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "dashboard-slider.png"))
+    assert page.problems == []
+
+
+def test_the_scenario_comparison_renders_side_by_side(page, server, artifacts):
+    info = httpx.get(f"{server}/api/models/flagship", timeout=120).json()
+    _open(page, server)
+    page.click('button[data-tab="compare"]')
+    page.wait_for_selector("#compare-charts[data-version]", timeout=TIMEOUT)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT)
+    chosen = page.eval_on_selector_all("#compare-scenarios .chip[aria-pressed=true]", "ns => ns.map(n => n.dataset.scenario)")
+    assert len(chosen) == 2 and chosen[0] == info["default_scenario"]
+    charts = page.locator(".compare-chart")
+    rows = page.locator(".compare-row").count()
+    assert rows >= 1 and charts.count() == 2 * rows
+    assert page.locator(f'.compare-chart[data-scenario="{chosen[1]}"] .main-svg').count() >= 1
+    header = page.text_content("#compare-table")
+    assert (chosen[0] in header and chosen[1] in header) or "declares no outcomes" in header
+    page.screenshot(path=str(artifacts / "dashboard-compare.png"))
+    assert page.problems == []
+
+
+@needs_graphviz
+def test_clicking_a_link_shows_its_quote_highlighted_verbatim_in_the_seed(page, server, artifacts):
+    info = httpx.get(f"{server}/api/models/flagship", timeout=120).json()
+    link = next(lk for lk in info["links"] if any(ev["kind"] == "source" for ev in lk["evidence"]))
+    _open(page, server)
+    page.click('button[data-tab="structure"]')
+    edge = page.locator(f'#diagram g.edge[data-source="{link["source"]}"][data-target="{link["target"]}"]')
+    edge.wait_for(timeout=TIMEOUT)
+    edge.locator("text").first.click()
+    page.wait_for_selector("#evidence mark.quote", timeout=TIMEOUT)
+    marked = page.text_content("#evidence mark.quote")
+    seed = (SEED_DIR / "000_d85fd4490fab1d87.txt").read_text(encoding="utf-8")
+    assert len(marked) > 20 and marked in seed
+    assert page.get_attribute("#evidence", "data-link") == f'{link["source"]}->{link["target"]}'
+    page.screenshot(path=str(artifacts / "dashboard-evidence.png"))
+    assert page.problems == []

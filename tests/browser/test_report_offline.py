@@ -1,0 +1,32 @@
+"""The HTML report opened from disk in chromium with the network cut: it draws, and the console stays clean."""
+
+from __future__ import annotations
+
+import policylab
+from conftest import SEED_DIR, STAND_IN, needs_graphviz
+
+from policylab.report.build import build_report
+
+
+@needs_graphviz
+def test_the_report_opens_from_disk_without_network_or_console_errors(page, tmp_path, artifacts):
+    path = tmp_path / "report.html"
+    path.write_text(build_report(policylab.load(STAND_IN), runs=24, sources=[str(SEED_DIR)]), encoding="utf-8")
+    requested: list[str] = []
+
+    def offline(route) -> None:
+        requested.append(route.request.url)
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            route.abort()
+
+    page.context.route("**/*", offline)
+    page.goto(path.as_uri())
+    page.wait_for_selector("#fan-2 .main-svg", timeout=60_000)
+    assert [url for url in requested if not url.startswith("file://")] == []
+    assert page.locator(".chart .main-svg").count() >= 2
+    assert page.locator("#structure svg g.edge").count() >= 5
+    assert page.locator("table.evidence tbody tr").count() == 6
+    page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+    assert page.problems == []
