@@ -42,3 +42,33 @@ def test_model_check_is_the_python_face_of_policylab_check():
     model = Model(read_yaml_text(MODEL % "-", "t.yaml"))
     report = model.check()
     assert not report.ok and report.errors >= 1
+
+
+def test_a_random_call_scaled_by_dt_does_not_hide_a_links_sign():
+    text = """
+model: t
+time: {start: 0, stop: 5, dt: 0.5}
+constants: {rate: {value: 2, range: [1, 3], judgement: true}}
+stocks: {n: {initial: 0, in: [arrivals]}}
+flows:
+  arrivals:
+    equation: POISSON(rate * DT) / DT
+    evidence: [{from: rate, sign: "+", assumption: "a higher rate brings more arrivals"}]
+"""
+    report = report_for(text)
+    assert report.ok and report.warnings == 0, report.lines
+
+
+def test_a_link_acting_only_under_another_lever_level_is_tested_with_levers_over_their_range():
+    text = """
+model: t
+time: {start: 0, stop: 5, dt: 0.5}
+levers: {policy: {baseline: 0, range: [0, 1]}}
+constants: {k: {value: 2, range: [1, 3], judgement: true}}
+auxiliaries:
+  effect:
+    equation: policy * k
+    evidence: [{from: k, sign: "+", assumption: "acts only when the policy is on"}]
+"""
+    report = report_for(text)
+    assert report.ok and report.warnings == 0, report.lines

@@ -89,7 +89,10 @@ def run_checks(model: Model, source_folders: list[str]) -> CheckReport:
     except ImportError:
         pass
     else:
-        for finding in check_polarity(model):
-            report.error(finding)
+        findings = check_polarity(model)
+        for finding in findings:
+            (report.error if finding.severity == "error" else report.warning)(finding.message)
+        if not any(f.severity == "error" for f in findings):
+            report.info("link polarity: every declared sign agrees with its equation's partial derivative")
     report.info("check passed" if report.ok else f"check failed: {report.errors} problem(s)")
     return report

@@ -18,7 +18,7 @@ import numpy as np
 from policylab.compile.closures import Const, Context, build
 from policylab.compile.desugar import HIDDEN
 from policylab.compile.graph import references
-from policylab.model.ir import Lookup, Stock
+from policylab.model.ir import Event, Lever, Lookup, Stock
 
 OPERATING_RUNS = 32
 TIME_SAMPLES = 60
@@ -26,26 +26,50 @@ TIME_SAMPLES = 60
 
 @dataclass(frozen=True)
 class PolarityFinding:
-    """One link whose declared sign the equation does not bear out."""
+    """One link whose declared sign the equation does not bear out (an error) or could not test (a warning)."""
 
     variable: str
     from_: str
     declared: str
+    severity: str  # "error" or "warning"
     message: str
 
 
 def _operating_points(model, names: list[str]) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
-    """Values of ``names`` over sampled runs and times, flattened to one axis."""
-    runs = OPERATING_RUNS
-    ds = model.run(runs=runs, seed=12345, variables=names, deterministic=True, sample=True)
-    step = max(ds.sizes["time"] // TIME_SAMPLES, 1)
-    sub = ds.isel(time=slice(0, None, step))
-    points = {n: np.ascontiguousarray(sub[n].values.reshape(-1)) for n in names}
-    size = next(iter(points.values())).size if points else 1
-    for name, coord in ds.coords.items():
-        if coord.dims == ("run",) and name != "run":
-            points[name] = np.repeat(coord.values, sub.sizes["time"])
-    return points if points else {"__size__": np.zeros(size)}
+    """Values of ``names`` over sampled runs, times and scenarios, flattened to one axis.
+
+    Half of the points are the states the model passes through; in the other half every
+    lever is redrawn uniformly over its range and every event is on or off at random, so
+    links that act only under other policies are exercised too.
+    """
+    ir = model.ir
+    scenarios = list(ir.scenarios) or [None]
+    runs = max(OPERATING_RUNS // len(scenarios), 4)
+    chunks: list[dict[str, np.ndarray]] = []
+    for scenario in scenarios:
+        ds = model.run(scenario=scenario, runs=runs, seed=12345, variables=names, deterministic=True, sample=True)
+        step = max(ds.sizes["time"] // TIME_SAMPLES, 1)
+        sub = ds.isel(time=slice(0, None, step))
+        chunk = {n: np.ascontiguousarray(sub[n].values.reshape(-1)) for n in names}
+        chunk["time"] = np.tile(sub["time"].values, runs)
+        for name, coord in ds.coords.items():
+            if coord.dims == ("run",) and name != "run":
+                chunk[name] = np.repeat(coord.values, sub.sizes["time"])
+        chunks.append(chunk)
+    keys = set.intersection(*(set(c) for c in chunks))
+    actual = {k: np.concatenate([c[k] for c in chunks]) for k in keys}
+    size = actual["time"].size
+    varied = {k: v.copy() for k, v in actual.items()}
+    rng = np.random.default_rng(12345)
+    for name in names:
+        var = ir.variables.get(name)
+        if isinstance(var, Lever) and var.range is not None:
+            varied[name] = rng.uniform(var.range[0], var.range[1], size)
+        elif isinstance(var, Event):
+            varied[name] = rng.integers(0, 2, size) * (var.magnitude / ir.time.dt)
+    points = {k: np.concatenate([actual[k], varied[k]]) for k in keys}
+    points["dt"] = np.full(2 * size, ir.time.dt)
+    return points
 
 
 def _derivative(expr, target: str, values: dict[str, np.ndarray], model_ir, size: int) -> np.ndarray | None:  # type: ignore[no-untyped-def]
@@ -91,8 +115,8 @@ def link_derivatives(model, links: list[tuple[str, str]]) -> dict[tuple[str, str
     constants = {n for n in inputs if n not in system.stocks and n not in system.rates
                  and type(ir.variables.get(n)).__name__ == "Constant"}
     saved = sorted(inputs - constants)
-    points = _operating_points(model, saved) if saved else {}
-    size = next(iter(points.values())).size if points else OPERATING_RUNS
+    points = _operating_points(model, saved)
+    size = points["dt"].size
     for n in constants:
         if n not in points:
             points[n] = np.full(size, float(ir.variables[n].value))  # type: ignore[union-attr]
@@ -122,31 +146,34 @@ def sign_of(derivative: np.ndarray) -> str:
     return "±"
 
 
-def check_polarity(model) -> list[str]:  # type: ignore[no-untyped-def]
-    """Messages for every evidence link whose sign the equations contradict."""
+def check_polarity(model) -> list[PolarityFinding]:  # type: ignore[no-untyped-def]
+    """Findings for every evidence link whose sign the equations contradict or that showed no effect."""
     ir = model.ir
-    findings: list[str] = []
+    findings: list[PolarityFinding] = []
     links = [(ev.from_, name) for name, var in ir.variables.items() if not isinstance(var, Stock) for ev in var.evidence]
     derivatives = link_derivatives(model, links) if links else {}
     for name, var in ir.variables.items():
         for ev in var.evidence:
             if isinstance(var, Stock):
-                findings += _stock_link(name, var, ev)
+                findings += [PolarityFinding(name, ev.from_, ev.sign, "error", m) for m in _stock_link(name, var, ev)]
                 continue
             d = derivatives.get((ev.from_, name))
             if d is None:
                 continue
             if sign_of(d) == "0":
-                findings.append(f"{ev.where}: link {ev.from_} -> {name} is declared {ev.sign!r} but {name} never "
-                                f"changes with {ev.from_} at the operating points sampled; check the equation")
+                findings.append(PolarityFinding(name, ev.from_, ev.sign, "warning",
+                                f"{ev.where}: link {ev.from_} -> {name} is declared {ev.sign!r} but {name} never "
+                                f"changed with {ev.from_} at the operating points sampled (every scenario, levers over "
+                                f"their ranges); the sign could not be tested — check the equation"))
                 continue
             scale = np.max(np.abs(d))
             material = d[np.abs(d) > 1e-9 * scale]
             wrong = material < 0 if ev.sign == "+" else material > 0
             if wrong.any():
-                findings.append(f"{ev.where}: link {ev.from_} -> {name} is declared {ev.sign!r}, but the equation's "
+                findings.append(PolarityFinding(name, ev.from_, ev.sign, "error",
+                                f"{ev.where}: link {ev.from_} -> {name} is declared {ev.sign!r}, but the equation's "
                                 f"partial derivative has the opposite sign at {wrong.mean():.0%} of sampled operating "
-                                f"points; fix the sign or the equation")
+                                f"points; fix the sign or the equation"))
     return findings
 
 
