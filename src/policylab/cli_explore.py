@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 
-from policylab.errors import UsageError
+from policylab.errors import PolicyLabError, UsageError
 
 runs_app = typer.Typer(name="runs", help="List, show, export and delete stored explorations.", no_args_is_help=True,
                        add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
@@ -32,9 +32,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _store(path: Path | None, lock_timeout: float = 60.0):
+    from policylab.cli import err
     from policylab.store import Store
 
-    return Store(path, lock_timeout=lock_timeout)
+    return Store(path, lock_timeout=lock_timeout, on_wait=lambda note: err.print(note, highlight=False, markup=False))
 
 
 def _parse_levers(texts: list[str]) -> tuple[tuple[str, tuple[float, ...]], ...]:
@@ -125,8 +126,14 @@ def explore(
             progress.close()
             if started:
                 err.print(f"interrupted: finished chunks are kept; complete the run with "
-                          f"`policylab explore --resume {started[0]}{_store_hint(store)}`", highlight=False)
+                          f"`policylab explore --resume {started[0]}{_store_hint(store)}`", highlight=False, markup=False)
             raise typer.Exit(130) from None
+        except PolicyLabError:
+            progress.close()
+            if started:
+                err.print(f"run {started[0]} stopped; its finished chunks are kept — fix the cause, then "
+                          f"`policylab explore --resume {started[0]}{_store_hint(store)}`", highlight=False, markup=False)
+            raise
         finally:
             progress.close()
         out.print(run_id, highlight=False)

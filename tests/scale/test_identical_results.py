@@ -63,7 +63,7 @@ def test_two_workers_of_a_dask_local_cluster_store_identical_results(model, stor
 def test_a_local_process_pool_stores_identical_results(model, store, reference):
     with open_executor("local", workers=2) as executor:
         assert isinstance(executor, ProcessPool)
-        run_id = start(model, REQUEST, store, executor, chunk_size=3000)
+        run_id = start(model, REQUEST, store, executor, chunk_size=5000)
     _assert_same(store, run_id, reference)
 
 

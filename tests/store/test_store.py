@@ -109,15 +109,18 @@ def test_a_second_writer_of_a_run_is_told_who_holds_it(model, store):
     assert store.list_runs()["status"].tolist() == ["interrupted"]
 
 
-def test_a_writer_waits_for_the_catalogue_lock_then_names_its_holder(model, store):
+def test_a_writer_waits_for_the_catalogue_lock_then_names_its_holder(model, tmp_path):
+    notes: list[str] = []
+    store = Store(tmp_path / "store", lock_timeout=0.5, on_wait=notes.append)
     store.root.mkdir(parents=True)
     other = FileLock(store.catalogue_lock.path, "the catalogue")
     other.acquire()
     try:
-        with pytest.raises(StoreLockedError, match=r"is locked by pid \d+ on .* after waiting 2 s"):
+        with pytest.raises(StoreLockedError, match=r"is locked by pid \d+ on .* after waiting 0.5 s"):
             start(model, REQUEST, store, InProcess())
     finally:
         other.release()
+    assert len(notes) == 1 and notes[0].startswith("waiting for the run catalogue") and "locked by pid" in notes[0]
 
 
 def test_readers_retry_while_another_process_writes_the_catalogue_then_say_so(model, store):

@@ -24,6 +24,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
@@ -84,7 +85,12 @@ class ProcessPool:
                     return
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield future.result()
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool as error:
+                        raise SchedulerError("a worker process stopped unexpectedly (killed, or out of memory? "
+                                             "a smaller --chunk-size needs less)") from error
+                    yield result
         finally:
             for future in pending:
                 future.cancel()

@@ -98,9 +98,12 @@ class RunInfo:
 class Store:
     """A results store folder (created on first write)."""
 
-    def __init__(self, root: str | Path | None = None, lock_timeout: float = 60.0) -> None:
+    def __init__(self, root: str | Path | None = None, lock_timeout: float = 60.0,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        """``on_wait`` is told once per wait who holds a lock this store is waiting for."""
         self.root = Path(root).expanduser() if root is not None else default_store_root()
         self.lock_timeout = lock_timeout
+        self.on_wait = on_wait
         self.catalogue_path = self.root / CATALOGUE
         self.catalogue_lock = FileLock(self.root / (CATALOGUE + ".lock"), f"the run catalogue {self.catalogue_path}")
 
@@ -111,7 +114,7 @@ class Store:
 
     @contextmanager
     def _writing(self, on_wait: Callable[[str], None] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.catalogue_lock.hold(self.lock_timeout, on_wait):
+        with self.catalogue_lock.hold(self.lock_timeout, on_wait or self.on_wait):
             con = self._connect(read_only=False)
             try:
                 for statement in _SCHEMA:
@@ -142,6 +145,8 @@ class Store:
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower():
                     raise StoreError(f"cannot open the run catalogue {self.catalogue_path}: {error}") from error
+                if delay == 0.01 and self.on_wait is not None:
+                    self.on_wait(f"waiting for the run catalogue {self.catalogue_path}, open in another process")
                 if time.monotonic() >= deadline:
                     raise StoreLockedError(
                         f"the run catalogue {self.catalogue_path} is held by another process "
