@@ -78,10 +78,16 @@ class Model:
         deterministic : random functions return their mean instead of a draw.
         first_run : index of the first run (run ``k`` gives the same numbers alone or in any ensemble).
         """
-        if not isinstance(runs, (int, np.integer)) or runs < 1 or runs > MAX_RUNS:
+        if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1 or runs > MAX_RUNS:
             raise UsageError(f"runs must be a whole number from 1 to {MAX_RUNS}, got {runs!r}")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise UsageError(f"seed must be a non-negative whole number, got {seed!r}")
+        if isinstance(first_run, bool) or not isinstance(first_run, (int, np.integer)) or not (
+            0 <= first_run <= 2**32 - runs
+        ):
+            raise UsageError(f"first_run must be a whole number from 0 to 2**32 - runs, got {first_run!r}")
+        if isinstance(variables, str):
+            raise UsageError(f"variables must be a list of names, e.g. [{variables!r}], not a string")
         chosen = self.ir.default_scenario if scenario is None else scenario
         run_indices = np.arange(first_run, first_run + runs, dtype=np.int64)
         streams = Streams(int(seed), run_indices)
@@ -137,7 +143,10 @@ class Model:
 
 
 def _as_param(name: str, value: ParamValue, runs: int) -> float | np.ndarray:
-    array = np.asarray(value, dtype=float)
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"params[{name!r}] must be a number or one number per run, got {value!r:.60}") from err
     if array.ndim == 0:
         if not np.isfinite(array):
             raise UsageError(f"params[{name!r}] is NaN or infinite")

@@ -84,7 +84,7 @@ def format_cell(cell: dict[str, Any], runs: int) -> str:
         f"{_number(cell['median'])} [{_number(cell['p10'])}–{_number(cell['p90'])}]"
     )
     if "share_at_least_threshold" in cell:
-        text += f"  ({cell['share_at_least_threshold']:.0%} ≥ threshold)"
+        text += f" ({cell['share_at_least_threshold']:.0%} of runs ≥ threshold)"
     return text
 
 
