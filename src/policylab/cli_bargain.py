@@ -7,14 +7,20 @@ this module first does not re-enter a half-built ``policylab.cli``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from policylab.errors import ModelFileError, PolicyLabError, UsageError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from policylab.bargain import Case, Coupling
 
 COUPLING_FILE = Path("iraq_dialogue") / "bargain_coupling.yaml"
 JSON_VERSION = 1
@@ -75,6 +81,8 @@ def _run(scenarios: list[str], at: str | None, runs: int | None, seed: int, roun
     coupling = None
     if not (no_coupling and stakeholders is not None):
         coupling = read_coupling(coupling_file or _default_coupling())
+    if stakeholders is None and coupling is None:  # pragma: no cover - excluded by the condition above
+        raise UsageError("give --stakeholders or a coupling file")
     case = read_case(stakeholders if stakeholders is not None else coupling.stakeholders)  # type: ignore[union-attr]
     if issue is not None and issue not in case.issues:
         raise UsageError(f"--issue {issue!r} is not an issue of {case.name}; issues: {', '.join(case.issues)}")
@@ -102,7 +110,8 @@ def _default_coupling() -> Path:
     return models_folder() / COUPLING_FILE
 
 
-def _coupled(case, coupling, scenarios, when, runs, seed, rounds, quiet):  # type: ignore[no-untyped-def]
+def _coupled(case: Case, coupling: Coupling, scenarios: list[str], when: dt.date, runs: int, seed: int,
+             rounds: int, quiet: bool) -> dict[str, xr.Dataset]:
     from policylab.api import load
     from policylab.bargain import forecast_scenarios
     from policylab.cli import _LazyProgress
@@ -125,7 +134,7 @@ def _coupled(case, coupling, scenarios, when, runs, seed, rounds, quiet):  # typ
         raise ModelFileError(f"{coupling.path}: reference scenario {coupling.reference_scenario!r} is not in "
                              f"{model.name} (scenarios: {', '.join(model.scenarios)})")
 
-    def run_scenario(name: str):  # type: ignore[no-untyped-def]
+    def run_scenario(name: str) -> xr.Dataset:
         progress = _LazyProgress(model.ir.time.n_steps, f"{name} × {runs}", quiet)
         try:
             return model.run(name, runs=runs, seed=seed, variables=coupling.variables, progress=progress)
@@ -141,7 +150,7 @@ def _cell(stats: dict[str, float], runs: int) -> str:
     return f"{stats['median']:.0f} [{stats['p10']:.0f}–{stats['p90']:.0f}]"
 
 
-def _rows(case, results, issue) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def _rows(results: dict[str, xr.Dataset], issue: str | None) -> list[dict[str, Any]]:
     from policylab.bargain import summary
 
     rows = []
@@ -152,10 +161,11 @@ def _rows(case, results, issue) -> list[dict[str, Any]]:  # type: ignore[no-unty
     return rows
 
 
-def _report(case, results, issue, fmt, output, runs, seed, rounds, when) -> None:  # type: ignore[no-untyped-def]
+def _report(case: Case, results: dict[str, xr.Dataset], issue: str | None, fmt: str, output: Path | None,
+            runs: int, seed: int, rounds: int, when: dt.date | None) -> None:
     from policylab.bargain.forecast import MODEL_LABELS, MODEL_NAMES
 
-    rows = _rows(case, results, issue)
+    rows = _rows(results, issue)
     if fmt == "csv":
         lines = ["scenario,issue,model,median,p10,p90,runs"]
         lines += [f"{r['scenario']},{r['issue']},{r['model']},{r['median']:.6g},{r['p10']:.6g},{r['p90']:.6g},{r['runs']}"
@@ -207,7 +217,7 @@ def _report(case, results, issue, fmt, output, runs, seed, rounds, when) -> None
             console.file.close()
 
 
-def _inputs_text(case) -> str:  # type: ignore[no-untyped-def]
+def _inputs_text(case: Case) -> str:
     lines = [f"# {case.name}: every input, its range and its source ('judgement' where no source says it)",
              "actor,attribute,issue,value,low,high,source,quote,basis"]
 
