@@ -30,11 +30,12 @@ if TYPE_CHECKING:
     from policylab.analysis.evaluate import Condition
     from policylab.analysis.calibration import Fit, Problem
     from policylab.analysis.cart import CartResult
-    from policylab.analysis.prim import BoxSearch
+    from policylab.analysis.prim import Box, BoxSearch
 
 Format = Literal["table", "csv", "json"]
 DiscoverMethod = Literal["prim", "cart", "both"]
 CalibrationMethod = Literal["de", "rejection", "smc"]
+TABLE_ROWS = 15  # parameters per outcome in a sensitivity table
 
 
 class _Throughput(ProgressColumn):
@@ -164,7 +165,8 @@ def _indices_table(result: xr.Dataset, method: str) -> Table:
     rank = "ST" if method == "sobol" else "mu_star"
     for o in result["outcome"].values:
         cell = result.sel(outcome=o)
-        for n, j in enumerate(np.argsort(-np.nan_to_num(cell[rank].values))):
+        order = np.argsort(-np.nan_to_num(cell[rank].values))
+        for n, j in enumerate(order[:TABLE_ROWS]):
             row = cell.isel(parameter=j)
             if method == "sobol":
                 values = [_ci(float(row.S1), float(row.S1_conf)), _ci(float(row.ST), float(row.ST_conf))]
@@ -172,6 +174,8 @@ def _indices_table(result: xr.Dataset, method: str) -> Table:
                 values = [_ci(float(row.mu_star), float(row.mu_star_conf), general=True), f"{float(row.mu):.4g}",
                           f"{float(row.sigma):.4g}"]
             grid.add_row(str(o) if n == 0 else "", str(row["parameter"].values), *values)
+        if len(order) > TABLE_ROWS:
+            grid.add_row("", f"… {len(order) - TABLE_ROWS} more (--format csv lists all)")
         grid.add_section()
     return grid
 
@@ -221,6 +225,7 @@ def discover(
     alpha: Annotated[float, typer.Option("--alpha", help="PRIM: share of runs peeled per step.")] = 0.05,
     min_mass: Annotated[float, typer.Option("--min-mass", help="Smallest box (share of runs).")] = 0.05,
     boxes: Annotated[int, typer.Option("--boxes", min=1, help="PRIM: boxes to find by covering.")] = 1,
+    max_p: Annotated[float, typer.Option("--max-p", help="PRIM: also show the box without restrictions whose quasi-p-value exceeds this (1: don't).")] = 0.05,
     depth: Annotated[int, typer.Option("--depth", min=1, help="CART: tree depth.")] = 3,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
     from_run: Annotated[Optional[str], typer.Option("--from-run", help="Analyse a stored exploration (run id) instead of new runs.")] = None,
@@ -259,7 +264,8 @@ def discover(
             y = condition.holds(values[outcome.name].values)
             x = pd.DataFrame({n: sample[n] for n in space.names})
             label = f"{loaded.name} · {scenario or loaded.ir.default_scenario or 'as written'}"
-        found_prim = prim(x, y, alpha=alpha, min_mass=min_mass, threshold=density, boxes=boxes) if method != "cart" else []
+        found_prim = prim(x, y, alpha=alpha, min_mass=min_mass, threshold=density, boxes=boxes,
+                                  max_p=None if max_p >= 1 else max_p) if method != "cart" else []
         found_cart = cart(x, y, max_depth=depth, min_mass=min_mass, seed=seed) if method != "prim" else None
         header = f"{label}: {int(y.sum())} of {runs} runs have {condition} ({y.mean():.1%})" + (
             f", seed {seed}" if from_run is None else "")
@@ -291,14 +297,17 @@ def _print_discovery(header: str, found_prim: list[BoxSearch], found_cart: CartR
     for col in ("method", "box", "coverage", "density", "mass", "restriction", "quasi-p"):
         grid.add_column(col, justify="right" if col in ("coverage", "density", "mass", "quasi-p") else "left")
     for i, search in enumerate(found_prim, start=1):
-        box = search.box
-        limits = list(box.limits.items()) or [("(no restriction)", (np.nan, np.nan))]
-        for n, (name, (low, high)) in enumerate(limits):
-            stats = [f"{box.coverage:.2f}", f"{box.density:.2f}", f"{box.mass:.2f}"] if n == 0 else ["", "", ""]
-            grid.add_row("PRIM" if n == 0 else "", str(i) if n == 0 else "", *stats,
-                         f"{low:.4g} ≤ {name} ≤ {high:.4g}" if name in box.limits else name,
-                         f"{box.quasi_p[name]:.2g}" if name in box.quasi_p else "")
-        grid.add_section()
+        views = [("", search.box)]
+        if search.pruned is not None and search.pruned.limits != search.box.limits:
+            views.append((" (pruned)", search.pruned))
+        for suffix, box in views:
+            limits = list(box.limits.items()) or [("(no restriction)", (np.nan, np.nan))]
+            for n, (name, (low, high)) in enumerate(limits):
+                stats = [f"{box.coverage:.2f}", f"{box.density:.2f}", f"{box.mass:.2f}"] if n == 0 else ["", "", ""]
+                grid.add_row("PRIM" if n == 0 and not suffix and i == 1 else "", f"{i}{suffix}" if n == 0 else "", *stats,
+                             f"{low:.4g} ≤ {name} ≤ {high:.4g}" if name in box.limits else name,
+                             f"{box.quasi_p[name]:.2g}" if name in box.quasi_p else "")
+            grid.add_section()
     if found_cart is not None:
         for i, leaf in enumerate(found_cart.leaves[:3], start=1):
             limits = [f"{'' if np.isinf(lo) else f'{lo:.4g} < '}{name}{'' if np.isinf(hi) else f' ≤ {hi:.4g}'}"
@@ -319,11 +328,14 @@ def _discover_json(header: str, condition: str, found_prim: list[BoxSearch], fou
     def limits(d: dict[str, tuple[float, float]]) -> dict[str, list[float | None]]:
         return {k: [None if np.isinf(lo) else lo, None if np.isinf(hi) else hi] for k, (lo, hi) in d.items()}
 
+    def box_json(box: Box) -> dict[str, object]:
+        return {"limits": limits(box.limits), "coverage": box.coverage, "density": box.density, "mass": box.mass,
+                "quasi_p": box.quasi_p}
+
     return {
         "version": 1, "title": header, "condition": condition,
-        "prim": [{"limits": limits(s.box.limits), "coverage": s.box.coverage, "density": s.box.density, "mass": s.box.mass,
-                  "quasi_p": s.box.quasi_p, "trajectory": s.trajectory.to_dict(orient="records"), "chosen_step": s.chosen}
-                 for s in found_prim],
+        "prim": [{**box_json(s.box), "trajectory": s.trajectory.to_dict(orient="records"), "chosen_step": s.chosen,
+                  "pruned": None if s.pruned is None else box_json(s.pruned)} for s in found_prim],
         "cart": None if found_cart is None else {
             "accuracy": found_cart.accuracy, "rules": found_cart.rules,
             "leaves": [{"limits": limits(leaf.limits), "coverage": leaf.coverage, "density": leaf.density, "mass": leaf.mass}
@@ -469,7 +481,7 @@ def calibrate(
     """Fit judgement parameters to observed series: differential evolution, or ABC rejection / SMC."""
     from policylab.analysis import plots
     from policylab.analysis.abc import Posterior, abc_rejection, abc_smc, write_posterior
-    from policylab.analysis.calibration import calibration_problem, fit_de, fit_table, fitted_series
+    from policylab.analysis.calibration import calibration_problem, fit_de, fit_table, fitted_series, loss, predict
 
     with _errors():
         _check_format(fmt, ("table", "json"))
@@ -498,14 +510,21 @@ def calibrate(
         best = posterior.sample.iloc[int(np.argmin(posterior.sample["distance"].to_numpy()))]
         best_unit = problem.space.unit({n: np.array([best[n]]) for n in problem.space.names})[0]
         table = fit_table(problem, best_unit)
+        nominal = problem.space.unit({u.name: np.array([u.nominal]) for u in problem.space.uncertainties})
+        errors = {"best": float(np.sqrt(loss(problem, predict(problem, best_unit[None, :]))[0])),
+                  "file": float(np.sqrt(loss(problem, predict(problem, nominal))[0]))}
         if output is not None:
             write_posterior(posterior, output)
             err.print(f"parameter sets written to {output}", highlight=False)
         posterior = None if fit is not None else posterior
         if fmt == "json":
-            _emit(json.dumps(_calibration_json(problem, fit, posterior, table), indent=2, default=str) + "\n", None)
+            _emit(json.dumps({**_calibration_json(problem, fit, posterior, table), "rms_error": errors}, indent=2,
+                             default=str) + "\n", None)
         else:
             _print_calibration(problem, fit, posterior, table)
+            out.print(f"overall RMS error (in units of each series' scale): {errors['best']:.3f} "
+                      f"{'best fit' if fit is not None else 'best particle'}, {errors['file']:.3f} at the model file's values",
+                      highlight=False)
         if plot is not None:
             _plot(plots.calibration_figure(table, fitted_series(problem, best_unit), f"{loaded.name}: calibration ({method})"), plot)
 

@@ -79,3 +79,15 @@ def test_cart_finds_the_same_parameters_as_prim():
     assert set(best.limits) == {"p0", "p1"}
     assert best.density >= 0.9 and best.coverage >= 0.8
     assert "p0 <=" in found.rules and found.accuracy > 0.95
+
+
+def test_pruning_by_quasi_p_value_keeps_only_the_planted_restrictions():
+    rng = np.random.default_rng(5)
+    x = pd.DataFrame(rng.random((5000, 8)), columns=[f"p{i}" for i in range(8)])
+    y = ((x.p0 < 0.3) & (x.p1 > 0.7)).to_numpy() & (rng.random(5000) < 0.5) | (rng.random(5000) < 0.01)
+    search = prim(x, y, min_mass=0.01, max_p=0.05)[0]
+    unpruned, pruned = search.box, search.pruned
+    assert prim(x, y, min_mass=0.01)[0].pruned is None
+    assert len(unpruned.limits) > 2 and max(unpruned.quasi_p.values()) > 0.05
+    assert set(pruned.limits) == {"p0", "p1"} and max(pruned.quasi_p.values()) < 1e-10
+    assert pruned.coverage > unpruned.coverage

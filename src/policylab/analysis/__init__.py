@@ -11,9 +11,16 @@ mapping files), ``plots`` (Plotly figures; imported on demand).
 from policylab.analysis.abc import Posterior, abc_rejection, abc_smc, read_parameter_sets, resample, write_posterior
 from policylab.analysis.calibration import Fit, Problem, calibration_problem, fit_de
 from policylab.analysis.cart import CartResult, cart
-from policylab.analysis.evaluate import Condition, evaluate_design, evaluate_outcomes, parse_condition, resolve_outcomes
+from policylab.analysis.evaluate import (
+    Condition,
+    evaluate_design,
+    evaluate_outcomes,
+    parse_condition,
+    resolve_condition,
+    resolve_outcomes,
+)
 from policylab.analysis.prim import Box, BoxSearch, prim
-from policylab.analysis.robustness import compare_policies, uncertainty_sample
+from policylab.analysis.robustness import compare_policies, summarise_policies, uncertainty_sample
 from policylab.analysis.sensitivity import morris_screening, sobol_indices, sobol_over_time
 from policylab.analysis.space import Space, Uncertainty, parameter_space
 
@@ -40,9 +47,11 @@ __all__ = [
     "prim",
     "read_parameter_sets",
     "resample",
+    "resolve_condition",
     "resolve_outcomes",
     "sobol_indices",
     "sobol_over_time",
+    "summarise_policies",
     "uncertainty_sample",
     "write_posterior",
 ]

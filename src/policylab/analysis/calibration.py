@@ -43,7 +43,7 @@ import xarray as xr
 from scipy.optimize import differential_evolution
 
 from policylab.analysis.evaluate import Progress, evaluate_design, saved_times
-from policylab.analysis.observations import MappingFile, model_time, read_mapping, read_observations
+from policylab.analysis.observations import MappingFile, SeriesMap, model_time, read_mapping, read_observations
 from policylab.analysis.space import Space, parameter_space
 from policylab.api import Model
 from policylab.compile.graph import suggest
@@ -116,7 +116,7 @@ def calibration_problem(
     return Problem(model, space, targets, chosen_scenario, deterministic, seed, tuple(skipped))
 
 
-def _target(model: Model, source: Path, frame: pd.DataFrame, entry, window: tuple[float, float],  # type: ignore[no-untyped-def]
+def _target(model: Model, source: Path, frame: pd.DataFrame, entry: SeriesMap, window: tuple[float, float],
             skipped: list[tuple[str, str]]) -> Target:
     variable = canonical(entry.variable)
     known = set(model.variables)

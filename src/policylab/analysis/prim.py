@@ -15,6 +15,9 @@ parameter — where the cases of interest are dense. Implemented from Friedman &
 * **Pasting.** Peeling is greedy, so the chosen box is then grown back: along each
   restricted side, add the ``paste_alpha`` share of runs just outside; keep the candidate
   that raises density most; stop when none does.
+* **Pruning** (optional, ``max_p``). Restrictions whose quasi-p-value (below) exceeds
+  ``max_p`` are dropped one at a time, the least significant first, as an analyst does
+  when inspecting the box (Bryant & Lempert 2010).
 * **Covering.** For more than one box, remove the runs of the boxes found and search again.
 
 Quasi-p-values (Bryant & Lempert 2010, as the EMA Workbench documents them) say whether
@@ -77,6 +80,9 @@ class BoxSearch:
     """One row per peeling step: coverage, density, mass, restricted (count of restricted parameters)."""
     chosen: int
     box: Box
+    """The chosen step's box after pasting."""
+    pruned: Box | None = None
+    """``box`` without the restrictions whose quasi-p-value exceeds ``max_p`` (when asked)."""
 
 
 @dataclass
@@ -102,6 +108,7 @@ def prim(
     min_mass: float = 0.05,
     threshold: float = 0.8,
     boxes: int = 1,
+    max_p: float | None = None,
 ) -> list[BoxSearch]:
     """Find up to ``boxes`` boxes of high density of ``y`` in the parameter space ``x``.
 
@@ -116,7 +123,13 @@ def prim(
         reaches this; if none does, the densest.
     boxes : at most this many boxes, by covering: later searches exclude earlier boxes' runs
         and stop at the first box whose density does not reach ``threshold``.
+    max_p : if given, each search also reports ``pruned``: the pasted box with its
+        restrictions dropped one by one, largest quasi-p-value first, while one exceeds
+        ``max_p`` (restrictions chance could produce). Dropping raises coverage and may
+        lower density: both boxes are reported, the analyst chooses.
     """
+    if max_p is not None and not 0 < max_p <= 1:
+        raise UsageError(f"PRIM max_p must be in (0, 1] (or None), got {max_p}")
     data = _prepare(x, y, alpha, paste_alpha, min_mass, threshold, boxes)
     found: list[BoxSearch] = []
     remaining = np.ones(len(data.y), dtype=bool)
@@ -125,7 +138,7 @@ def prim(
                      data.low, data.high)
         if part.y.sum() == 0 or len(part.y) < 2:
             break
-        search = _search(part, alpha, paste_alpha, min_mass, threshold)
+        search = _search(part, alpha, paste_alpha, min_mass, threshold, max_p)
         if found and search.box.density < threshold:
             break  # covering goes on only while boxes reach the threshold
         found.append(search)
@@ -158,7 +171,8 @@ def _prepare(x: pd.DataFrame, y: Sequence[bool] | np.ndarray, alpha: float, past
                  matrix.min(axis=0), matrix.max(axis=0))
 
 
-def _search(data: _Data, alpha: float, paste_alpha: float, min_mass: float, threshold: float) -> BoxSearch:
+def _search(data: _Data, alpha: float, paste_alpha: float, min_mass: float, threshold: float,
+            max_p: float | None) -> BoxSearch:
     lows, highs = data.low.copy(), data.high.copy()
     steps = [(lows.copy(), highs.copy())]
     while True:
@@ -174,7 +188,20 @@ def _search(data: _Data, alpha: float, paste_alpha: float, min_mass: float, thre
     meets = np.flatnonzero(trajectory["density"].to_numpy() >= threshold - 1e-12)
     chosen = int(meets[0]) if meets.size else int(np.argmax(trajectory["density"].to_numpy()))
     lows, highs = _paste(data, *steps[chosen], paste_alpha)
-    return BoxSearch(trajectory, chosen, _box(data, lows, highs))
+    pruned = _box(data, *_prune(data, lows, highs, max_p)) if max_p is not None else None
+    return BoxSearch(trajectory, chosen, _box(data, lows, highs), pruned)
+
+
+def _prune(data: _Data, lows: np.ndarray, highs: np.ndarray, max_p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Drop, one at a time, the restriction with the largest quasi-p-value above ``max_p``."""
+    lows, highs = lows.copy(), highs.copy()
+    while True:
+        box = _box(data, lows, highs)
+        worst = max(box.quasi_p, key=box.quasi_p.__getitem__, default=None)
+        if worst is None or box.quasi_p[worst] <= max_p or len(box.quasi_p) == 1:
+            return lows, highs
+        j = data.names.index(worst)
+        lows[j], highs[j] = data.low[j], data.high[j]
 
 
 def _stats(data: _Data, lows: np.ndarray, highs: np.ndarray) -> tuple[float, float, float, int, int]:
