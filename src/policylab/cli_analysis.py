@@ -354,7 +354,7 @@ def compare(
     minimize: Annotated[Optional[list[str]], typer.Option("--minimize", help="Outcome where less is better (for regret; repeat).")] = None,
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Runs in the shared uncertainty sample.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed (run k uses stream k in every scenario).")] = 0,
-    sample: Annotated[Optional[Path], typer.Option("--sample", help="Parameter sets (CSV/Parquet, e.g. a calibrate posterior) resampled by weight instead of the prior ranges.")] = None,
+    sample: Annotated[Optional[Path], typer.Option("--sample", help="Parameter sets (CSV/Parquet, e.g. a calibrate posterior) resampled by weight in place of the priors of the parameters they hold.")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
     from_run: Annotated[Optional[str], typer.Option("--from-run", help="Analyse a stored exploration (run id; its policies are the scenarios) instead of new runs.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder for --from-run (default: $POLICYLAB_STORE, else ~/.policylab).")] = None,
@@ -367,7 +367,7 @@ def compare(
     from policylab.analysis import plots
     from policylab.analysis.abc import read_parameter_sets, resample
     from policylab.analysis.evaluate import parse_condition
-    from policylab.analysis.robustness import compare_policies
+    from policylab.analysis.robustness import compare_policies, uncertainty_sample
     from policylab.analysis.space import parameter_space
 
     with _errors():
@@ -385,7 +385,8 @@ def compare(
             if sample is not None:
                 names = parameter_space(loaded.ir).names
                 values, weights = read_parameter_sets(sample, names)
-                params = resample(values, weights, runs, seed)
+                # parameters the file does not cover keep their prior draws
+                params = {**uncertainty_sample(loaded, runs, seed), **resample(values, weights, runs, seed)}
             with _progress(f"{loaded.name}: compare", quiet) as progress:
                 result = compare_policies(loaded, scenario, outcome, conditions=conditions, directions=directions,  # type: ignore[arg-type]
                                           runs=runs, seed=seed, params=params, deterministic=deterministic, progress=progress)  # type: ignore[arg-type]

@@ -126,3 +126,16 @@ def test_compare_and_discover_read_a_stored_exploration(tmp_path):
     assert json.loads(discovered.stdout)["title"].startswith(f"run {run_id} (sir-epidemic) · baseline: ")
     unknown = invoke("discover", SIR, "--from-run", run_id, "--store", store, "--where", "peak_infected>=2000")
     assert unknown.exit_code == 2 and "choose one with --scenario" in unknown.stderr
+
+
+def test_compare_with_parameter_sets_keeps_prior_draws_for_the_parameters_they_lack(tmp_path):
+    sets = tmp_path / "posterior.csv"
+    pd.DataFrame({"recovery_time": [7.0], "weight": [1.0], "distance": [0.1]}).to_csv(sets, index=False)
+    result = invoke("compare", SIR, "-n", "60", "--sample", str(sets), "--outcome", "peak_infected", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.stdout)).set_index("scenario")
+    assert frame.loc["baseline", "p05"] < frame.loc["baseline", "p95"]  # contact_rate and infectivity still vary
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"recovery_tme": [7.0]}).to_csv(bad, index=False)
+    rejected = invoke("compare", SIR, "-n", "10", "--sample", str(bad))
+    assert rejected.exit_code == 1 and "recovery_tme are not judgement parameters" in rejected.stderr
