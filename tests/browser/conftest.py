@@ -23,9 +23,6 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
-needs_graphviz = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is installed by `make test`")
-
-
 def dashboard_model() -> Path:
     """The flagship when it loads, else the stand-in (a maximum-pressure lever, attacks, seed quotes)."""
     try:
@@ -74,3 +71,25 @@ def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def graphviz() -> None:
+    """Skip a test that draws the causal-loop diagram when Graphviz is missing (`make test` installs it)."""
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz is installed by `make test`")
+
+
+@pytest.fixture(scope="session")
+def seed_text() -> str:
+    return (SEED_DIR / "000_d85fd4490fab1d87.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def seed_dir() -> Path:
+    return SEED_DIR
+
+
+@pytest.fixture(scope="session")
+def stand_in() -> Path:
+    return STAND_IN

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import policylab
-from conftest import SEED_DIR, STAND_IN, needs_graphviz
-
 from policylab.report.build import build_report
 
 
-@needs_graphviz
-def test_the_report_opens_from_disk_without_network_or_console_errors(page, tmp_path, artifacts):
+def test_the_report_opens_from_disk_without_network_or_console_errors(page, tmp_path, artifacts, graphviz, seed_dir,
+                                                                       stand_in):
     path = tmp_path / "report.html"
-    path.write_text(build_report(policylab.load(STAND_IN), runs=24, sources=[str(SEED_DIR)]), encoding="utf-8")
+    path.write_text(build_report(policylab.load(stand_in), runs=24, sources=[str(seed_dir)]), encoding="utf-8")
     requested: list[str] = []
 
     def offline(route) -> None:

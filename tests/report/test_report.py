@@ -61,16 +61,19 @@ def test_the_report_has_every_section_an_analyst_expects(seeded_html):
                     "Levers and judgement parameters"):
         assert f"</span>{heading}</h2>" in seeded_html
     assert seeded_html.count('class="chart"') == 2 and "<svg" in seeded_html
-    assert "peak_attacks" in seeded_html and "% ≥ threshold" in seeded_html
+    assert "peak_attacks" in seeded_html and "% of runs ≥ threshold" in seeded_html
     assert "Events of the record" in seeded_html and "11 Jun 2020" in seeded_html
 
 
-def test_fan_charts_carry_bands_per_scenario_and_the_event_marks(seeded_html):
+def test_fan_charts_are_panels_per_scenario_with_bands_the_event_marks_and_policy_dates(seeded_html):
     spec = json.loads(re.search(r'<script type="application/json" id="fanjson-1">(.*?)</script>', seeded_html, re.S)[1])
-    medians = [t for t in spec["data"] if t.get("showlegend") is not False]
+    medians = [t for t in spec["data"] if t.get("line", {}).get("width") == 2]
     assert [t["name"] for t in medians] == ["historical", "rebalance", "ease_pressure"]
-    assert len(spec["data"]) == 3 * 5 and spec["data"][1]["fill"] == "tonexty"
-    assert any(shape["x0"] == "2019-12-27" for shape in spec["layout"]["shapes"])
+    assert [t.get("xaxis", "x") for t in medians] == ["x", "x2", "x3"]
+    assert len(spec["data"]) == 3 * 5 + 2 and spec["data"][1]["fill"] == "tonexty"  # + 2 reference medians
+    shapes = spec["layout"]["shapes"]
+    assert {s["xref"] for s in shapes if s["x0"] == "2019-12-27"} == {"x", "x2", "x3"}
+    assert {s["xref"] for s in shapes if s["x0"] == "2020-06-11"} == {"x2", "x3"}
 
 
 def test_evidence_quotes_are_listed_and_verified_against_the_seed(seeded_html):

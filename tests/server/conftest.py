@@ -39,3 +39,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def client(server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server, timeout=120) as http:
         yield http
+
+
+@pytest.fixture(scope="package")
+def seed_text() -> str:
+    """The seed document, as the server reads it from the sources path."""
+    return SEED_FILE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="package")
+def make_config():
+    """``config(tmp, **overrides)``: the test server's configuration, for servers a test starts itself."""
+    return config
+
+
+@pytest.fixture(scope="package")
+def max_runs() -> int:
+    return MAX_RUNS

@@ -6,8 +6,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import SEED_FILE
-
 from policylab.model.evidence import normalise
 
 POLICY = "2020-06-11"
@@ -71,10 +69,10 @@ def test_comparison_uses_common_random_numbers_so_scenarios_agree_before_the_pol
     assert set(result["table"][0]["values"]) == {"historical", "ease_pressure"}
 
 
-def test_a_links_evidence_highlights_a_verbatim_passage_of_the_source(client):
+def test_a_links_evidence_highlights_a_verbatim_passage_of_the_source(client, seed_text):
     link = client.get("/api/models/seeded/links/k1_attack/escalation").json()
     item = link["items"][0]
-    seed = SEED_FILE.read_text(encoding="utf-8")
+    seed = seed_text
     assert item["text"] == seed
     start, end = item["span"]
     assert seed[start:end] in seed and normalise(seed[start:end]) == normalise(item["quote"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import MAX_RUNS, config
 from typer.testing import CliRunner
 
 from policylab.cli import app
@@ -31,11 +30,11 @@ def test_an_oversized_body_without_a_content_length_is_refused_too(client):
     assert response.status_code == 413
 
 
-def test_more_runs_than_the_cap_is_a_422_naming_runs_and_the_cap(client):
-    response = client.post("/api/models/sir/run", json={"runs": MAX_RUNS + 1})
+def test_more_runs_than_the_cap_is_a_422_naming_runs_and_the_cap(client, max_runs):
+    response = client.post("/api/models/sir/run", json={"runs": max_runs + 1})
     assert response.status_code == 422
     problem = response.json()
-    assert problem["field"] == "runs" and f"cap of {MAX_RUNS} runs" in problem["detail"]
+    assert problem["field"] == "runs" and f"cap of {max_runs} runs" in problem["detail"]
 
 
 def test_runs_times_steps_over_the_cap_is_a_422_saying_how_many_runs_fit(client):
@@ -69,8 +68,8 @@ def test_serve_refuses_a_public_bind_without_a_token_before_listening(monkeypatc
     assert "refusing to bind '0.0.0.0'" in result.stderr and "--token" in result.stderr
 
 
-def test_with_a_token_the_api_needs_the_bearer_header_and_the_dashboard_page_does_not(tmp_path):
-    with running(config(tmp_path, token="s3cret")) as url, httpx.Client(base_url=url, timeout=60) as http:
+def test_with_a_token_the_api_needs_the_bearer_header_and_the_dashboard_page_does_not(tmp_path, make_config):
+    with running(make_config(tmp_path, token="s3cret")) as url, httpx.Client(base_url=url, timeout=60) as http:
         refused = http.get("/api/models")
         assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
         assert refused.headers["content-type"] == "application/problem+json"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -23,7 +23,7 @@ from policylab.api import Model, __version__
 from policylab.compile.causal import CausalGraph, causal_graph
 from policylab.model.evidence import check_quotes
 from policylab.model.ir import Constant, Lever
-from policylab.report.card import model_card_html
+from policylab.report.card import model_card_html, render_markdown
 from policylab.report.diagram import DiagramError, render_svg, to_dot
 from policylab.report.fan import (
     event_marks,
@@ -33,10 +33,9 @@ from policylab.report.fan import (
     model_x,
     policy_date,
     thinned_index,
-    time_label,
     x_axis,
 )
-from policylab.report.figures import bars_figure, box_figure, colour, fan_figure
+from policylab.report.figures import bars_figure, box_figure, colour, fan_panels
 from policylab.results.outcomes import needed_variables
 from policylab.results.tables import comparison_table, default_rows, format_cell
 
@@ -106,14 +105,15 @@ def _fan_figures(model: Model, results: Mapping[str, xr.Dataset]) -> list[dict[s
         var = ir.variables[name]
         fans = {scenario: fan(ds, name, index) for scenario, ds in results.items()}
         title = ir.display_name(name)
-        figure = fan_figure(title, var.units or "", x, fans, events, policies, time_label(ir))
+        figure = fan_panels(title, "" if var.units == "1" else var.units, x, fans, events, policies)
         charts.append({"name": title, "doc": var.doc, "units": var.units, "json": _figure_json(figure)})
     return charts
 
 
 def _diagram(model: Model, graph: CausalGraph) -> str | None:
+    """The diagram as inline SVG, without Graphviz's loop legend (the report lists the loops itself)."""
     try:
-        svg = render_svg(to_dot(graph, f"{model.name}: causal-loop diagram"))
+        svg = render_svg(to_dot(replace(graph, loops=[]), f"{model.name}: causal-loop diagram"))
     except DiagramError:
         return None
     start = svg.find("<svg")
@@ -138,10 +138,25 @@ def _evidence_rows(model: Model, graph: CausalGraph, sources: Sequence[str]) -> 
 
 
 def _comparison(model: Model, results: Mapping[str, xr.Dataset], runs: int) -> list[dict[str, object]]:
+    """Rows of the comparison table; each cell: the median, the 10–90 % range, the share reaching a threshold."""
     ir = model.ir
     table = comparison_table(ir, dict(results), default_rows(ir, None))
-    return [{"name": row["name"], "doc": row["doc"],
-             "cells": [format_cell(row["values"][s], runs) for s in results]} for row in table]
+    rows = []
+    for row in table:
+        cells = []
+        for scenario in results:
+            cell = row["values"][scenario]
+            share = cell.get("share_at_least_threshold")
+            cells.append({"median": _number(cell["median"]),
+                          "range": f"{_number(cell['p10'])} – {_number(cell['p90'])}" if runs > 1 else "",
+                          "share": f"{share:.0%} of runs ≥ threshold" if share is not None else ""})
+        rows.append({"name": row["name"], "doc": row["doc"], "cells": cells})
+    return rows
+
+
+def _number(value: float) -> str:
+    """One number as the CLI's tables print it."""
+    return format_cell({"median": value}, 1)
 
 
 def _parameters(model: Model) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
@@ -196,7 +211,7 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
                   "policy": format_x(d) if (d := policy_date(ir, s)) is not None else ""}
                  for i, s in enumerate(results)]
     context = {
-        "model": ir, "title": ir.name, "doc": ir.doc, "version": __version__,
+        "model": ir, "title": ir.name, "doc_html": render_markdown(ir.doc) if ir.doc else "", "version": __version__,
         "generated": dt.datetime.now().strftime("%-d %B %Y, %H:%M"),
         "runs": runs, "seed": int(first.attrs.get("seed", 0)), "scenarios": scenarios,
         "period": f"{format_x(x_axis(ir, first)[0])} – {format_x(x_axis(ir, first)[-1])}",

@@ -109,11 +109,6 @@ def policy_date(model: Model, scenario: str | None) -> str | float | None:
     return model_x(model, chosen.policy_from)
 
 
-def time_label(model: Model) -> str:
-    """The x-axis title."""
-    return "date" if model.time.calendar_start is not None else f"time ({model.time.units})"
-
-
 def format_x(value: str | float) -> str:
     """A date or model time as people read it: 16 Jun 2020, or 20."""
     if isinstance(value, str):

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from policylab.report.fan import EventMark, Fan, format_x
 
@@ -44,46 +45,74 @@ def _layout(title: str, height: int) -> dict[str, object]:
     }
 
 
-def fan_figure(title: str, y_title: str, x: Sequence[str] | Sequence[float], fans: Mapping[str, Fan],
+def fan_panels(title: str, y_title: str, x: Sequence[str] | Sequence[float], fans: Mapping[str, Fan],
                events: Sequence[EventMark] = (), policy_dates: Mapping[str, str | float] | None = None,
-               x_title: str = "date") -> go.Figure:
-    """One variable, one colour per scenario: median line, 50 % and 90 % bands; events marked on top."""
-    figure = go.Figure()
-    for i, (scenario, fan) in enumerate(fans.items()):
+               columns: int = 3) -> go.Figure:
+    """Small multiples: one fan per scenario on shared axes, the first scenario's median repeated as a grey reference."""
+    names = list(fans)
+    cols = max(1, min(columns, len(names)))
+    rows = -(-len(names) // cols)
+    figure = make_subplots(rows=rows, cols=cols, shared_xaxes="all", shared_yaxes="all", subplot_titles=names,
+                           horizontal_spacing=0.04, vertical_spacing=0.12 if rows > 1 else 0.05)
+    reference = names[0]
+    policies = policy_dates or {}
+    for i, name in enumerate(names):
+        row, col = divmod(i, cols)
         c = colour(i)
-        for low, high, alpha, label in (("p05", "p95", BAND_90, "90 %"), ("p25", "p75", BAND_50, "50 %")):
+        fan = fans[name]
+        for low, high, alpha in (("p05", "p95", BAND_90), ("p25", "p75", BAND_50)):
             figure.add_trace(go.Scatter(x=list(x), y=fan.bands[high], mode="lines", line={"width": 0}, showlegend=False,
-                                        legendgroup=scenario, hoverinfo="skip", name=f"{scenario} {label} high"))
+                                        hoverinfo="skip"), row=row + 1, col=col + 1)
             figure.add_trace(go.Scatter(x=list(x), y=fan.bands[low], mode="lines", line={"width": 0}, fill="tonexty",
-                                        fillcolor=_rgba(c, alpha), showlegend=False, legendgroup=scenario,
-                                        hoverinfo="skip", name=f"{scenario} {label} band"))
-        figure.add_trace(go.Scatter(x=list(x), y=fan.bands["p50"], mode="lines", line={"width": 2, "color": c},
-                                    name=scenario, legendgroup=scenario,
-                                    hovertemplate=f"{scenario}: %{{y:.4g}}<extra></extra>"))
-    layout = _layout(title, 380)
-    layout["xaxis"] = {"title": {"text": x_title}, "showgrid": True, "gridcolor": "#eee"}
-    layout["yaxis"] = {"title": {"text": y_title}, "showgrid": True, "gridcolor": "#eee", "zeroline": False}
-    layout["shapes"], layout["annotations"] = _marks(events, policy_dates or {})
+                                        fillcolor=_rgba(c, alpha), showlegend=False, hoverinfo="skip"),
+                             row=row + 1, col=col + 1)
+        if name != reference:
+            figure.add_trace(go.Scatter(x=list(x), y=fans[reference].bands["p50"], mode="lines", showlegend=False,
+                                        line={"width": 1.2, "color": "#888", "dash": "dot"},
+                                        hovertemplate=f"{reference}: %{{y:.4g}}<extra></extra>"), row=row + 1, col=col + 1)
+        figure.add_trace(go.Scatter(x=list(x), y=fan.bands["p50"], mode="lines", line={"width": 2, "color": c}, name=name,
+                                    showlegend=False, hovertemplate=f"{name}: %{{y:.4g}}<extra></extra>"),
+                         row=row + 1, col=col + 1)
+        axis = "" if i == 0 else str(i + 1)
+        shapes, notes = _marks(events, {name: policies[name]} if name in policies else {}, axis, top=row == 0)
+        for shape in shapes:
+            figure.add_shape(shape)
+        for note in notes:
+            figure.add_annotation(note)
+    layout = _layout(title, 90 + 230 * rows)
+    layout["hovermode"] = "x"
+    layout["margin"] = {"l": 64, "r": 16, "t": 76, "b": 36}
     figure.update_layout(**layout)
+    figure.update_xaxes(showgrid=True, gridcolor="#eee")
+    figure.update_yaxes(showgrid=True, gridcolor="#eee", zeroline=False)
+    figure.update_yaxes(title_text=y_title, col=1)
+    for note in figure.layout.annotations:  # subplot titles to the left, clear of the event marks (▾)
+        if note.text in names:
+            axis = figure.layout[f"xaxis{'' if names.index(note.text) == 0 else names.index(note.text) + 1}"]
+            note.update(x=axis.domain[0], xanchor="left", font={"size": 12, "color": "#333"})
     return figure
 
 
-def _marks(events: Sequence[EventMark], policy_dates: Mapping[str, str | float]) -> tuple[list[dict], list[dict]]:
+def _marks(events: Sequence[EventMark], policy_dates: Mapping[str, str | float], axis: str = "",
+           top: bool = True) -> tuple[list[dict], list[dict]]:
+    """Dotted lines (and ▾ with the event on hover) for events; dashed lines for policy dates; on axes x{axis}/y{axis}."""
     shapes: list[dict] = []
     notes: list[dict] = []
+    xref, yref = f"x{axis}", f"y{axis} domain"
     for mark in events:
-        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": mark.x, "x1": mark.x, "y0": 0, "y1": 1,
+        shapes.append({"type": "line", "xref": xref, "yref": yref, "x0": mark.x, "x1": mark.x, "y0": 0, "y1": 1,
                        "line": {"color": "rgba(90,90,90,0.35)", "width": 1, "dash": "dot"}, "layer": "below"})
-        notes.append({"x": mark.x, "xref": "x", "y": 1.0, "yref": "paper", "yanchor": "bottom", "text": "▾",
-                      "showarrow": False, "font": {"size": 11, "color": "#777"},
-                      "hovertext": f"<b>{mark.name}</b> ({format_x(mark.x)})<br>{_wrap(mark.doc)}"})
+        if top:
+            notes.append({"x": mark.x, "xref": xref, "y": 1.0, "yref": yref, "yanchor": "bottom", "text": "▾",
+                          "showarrow": False, "font": {"size": 11, "color": "#777"},
+                          "hovertext": f"<b>{mark.name}</b> ({format_x(mark.x)})<br>{_wrap(mark.doc)}"})
     by_date: dict[str | float, list[str]] = {}
     for scenario, when in policy_dates.items():
         by_date.setdefault(when, []).append(scenario)
     for when, names in by_date.items():
-        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": when, "x1": when, "y0": 0, "y1": 1,
+        shapes.append({"type": "line", "xref": xref, "yref": yref, "x0": when, "x1": when, "y0": 0, "y1": 1,
                        "line": {"color": "rgba(31,95,168,0.55)", "width": 1.2, "dash": "dash"}})
-        notes.append({"x": when, "xref": "x", "y": 0.98, "yref": "paper", "xanchor": "left", "yanchor": "top",
+        notes.append({"x": when, "xref": xref, "y": 0.98, "yref": yref, "xanchor": "left", "yanchor": "top",
                       "text": " policy from", "showarrow": False, "font": {"size": 10, "color": "#1f5fa8"},
                       "hovertext": f"policy from {format_x(when)}: {', '.join(names)}"})
     return shapes, notes

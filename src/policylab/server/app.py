@@ -30,7 +30,7 @@ from policylab.server.catalogue import Catalogue, Entry
 from policylab.server.config import ServerConfig
 from policylab.server.guards import Guards
 from policylab.server.jobs import Busy, Jobs, Unavailable, open_store
-from policylab.server.simulation import Simulator
+from policylab.server.simulation import Overloaded, Simulator
 
 T = TypeVar("T")
 ModelId = Annotated[str, PathParam(min_length=1, max_length=200, description="A model id from GET /api/models.")]
@@ -38,6 +38,7 @@ VarName = Annotated[str, PathParam(min_length=1, max_length=200)]
 JobId = Annotated[str, PathParam(min_length=1, max_length=64)]
 RunId = Annotated[str, PathParam(min_length=1, max_length=64)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such model, link, job or run"}}
+BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "Too many simulations waiting; retry shortly"}}
 STORE_BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "The store is busy being written; retry shortly"}}
 STORE_RETRY_SECONDS = 5.0
 STATIC = resources.files("policylab.server").joinpath("static")
@@ -107,15 +108,21 @@ def create_app(config: ServerConfig) -> Guards:
             raise HTTPException(404, f"{entry.id} has no causal link {source} -> {target}")
         return found
 
-    @app.post("/api/models/{model_id}/run", tags=["simulate"], responses=NOT_FOUND)
-    def run(model_id: ModelId, body: s.RunRequest) -> s.RunResult:
+    @app.post("/api/models/{model_id}/run", tags=["simulate"], responses={**NOT_FOUND, **BUSY})
+    async def run(model_id: ModelId, body: s.RunRequest) -> s.RunResult:
         """Simulate one scenario with overrides: bands (5/25/50/75/95 %) per variable and the outcome table."""
-        return simulator.run(_entry(catalogue, model_id), body)
+        try:
+            return await simulator.run(_entry(catalogue, model_id), body)
+        except Overloaded as error:
+            raise HTTPException(503, str(error), headers={"retry-after": "1"}) from error
 
-    @app.post("/api/models/{model_id}/compare", tags=["simulate"], responses=NOT_FOUND)
-    def compare(model_id: ModelId, body: s.CompareRequest) -> s.CompareResult:
+    @app.post("/api/models/{model_id}/compare", tags=["simulate"], responses={**NOT_FOUND, **BUSY})
+    async def compare(model_id: ModelId, body: s.CompareRequest) -> s.CompareResult:
         """Several scenarios with the same overrides and common random numbers, side by side."""
-        return simulator.compare(_entry(catalogue, model_id), body)
+        try:
+            return await simulator.compare(_entry(catalogue, model_id), body)
+        except Overloaded as error:
+            raise HTTPException(503, str(error), headers={"retry-after": "1"}) from error
 
     @app.post("/api/models/{model_id}/explorations", tags=["explore"], status_code=202,
               responses={**NOT_FOUND, 429: {"description": "Too many explorations queued"},

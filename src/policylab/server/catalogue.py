@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from policylab.api import Model, load
@@ -78,11 +78,14 @@ class Catalogue:
             return entry.graph
 
     def diagram(self, entry: Entry) -> str:
-        """The causal-loop diagram as SVG (raises DiagramError without Graphviz)."""
+        """The causal-loop diagram as SVG, without Graphviz's loop legend (the dashboard lists the loops).
+
+        Raises DiagramError without Graphviz.
+        """
         graph = self.graph(entry)
         with entry.lock:
             if entry.svg is None:
-                svg = render_svg(to_dot(graph, f"{entry.model.name}: causal-loop diagram"))
+                svg = render_svg(to_dot(replace(graph, loops=[]), f"{entry.model.name}: causal-loop diagram"))
                 entry.svg = svg[svg.find("<svg"):]
             return entry.svg
 

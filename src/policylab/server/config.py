@@ -28,7 +28,8 @@ class ServerConfig:
 
     ``models`` maps a model id (what requests use) to its file. ``max_runs`` caps one
     ensemble; ``max_work`` caps runs × integration steps × scenarios of one request;
-    ``max_body`` caps request bodies in bytes. ``dashboard_runs`` is the ensemble the
+    ``max_body`` caps request bodies in bytes; ``simulation_slots`` ensembles run at once and
+    at most ``max_pending`` different ones wait (then 503). ``dashboard_runs`` is the ensemble the
     dashboard re-simulates per slider change. ``allowed_hosts`` lists the Host headers
     accepted (None: any when a token is set, else loopback names only — a guard against
     DNS rebinding of a loopback server).
@@ -46,6 +47,7 @@ class ServerConfig:
     store_root: Path | None = None
     allowed_hosts: tuple[str, ...] | None = None
     simulation_slots: int = 2
+    max_pending: int = 8
 
     def hosts(self) -> tuple[str, ...] | None:
         """Host names accepted in the Host header (None: any)."""

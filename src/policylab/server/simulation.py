@@ -1,21 +1,27 @@
 """Run and compare scenarios for the API: caps, the simulation slots, bands and the outcome table.
 
 Every request is checked against the server's caps before anything is simulated:
-``runs`` ≤ ``max_runs`` and runs × integration steps × scenarios ≤ ``max_work``. At most
-``simulation_slots`` ensembles run at once (the others wait), so a burst of slider moves
-cannot exhaust memory. Recent results are kept in a small LRU cache: moving a slider
-back to where it was is instant.
+``runs`` ≤ ``max_runs`` and runs × integration steps × scenarios ≤ ``max_work``.
+
+Simulations run in worker threads, at most ``simulation_slots`` at once; requests wait
+for a slot in the event loop, not in a thread, so a queue of slider moves never starves
+the cheap requests (describe, evidence, diagram) of threads. Identical requests share
+one computation while it runs, recent results are kept in a small LRU cache (moving a
+slider back is instant), and when more than ``max_pending`` different simulations are
+waiting the server answers 503 instead of queueing without bound.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+import anyio
 import xarray as xr
 
 from policylab.errors import UsageError
@@ -27,6 +33,7 @@ from policylab.server.catalogue import Entry
 from policylab.server.config import ServerConfig
 
 CACHE_SIZE = 64
+T = TypeVar("T")
 
 
 class FieldError(UsageError):
@@ -37,14 +44,45 @@ class FieldError(UsageError):
         self.field = field
 
 
+class Overloaded(UsageError):
+    """Too many different simulations are waiting; the client should retry shortly."""
+
+
 class Simulator:
     """Runs ensembles for requests, within the configured caps."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.slots = threading.BoundedSemaphore(max(1, config.simulation_slots))
+        self.slots = max(1, config.simulation_slots)
+        self.limiter: anyio.CapacityLimiter | None = None
         self.cache: OrderedDict[str, object] = OrderedDict()
-        self.cache_lock = threading.Lock()
+        self.pending: dict[str, asyncio.Task] = {}
+
+    async def _shared(self, key: str, compute: Callable[[], T]) -> T:
+        """The cached result, else the running computation's, else a new one (in a worker thread, one slot)."""
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]  # type: ignore[return-value]
+        task = self.pending.get(key)
+        if task is None:
+            if len(self.pending) >= self.config.max_pending:
+                raise Overloaded(f"{len(self.pending)} simulations are already waiting; retry in a moment")
+            if self.limiter is None:
+                self.limiter = anyio.CapacityLimiter(self.slots)
+            task = asyncio.ensure_future(self._compute(key, compute))
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved even if all waiters left
+            self.pending[key] = task
+        return await asyncio.shield(task)
+
+    async def _compute(self, key: str, compute: Callable[[], T]) -> T:
+        try:
+            value = await anyio.to_thread.run_sync(compute, limiter=self.limiter)
+        finally:
+            self.pending.pop(key, None)
+        self.cache[key] = value
+        while len(self.cache) > CACHE_SIZE:
+            self.cache.popitem(last=False)
+        return value
 
     def check_size(self, entry: Entry, runs: int, scenarios: int = 1) -> None:
         """422 material: more runs, or more runs × steps, than this server allows per request."""
@@ -77,69 +115,53 @@ class Simulator:
                 raise FieldError(f"variables[{i}]", f"variable {name!r} is not an output of {entry.id}")
         return [_canonical(v) for v in chosen]
 
-    def _ensemble(self, entry: Entry, scenario: str | None, params: dict[str, float], runs: int, seed: int,
-                  save: list[str], deterministic: bool) -> xr.Dataset:
-        with self.slots:
-            return entry.model.run(scenario, params=params or None, runs=runs, seed=seed, variables=save,
-                                   deterministic=deterministic)
-
-    def _cached(self, key: str) -> object | None:
-        with self.cache_lock:
-            if key in self.cache:
-                self.cache.move_to_end(key)
-                return self.cache[key]
-        return None
-
-    def _remember(self, key: str, value: object) -> None:
-        with self.cache_lock:
-            self.cache[key] = value
-            while len(self.cache) > CACHE_SIZE:
-                self.cache.popitem(last=False)
-
-    def run(self, entry: Entry, body: s.RunRequest) -> s.RunResult:
-        key = json.dumps(["run", entry.id, body.model_dump()], sort_keys=True)
-        hit = self._cached(key)
-        if isinstance(hit, s.RunResult):
-            return hit
+    async def run(self, entry: Entry, body: s.RunRequest) -> s.RunResult:
+        """Check the request now; simulate (or share a simulation) in a worker thread."""
         self.check_size(entry, body.runs)
+        variables = self._check_names(entry, [body.scenario], body.params, body.variables, "scenario")
+        key = json.dumps(["run", entry.id, body.model_dump()], sort_keys=True)
+        return await self._shared(key, lambda: self._run(entry, body, variables))
+
+    async def compare(self, entry: Entry, body: s.CompareRequest) -> s.CompareResult:
+        names = list(dict.fromkeys(body.scenarios))
+        self.check_size(entry, body.runs, len(names))
+        variables = self._check_names(entry, names, body.params, body.variables, "scenarios")
+        key = json.dumps(["compare", entry.id, body.model_dump()], sort_keys=True)
+        return await self._shared(key, lambda: self._compare(entry, body, names, variables))
+
+    def _run(self, entry: Entry, body: s.RunRequest, variables: list[str]) -> s.RunResult:
         started = time.perf_counter()
         ir = entry.model.ir
-        variables = self._check_names(entry, [body.scenario], body.params, body.variables, "scenario")
         scenario = body.scenario if body.scenario is not None else ir.default_scenario
         save = list(dict.fromkeys(variables + needed_variables(ir)))
-        ds = self._ensemble(entry, scenario, body.params, body.runs, body.seed, save, body.deterministic)
+        ds = _ensemble(entry, scenario, body.params, body.runs, body.seed, save, body.deterministic)
         index = thinned_index(ds.sizes["time"])
-        result = s.RunResult(
+        return s.RunResult(
             model=entry.id, scenario=scenario, runs=body.runs, seed=body.seed, x=x_axis(ir, ds, index),
             x_kind="date" if "date" in ds.coords else "time", policy_date=policy_date(ir, scenario),
             series={v: s.Bands(**fan(ds, v, index).bands) for v in variables},
             outcomes=_table(entry, {scenario or ir.name: ds}),
             elapsed_ms=round(1000 * (time.perf_counter() - started), 1))
-        self._remember(key, result)
-        return result
 
-    def compare(self, entry: Entry, body: s.CompareRequest) -> s.CompareResult:
-        key = json.dumps(["compare", entry.id, body.model_dump()], sort_keys=True)
-        hit = self._cached(key)
-        if isinstance(hit, s.CompareResult):
-            return hit
-        names = list(dict.fromkeys(body.scenarios))
-        self.check_size(entry, body.runs, len(names))
+    def _compare(self, entry: Entry, body: s.CompareRequest, names: list[str], variables: list[str]) -> s.CompareResult:
         started = time.perf_counter()
         ir = entry.model.ir
-        variables = self._check_names(entry, names, body.params, body.variables, "scenarios")
         save = list(dict.fromkeys(variables + needed_variables(ir)))
-        results = {n: self._ensemble(entry, n, body.params, body.runs, body.seed, save, body.deterministic) for n in names}
+        results = {n: _ensemble(entry, n, body.params, body.runs, body.seed, save, body.deterministic) for n in names}
         first = next(iter(results.values()))
         index = thinned_index(first.sizes["time"])
-        result = s.CompareResult(
+        return s.CompareResult(
             model=entry.id, runs=body.runs, seed=body.seed, x=x_axis(ir, first, index),
             x_kind="date" if "date" in first.coords else "time",
             scenarios={n: {v: s.Bands(**fan(ds, v, index).bands) for v in variables} for n, ds in results.items()},
             policy_dates={n: policy_date(ir, n) for n in names}, table=_table(entry, results),
             elapsed_ms=round(1000 * (time.perf_counter() - started), 1))
-        self._remember(key, result)
-        return result
+
+
+def _ensemble(entry: Entry, scenario: str | None, params: dict[str, float], runs: int, seed: int,
+              save: list[str], deterministic: bool) -> xr.Dataset:
+    return entry.model.run(scenario, params=params or None, runs=runs, seed=seed, variables=save,
+                           deterministic=deterministic)
 
 
 def _canonical(name: str) -> str:

@@ -1,0 +1,167 @@
+"""Dashboard latency and a loopback load test, against `policylab serve` running in its own process.
+
+1. **Slider round trip**: POST /api/models/{id}/run with a new maximum-pressure level each
+   time (so no cached answer), a 200-run ensemble of the flagship (else the SIR example's
+   first lever) — the request the dashboard sends when a slider stops moving. Reports p50
+   and p95 of the wall time from sending the request to having parsed the response.
+2. **Load**: C concurrent clients for S seconds on loopback, each looping over what a
+   dashboard user triggers — list and describe models, fetch link evidence and the
+   diagram, and slider moves among a few positions (cached after the first) — and counts
+   errors (any non-2xx or transport failure).
+
+Usage: python benchmarks/latency.py [--requests 30] [--clients 50] [--seconds 30] [--runs 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGSHIP = ROOT / "models" / "iraq_dialogue" / "model.yaml"
+SIR = ROOT / "models" / "sir" / "model.yaml"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(model: Path, port: int) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("policylab")
+    env = dict(os.environ)
+    env.setdefault("POLICYLAB_SOURCES", str(ROOT.parent / "shared" / "seed"))
+    process = subprocess.Popen([str(exe), "serve", "--port", str(port), "--model", str(model)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited: {process.stderr.read() if process.stderr else ''}")
+    process.terminate()
+    raise SystemExit("the server did not start within 120 s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def slider_round_trips(base: str, model_id: str, lever: str, runs: int, requests: int) -> dict[str, float]:
+    wall, server = [], []
+    with httpx.Client(base_url=base, timeout=300) as client:
+        client.post(f"/api/models/{model_id}/run", json={"runs": runs, "params": {lever: 0.999}})  # warm-up
+        for i in range(requests):
+            level = round((i + 0.5) / requests, 6)  # a new level every time: no cache hit
+            started = time.perf_counter()
+            response = client.post(f"/api/models/{model_id}/run", json={"runs": runs, "params": {lever: level}})
+            response.json()
+            wall.append(1000 * (time.perf_counter() - started))
+            response.raise_for_status()
+            server.append(response.json()["elapsed_ms"])
+    return {"p50_ms": percentile(wall, 0.5), "p95_ms": percentile(wall, 0.95), "mean_ms": statistics.fmean(wall),
+            "server_p50_ms": percentile(server, 0.5), "n": len(wall)}
+
+
+async def _client(base: str, model_id: str, lever: str, link: tuple[str, str] | None, runs: int, stop: float,
+                  rng: random.Random, latencies: dict[str, list[float]], errors: list[str]) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=300) as client:
+        while time.monotonic() < stop:
+            roll = rng.random()
+            if roll < 0.25:
+                kind, request = "list", client.get("/api/models")
+            elif roll < 0.5:
+                kind, request = "describe", client.get(f"/api/models/{model_id}")
+            elif roll < 0.65 and link is not None:
+                kind, request = "evidence", client.get(f"/api/models/{model_id}/links/{link[0]}/{link[1]}")
+            elif roll < 0.75:
+                kind, request = "diagram", client.get(f"/api/models/{model_id}/diagram.svg")
+            else:
+                level = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0])
+                kind, request = "slider", client.post(f"/api/models/{model_id}/run",
+                                                      json={"runs": runs, "params": {lever: level}})
+            started = time.perf_counter()
+            try:
+                response = await request
+                if response.status_code >= 300:
+                    errors.append(f"{kind}: HTTP {response.status_code}")
+            except httpx.HTTPError as error:
+                errors.append(f"{kind}: {type(error).__name__}")
+                continue
+            latencies.setdefault(kind, []).append(1000 * (time.perf_counter() - started))
+
+
+def load_test(base: str, model_id: str, lever: str, link: tuple[str, str] | None, runs: int, clients: int,
+              seconds: float) -> tuple[dict[str, list[float]], list[str], float]:
+    latencies: dict[str, list[float]] = {}
+    errors: list[str] = []
+    started = time.monotonic()
+    stop = started + seconds
+
+    async def main() -> None:
+        await asyncio.gather(*(_client(base, model_id, lever, link, runs, stop, random.Random(i), latencies, errors)
+                               for i in range(clients)))
+
+    asyncio.run(main())
+    return latencies, errors, time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=30, help="slider round trips to time")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients in the load test")
+    parser.add_argument("--seconds", type=float, default=30, help="length of the load test")
+    parser.add_argument("--runs", type=int, default=200, help="ensemble size per slider move")
+    args = parser.parse_args()
+    model = FLAGSHIP if FLAGSHIP.exists() else SIR
+    port = _free_port()
+    server = start_server(model, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        info = httpx.get(f"{base}/api/models", timeout=60).json()[0]
+        model_id = info["id"]
+        described = httpx.get(f"{base}/api/models/{model_id}", timeout=300).json()
+        names = [lv["name"] for lv in described["levers"]]
+        lever = "maximum_pressure" if "maximum_pressure" in names else names[0]
+        sourced = [lk for lk in described["links"] if lk["evidence"]]
+        link = (sourced[0]["source"], sourced[0]["target"]) if sourced else None
+        steps = described["time"]["n_steps"]
+        print(f"model {described['name']} ({steps} steps), lever {lever}, {args.runs}-run ensembles, "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        trips = slider_round_trips(base, model_id, lever, args.runs, args.requests)
+        print(f"slider round trip ({trips['n']} requests, each a new level): p50 {trips['p50_ms']:.0f} ms, "
+              f"p95 {trips['p95_ms']:.0f} ms, mean {trips['mean_ms']:.0f} ms "
+              f"(simulation inside the server: p50 {trips['server_p50_ms']:.0f} ms); target p95 < 150 ms")
+        latencies, errors, elapsed = load_test(base, model_id, lever, link, args.runs, args.clients, args.seconds)
+        total = sum(len(v) for v in latencies.values())
+        print(f"load: {args.clients} clients for {elapsed:.0f} s: {total} responses ({total / elapsed:.0f}/s), "
+              f"{len(errors)} errors" + (f" (first: {errors[0]})" if errors else ""))
+        for kind, values in sorted(latencies.items()):
+            print(f"  {kind:9s} n={len(values):6d}  p50 {percentile(values, 0.5):7.0f} ms  p95 {percentile(values, 0.95):7.0f} ms")
+        if errors:
+            raise SystemExit(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
