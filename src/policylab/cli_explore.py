@@ -121,7 +121,12 @@ def explore(
                         only=_names(only) or None, grid=_resolve_grid(loaded, _parse_levers(lever or [])),
                         combine=combine, outcomes=tuple(outcome or ()), series=_names(series), every=every,  # type: ignore[arg-type]
                         deterministic=deterministic)
-                    run_id = start(loaded, request, target, executor, chunk_size, progress, on_start=started.append)
+                    def announce(new_id: str) -> None:
+                        started.append(new_id)
+                        if not quiet:
+                            err.print(f"run {new_id}: {loaded.name}, stored in {target.root}", highlight=False, markup=False)
+
+                    run_id = start(loaded, request, target, executor, chunk_size, progress, on_start=announce)
         except KeyboardInterrupt:
             progress.close()
             if started:

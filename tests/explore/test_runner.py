@@ -136,3 +136,12 @@ def test_chunks_are_sized_to_the_saved_trajectories(model):
     plan = ExploreRequest(samples=2).plan(model)
     assert auto_chunk_size(model, plan) == 20_000
     assert auto_chunk_size(model, plan, budget=1000) == 16
+
+
+def test_a_request_survives_the_manifest_round_trip_so_resume_rebuilds_it():
+    import json
+
+    request = ExploreRequest(samples=9, sampler="sobol", seed=3, scenarios=("base", "relief"), levers=("relief",),
+                             only=("growth",), grid=(("relief", (0.0, 0.5)),), combine="paired", outcomes=("p=level:max",),
+                             series=("level",), every="quarter", deterministic=True)
+    assert ExploreRequest.from_json(json.loads(json.dumps(request.to_json()))) == request

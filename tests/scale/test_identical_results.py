@@ -53,7 +53,8 @@ def test_chunk_size_does_not_change_stored_results(model, store, reference, chun
 
 def test_two_workers_of_a_dask_local_cluster_store_identical_results(model, store, reference):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster:  # any free port: 8787 may be taken
         with open_executor(cluster.scheduler_address) as executor:
             assert isinstance(executor, DaskCluster) and executor.workers == 2
             run_id = start(model, REQUEST, store, executor, chunk_size=1500)

@@ -164,7 +164,8 @@ def _execute(writer, ref: ModelRef, design: DesignSource, plan: ExplorePlan, siz
              progress: ProgressSink | None) -> None:
     done_runs = sum(min(size, len(design) - c * size) for c in writer.done)
     if progress is not None:
-        progress.start(len(design), done_runs, f"{ref.path.rsplit('/', 1)[-1]} → run {writer.run_id}")
+        name = str(writer.manifest.get("model", {}).get("name") or ref.path.rsplit("/", 1)[-1])  # type: ignore[union-attr]
+        progress.start(len(design), done_runs, name if len(name) <= 24 else name[:23] + "…")
     jobs = chunk_jobs(design, ref, plan, size, skip=writer.done)
     for result in executor.map_unordered(run_chunk, jobs):
         writer.write_chunk(result.chunk, result.first_run, result.outcomes, result.series)
