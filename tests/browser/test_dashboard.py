@@ -39,6 +39,8 @@ def test_moving_the_maximum_pressure_slider_changes_the_plotted_attack_series(pa
     after = page.eval_on_selector(chart, MEDIAN)
     assert len(after) == len(before) and after != before
     assert sum(after) < sum(before)  # no sanctions pressure, fewer attacks
+    reference = page.eval_on_selector(chart, "n => n.data.filter(d => d.name === 'as written').map(d => d.y)")
+    assert reference == [before]  # the scenario as written stays on the chart, for comparison
     assert page.text_content('.param[data-name="maximum_pressure"] output') == "0"
     page.locator(chart).scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "dashboard-slider.png"))

@@ -123,7 +123,7 @@
 
   const PLOT_CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]};
 
-  function drawFans(result) {
+  function drawFans(result, reference) {
     const box = $("#charts");
     const keep = new Set(state.variables);
     for (const node of [...box.children]) if (!keep.has(node.dataset.variable)) { Plotly.purge(node); node.remove(); }
@@ -135,7 +135,12 @@
       if (!bands) return;
       const colour = COLOURS[Math.max(0, state.info.scenarios.indexOf(result.scenario)) % COLOURS.length];
       const units = unitsOf(name);
-      Plotly.react(node, fanTraces(result.x, bands, result.scenario || state.info.name, colour, false),
+      const traces = fanTraces(result.x, bands, result.scenario || state.info.name, colour, false);
+      if (reference && reference.series[name]) {
+        traces.push({x: reference.x, y: reference.series[name].p50, mode: "lines", name: "as written", showlegend: false,
+                     line: {width: 1.3, color: "#777", dash: "dot"}, hovertemplate: "scenario as written: %{y:.4g}<extra></extra>"});
+      }
+      Plotly.react(node, traces,
                    layout(displayName(name) + (units ? ` (${units})` : ""), units, [result.policy_date]), PLOT_CONFIG);
       node.dataset.version = String(state.version);
     });
@@ -204,9 +209,12 @@
         if (version !== state.version) return;
         drawCompare(result);
       } else {
-        const result = await api(`/api/models/${state.model}/run`, Object.assign(requestBody(), {scenario: state.scenario}), "sim");
+        const body = Object.assign(requestBody(), {scenario: state.scenario});
+        const asWritten = Object.keys(state.params).length  // the untouched scenario, for reference (cached by the server)
+          ? api(`/api/models/${state.model}/run`, Object.assign({}, body, {params: {}}), "reference") : Promise.resolve(null);
+        const [result, reference] = await Promise.all([api(`/api/models/${state.model}/run`, body, "sim"), asWritten]);
         if (version !== state.version) return;
-        drawFans(result);
+        drawFans(result, reference);
       }
       document.body.classList.remove("busy");
       setStatus("idle", `updated in ${Math.round(performance.now() - started)} ms`);
@@ -335,12 +343,30 @@
     loops.replaceChildren(...state.info.loops.slice(0, 200).map((l) => el("li", {}, el("b", {text: l.label + " "}), [...l.variables, l.variables[0]].map(displayName).join(" → "))));
   }
 
-  function fitDiagram() {
+  const READABLE = 0.6;  // below this scale a large diagram's labels cannot be read: scroll instead
+
+  function fitDiagram(whole) {
     const box = $("#diagram"), svg = $("#diagram svg");
     if (!svg) return;
     state.fitted = box.clientWidth > 0;
-    if (state.fitted) state.zoom = Math.min(1, (box.clientWidth - 20) / Number(svg.dataset.width));
+    if (state.fitted) {
+      const fit = Math.min(1, (box.clientWidth - 20) / Number(svg.dataset.width));
+      state.zoom = whole ? fit : Math.max(fit, READABLE);
+    }
     applyZoom();
+  }
+
+  function dragToPan(box) {
+    let start = null;
+    box.addEventListener("pointerdown", (e) => { start = {x: e.clientX, y: e.clientY, left: box.scrollLeft, top: box.scrollTop, moved: false}; });
+    box.addEventListener("pointermove", (e) => {
+      if (!start || !(e.buttons & 1)) return;
+      const dx = e.clientX - start.x, dy = e.clientY - start.y;
+      if (Math.abs(dx) + Math.abs(dy) > 4) start.moved = true;
+      if (start.moved) { box.scrollLeft = start.left - dx; box.scrollTop = start.top - dy; box.classList.add("panning"); }
+    });
+    window.addEventListener("pointerup", () => { setTimeout(() => box.classList.remove("panning"), 0); if (start && start.moved) box.dataset.dragged = "1"; start = null; });
+    box.addEventListener("click", (e) => { if (box.dataset.dragged) { e.stopPropagation(); e.preventDefault(); delete box.dataset.dragged; } }, true);
   }
 
   function applyZoom() {
@@ -447,6 +473,7 @@
       leverNote(); schedule();
     });
     $("#model-select").addEventListener("change", (e) => selectModel(e.target.value));
+    dragToPan($("#diagram"));
     $("#judgement-filter").addEventListener("input", (e) => {
       const q = e.target.value.toLowerCase();
       document.querySelectorAll("#judgements .param").forEach((row) => { row.hidden = q && !row.dataset.name.includes(q); });
@@ -454,7 +481,7 @@
     $("#reset-all").addEventListener("click", () => { state.params = {}; buildControls(); schedule(); });
     document.querySelectorAll("[data-zoom]").forEach((b) => b.addEventListener("click", () => {
       const z = b.dataset.zoom;
-      if (z === "fit") { fitDiagram(); return; }
+      if (z === "fit") { fitDiagram(true); return; }
       state.zoom = z === "in" ? state.zoom * 1.25 : state.zoom / 1.25;
       applyZoom();
     }));
