@@ -109,8 +109,9 @@ def test_a_second_writer_of_a_run_is_told_who_holds_it(model, store):
     assert store.list_runs()["status"].tolist() == ["interrupted"]
 
 
-def test_a_writer_waits_for_the_catalogue_lock_then_names_its_holder(model, tmp_path):
+def test_a_writer_waits_for_the_catalogue_lock_then_names_its_holder(model, tmp_path, monkeypatch):
     notes: list[str] = []
+    monkeypatch.setattr("policylab.store.locks.NOTICE_AFTER", 0.2)
     store = Store(tmp_path / "store", lock_timeout=0.5, on_wait=notes.append)
     store.root.mkdir(parents=True)
     other = FileLock(store.catalogue_lock.path, "the catalogue")

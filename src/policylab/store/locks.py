@@ -22,6 +22,8 @@ from pathlib import Path
 
 from policylab.store.errors import StoreLockedError
 
+NOTICE_AFTER = 2.0  # seconds of waiting before a waiter is told who holds the lock (brief waits are normal)
+
 
 def describe_holder(path: Path) -> str:
     """The holder's details as written in the lock file, for messages."""
@@ -43,10 +45,14 @@ class FileLock:
         self.fd: int | None = None
 
     def acquire(self, timeout: float | None = 60.0, on_wait: Callable[[str], None] | None = None) -> None:
-        """Take the lock, waiting up to ``timeout`` seconds (None: for ever; 0: not at all)."""
+        """Take the lock, waiting up to ``timeout`` seconds (None: for ever; 0: not at all).
+
+        ``on_wait`` is told who holds the lock once, if the wait lasts ``NOTICE_AFTER`` seconds.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = None if timeout is None else began + timeout
         delay, told = 0.01, False
         while True:
             try:
@@ -59,7 +65,7 @@ class FileLock:
                     waited = f" after waiting {timeout:g} s" if timeout else ""
                     raise StoreLockedError(f"{self.what} is locked by {holder}{waited}; "
                                            "try again when it finishes, or stop that process") from None
-                if on_wait is not None and not told:
+                if on_wait is not None and not told and time.monotonic() - began >= NOTICE_AFTER:
                     on_wait(f"waiting for {self.what}, locked by {holder}")
                     told = True
                 time.sleep(delay)

@@ -42,7 +42,7 @@ import pyarrow as pa
 
 from policylab.store.atomic import remove_temporaries, write_bytes_atomic, write_parquet_atomic
 from policylab.store.errors import ResumeError, RunNotFoundError, StoreError, StoreLockedError
-from policylab.store.locks import FileLock, describe_holder
+from policylab.store.locks import NOTICE_AFTER, FileLock, describe_holder
 
 CATALOGUE = "runs.duckdb"
 SCHEMA_VERSION = 1
@@ -137,15 +137,17 @@ class Store:
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         """Open the catalogue, retrying while another process has it open for writing."""
         self.root.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.01
+        began = time.monotonic()
+        deadline = began + self.lock_timeout
+        delay, told = 0.01, False
         while True:
             try:
                 return duckdb.connect(str(self.catalogue_path), read_only=read_only)
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower():
                     raise StoreError(f"cannot open the run catalogue {self.catalogue_path}: {error}") from error
-                if delay == 0.01 and self.on_wait is not None:
+                if not told and self.on_wait is not None and time.monotonic() - began >= NOTICE_AFTER:
+                    told = True
                     self.on_wait(f"waiting for the run catalogue {self.catalogue_path}, open in another process")
                 if time.monotonic() >= deadline:
                     raise StoreLockedError(
