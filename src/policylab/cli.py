@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from policylab.api import Model, __version__, load
+from policylab.api import BACKENDS, Backend, Model, __version__, load
 from policylab.errors import PolicyLabError, UsageError
 
 OutputFormat = Literal["table", "csv", "json"]
@@ -134,6 +134,7 @@ def run(
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="numpy (default) or numba (compiled; pip install 'policylab[fast]').")] = "numpy",
 ) -> None:
     """Simulate a model and print a table, CSV time series or JSON."""
     with _errors():
@@ -142,14 +143,16 @@ def run(
         path = model if model is not None else default_model()
         loaded = load(path)
         variables = _split_vars(vars)
+        if backend not in BACKENDS:
+            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         if fmt == "csv":
-            _run_csv(loaded, scenario or [], runs or 1, seed, variables, output, deterministic, quiet)
+            _run_csv(loaded, scenario or [], runs or 1, seed, variables, output, deterministic, quiet, backend)
         else:
-            _run_table(loaded, scenario or [], runs, seed, variables, fmt, output, deterministic, quiet)
+            _run_table(loaded, scenario or [], runs, seed, variables, fmt, output, deterministic, quiet, backend)
 
 
 def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variables: list[str] | None,
-             output: Path | None, deterministic: bool, quiet: bool) -> None:
+             output: Path | None, deterministic: bool, quiet: bool, backend: Backend) -> None:
     from policylab.results import to_csv_frame
 
     if len(scenarios) > 1:
@@ -157,7 +160,8 @@ def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variable
     chosen = scenarios[0] if scenarios else loaded.ir.default_scenario
     progress = _LazyProgress(loaded.ir.time.n_steps, f"{loaded.name} × {runs}", quiet)
     try:
-        ds = loaded.run(chosen, runs=runs, seed=seed, variables=variables, deterministic=deterministic, progress=progress)
+        ds = loaded.run(chosen, runs=runs, seed=seed, variables=variables, deterministic=deterministic, progress=progress,
+                        backend=backend)
     finally:
         progress.close()
     names = list(ds.data_vars)
@@ -167,7 +171,7 @@ def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variable
 
 
 def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int, variables: list[str] | None,
-               fmt: str, output: Path | None, deterministic: bool, quiet: bool) -> None:
+               fmt: str, output: Path | None, deterministic: bool, quiet: bool, backend: Backend) -> None:
     from policylab.results.outcomes import needed_variables
     from policylab.results.tables import comparison_table, default_rows, format_cell, to_json
     from policylab.simulate import judgement_parameters
@@ -182,7 +186,7 @@ def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int,
         progress = _LazyProgress(ir.time.n_steps, f"{name or ir.name} × {n}", quiet)
         try:
             results[name or ir.name] = loaded.run(name, runs=n, seed=seed, variables=save,
-                                                  deterministic=deterministic, progress=progress)
+                                                  deterministic=deterministic, progress=progress, backend=backend)
         finally:
             progress.close()
     table = comparison_table(ir, results, rows)

@@ -88,6 +88,8 @@ class Program:
     runs: int
     dt: float
     evaluation_order: list[str] = field(default_factory=list)
+    constants: dict[str, Value] = field(default_factory=dict)  # folded names (constants, DT, constant rates)
+    deterministic: bool = False
 
 
 def _event_fn(times: tuple[float, ...], magnitude: float, model: Model) -> Fn:
@@ -180,6 +182,8 @@ def _bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: boo
         runs=runs,
         dt=model.time.dt,
         evaluation_order=[n for n in compiled.rate_order if not is_hidden(n)],
+        constants=values,
+        deterministic=deterministic,
     )
 
 

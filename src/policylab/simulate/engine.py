@@ -101,8 +101,7 @@ def _delay_steps(program: Program, env: _Env, out: int, delay: int, n_steps: int
     bad = np.isnan(steps)
     if bad.any():
         owner = next(n for n, s in program.slots.items() if s == out).partition("~")[0]
-        run = int(env.streams.run_indices[int(np.argmax(bad))])
-        raise SimulationError(f"the delay time of DELAY_FIXED inside {owner} is NaN in run {run}; check its equation")
+        raise delay_error(owner, int(env.streams.run_indices[int(np.argmax(bad))]))
     return np.clip(np.rint(steps), 1, n_steps + 1).astype(np.int64)
 
 
@@ -141,11 +140,20 @@ def _raise_nonfinite(program: Program, env: _Env, slot: int, value: np.ndarray, 
     flat = np.broadcast_to(value, (program.runs,))
     position = int(np.argwhere(~np.isfinite(flat))[0][0])
     kind = "NaN" if np.isnan(flat[position]) else "infinite"
-    run = int(env.streams.run_indices[position])
-    raise SimulationError(
+    raise nonfinite_error(name, kind, time, int(env.streams.run_indices[position]))
+
+
+def nonfinite_error(name: str, kind: str, time: float, run: int) -> SimulationError:
+    """The error for a variable that became NaN or infinite (one wording for every backend)."""
+    return SimulationError(
         f"{describe(name)} became {kind} at time {time:g} in run {run}; check its equation and the values it "
         f"reads (a division by zero, LN of a non-positive number, or an overflow)."
     )
+
+
+def delay_error(owner: str, run: int) -> SimulationError:
+    """The error for a DELAY_FIXED whose delay time is NaN at the start."""
+    return SimulationError(f"the delay time of DELAY_FIXED inside {owner} is NaN in run {run}; check its equation")
 
 
 def simulate(
@@ -200,7 +208,7 @@ def simulate(
             pipelines.commit(i)
             _check_finite(program, env, state, spec.start + (i + 1) * dt, step_start)
     times = spec.start + np.arange(n_saves) * stride * dt
-    _check_saved(out, times, streams.run_indices)
+    check_saved(out, times, streams.run_indices)
     return Trajectory(times, out)
 
 
@@ -223,14 +231,12 @@ def _rk4(program: Program, env: _Env, state: np.ndarray, flows: np.ndarray, dt: 
     return state + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
-def _check_saved(out: dict[str, np.ndarray], times: np.ndarray, run_indices: np.ndarray) -> None:
+def check_saved(out: dict[str, np.ndarray], times: np.ndarray, run_indices: np.ndarray) -> None:
+    """Raise for the first saved user variable that is NaN or infinite somewhere."""
     for name, array in out.items():
         if not np.isfinite(array).all():
             row, run = (int(x) for x in np.argwhere(~np.isfinite(array))[0])
             if is_hidden(name):
                 continue
             kind = "NaN" if np.isnan(array[row, run]) else "infinite"
-            raise SimulationError(
-                f"{name} became {kind} at time {times[row]:g} in run {run_indices[run]}; check its equation and the "
-                f"values it reads (a division by zero, LN of a non-positive number, or an overflow)."
-            )
+            raise nonfinite_error(name, kind, float(times[row]), int(run_indices[run]))

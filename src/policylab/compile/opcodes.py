@@ -1,0 +1,631 @@
+"""Lower a bound plan into a register machine's tape: arrays of opcodes, never source code.
+
+The compiled backend (``policylab.simulate.numba_backend``) runs a fixed interpreter,
+written once and compiled ahead of use, over the arrays built here. Lowering mirrors
+:func:`policylab.compile.closures.build` node for node — the same constant folding (done
+with the same NumPy functions), the same evaluation of every builtin — so the two
+backends compute the same numbers; they differ only where NumPy's SIMD transcendental
+functions (``exp``, ``log``, ``sin``…) and the C library's round the last bit differently.
+
+The machine
+-----------
+Every value lives in a *register*: one float64 per run of a block of runs. Register 0 is
+TIME; then one register per slot of the :class:`~policylab.compile.plan.Program`
+(stocks, rates, levers, events, pipeline outputs); then constants (one scalar for all
+runs, or one value per run); then temporaries, reused between equations. An instruction
+is a row ``(op, out, a, b, c, d)`` of an int64 array: ``out`` and the operands are
+register numbers, except where an :class:`Op` says otherwise (a lookup table, a lever,
+an event or a random call site). Element-wise instructions read their operands before
+they write ``out``, so ``out`` may be one of them.
+
+Three sections of one tape: ``init`` (inputs, then start values in dependency order),
+``stage`` (inputs, then rates in evaluation order; run once per Euler step, four times
+per RK4 step) and ``deriv`` (the net flow of each stock). Levers, events and the clock
+are tabulated per scenario for every step and RK4 stage, so the interpreter never calls
+back into Python.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from policylab.compile.closures import _ARITH, _COMPARE, _lookup_fn, _truth
+from policylab.compile.desugar import Draw, LookupCall
+from policylab.compile.inputs import Inputs, LeverInput
+from policylab.compile.plan import CompiledModel, Program
+from policylab.errors import PolicyLabError
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.builtins import find_builtin
+from policylab.model.ir import Event, Lever, Lookup, Method, Model, Schedule
+
+
+class Op(IntEnum):
+    """Instruction codes. Operands are registers unless noted."""
+
+    MOV = 0  # out = a
+    ADD = 1
+    SUB = 2
+    MUL = 3
+    DIV = 4
+    NEG = 5
+    POW = 6
+    MOD = 7  # numpy.mod: the sign of the divisor
+    LT = 8
+    LE = 9
+    GT = 10
+    GE = 11
+    EQ = 12
+    NE = 13
+    AND = 14
+    OR = 15
+    NOT = 16
+    SELECT = 17  # out = a if c != 0 else b; operands (c, a, b) in columns (a, b, c)
+    SELECT0 = 18  # IF_THEN_ELSE: the same, plus 0.0 (no negative zero)
+    MIN = 19
+    MAX = 20
+    CLIP0 = 21  # numpy.maximum(a, 0.0): non-negative flows
+    ABS = 22
+    EXP = 23
+    LN = 24
+    LOG10 = 25
+    SQRT = 26
+    SIN = 27
+    COS = 28
+    TAN = 29
+    ASIN = 30
+    ACOS = 31
+    ATAN = 32
+    FLOOR = 33
+    ROUND = 34
+    TRUNC = 35
+    FMOD = 36
+    XIDZ = 37  # a / b, or c when b == 0
+    STEP = 38  # (height, start)
+    PULSE = 39  # (volume, first, interval)
+    RAMP = 40  # (slope, start, end)
+    PULSE_TRAIN = 41  # (start, width, interval, end)
+    LOOKUP = 42  # a: argument register, b: table number
+    UNIFORM = 43  # (low, high), c: call site
+    NORMAL = 44  # (mean, sd), c: call site
+    LOGNORMAL = 45  # (mean, sd), c: call site
+    POISSON = 46  # (mean), c: call site
+    EXPONENTIAL = 47  # (mean), c: call site
+    LEVER = 48  # a: lever number, b: register of its per-run level (or -1)
+    EVENT = 49  # a: event number
+
+
+class Extrapolation(IntEnum):
+    """How a lookup table behaves outside its points (``Lookup.extrapolation``)."""
+
+    CLAMP = 0
+    LINEAR = 1
+    DISCRETE = 2
+
+
+class Search(IntEnum):
+    """How the interpreter finds a lookup's interval (``Tape.table_index[:, 3]``)."""
+
+    GENERIC = 0  # binary search with numpy.interp's guards (tables with non-finite values or slopes)
+    GRID = 1  # a guess from a near-uniform grid, corrected by one step each way
+    BRANCHLESS = 2  # a binary search without data-dependent branches
+
+
+class Unsupported(PolicyLabError):
+    """A model feature the tape cannot express; the caller runs the NumPy backend instead."""
+
+
+_PURE_OPS: dict[str, Op] = {
+    "min": Op.MIN, "max": Op.MAX, "abs": Op.ABS, "exp": Op.EXP, "ln": Op.LN, "log10": Op.LOG10, "sqrt": Op.SQRT,
+    "sin": Op.SIN, "cos": Op.COS, "tan": Op.TAN, "arcsin": Op.ASIN, "arccos": Op.ACOS, "arctan": Op.ATAN,
+    "int": Op.FLOOR, "round": Op.ROUND, "modulo": Op.MOD, "trunc": Op.TRUNC, "fmod": Op.FMOD,
+    "safediv": Op.XIDZ, "xidz": Op.XIDZ, "zidz": Op.XIDZ, "if_then_else": Op.SELECT0,
+}
+_TIME_OPS: dict[str, Op] = {"step": Op.STEP, "pulse": Op.PULSE, "ramp": Op.RAMP, "pulse_train": Op.PULSE_TRAIN}
+_TIME_DEFAULTS: dict[str, tuple[float, ...]] = {"pulse": (0.0,), "ramp": (np.inf,)}  # trailing optional arguments
+_DRAW_OPS: dict[str, tuple[Op, int]] = {  # opcode and the number of arguments it reads
+    "uniform": (Op.UNIFORM, 2), "normal": (Op.NORMAL, 2), "lognormal": (Op.LOGNORMAL, 2),
+    "poisson": (Op.POISSON, 1), "exponential": (Op.EXPONENTIAL, 1),
+}
+_ARITH_OPS: dict[str, Op] = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "^": Op.POW, "mod": Op.MOD}
+_COMPARE_OPS: dict[str, Op] = {"<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE, "=": Op.EQ, "<>": Op.NE}
+
+TIME_REGISTER = 0
+_CONST = 1 << 40  # provisional numbering while lowering: constants and temporaries are renumbered at the end
+_TEMP = 1 << 41
+
+
+@dataclass(frozen=True)
+class K:
+    """A folded value: a float for all runs, or one per run (as in ``closures.Const``)."""
+
+    value: float | np.ndarray
+
+
+Node = K | int  # a folded value, or the register that will hold the value
+
+
+@dataclass(frozen=True)
+class Tape:
+    """Everything the interpreter needs for one call, as arrays.
+
+    Shapes: ``code (n_ops, 6)``; ``lever_path``/``lever_flag (n_steps + 1, stages, n_levers)``;
+    ``events (n_steps + 1, n_events)``; ``times (n_steps + 1, stages)`` with ``stages`` 1
+    (Euler) or 4 (RK4: the stage times ``t``, ``t + dt/2``, ``t + dt/2``, ``t + dt``).
+    """
+
+    code: np.ndarray
+    init: tuple[int, int]
+    stage: tuple[int, int]
+    deriv: tuple[int, int]
+    n_registers: int
+    scalar_registers: np.ndarray
+    scalar_values: np.ndarray
+    run_registers: np.ndarray
+    run_values: np.ndarray  # (n, runs)
+    stock_registers: np.ndarray
+    deriv_registers: np.ndarray
+    non_negative: np.ndarray  # rows of stocks clipped at zero
+    rate_registers: np.ndarray  # in evaluation order, for naming a non-finite rate
+    pipelines: np.ndarray  # (n_pipes, 4): out, source, delay (-1: one step), init
+    table_index: np.ndarray  # (n_tables, 4): offset, length, extrapolation, uniform grid (0/1)
+    table_data: np.ndarray  # per table: xs, +inf, ys, slopes (length - 1, padded to length)
+    table_params: np.ndarray  # (n_tables, 4): low slope, high slope, first x, 1 / grid step
+    lever_path: np.ndarray
+    lever_flag: np.ndarray
+    events: np.ndarray
+    times: np.ndarray
+    method: Method
+    names: dict[int, str]  # register -> slot name, for messages and saving
+
+
+def lower(compiled: CompiledModel, program: Program, inputs: Inputs) -> Tape:
+    """The tape of ``program`` (bound from ``compiled`` and ``inputs``).
+
+    Raises :class:`Unsupported` for a construct the interpreter does not know, so the
+    caller can fall back to the NumPy backend rather than compute something else.
+    """
+    with np.errstate(all="ignore"):
+        return _Lowering(compiled, program, inputs).tape()
+
+
+class _Lowering:
+    """Emits instructions while walking the flat system in the plan's order."""
+
+    def __init__(self, compiled: CompiledModel, program: Program, inputs: Inputs) -> None:
+        self.compiled = compiled
+        self.model: Model = compiled.model
+        self.system = compiled.system
+        self.program = program
+        self.inputs = inputs
+        self.values = program.constants
+        self.lookups = {n: v for n, v in self.model.variables.items() if isinstance(v, Lookup)}
+        self.code: list[list[int]] = []
+        self.scalars: dict[bytes, int] = {}
+        self.scalar_values: list[float] = []
+        self.per_run: dict[int, int] = {}
+        self.per_run_values: list[np.ndarray] = []
+        self.free: list[int] = []
+        self.n_temps = 0
+        self.tables: dict[str, int] = {}
+        self.table_list: list[Lookup] = []
+
+    # registers ---------------------------------------------------------------------------
+    def slot(self, name: str) -> int:
+        return self.program.slots[name] + 1
+
+    def const(self, value: float | np.ndarray) -> int:
+        if isinstance(value, np.ndarray) and value.ndim:
+            key = id(value)
+            if key not in self.per_run:
+                self.per_run[key] = len(self.per_run_values)
+                self.per_run_values.append(np.asarray(value, dtype=float))
+            return _CONST + 2 * self.per_run[key] + 1
+        number = float(value)
+        bits = struct.pack("<d", number)
+        if bits not in self.scalars:
+            self.scalars[bits] = len(self.scalar_values)
+            self.scalar_values.append(number)
+        return _CONST + 2 * self.scalars[bits]
+
+    def reg(self, node: Node) -> int:
+        return self.const(node.value) if isinstance(node, K) else node
+
+    def temp(self) -> int:
+        if self.free:
+            return self.free.pop()
+        self.n_temps += 1
+        return _TEMP + self.n_temps - 1
+
+    def release(self, *registers: int) -> None:
+        for r in registers:
+            if r >= _TEMP and r not in self.free:
+                self.free.append(r)
+
+    def discard(self, *nodes: Node) -> None:
+        """Forget values an instruction does not read (their temporaries become free)."""
+        self.release(*[n for n in nodes if isinstance(n, int)])
+
+    def emit(self, op: Op, *operands: Node, extra: tuple[int, ...] = ()) -> int:
+        """Append ``op`` over ``operands``; return the (temporary) register it writes."""
+        registers = [self.reg(o) for o in operands]
+        self.release(*registers)
+        out = self.temp()
+        row = [int(op), out, *registers, *extra]
+        self.code.append(row + [-1] * (6 - len(row)))
+        return out
+
+    def into(self, node: Node, target: int) -> None:
+        """Make ``target`` hold ``node``: retarget the instruction that computed it, else copy."""
+        if isinstance(node, int) and node >= _TEMP and self.code and self.code[-1][1] == node:
+            self.code[-1][1] = target
+            self.release(node)
+            return
+        self.emit_to(Op.MOV, target, node)
+
+    def emit_to(self, op: Op, target: int, *operands: Node) -> None:
+        registers = [self.reg(o) for o in operands]
+        self.release(*registers)
+        row = [int(op), target, *registers]
+        self.code.append(row + [-1] * (6 - len(row)))
+
+    # expressions (mirrors closures.build) ------------------------------------------------
+    def node(self, expr: Expr) -> Node:
+        match expr:
+            case Num(value=v):
+                return K(float(v))
+            case Name(name=n) | Subscript(name=n):
+                return self.name(n)
+            case UnaryOp(op=op, operand=o):
+                inner = self.node(o)
+                if op == "+":
+                    return inner
+                if isinstance(inner, K):
+                    return K(-inner.value)
+                return self.emit(Op.NEG, inner)
+            case BinOp(op=op, left=a, right=b):
+                return self.binary(_ARITH[op], _ARITH_OPS[op], self.node(a), self.node(b))
+            case Compare(op=op, left=a, right=b):
+                ufunc = _COMPARE[op]
+                return self.binary(lambda x, y: ufunc(x, y) * 1.0, _COMPARE_OPS[op], self.node(a), self.node(b))
+            case BoolOp(op=op, left=a, right=b):
+                combine = np.logical_and if op == "and" else np.logical_or
+                return self.binary(lambda x, y: combine(_truth(x), _truth(y)) * 1.0,
+                                   Op.AND if op == "and" else Op.OR, self.node(a), self.node(b))
+            case Not(operand=o):
+                inner = self.node(o)
+                if isinstance(inner, K):
+                    return K(np.logical_not(_truth(inner.value)) * 1.0)
+                return self.emit(Op.NOT, inner)
+            case IfThenElse(condition=c, then=a, otherwise=b):
+                cond = self.node(c)
+                if isinstance(cond, K) and np.ndim(cond.value) == 0:
+                    return self.node(a if cond.value else b)  # folded, as closures._if does
+                return self.emit(Op.SELECT, cond, self.node(a), self.node(b))
+            case Call():
+                return self.call(expr)
+            case LookupCall(table=t, arg=a):
+                arg = self.node(a)
+                if isinstance(arg, K):
+                    return K(_lookup_fn(self.lookups[t])(arg.value))
+                return self.emit(Op.LOOKUP, arg, extra=(self.table(t),))
+            case Draw():
+                return self.draw(expr)
+        raise Unsupported(f"the compiled backend cannot evaluate {type(expr).__name__} nodes")
+
+    def binary(self, fold, op: Op, a: Node, b: Node) -> Node:  # type: ignore[no-untyped-def]
+        if isinstance(a, K) and isinstance(b, K):
+            return K(fold(a.value, b.value))
+        return self.emit(op, a, b)
+
+    def name(self, name: str) -> Node:
+        if name in self.values:
+            return K(self.values[name])
+        if name in self.program.slots:
+            return self.slot(name)
+        if name == "time":
+            return TIME_REGISTER
+        if name in ("dt", "time_step"):
+            return self.const(self.model.time.dt)  # a register, not folded: closures read e.dt
+        raise Unsupported(f"{name!r} has no value in the compiled backend")
+
+    def call(self, expr: Call) -> Node:
+        spec = find_builtin(expr.func)
+        if spec is None or spec.impl is None:
+            raise Unsupported(f"unknown function {expr.func.upper()}()")
+        nodes = [self.node(a) for a in expr.args]
+        if spec.kind == "time":
+            if spec.name not in _TIME_OPS:
+                raise Unsupported(f"the compiled backend has no {spec.name.upper()}()")
+            defaults = _TIME_DEFAULTS.get(spec.name, ())
+            missing = spec.max_args - len(nodes) if spec.max_args is not None else 0
+            nodes += [K(v) for v in defaults[len(defaults) - missing:]] if missing > 0 else []
+            return self.emit(_TIME_OPS[spec.name], *nodes)
+        if spec.kind != "pure" or spec.name not in _PURE_OPS:
+            raise Unsupported(f"the compiled backend has no {spec.name.upper()}()")
+        if all(isinstance(n, K) for n in nodes):
+            return K(spec.impl(*[n.value for n in nodes]))  # type: ignore[union-attr]
+        op = _PURE_OPS[spec.name]
+        if op in (Op.MIN, Op.MAX):
+            result = nodes[0]
+            for other in nodes[1:]:
+                result = self.emit(op, result, other)
+            return result
+        if op == Op.XIDZ:
+            fallback = nodes[2] if len(nodes) > 2 else K(0.0)
+            return self.emit(op, nodes[0], nodes[1], fallback)
+        return self.emit(op, *nodes)
+
+    def draw(self, expr: Draw) -> Node:
+        spec = find_builtin(expr.func)
+        if spec is None or spec.mean is None or spec.name not in _DRAW_OPS:
+            raise Unsupported(f"the compiled backend has no random {expr.func.upper()}()")
+        nodes = [self.node(a) for a in expr.args]
+        if self.program.deterministic:
+            if all(isinstance(n, K) for n in nodes):
+                return K(spec.mean(*[n.value for n in nodes]))  # type: ignore[union-attr]
+            if spec.name == "uniform":
+                return self.emit(Op.DIV, self.emit(Op.ADD, nodes[0], nodes[1]), K(2))
+            self.discard(*nodes[1:])
+            return nodes[0]
+        op, arity = _DRAW_OPS[spec.name]
+        self.discard(*nodes[arity:])
+        return self.emit(op, *nodes[:arity], extra=(expr.site,) if arity == 2 else (-1, expr.site))
+
+    def table(self, name: str) -> int:
+        if name not in self.tables:
+            table = self.lookups[name]
+            xs = np.asarray(table.xs, dtype=float)
+            if xs.size == 0 or np.isnan(xs).any() or (np.diff(xs) < 0).any():
+                raise Unsupported(f"lookup {name!r} has x values that are not sorted ascending")
+            self.tables[name] = len(self.table_list)
+            self.table_list.append(table)
+        return self.tables[name]
+
+    # the plan ----------------------------------------------------------------------------
+    def equation(self, expr: Expr, non_negative: bool) -> Node:
+        node = self.node(expr)
+        if non_negative:
+            node = K(np.maximum(node.value, 0.0)) if isinstance(node, K) else self.emit(Op.CLIP0, node)
+        return node
+
+    def inputs_section(self) -> None:
+        for index, name in enumerate(self.model.of_kind(Lever)):
+            level = self.inputs.levers[name].level
+            per_run = isinstance(level, np.ndarray) and level.ndim > 0
+            row = [int(Op.LEVER), self.slot(name), index, self.const(level) if per_run else -1, -1, -1]
+            self.code.append(row)
+        for index, name in enumerate(self.model.of_kind(Event)):
+            self.code.append([int(Op.EVENT), self.slot(name), index, -1, -1, -1])
+
+    def tape(self) -> Tape:
+        system, program = self.system, self.program
+        rate_nodes: dict[str, tuple[Expr, bool]] = {}
+        start = len(self.code)
+        self.inputs_section()
+        pipe_init = {p.out: p.init for p in system.pipelines}
+        for name in self.compiled.init_order:
+            if name in system.stocks:
+                self.into(self.node(system.stocks[name].initial), self.slot(name))
+            elif name in system.rates and name not in self.values:
+                rate = system.rates[name]
+                rate_nodes[name] = (rate.expr, rate.non_negative)
+                self.into(self.equation(rate.expr, rate.non_negative), self.slot(name))
+            elif name in pipe_init:
+                source = pipe_init[name]
+                self.into(K(self.values[source]) if source in self.values else self.slot(source), self.slot(name))
+        init = (start, len(self.code))
+        self.inputs_section()
+        rate_registers = []
+        for slot, _fn in program.rate_steps:
+            name = _name_of(program, slot)
+            expr, non_negative = rate_nodes.get(name) or (system.rates[name].expr, system.rates[name].non_negative)
+            self.into(self.equation(expr, non_negative), slot + 1)
+            rate_registers.append(slot + 1)
+        stage = (init[1], len(self.code))
+        derivs = [self.derivative(s.inflows, s.outflows) for s in system.stocks.values()]
+        deriv = (stage[1], len(self.code))
+        return self.finish(init, stage, deriv, derivs, rate_registers)
+
+    def derivative(self, inflows: tuple[str, ...], outflows: tuple[str, ...]) -> int:
+        """The register of one stock's net flow (mirrors ``plan._derivative``)."""
+        constant: float | np.ndarray = 0.0
+        plus, minus = [], []
+        for name in inflows:
+            if name in self.values:
+                constant = constant + self.values[name]
+            else:
+                plus.append(self.slot(name))
+        for name in outflows:
+            if name in self.values:
+                constant = constant - self.values[name]
+            else:
+                minus.append(self.slot(name))
+        zero = isinstance(constant, float) and constant == 0.0
+        if not plus and not minus:
+            return self.const(constant)
+        if len(plus) == 1 and not minus and zero:
+            return plus[0]
+        out = _TEMP + self.n_temps  # a dedicated register: never released
+        self.n_temps += 1
+        if len(plus) == 1 and len(minus) == 1 and zero:
+            self.code.append([int(Op.SUB), out, plus[0], minus[0], -1, -1])
+            return out
+        total = self.const(constant)
+        for register in plus:
+            self.code.append([int(Op.ADD), out, total, register, -1, -1])
+            total = out
+        for register in minus:
+            self.code.append([int(Op.SUB), out, total, register, -1, -1])
+            total = out
+        return out
+
+    def finish(self, init, stage, deriv, derivs, rate_registers) -> Tape:  # type: ignore[no-untyped-def]
+        program, spec = self.program, self.model.time
+        n_fixed = len(program.values) + 1
+        n_scalar = len(self.scalar_values)
+        n_const = n_scalar + len(self.per_run_values)
+
+        def final(r: int) -> int:
+            if r >= _TEMP:
+                return n_fixed + n_const + (r - _TEMP)
+            if r >= _CONST:
+                k, per_run = divmod(r - _CONST, 2)
+                return n_fixed + (n_scalar + k if per_run else k)
+            return r
+
+        code = np.array(self.code, dtype=np.int64).reshape(-1, 6)
+        register_columns = _register_columns(code)
+        code[register_columns] = [final(int(r)) for r in code[register_columns]]
+        # initial contents: folded slots keep their values (saveable), constants their own
+        scalar_regs = [n_fixed + k for k in range(n_scalar)]
+        scalar_vals = list(self.scalar_values)
+        run_regs = [n_fixed + n_scalar + k for k in range(len(self.per_run_values))]
+        run_vals = list(self.per_run_values)
+        for slot, value in enumerate(program.values):
+            if isinstance(value, np.ndarray) and value.ndim:
+                run_regs.append(slot + 1)
+                run_vals.append(np.asarray(value, dtype=float))
+            else:
+                scalar_regs.append(slot + 1)
+                scalar_vals.append(float(value))
+        pipelines = np.array(
+            [[out + 1, src + 1, -1 if delay is None else delay + 1, ini + 1] for out, src, delay, ini in program.pipelines],
+            dtype=np.int64).reshape(-1, 4)
+        index, data, params = _tables(self.table_list)
+        times, lever_path, lever_flag, events = _schedules(self.model, self.inputs, program.runs)
+        return Tape(
+            code=code, init=init, stage=stage, deriv=deriv,
+            n_registers=n_fixed + n_const + self.n_temps,
+            scalar_registers=np.array(scalar_regs, dtype=np.int64),
+            scalar_values=np.array(scalar_vals, dtype=float),
+            run_registers=np.array(run_regs, dtype=np.int64),
+            run_values=np.array(run_vals, dtype=float).reshape(len(run_vals), program.runs),
+            stock_registers=np.array([s + 1 for s in program.stock_slots], dtype=np.int64),
+            deriv_registers=np.array([final(d) for d in derivs], dtype=np.int64),
+            non_negative=np.array(program.non_negative, dtype=np.int64),
+            rate_registers=np.array(rate_registers, dtype=np.int64),
+            pipelines=pipelines, table_index=index, table_data=data, table_params=params,
+            lever_path=lever_path, lever_flag=lever_flag, events=events, times=times,
+            method=spec.method, names={slot + 1: name for name, slot in program.slots.items()},
+        )
+
+
+def _name_of(program: Program, slot: int) -> str:
+    return next(n for n, s in program.slots.items() if s == slot)
+
+
+_NON_REGISTER = {  # operand columns (2..5) that hold something other than a register
+    Op.LOOKUP: (3,), Op.UNIFORM: (4,), Op.NORMAL: (4,), Op.LOGNORMAL: (4,), Op.POISSON: (4, 5),
+    Op.EXPONENTIAL: (4, 5), Op.LEVER: (2,), Op.EVENT: (2,),
+}
+
+
+def _register_columns(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``code`` that hold register numbers (to renumber constants and temporaries)."""
+    mask = np.zeros(code.shape, dtype=bool)
+    mask[:, 1:] = code[:, 1:] >= 0
+    for op, columns in _NON_REGISTER.items():
+        rows = code[:, 0] == int(op)
+        for column in columns:
+            mask[rows, column] = False
+    return np.nonzero(mask)
+
+
+def _tables(tables: list[Lookup]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lookup tables as flat arrays (the slopes as ``numpy.interp`` computes them)."""
+    index = np.zeros((len(tables), 4), dtype=np.int64)
+    params = np.zeros((len(tables), 4))
+    chunks: list[np.ndarray] = []
+    offset = 0
+    for k, table in enumerate(tables):
+        xs = np.asarray(table.xs, dtype=float)
+        ys = np.asarray(table.ys, dtype=float)
+        n = len(xs)
+        slopes = np.zeros(n)
+        with np.errstate(all="ignore"):  # repeated x values: numpy.interp never uses that slope
+            slopes[:-1] = (ys[1:] - ys[:-1]) / (xs[1:] - xs[:-1])
+        kind = {"discrete": Extrapolation.DISCRETE, "linear": Extrapolation.LINEAR}.get(
+            table.extrapolation, Extrapolation.CLAMP)
+        if kind == Extrapolation.LINEAR and n < 2:
+            kind = Extrapolation.CLAMP
+        lo = hi = 0.0
+        if kind == Extrapolation.LINEAR:
+            lo = (ys[1] - ys[0]) / (xs[1] - xs[0]) if xs[1] != xs[0] else 0.0
+            hi = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) if xs[-1] != xs[-2] else 0.0
+        search = _search_kind(xs, ys, slopes)
+        index[k] = (offset, n, int(kind), int(search))
+        params[k] = (lo, hi, xs[0], (n - 1) / (xs[-1] - xs[0]) if search == Search.GRID else 0.0)
+        chunks += [xs, [np.inf], ys, slopes]
+        offset += 3 * n + 1
+    data = np.concatenate(chunks).astype(float) if chunks else np.zeros(0)
+    return index, data, params
+
+
+def _search_kind(xs: np.ndarray, ys: np.ndarray, slopes: np.ndarray) -> Search:
+    """Branch-free search and interpolation need finite points and slopes (then ``numpy.interp``'s
+    guards against NaN never fire); a grid guess needs points within a quarter step of a uniform grid."""
+    n = len(xs)
+    if n < 2 or not (np.isfinite(xs).all() and np.isfinite(ys).all() and np.isfinite(slopes).all()):
+        return Search.GENERIC
+    step = (xs[-1] - xs[0]) / (n - 1)
+    if np.isfinite(step) and step > 0 and np.max(np.abs(xs - (xs[0] + step * np.arange(n)))) <= 0.25 * step:
+        return Search.GRID
+    return Search.BRANCHLESS
+
+
+def _schedules(model: Model, inputs: Inputs, runs: int) -> tuple[np.ndarray, ...]:
+    """The clock, lever values and event pulses at every step and stage of the run."""
+    spec = model.time
+    n = spec.n_steps
+    dt = spec.dt
+    base = spec.start + np.arange(n + 1) * dt
+    times = base[:, None] if spec.method != Method.RK4 else np.stack(
+        [base, base + 0.5 * dt, base + 0.5 * dt, base + 1.0 * dt], axis=1)
+    tol = 1e-9 * dt
+    levers = list(model.of_kind(Lever))
+    path = np.zeros(times.shape + (len(levers),))
+    flag = np.zeros(times.shape + (len(levers),), dtype=np.int8)
+    for k, name in enumerate(levers):
+        path[..., k], flag[..., k] = _lever_table(inputs.levers[name], times, tol)
+    event_names = list(model.of_kind(Event))
+    events = np.zeros((n + 1, len(event_names)))
+    for k, name in enumerate(event_names):
+        dates, magnitude = inputs.events[name]
+        steps = {int(np.floor((t - spec.start) / spec.dt + 1e-9)) for t in dates if spec.start <= t <= spec.stop}
+        pulse = magnitude / spec.dt
+        for step in steps:
+            if 0 <= step <= n:
+                events[step, k] = pulse
+    return times, path, flag, events
+
+
+def _lever_table(lever: LeverInput, times: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """``LeverInput.at`` for every time at once: the path's value, and where a per-run level holds."""
+    value = _path_values(lever.baseline, lever.schedule, times, tol)
+    flag = np.zeros(times.shape, dtype=np.int8)
+    if lever.level is not None:
+        holds = np.ones(times.shape, dtype=bool) if lever.from_time is None else times >= lever.from_time - tol
+        if isinstance(lever.level, np.ndarray) and lever.level.ndim:
+            flag[holds] = 1
+        else:
+            value = np.where(holds, float(lever.level), value)
+    return value, flag
+
+
+def _path_values(baseline: float, schedule: Schedule | None, times: np.ndarray, tol: float) -> np.ndarray:
+    """``inputs._path_value`` vectorised over ``times`` (the same comparisons and interpolation)."""
+    if schedule is None or not schedule.times:
+        return np.full(times.shape, float(baseline))
+    xs = np.asarray(schedule.times, dtype=float)
+    ys = np.asarray(schedule.values, dtype=float)
+    if schedule.interpolation == "linear":
+        return np.where(times < xs[0] - tol, float(baseline), np.interp(times, xs, ys))
+    idx = np.searchsorted(xs, times + tol, side="right") - 1
+    return np.where(idx < 0, float(baseline), ys[np.maximum(idx, 0)])
+
+
+__all__ = ["Extrapolation", "K", "Op", "Search", "Tape", "Unsupported", "lower"]

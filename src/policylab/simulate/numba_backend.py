@@ -1,0 +1,823 @@
+"""The compiled backend: a fixed interpreter, compiled once by numba, runs the opcode tape.
+
+Nothing here is generated from a model. :func:`policylab.compile.opcodes.lower` turns
+the bound plan into arrays (instructions, constants, lookup tables, lever and event
+tables); the functions below are ordinary, ahead-of-time-written numba code that loops
+over blocks of runs, steps and instructions. ``cache=True`` stores their machine code
+next to this file, so compilation happens once per installation, not per model or call.
+
+Memory layout
+-------------
+Runs are processed in blocks of :data:`BLOCK` (the last block may be shorter). A block
+owns a register file ``registers[block]`` of shape ``(n_registers, BLOCK)``: every
+instruction loops over the block's runs, so the dispatch of an instruction is paid once
+per block, and the inner loops run over contiguous float64. Blocks are independent and
+run in parallel (``prange``) when there are several; saved values are written straight
+into the ``(variables, saved times, runs)`` output.
+
+Random numbers reproduce :func:`policylab.simulate.streams.uniform` bit for bit with the
+same uint64 arithmetic; normal and lognormal draws call SciPy's own ``ndtri``, and
+Poisson draws SciPy's ``pdtrik``/``pdtr`` exactly as ``scipy.stats.poisson.ppf`` does,
+through the C entry points SciPy exports (``scipy.special.cython_special``), so the
+compiled backend draws the same numbers as the NumPy one.
+
+Importing this module registers those SciPy entry points with LLVM (needed before the
+cached machine code is loaded); it is imported only when the backend is selected.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+from llvmlite import binding as llvm
+from numba import njit, prange, types
+from numba.extending import get_cython_function_address
+
+from policylab.compile import Program
+from policylab.compile.desugar import HIDDEN
+from policylab.compile.opcodes import Extrapolation, Op, Search, Tape
+from policylab.model.ir import Method, TimeSpec
+from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error
+from policylab.simulate.streams import Streams
+
+BLOCK = 128  # runs per register file: long enough to amortise dispatch, small enough to stay in cache
+
+
+def _scipy_function(name: str, capi: str, arity: int) -> types.ExternalFunction:
+    address = get_cython_function_address("scipy.special.cython_special", capi)
+    symbol = f"policylab_scipy_{name}"
+    llvm.add_symbol(symbol, address)
+    return types.ExternalFunction(symbol, types.float64(*([types.float64] * arity), types.intc))
+
+
+_ndtri = _scipy_function("ndtri", "ndtri", 1)
+_pdtr = _scipy_function("pdtr", "pdtr", 2)
+_pdtrik = _scipy_function("pdtrik", "__pyx_fuse_0pdtrik", 2)
+
+# opcodes as plain integers (numba freezes module-level ints into the machine code)
+MOV, ADD, SUB, MUL, DIV, NEG, POW, MOD = (int(Op[n]) for n in ("MOV", "ADD", "SUB", "MUL", "DIV", "NEG", "POW", "MOD"))
+LT, LE, GT, GE, EQ, NE, AND, OR, NOT = (int(Op[n]) for n in ("LT", "LE", "GT", "GE", "EQ", "NE", "AND", "OR", "NOT"))
+SELECT, SELECT0, MIN, MAX, CLIP0, ABS = (int(Op[n]) for n in ("SELECT", "SELECT0", "MIN", "MAX", "CLIP0", "ABS"))
+EXP, LN, LOG10, SQRT, SIN, COS, TAN = (int(Op[n]) for n in ("EXP", "LN", "LOG10", "SQRT", "SIN", "COS", "TAN"))
+ASIN, ACOS, ATAN, FLOOR, ROUND, TRUNC, FMOD, XIDZ = (
+    int(Op[n]) for n in ("ASIN", "ACOS", "ATAN", "FLOOR", "ROUND", "TRUNC", "FMOD", "XIDZ"))
+STEP, PULSE, RAMP, PULSE_TRAIN, LOOKUP = (int(Op[n]) for n in ("STEP", "PULSE", "RAMP", "PULSE_TRAIN", "LOOKUP"))
+UNIFORM, NORMAL, LOGNORMAL, POISSON, EXPONENTIAL = (
+    int(Op[n]) for n in ("UNIFORM", "NORMAL", "LOGNORMAL", "POISSON", "EXPONENTIAL"))
+LEVER, EVENT = int(Op.LEVER), int(Op.EVENT)
+LINEAR, DISCRETE = int(Extrapolation.LINEAR), int(Extrapolation.DISCRETE)
+GENERIC, GRID = int(Search.GENERIC), int(Search.GRID)
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_SITE_MULT = np.uint64(0x100000001B3)
+_STEP_MULT = np.uint64(0x9E3779B1)
+_ONE = np.uint64(1)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_SCALE = 2.0**-53
+_TINY_MEAN = 1e-300
+
+_JIT = {"cache": True, "error_model": "numpy", "nogil": True}
+
+# per-block diagnosis record (int64): three findings of (index, lane, is_nan), then a NaN delay (pipe, lane)
+D_START, D_LAST, D_STOCK, D_DELAY = 0, 3, 6, 9
+D_SIZE = 11
+
+
+# ---------------------------------------------------------------------------------------
+# element functions (numba compiles and inlines them into the interpreter)
+
+
+@njit(**_JIT)
+def _mix(x):  # type: ignore[no-untyped-def]
+    x = (x ^ (x >> _S30)) * _M1
+    x = (x ^ (x >> _S27)) * _M2
+    return x ^ (x >> _S31)
+
+
+@njit(**_JIT)
+def _offset(site, counter):  # type: ignore[no-untyped-def]
+    return np.uint64(site) * _SITE_MULT + np.uint64(counter) * _STEP_MULT + _ONE
+
+
+@njit(**_JIT)
+def _uniform(key, offset):  # type: ignore[no-untyped-def]
+    key, offset = np.uint64(key), np.uint64(offset)  # mixed signed/unsigned arithmetic would go through float64
+    x = _mix(key + offset * _GOLDEN)
+    x = _mix(x ^ offset)
+    return (np.float64(x >> _S11) + 0.5) * _SCALE
+
+
+@njit(**_JIT)
+def _npmod(a, b):  # type: ignore[no-untyped-def]
+    """``numpy.mod`` (``npy_divmod``): the remainder takes the sign of the divisor."""
+    mod = np.fmod(a, b)
+    if b == 0.0:
+        return mod
+    if mod != 0.0:
+        if (b < 0.0) != (mod < 0.0):
+            mod += b
+    else:
+        mod = 0.0 if b >= 0.0 or np.isnan(b) else -0.0
+    return mod
+
+
+@njit(**_JIT)
+def _nmin(a, b):  # type: ignore[no-untyped-def]
+    return a if (a <= b or np.isnan(a)) else b
+
+
+@njit(**_JIT)
+def _nmax(a, b):  # type: ignore[no-untyped-def]
+    return a if (a >= b or np.isnan(a)) else b
+
+
+@njit(**_JIT)
+def _sign(x):  # type: ignore[no-untyped-def]
+    if x > 0.0:
+        return 1.0
+    if x < 0.0:
+        return -1.0
+    return x if np.isnan(x) else 0.0
+
+
+@njit(**_JIT)
+def _poisson_ppf(q, mu):  # type: ignore[no-untyped-def]
+    """``scipy.stats.poisson.ppf(q, mu)`` for 0 < q < 1, mu > 0: SciPy's own steps and functions."""
+    vals = np.ceil(_pdtrik(q, mu, 0))
+    vals1 = _nmax(vals - 1.0, 0.0)
+    temp = _pdtr(vals1, mu, 0)
+    return (vals1 if temp >= q else vals) + 0.0
+
+
+@njit(**_JIT)
+def _search(xs, off, n, x, grid, x0, inv_h):  # type: ignore[no-untyped-def]
+    """The largest j with xs[j] <= x (-1 if none): ``numpy.interp``'s interval, found from a grid guess."""
+    if grid == GRID:
+        g = (x - x0) * inv_h
+        j = int(g) if g < n else n - 1
+        if j < 0:
+            j = 0
+        while j + 1 < n and xs[off + j + 1] <= x:
+            j += 1
+        while j >= 0 and xs[off + j] > x:
+            j -= 1
+        return j
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if x >= xs[off + mid]:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+@njit(**_JIT)
+def _lookup(x, k, index, data, params):  # type: ignore[no-untyped-def]
+    """A graphical function at ``x``, as ``closures._lookup_fn`` computes it with NumPy."""
+    off, n, kind, grid = index[k, 0], index[k, 1], index[k, 2], index[k, 3]
+    ys, sl = off + n + 1, off + 2 * n + 1
+    if kind == DISCRETE:
+        if np.isnan(x):
+            return data[ys + n - 1]
+        j = _search(data, off, n, x, grid, params[k, 2], params[k, 3])
+        return data[ys + (j if j > 0 else 0)]
+    if n == 1:
+        y = data[ys]
+    elif np.isnan(x):
+        y = x
+    elif x > data[off + n - 1]:
+        y = data[ys + n - 1]
+    elif x < data[off]:
+        y = data[ys]
+    else:
+        j = _search(data, off, n, x, grid, params[k, 2], params[k, 3])
+        if j == n - 1 or data[off + j] == x:
+            y = data[ys + j]
+        else:
+            slope = data[sl + j]
+            y = slope * (x - data[off + j]) + data[ys + j]
+            if np.isnan(y):
+                y = slope * (x - data[off + j + 1]) + data[ys + j + 1]
+                if np.isnan(y) and data[ys + j] == data[ys + j + 1]:
+                    y = data[ys + j]
+    if kind == LINEAR:
+        y = y + _nmin(x - data[off], 0.0) * params[k, 0] + _nmax(x - data[off + n - 1], 0.0) * params[k, 1]
+    return y
+
+
+@njit(**_JIT)
+def _lookup_fast(R, o, a, k, nb, index, data, params):  # type: ignore[no-untyped-def]
+    """``_lookup`` for a table with finite values and slopes, without data-dependent branches.
+
+    Lookup arguments differ from run to run, so a branch on them would be mispredicted;
+    comparisons are turned into integers instead. On a near-uniform grid the guess is within
+    one point of ``numpy.interp``'s interval, and one step down and one step up correct it;
+    otherwise a branch-free binary search counts the points at or below ``x``. At a point the slope term is an
+    exact zero; outside the table and for NaN the selects give what ``numpy.interp`` gives.
+    """
+    off, n, kind = index[k, 0], index[k, 1], index[k, 2]
+    ys, sl = off + n + 1, off + 2 * n + 1
+    x0, inv_h, last = params[k, 2], params[k, 3], data[off + n - 1]
+    y0, y_last = data[ys], data[ys + n - 1]
+    top = n - 2.0 if kind != DISCRETE else n - 1.0
+    grid = index[k, 3] == GRID
+    for r in range(nb):
+        x = R[a, r]
+        if grid:
+            g = (x - x0) * inv_h
+            g = g if g >= 0.0 else 0.0  # also NaN
+            g = g if g <= top else top
+            j = np.int64(g)
+            j -= np.int64(data[off + j] > x)
+            j = max(j, 0)
+            j += np.int64(data[off + j + 1] <= x)  # data[off + n] is +inf
+        else:  # branch-free upper bound: the number of points <= x, minus one
+            base, length = off, n
+            while length > 1:
+                half = length >> 1
+                base += half * np.int64(data[base + half] <= x)
+                length -= half
+            j = max(base - off + np.int64(data[base] <= x) - 1, 0)
+        if kind == DISCRETE:
+            y = data[ys + min(j, n - 1)]
+            y = y_last if np.isnan(x) else y
+        else:
+            y = data[sl + j] * (x - data[off + j]) + data[ys + j]
+            y = y_last if x >= last else y
+            y = y0 if x < x0 else y
+            y = x if np.isnan(x) else y
+            if kind == LINEAR:
+                y = y + _nmin(x - x0, 0.0) * params[k, 0] + _nmax(x - last, 0.0) * params[k, 1]
+        R[o, r] = y
+
+
+# ---------------------------------------------------------------------------------------
+# the interpreter
+
+
+@njit(**_JIT)
+def _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,  # type: ignore[no-untyped-def]
+          t_index, t_data, t_params):
+    """Run instructions ``lo:hi`` over the ``nb`` runs of register file ``R`` at time ``t``.
+
+    Registers are indexed as ``R[register, run]`` throughout: taking a row view would cost a
+    reference-count update per instruction, which dominates a single run.
+    """
+    for pc in range(lo, hi):
+        op, o, a, b = code[pc, 0], code[pc, 1], code[pc, 2], code[pc, 3]
+        if op == MUL:
+            for r in range(nb):
+                R[o, r] = R[a, r] * R[b, r]
+        elif op == ADD:
+            for r in range(nb):
+                R[o, r] = R[a, r] + R[b, r]
+        elif op == SUB:
+            for r in range(nb):
+                R[o, r] = R[a, r] - R[b, r]
+        elif op == DIV:
+            for r in range(nb):
+                R[o, r] = R[a, r] / R[b, r]
+        elif op == MOV:
+            for r in range(nb):
+                R[o, r] = R[a, r]
+        elif op == LOOKUP:
+            if t_index[b, 3] != GENERIC:
+                _lookup_fast(R, o, a, b, nb, t_index, t_data, t_params)
+            else:
+                for r in range(nb):
+                    R[o, r] = _lookup(R[a, r], b, t_index, t_data, t_params)
+        elif op == MIN:
+            for r in range(nb):
+                R[o, r] = _nmin(R[a, r], R[b, r])
+        elif op == MAX:
+            for r in range(nb):
+                R[o, r] = _nmax(R[a, r], R[b, r])
+        elif op == XIDZ:
+            c = code[pc, 4]
+            for r in range(nb):
+                R[o, r] = R[c, r] if R[b, r] == 0.0 else R[a, r] / R[b, r]
+        elif op == SELECT:
+            c = code[pc, 4]
+            for r in range(nb):
+                R[o, r] = R[b, r] if R[a, r] != 0.0 else R[c, r]
+        elif op == SELECT0:
+            c = code[pc, 4]
+            for r in range(nb):
+                R[o, r] = (R[b, r] if R[a, r] != 0.0 else R[c, r]) + 0.0
+        elif op == NEG:
+            for r in range(nb):
+                R[o, r] = -R[a, r]
+        elif op == CLIP0:
+            for r in range(nb):
+                R[o, r] = _nmax(R[a, r], 0.0)
+        elif op == EVENT:
+            value = events[step, a]
+            for r in range(nb):
+                R[o, r] = value
+        elif op == LEVER:
+            if b >= 0 and lever_flag[step, stage, a]:
+                for r in range(nb):
+                    R[o, r] = R[b, r]
+            else:
+                value = lever_path[step, stage, a]
+                for r in range(nb):
+                    R[o, r] = value
+        elif op >= LT and op <= NOT:
+            _logic(op, R, o, a, b if op != NOT else a, nb)
+        elif op >= ABS and op <= FMOD or op == POW or op == MOD:
+            _math(op, R, o, a, b if b >= 0 else a, nb)
+        elif op >= STEP and op <= PULSE_TRAIN:
+            _time_function(op, R, o, a, b, code[pc, 4], code[pc, 5], nb, t, dt)
+        elif op >= UNIFORM and op <= EXPONENTIAL:
+            _draw(op, R, o, a, b, _offset(code[pc, 4], step), keys, nb)
+
+
+@njit(**_JIT)
+def _logic(op, R, o, a, b, nb):  # type: ignore[no-untyped-def]
+    for r in range(nb):
+        x, y = R[a, r], R[b, r]
+        if op == LT:
+            v = x < y
+        elif op == LE:
+            v = x <= y
+        elif op == GT:
+            v = x > y
+        elif op == GE:
+            v = x >= y
+        elif op == EQ:
+            v = x == y
+        elif op == NE:
+            v = x != y
+        elif op == AND:
+            v = x != 0.0 and y != 0.0
+        elif op == OR:
+            v = x != 0.0 or y != 0.0
+        else:
+            v = x == 0.0
+        R[o, r] = 1.0 if v else 0.0
+
+
+@njit(**_JIT)
+def _math(op, R, o, a, b, nb):  # type: ignore[no-untyped-def]
+    for r in range(nb):
+        x = R[a, r]
+        if op == ABS:
+            v = np.abs(x)
+        elif op == EXP:
+            v = np.exp(x)
+        elif op == LN:
+            v = np.log(x)
+        elif op == LOG10:
+            v = np.log10(x)
+        elif op == SQRT:
+            v = np.sqrt(x)
+        elif op == SIN:
+            v = np.sin(x)
+        elif op == COS:
+            v = np.cos(x)
+        elif op == TAN:
+            v = np.tan(x)
+        elif op == ASIN:
+            v = np.arcsin(x)
+        elif op == ACOS:
+            v = np.arccos(x)
+        elif op == ATAN:
+            v = np.arctan(x)
+        elif op == FLOOR:
+            v = np.floor(x)
+        elif op == ROUND:
+            v = _sign(x) * np.floor(np.abs(x) + 0.5)
+        elif op == TRUNC:
+            v = np.trunc(x)
+        elif op == FMOD:
+            v = np.fmod(x, R[b, r])
+        elif op == POW:
+            v = x ** R[b, r]
+        else:  # MOD
+            v = _npmod(x, R[b, r])
+        R[o, r] = v
+
+
+@njit(**_JIT)
+def _time_function(op, R, o, a, b, c, d, nb, t, dt):  # type: ignore[no-untyped-def]
+    """STEP, PULSE, RAMP and PULSE_TRAIN with the comparisons of ``expr.builtins``."""
+    tol = 1e-9 * dt
+    half = dt / 2
+    for r in range(nb):
+        if op == STEP:  # (height, start)
+            R[o, r] = (R[a, r] if t >= R[b, r] - tol else 0.0) + 0.0
+        elif op == PULSE:  # (volume, first, interval)
+            interval = R[c, r]
+            since = t - R[b, r]
+            safe = interval if interval > 0 else 1.0
+            on_train = _npmod(since + half, safe) < dt
+            single = np.abs(since) < half
+            on = since > -dt / 2 and (on_train if interval > 0 else single)
+            R[o, r] = (R[a, r] / dt if on else 0.0) + 0.0
+        elif op == RAMP:  # (slope, start, end)
+            clipped = _nmin(t, R[c, r])
+            R[o, r] = (R[a, r] * (clipped - R[b, r]) if t > R[b, r] else 0.0) + 0.0
+        else:  # PULSE_TRAIN (start, width, interval, end)
+            interval = R[c, r]
+            since = t - R[a, r]
+            phase = _npmod(since, interval if interval > 0 else np.inf)
+            on = since >= -1e-9 * dt and t <= R[d, r] + tol and phase < R[b, r]
+            R[o, r] = 1.0 if on else 0.0
+
+
+@njit(**_JIT)
+def _draw(op, R, o, a, b, offset, keys, nb):  # type: ignore[no-untyped-def]
+    """Random draws from each run's stream, transformed as ``expr.builtins`` does."""
+    for r in range(nb):
+        u = _uniform(keys[r], offset)
+        if op == UNIFORM:
+            low = R[a, r]
+            R[o, r] = low + (R[b, r] - low) * u
+        elif op == NORMAL:
+            R[o, r] = R[a, r] + R[b, r] * _ndtri(u, 0)
+        elif op == LOGNORMAL:
+            mean = R[a, r]
+            sd = R[b, r]
+            sigma2 = np.log1p(sd * sd / (mean * mean))
+            mu = np.log(mean) - sigma2 / 2
+            R[o, r] = np.exp(mu + np.sqrt(sigma2) * _ndtri(u, 0))
+        elif op == POISSON:
+            mean = _nmax(R[a, r], 0.0)
+            positive = mean > 0
+            count = _poisson_ppf(u, mean if positive else _TINY_MEAN)
+            R[o, r] = count * (1.0 if positive else 0.0)
+        else:  # EXPONENTIAL
+            R[o, r] = -R[a, r] * np.log1p(-u)
+
+
+# ---------------------------------------------------------------------------------------
+# blocks of runs
+
+
+@njit(**_JIT)
+def _first_bad(R, regs, nb, out, at):  # type: ignore[no-untyped-def]
+    """Record in ``out[at:at+3]`` the first register of ``regs`` with a non-finite run: (index, lane, is_nan)."""
+    for i in range(regs.shape[0]):
+        row = R[regs[i]]
+        for r in range(nb):
+            if not np.isfinite(row[r]):
+                out[at], out[at + 1], out[at + 2] = i, r, 1 if np.isnan(row[r]) else 0
+                return True
+    return False
+
+
+@njit(**_JIT)
+def _init_block(b, code, sections, R, nb, r0, dt, n_steps, keys, scalar_regs, scalar_values, run_regs,  # type: ignore[no-untyped-def]
+                run_values, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes,
+                pipe_steps, pipe_start, stock_regs, rate_regs, diag):
+    """Fill one block's registers, evaluate the start values, set up pipelines, check finiteness."""
+    for k in range(scalar_regs.shape[0]):
+        R[scalar_regs[k], :nb] = scalar_values[k]
+    for k in range(run_regs.shape[0]):
+        R[run_regs[k], :nb] = run_values[k, r0:r0 + nb]
+    R[0, :nb] = times[0, 0]
+    _exec(code, sections[0], sections[1], R, nb, times[0, 0], dt, 0, 0, keys[r0:r0 + nb], lever_path, lever_flag,
+          events, t_index, t_data, t_params)
+    for p in range(pipes.shape[0]):
+        out, delay, init = pipes[p, 0], pipes[p, 2], pipes[p, 3]
+        for r in range(nb):
+            pipe_start[p, r0 + r] = R[init, r]
+            R[out, r] = R[init, r]
+            steps = 1
+            if delay >= 0:
+                d = R[delay, r] / dt
+                if np.isnan(d):
+                    if diag[b, D_DELAY] < 0:
+                        diag[b, D_DELAY], diag[b, D_DELAY + 1] = p, r
+                    d = 1.0
+                steps = int(min(max(np.rint(d), 1.0), n_steps + 1.0))
+            pipe_steps[p, r0 + r] = steps
+        if diag[b, D_DELAY] >= 0:
+            return False
+    bad_rate = _first_bad(R, rate_regs, nb, diag[b], D_LAST)
+    bad_stock = _first_bad(R, stock_regs, nb, diag[b], D_STOCK)
+    return bad_rate or bad_stock
+
+
+@njit(**_JIT)
+def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, last, diag_step, keys,  # type: ignore[no-untyped-def]
+                 lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes, pipe_steps, pipe_start,
+                 buffers, pipe_offset, pipe_length, stock_regs, deriv_regs, non_negative, rate_regs, save_regs, out,
+                 fail, diag):
+    """Steps ``first`` to ``last - 1`` of one block (stopping at its first non-finite state)."""
+    n_stocks = stock_regs.shape[0]
+    n_pipes = pipes.shape[0]
+    key = keys[r0:r0 + nb]
+    start = np.empty((n_stocks, nb))
+    ks = np.empty((4, n_stocks, nb))
+    pending = np.empty((n_pipes, nb))
+    for i in range(first, last):
+        t = times[i, 0]
+        for p in range(n_pipes):
+            target, length, offset = pipes[p, 0], pipe_length[p], pipe_offset[p]
+            for r in range(nb):
+                back = i - pipe_steps[p, r0 + r]
+                R[target, r] = buffers[offset + back % length, r0 + r] if back >= 0 else pipe_start[p, r0 + r]
+        for r in range(nb):
+            R[0, r] = t
+        _exec(code, sections[2], sections[3], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events,
+              t_index, t_data, t_params)
+        if i % stride == 0:
+            row = i // stride
+            for k in range(save_regs.shape[0]):
+                reg = save_regs[k]
+                for r in range(nb):
+                    out[k, row, r0 + r] = R[reg, r]
+        if i == n_steps:
+            break
+        for p in range(n_pipes):
+            src = pipes[p, 1]
+            for r in range(nb):
+                pending[p, r] = R[src, r]
+        if rk4 or diag_step >= 0:  # the state at the step's start (RK4 stages; naming a non-finite value)
+            for s in range(n_stocks):
+                reg = stock_regs[s]
+                for r in range(nb):
+                    start[s, r] = R[reg, r]
+        _exec(code, sections[4], sections[5], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events,
+              t_index, t_data, t_params)
+        if not rk4:
+            for s in range(n_stocks):
+                reg, flow = stock_regs[s], deriv_regs[s]
+                for r in range(nb):
+                    R[reg, r] = R[reg, r] + dt * R[flow, r]
+        else:
+            _rk4_stages(code, sections, R, nb, dt, i, key, lever_path, lever_flag, events, times, t_index, t_data,
+                        t_params, stock_regs, deriv_regs, start, ks)
+        for s in non_negative:
+            reg = stock_regs[s]
+            for r in range(nb):
+                R[reg, r] = _nmax(R[reg, r], 0.0)
+        for p in range(n_pipes):
+            row = pipe_offset[p] + i % pipe_length[p]
+            for r in range(nb):
+                buffers[row, r0 + r] = pending[p, r]
+        probe = 0.0  # x * 0.0 is 0.0 for finite x and NaN otherwise: one branch-free sum checks them all
+        for s in range(n_stocks):
+            reg = stock_regs[s]
+            for r in range(nb):
+                probe += R[reg, r] * 0.0
+        finite = probe == 0.0
+        if i == diag_step:
+            _diagnose(b, code, sections, R, nb, dt, i, key, lever_path, lever_flag, events, times, t_index,
+                      t_data, t_params, start, stock_regs, rate_regs, diag)
+            fail[b] = i
+            return
+        if not finite:
+            fail[b] = i
+            return
+
+
+@njit(**_JIT)
+def _rk4_stages(code, sections, R, nb, dt, i, key, lever_path, lever_flag, events, times, t_index,  # type: ignore[no-untyped-def]
+                t_data, t_params, stock_regs, deriv_regs, start, ks):
+    """Stages 2-4 of a classical Runge-Kutta step and its weighted sum (as ``engine._rk4``)."""
+    n_stocks = stock_regs.shape[0]
+    for s in range(n_stocks):
+        flow = deriv_regs[s]
+        for r in range(nb):
+            ks[0, s, r] = R[flow, r]
+    for j in range(1, 4):
+        h = (0.5 if j < 3 else 1.0) * dt
+        for s in range(n_stocks):
+            reg = stock_regs[s]
+            for r in range(nb):
+                R[reg, r] = start[s, r] + h * ks[j - 1, s, r]
+        t = times[i, j]
+        for r in range(nb):
+            R[0, r] = t
+        _exec(code, sections[2], sections[3], R, nb, t, dt, i, j, key, lever_path, lever_flag, events,
+              t_index, t_data, t_params)
+        _exec(code, sections[4], sections[5], R, nb, t, dt, i, j, key, lever_path, lever_flag, events,
+              t_index, t_data, t_params)
+        for s in range(n_stocks):
+            flow = deriv_regs[s]
+            for r in range(nb):
+                ks[j, s, r] = R[flow, r]
+    sixth = dt / 6.0
+    for s in range(n_stocks):
+        reg = stock_regs[s]
+        for r in range(nb):
+            R[reg, r] = start[s, r] + sixth * (ks[0, s, r] + 2.0 * ks[1, s, r] + 2.0 * ks[2, s, r] + ks[3, s, r])
+
+
+@njit(**_JIT)
+def _diagnose(b, code, sections, R, nb, dt, i, key, lever_path, lever_flag, events, times,  # type: ignore[no-untyped-def]
+              t_index, t_data, t_params, start, stock_regs, rate_regs, diag):
+    """What ``engine._check_finite`` looks at after step ``i``: the rates re-evaluated at the step's
+    start, the rates of its last stage, then the stocks."""
+    kept = R[:, :nb].copy()
+    for s in range(stock_regs.shape[0]):
+        R[stock_regs[s], :nb] = start[s, :]
+    R[0, :nb] = times[i, 0]
+    _exec(code, sections[2], sections[3], R, nb, times[i, 0], dt, i, 0, key, lever_path, lever_flag, events,
+          t_index, t_data, t_params)
+    _first_bad(R, rate_regs, nb, diag[b], D_START)
+    R[:, :nb] = kept
+    _first_bad(R, rate_regs, nb, diag[b], D_LAST)
+    _first_bad(R, stock_regs, nb, diag[b], D_STOCK)
+
+
+@njit(**_JIT)
+def _init_serial(code, sections, registers, runs, dt, n_steps, keys, scalar_regs, scalar_values, run_regs,  # type: ignore[no-untyped-def]
+                 run_values, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes, pipe_steps,
+                 pipe_start, stock_regs, rate_regs, fail, diag):
+    width = registers.shape[2]
+    for b in range(registers.shape[0]):
+        r0 = b * width
+        nb = min(width, runs - r0)
+        if _init_block(b, code, sections, registers[b], nb, r0, dt, n_steps, keys, scalar_regs, scalar_values,
+                       run_regs, run_values, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes,
+                       pipe_steps, pipe_start, stock_regs, rate_regs, diag):
+            fail[b] = -1
+
+
+@njit(parallel=True, **_JIT)
+def _init_parallel(code, sections, registers, runs, dt, n_steps, keys, scalar_regs, scalar_values, run_regs,  # type: ignore[no-untyped-def]
+                   run_values, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes, pipe_steps,
+                   pipe_start, stock_regs, rate_regs, fail, diag):
+    width = registers.shape[2]
+    for b in prange(registers.shape[0]):
+        r0 = b * width
+        nb = min(width, runs - r0)
+        if _init_block(b, code, sections, registers[b], nb, r0, dt, n_steps, keys, scalar_regs, scalar_values,
+                       run_regs, run_values, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes,
+                       pipe_steps, pipe_start, stock_regs, rate_regs, diag):
+            fail[b] = -1
+
+
+@njit(**_JIT)
+def _steps_serial(code, sections, registers, runs, dt, n_steps, stride, rk4, first, last, diag_step, keys,  # type: ignore[no-untyped-def]
+                  lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes, pipe_steps, pipe_start,
+                  buffers, pipe_offset, pipe_length, stock_regs, deriv_regs, non_negative, rate_regs, save_regs, out,
+                  fail, diag):
+    width = registers.shape[2]
+    for b in range(registers.shape[0]):
+        if fail[b] <= n_steps:
+            continue
+        r0 = b * width
+        _steps_block(b, code, sections, registers[b], min(width, runs - r0), r0, dt, n_steps, stride, rk4, first,
+                     last, diag_step, keys, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes,
+                     pipe_steps, pipe_start, buffers, pipe_offset, pipe_length, stock_regs, deriv_regs, non_negative,
+                     rate_regs, save_regs, out, fail, diag)
+
+
+@njit(parallel=True, **_JIT)
+def _steps_parallel(code, sections, registers, runs, dt, n_steps, stride, rk4, first, last, diag_step, keys,  # type: ignore[no-untyped-def]
+                    lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes, pipe_steps, pipe_start,
+                    buffers, pipe_offset, pipe_length, stock_regs, deriv_regs, non_negative, rate_regs, save_regs, out,
+                    fail, diag):
+    width = registers.shape[2]
+    for b in prange(registers.shape[0]):
+        if fail[b] <= n_steps:
+            continue
+        r0 = b * width
+        _steps_block(b, code, sections, registers[b], min(width, runs - r0), r0, dt, n_steps, stride, rk4, first,
+                     last, diag_step, keys, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes,
+                     pipe_steps, pipe_start, buffers, pipe_offset, pipe_length, stock_regs, deriv_regs, non_negative,
+                     rate_regs, save_regs, out, fail, diag)
+
+
+# ---------------------------------------------------------------------------------------
+# Python side
+
+_LOCK = threading.Lock()  # numba's default thread pool must not be entered from two Python threads at once
+
+
+class _Run:
+    """The arrays of one simulation: the tape's, plus the state that persists between calls."""
+
+    def __init__(self, program: Program, tape: Tape, spec: TimeSpec, streams: Streams, save: list[str]) -> None:
+        self.program, self.tape, self.spec, self.streams = program, tape, spec, streams
+        self.runs = program.runs
+        self.n_steps = spec.n_steps
+        self.stride = max(int(round(spec.save_every / spec.dt)), 1)
+        self.n_saves = self.n_steps // self.stride + 1
+        self.width = min(BLOCK, self.runs)
+        self.n_blocks = -(-self.runs // self.width)
+        self.parallel = self.n_blocks > 1
+        self.sections = np.array([*tape.init, *tape.stage, *tape.deriv], dtype=np.int64)
+        self.save_regs = np.array([program.slots[name] + 1 for name in save], dtype=np.int64)
+        self.out = np.empty((len(save), self.n_saves, self.runs))
+        self.keys = np.ascontiguousarray(streams.keys, dtype=np.uint64)
+
+    def start(self) -> None:
+        """Registers and pipelines at the start time (raises on a NaN delay or non-finite start)."""
+        tape, runs = self.tape, self.runs
+        self.registers = np.zeros((self.n_blocks, tape.n_registers, self.width))
+        n_pipes = tape.pipelines.shape[0]
+        self.pipe_steps = np.ones((n_pipes, runs), dtype=np.int64)
+        self.pipe_start = np.zeros((n_pipes, runs))
+        self.fail = np.full(self.n_blocks, self.n_steps + 1, dtype=np.int64)
+        self.diag = np.full((self.n_blocks, D_SIZE), -1, dtype=np.int64)
+        kernel = _init_parallel if self.parallel else _init_serial
+        kernel(tape.code, self.sections, self.registers, runs, self.spec.dt, self.n_steps, self.keys,
+               tape.scalar_registers, tape.scalar_values, tape.run_registers, tape.run_values, tape.lever_path,
+               tape.lever_flag, tape.events, tape.times, tape.table_index, tape.table_data, tape.table_params,
+               tape.pipelines, self.pipe_steps, self.pipe_start, tape.stock_registers, tape.rate_registers, self.fail,
+               self.diag)
+        self._raise_delay()
+        self.pipe_length = np.maximum(self.pipe_steps.max(axis=1), 1) if n_pipes and runs else np.ones(n_pipes, np.int64)
+        self.pipe_offset = np.concatenate([[0], np.cumsum(self.pipe_length)[:-1]]).astype(np.int64)
+        self.buffers = np.repeat(self.pipe_start, self.pipe_length, axis=0) if n_pipes else np.zeros((0, runs))
+        if (self.fail < 0).any():
+            self._raise_nonfinite(None)
+
+    def steps(self, first: int, last: int, diag_step: int = -2) -> None:
+        tape = self.tape
+        kernel = _steps_parallel if self.parallel else _steps_serial
+        kernel(tape.code, self.sections, self.registers, self.runs, self.spec.dt, self.n_steps, self.stride,
+               tape.method == Method.RK4, first, last, diag_step, self.keys, tape.lever_path, tape.lever_flag,
+               tape.events, tape.times, tape.table_index, tape.table_data, tape.table_params, tape.pipelines,
+               self.pipe_steps, self.pipe_start, self.buffers, self.pipe_offset, self.pipe_length,
+               tape.stock_registers, tape.deriv_registers, tape.non_negative, tape.rate_registers, self.save_regs,
+               self.out, self.fail, self.diag)
+
+    def failed_step(self) -> int | None:
+        worst = int(self.fail.min())
+        return worst if worst <= self.n_steps else None
+
+    # errors named exactly as the NumPy engine names them ---------------------------------
+    def _raise_delay(self) -> None:
+        found = _combine(self.diag, D_DELAY, self.width, with_kind=False)
+        if found is not None:
+            pipe, position, _ = found
+            out_slot = int(self.tape.pipelines[pipe, 0])
+            owner = self.tape.names[out_slot].partition(HIDDEN)[0]
+            raise delay_error(owner, int(self.streams.run_indices[position]))
+
+    def _raise_nonfinite(self, step: int | None) -> None:
+        spec, tape = self.spec, self.tape
+        last_time = spec.start if step is None else float(tape.times[step, -1 if tape.method == Method.RK4 else 0])
+        checks = [] if step is None else [(D_START, tape.rate_registers, float(tape.times[step, 0]))]
+        stock_time = spec.start if step is None else spec.start + (step + 1) * spec.dt
+        checks += [(D_LAST, tape.rate_registers, last_time), (D_STOCK, tape.stock_registers, stock_time)]
+        for at, registers, time in checks:
+            found = _combine(self.diag, at, self.width, with_kind=True)
+            if found is not None:
+                index, position, is_nan = found
+                name = self.tape.names[int(registers[index])]
+                raise nonfinite_error(name, "NaN" if is_nan else "infinite", time,
+                                      int(self.streams.run_indices[position]))
+        raise AssertionError("the compiled backend lost track of a non-finite value")  # pragma: no cover
+
+
+def _combine(diag: np.ndarray, at: int, width: int, with_kind: bool) -> tuple[int, int, int] | None:
+    """Across blocks: the smallest index found, at its first run (as NumPy scans the whole ensemble)."""
+    hits = np.nonzero(diag[:, at] >= 0)[0]
+    if not hits.size:
+        return None
+    index = int(diag[hits, at].min())
+    block = int(hits[diag[hits, at] == index][0])
+    kind = int(diag[block, at + 2]) if with_kind else 0
+    return index, block * width + int(diag[block, at + 1]), kind
+
+
+def simulate(
+    program: Program,
+    tape: Tape,
+    spec: TimeSpec,
+    streams: Streams,
+    save: list[str],
+    progress: Callable[[int], None] | None = None,
+) -> Trajectory:
+    """Integrate ``tape`` (lowered from ``program``) like :func:`policylab.simulate.engine.simulate`."""
+    run = _Run(program, tape, spec, streams, save)
+    with _LOCK:
+        run.start()
+        n = run.n_steps
+        chunk = n + 1 if progress is None else max(run.stride, (n + 1) // 20)
+        first = 0
+        while first <= n:
+            last = min(first + chunk, n + 1)
+            run.steps(first, last)
+            if run.failed_step() is not None:
+                break
+            if progress is not None:
+                for i in range(first, last):
+                    if i % run.stride == 0:
+                        progress(i)
+            first = last
+        bad = run.failed_step()
+        if bad is not None:  # run again to that step, and look at every block there, as NumPy does
+            run.start()
+            run.diag[:] = -1
+            run.steps(0, bad + 1, diag_step=bad)
+            run._raise_nonfinite(bad)
+    times = spec.start + np.arange(run.n_saves) * run.stride * spec.dt
+    data = {name: run.out[k] for k, name in enumerate(save)}
+    check_saved(data, times, streams.run_indices)
+    return Trajectory(times, data)
+
+
+__all__ = ["BLOCK", "simulate"]

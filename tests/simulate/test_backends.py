@@ -1,0 +1,358 @@
+"""The compiled (numba) backend computes what the NumPy backend computes.
+
+"The same" means equal to 1e-12 relative: the interpreter repeats NumPy's arithmetic
+operation for operation (so most results are bit for bit equal), but NumPy's SIMD
+``exp``/``log``/``sin``… and the C library's may differ in the last bit. Errors must be
+the same too: a model that becomes NaN fails on both backends with the same message.
+The property test generates models from every operator, builtin, lookup extrapolation,
+random function and stateful function, both integrators, levers, events and scenarios.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import special, stats
+
+pytest.importorskip("numba")
+
+from policylab.api import BackendFallbackWarning, Model, load  # noqa: E402
+from policylab.compile.closures import _lookup_fn  # noqa: E402
+from policylab.compile.opcodes import Op, _tables  # noqa: E402
+from policylab.errors import SimulationError, UsageError  # noqa: E402
+from policylab.formats.yaml_reader import read_yaml_text  # noqa: E402
+from policylab.model.ir import Lookup  # noqa: E402
+from policylab.simulate import numba_backend  # noqa: E402
+from policylab.simulate.streams import run_keys, uniform  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "benchmarks"
+FLAGSHIP = ROOT / "models" / "iraq_dialogue" / "model.yaml"
+RTOL = 1e-12
+
+
+def assert_same(numpy_ds, numba_ds) -> None:  # type: ignore[no-untyped-def]
+    """Equal to RTOL relative to each variable's scale; the same coordinates and parameters."""
+    assert numba_ds.attrs["backend"] == "numba"
+    assert list(numpy_ds.data_vars) == list(numba_ds.data_vars)
+    for name in numpy_ds.data_vars:
+        a, b = numpy_ds[name].values, numba_ds[name].values
+        scale = float(np.max(np.abs(a))) if a.size else 0.0
+        np.testing.assert_allclose(b, a, rtol=RTOL, atol=RTOL * scale, err_msg=name)
+    for name, coord in numpy_ds.coords.items():
+        assert np.array_equal(coord.values, numba_ds[name].values), name
+
+
+def run_both(model: Model, **kwargs):  # type: ignore[no-untyped-def]
+    """Both backends' results, or both errors (which must read the same)."""
+    try:
+        expected = model.run(**kwargs)
+    except SimulationError as error:
+        with pytest.raises(SimulationError) as caught:
+            model.run(backend="numba", **kwargs)
+        assert str(caught.value) == str(error)
+        return None
+    actual = model.run(backend="numba", **kwargs)
+    assert_same(expected, actual)
+    return actual
+
+
+# --- generated models --------------------------------------------------------------------
+
+NUMBERS = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 0.25, 1.7, 4.2, 10.0, 0.1, 7.3])
+BINARY = ["+", "-", "*", "/", "^", "mod"]
+COMPARE = ["<", "<=", ">", ">=", "=", "<>"]
+UNARY_FUNCTIONS = ["abs", "exp", "ln", "log10", "sqrt", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
+                   "int", "round", "trunc"]
+
+
+def expressions(names: list[str], lookups: list[str], depth: int = 3) -> st.SearchStrategy[str]:
+    """Equation text over ``names`` from every operator and builtin (stateful ones included)."""
+    leaf = st.one_of(NUMBERS.map(lambda v: repr(v)), st.sampled_from(names + ["TIME", "DT"]))
+    if depth == 0:
+        return leaf
+    sub = expressions(names, lookups, depth - 1)
+    small = expressions(names, lookups, 0)
+    options = [
+        leaf,
+        st.tuples(sub, st.sampled_from(BINARY), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(sub, st.sampled_from(COMPARE), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(sub, st.sampled_from(["and", "or"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        sub.map(lambda e: f"(not {e})"),
+        sub.map(lambda e: f"(-{e})"),
+        st.tuples(sub, sub, sub).map(lambda t: f"(if {t[0]} then {t[1]} else {t[2]})"),
+        st.tuples(st.sampled_from(UNARY_FUNCTIONS), sub).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(st.sampled_from(["min", "max"]), st.lists(sub, min_size=1, max_size=3)).map(
+            lambda t: f"{t[0]}({', '.join(t[1])})"),
+        st.tuples(st.sampled_from(["modulo", "fmod", "zidz", "safediv"]), sub, sub).map(
+            lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+        st.tuples(sub, sub, sub).map(lambda t: f"xidz({t[0]}, {t[1]}, {t[2]})"),
+        st.tuples(sub, sub, sub).map(lambda t: f"if_then_else({t[0]}, {t[1]}, {t[2]})"),
+        st.tuples(small, NUMBERS).map(lambda t: f"step({t[0]}, {t[1]})"),
+        st.tuples(small, NUMBERS, st.sampled_from(["", ", 0", ", 1.5", ", 2"])).map(
+            lambda t: f"pulse({t[0]}, {t[1]}{t[2]})"),
+        st.tuples(small, NUMBERS, st.sampled_from(["", ", 3", ", 1e999"])).map(lambda t: f"ramp({t[0]}, {t[1]}{t[2]})"),
+        st.tuples(NUMBERS, NUMBERS, NUMBERS, NUMBERS).map(lambda t: f"pulse_train({t[0]}, {t[1]}, {t[2]}, {t[3]})"),
+        st.tuples(sub, sub).map(lambda t: f"uniform({t[0]}, {t[1]})"),
+        st.tuples(sub, small).map(lambda t: f"normal({t[0]}, {t[1]})"),
+        st.tuples(NUMBERS, NUMBERS).map(lambda t: f"lognormal({t[0]} + 0.5, {t[1]})"),
+        sub.map(lambda e: f"poisson({e})"),
+        sub.map(lambda e: f"exponential({e})"),
+        st.tuples(sub, st.sampled_from(["smooth", "smooth3", "delay1", "delay3", "trend"]), NUMBERS).map(
+            lambda t: f"{t[1]}({t[0]}, {t[2]} + 0.5)"),
+        st.tuples(sub, NUMBERS).map(lambda t: f"delay_fixed({t[0]}, {t[1]}, 1)"),
+        sub.map(lambda e: f"previous({e}, 0.5)"),
+        sub.map(lambda e: f"init({e})"),
+    ]
+    if lookups:
+        options.append(st.tuples(st.sampled_from(lookups), sub).map(lambda t: f"{t[0]}({t[1]})"))
+    return st.one_of(*options)
+
+
+@st.composite
+def models(draw: st.DrawFn) -> str:
+    """The YAML text of a small model with stocks, flows, auxiliaries, lookups, a lever, an event."""
+    dt = draw(st.sampled_from([0.25, 0.5, 1.0]))
+    steps = draw(st.integers(2, 24))
+    method = draw(st.sampled_from(["euler", "rk4"]))
+    save = dt * draw(st.sampled_from([1, 1, 2]))
+    stop = dt * steps
+    lines = ["model: generated", f"time: {{start: 0, stop: {stop}, dt: {dt}, save_every: {save}, method: {method}}}"]
+    lines += ["constants:", "  c1: {value: 1.5, range: [0.5, 2.5], judgement: true}", "  c2: 0.3", "  c3: 4"]
+    lookups: list[str] = []
+    lines.append("lookups:" if draw(st.booleans()) else "lookups: {}")
+    for k in range(draw(st.integers(1, 2)) if lines[-1] == "lookups:" else 0):
+        n = draw(st.integers(1, 6))
+        xs = sorted(draw(st.lists(NUMBERS, min_size=n, max_size=n)))
+        ys = draw(st.lists(st.floats(-3, 3, allow_nan=False).map(lambda v: round(v, 3)), min_size=n, max_size=n))
+        kind = draw(st.sampled_from(["clamp", "linear", "discrete"]))
+        points = ", ".join(f"[{x}, {y}]" for x, y in zip(xs, ys))
+        lines.append(f"  f{k}: {{points: [{points}], extrapolation: {kind}}}")
+        lookups.append(f"f{k}")
+    interpolation = draw(st.sampled_from(["", ", interpolation: linear"]))
+    lines += ["levers:", f"  lev: {{baseline: 1, range: [0, 3], path: {{{stop / 3}: 2, {stop / 2}: 0.5}}{interpolation}}}"]
+    lines += ["events:", f"  ev: {{dates: [{dt * draw(st.integers(0, steps))}], magnitude: 2}}"]
+    base = ["c1", "c2", "c3", "lev", "ev", "s1", "s2"]
+    aux1 = draw(expressions(base, lookups))
+    aux2 = draw(expressions(base + ["a1"], lookups))
+    flow_in = draw(expressions(base + ["a1", "a2"], lookups))
+    flow_out = draw(expressions(base + ["a1", "a2"], lookups, depth=2))
+    nonneg = draw(st.sampled_from(["true", "false"]))
+    lines += [
+        "stocks:",
+        f"  s1: {{initial: {draw(st.sampled_from(['1', 'c3', 'c1 * 2', '0']))}, in: [inflow], out: [outflow], "
+        f"non_negative: {nonneg}}}",
+        "  s2: {initial: 2, in: [outflow]}",
+        "flows:",
+        f"  inflow: {{equation: '{flow_in}', non_negative: {draw(st.sampled_from(['true', 'false']))}}}",
+        f"  outflow: {{equation: '{flow_out}'}}",
+        "auxiliaries:",
+        f"  a1: {{equation: '{aux1}'}}",
+        f"  a2: {{equation: '{aux2}'}}",
+        "scenarios:",
+        "  other: {policy_from: 1, set: {c2: 0.7, lev: 2.5, ev: {dates: []}}}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@st.composite
+def calls(draw: st.DrawFn) -> dict:
+    runs = draw(st.integers(1, 9))
+    call = {"runs": runs, "seed": draw(st.integers(0, 2**40)), "deterministic": draw(st.booleans()),
+            "scenario": draw(st.sampled_from([None, "other"]))}
+    if draw(st.booleans()):
+        call["params"] = {"c3": np.array(draw(st.lists(NUMBERS, min_size=runs, max_size=runs))),
+                          "lev": np.array(draw(st.lists(NUMBERS, min_size=runs, max_size=runs)))}
+    return call
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(models(), calls())
+def test_a_generated_model_gives_the_same_results_or_the_same_error_on_both_backends(text: str, call: dict) -> None:
+    model = Model(read_yaml_text(text, "generated.yaml"))
+    run_both(model, **call)
+
+
+@pytest.mark.slow
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(models(), calls())
+def test_many_generated_models_give_the_same_results_on_both_backends(text: str, call: dict) -> None:
+    model = Model(read_yaml_text(text, "generated.yaml"))
+    run_both(model, **call)
+
+
+# --- the shared benchmark models and the flagship ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["teacup", "rivals"])
+def test_the_shared_benchmark_models_give_the_same_results(name: str) -> None:
+    path = SHARED / f"{name}.xmile"
+    if not path.exists():
+        pytest.skip(f"{path} is not here")
+    model = load(path)
+    run_both(model)
+    design = np.genfromtxt(SHARED / f"{name}_lhs1000.csv", delimiter=",", names=True, max_rows=40)
+    params = {column: design[column] for column in design.dtype.names}
+    run_both(model, runs=40, params=params, sample=False)
+
+
+def test_the_flagship_gives_the_same_results_in_every_scenario() -> None:
+    model = load(FLAGSHIP)
+    for scenario in model.scenarios:
+        run_both(model, scenario=scenario, deterministic=True)
+    run_both(model, runs=30, seed=11)
+
+
+# --- pieces, against NumPy and SciPy ---------------------------------------------------------
+
+
+def test_uniform_draws_are_the_streams_draws_bit_for_bit() -> None:
+    keys = run_keys(12345, np.arange(300))
+    for site, step in [(1, 0), (7, 123), (2**40 + 3, 0), (99, 10**6)]:
+        offset = numba_backend._offset(site, step)
+        drawn = np.array([numba_backend._uniform(k, offset) for k in keys])
+        assert np.array_equal(drawn, uniform(keys, site, step))
+
+
+def test_poisson_draws_are_scipys_ppf_exactly() -> None:
+    rng = np.random.default_rng(3)
+    q = np.concatenate([rng.uniform(0, 1, 3000), [1e-300, 1e-12, 0.5, 1 - 1e-16, 2.0**-53]])
+    mu = np.concatenate([rng.choice([1e-300, 1e-8, 0.3, 1, 7.5, 40, 1e3, 1e6, np.inf], 3000), [2.0, 1.0, 5.0, 3.0, 1.0]])
+    expected = stats.poisson.ppf(q, mu)
+    actual = np.array([numba_backend._poisson_ppf(a, b) for a, b in zip(q, mu)])
+    np.testing.assert_array_equal(actual, expected)
+
+
+def test_normal_quantiles_are_scipys_ndtri_exactly() -> None:
+    from numba import njit
+
+    @njit
+    def ndtri(u):  # type: ignore[no-untyped-def]
+        out = np.empty_like(u)
+        for i in range(u.size):
+            out[i] = numba_backend._ndtri(u[i], 0)
+        return out
+
+    u = np.concatenate([np.random.default_rng(4).uniform(0, 1, 2000), [2.0**-53, 0.5, 1 - 2.0**-53]])
+    assert np.array_equal(ndtri(u), special.ndtri(u))
+
+
+@pytest.mark.parametrize("extrapolation", ["clamp", "linear", "discrete"])
+def test_lookups_are_numpy_interp_bit_for_bit(extrapolation: str) -> None:
+    rng = np.random.default_rng(5)
+    for n in range(1, 9):
+        for xs in (np.linspace(-2, 3, n), np.sort(rng.uniform(-5, 5, n)), np.sort(rng.integers(-2, 3, n)).astype(float)):
+            ys = rng.uniform(-4, 4, n)
+            table = Lookup("t", xs=tuple(xs), ys=tuple(ys), extrapolation=extrapolation)
+            x = np.concatenate([xs, np.nextafter(xs, np.inf), np.nextafter(xs, -np.inf), rng.uniform(-7, 7, 50),
+                                [np.nan, np.inf, -np.inf]])
+            with np.errstate(all="ignore"):
+                expected = _lookup_fn(table)(x)
+            index, data, params = _tables([table])
+            registers = np.zeros((2, x.size))
+            registers[0] = x
+            code = np.array([[int(Op.LOOKUP), 1, 0, 0, -1, -1]])
+            numba_backend._exec(code, 0, 1, registers, x.size, 0.0, 1.0, 0, 0, np.zeros(x.size, np.uint64),
+                                np.zeros((1, 1, 1)), np.zeros((1, 1, 1), np.int8), np.zeros((1, 1)), index, data, params)
+            np.testing.assert_array_equal(registers[1], expected, err_msg=f"{xs} {ys}")
+
+
+# --- errors, fallbacks, options ----------------------------------------------------------------
+
+BLOW_UP = """
+model: blow-up
+time: {start: 0, stop: 10, dt: 0.5, method: %s}
+constants:
+  when: {value: 3, range: [1, 9], judgement: true}
+stocks:
+  level: {initial: 1, in: [growth]}
+flows:
+  growth: {equation: 'if TIME >= when then 1 / (TIME - TIME) else 0.1'}
+auxiliaries:
+  watch: {equation: 'level * 2'}
+"""
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+@pytest.mark.parametrize("runs", [1, 5, 300])
+def test_a_value_that_becomes_infinite_is_named_as_the_numpy_backend_names_it(method: str, runs: int) -> None:
+    model = Model(read_yaml_text(BLOW_UP % method, "blow_up.yaml"))
+    with pytest.raises(SimulationError, match="became infinite at time") as numpy_error:
+        model.run(runs=runs, seed=4)
+    with pytest.raises(SimulationError) as numba_error:
+        model.run(runs=runs, seed=4, backend="numba")
+    assert str(numba_error.value) == str(numpy_error.value)
+
+
+def test_a_nan_delay_time_is_reported_as_the_numpy_backend_reports_it() -> None:
+    text = ("model: nan-delay\ntime: {start: 0, stop: 4, dt: 1}\nconstants:\n  zero: 0\n"
+            "auxiliaries:\n  late: {equation: 'delay_fixed(TIME, zero / zero, 0)'}\n")
+    model = Model(read_yaml_text(text, "nan_delay.yaml"))
+    with pytest.raises(SimulationError, match="DELAY_FIXED inside late is NaN in run 0") as numpy_error:
+        model.run()
+    with pytest.raises(SimulationError) as numba_error:
+        model.run(backend="numba")
+    assert str(numba_error.value) == str(numpy_error.value)
+
+
+def test_an_unsorted_lookup_runs_with_numpy_and_says_so() -> None:
+    text = ("model: unsorted\ntime: {start: 0, stop: 3, dt: 1}\n"
+            "lookups:\n  f: {points: [[1, 0], [2, 1], [3, 2]]}\n"
+            "auxiliaries:\n  y: {equation: 'f(TIME)'}\n")
+    ir = read_yaml_text(text, "unsorted.yaml")
+    unsorted = dataclasses.replace(ir.variables["f"], xs=(2.0, 1.0, 3.0))  # the readers refuse these; other IR builders may not
+    model = Model(dataclasses.replace(ir, variables={**ir.variables, "f": unsorted}))
+    with pytest.warns(BackendFallbackWarning, match="ran with the NumPy backend"):
+        ds = model.run(backend="numba")
+    assert ds.attrs["backend"] == "numpy"
+    assert np.array_equal(ds["y"].values, model.run()["y"].values)
+
+
+def test_progress_is_reported_at_the_same_steps_on_both_backends() -> None:
+    model = Model(read_yaml_text(BLOW_UP.replace("1 / (TIME - TIME)", "1") % "euler", "p.yaml"))
+    seen: dict[str, list[int]] = {"numpy": [], "numba": []}
+    for backend, steps in seen.items():
+        model.run(backend=backend, progress=steps.append)  # type: ignore[arg-type]
+    assert seen["numba"] == seen["numpy"] == list(range(21))
+
+
+def test_an_unknown_backend_is_a_usage_error_listing_the_choices() -> None:
+    model = Model(read_yaml_text(BLOW_UP % "euler", "b.yaml"))
+    with pytest.raises(UsageError, match="backend must be one of numpy, numba, got 'jax'"):
+        model.run(backend="jax")  # type: ignore[arg-type]
+
+
+def test_without_numba_the_numba_backend_is_a_usage_error_naming_the_extra(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import policylab.simulate
+
+    monkeypatch.setitem(sys.modules, "policylab.simulate.numba_backend", None)  # as if numba were not installed
+    monkeypatch.delattr(policylab.simulate, "numba_backend", raising=False)
+    model = Model(read_yaml_text(BLOW_UP % "euler", "b.yaml"))
+    with pytest.raises(UsageError, match=r"policylab\[fast\]"):
+        model.run(backend="numba")
+
+
+def test_the_cli_runs_with_the_numba_backend(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from policylab.cli import app
+
+    path = tmp_path / "m.yaml"
+    path.write_text(BLOW_UP.replace("1 / (TIME - TIME)", "1") % "rk4", encoding="utf-8")
+    outputs = {}
+    for backend in ("numpy", "numba"):
+        done = CliRunner().invoke(app, ["run", str(path), "--format", "csv", "--backend", backend])
+        assert done.exit_code == 0, done.output
+        outputs[backend] = done.output
+    assert outputs["numba"] == outputs["numpy"]
+    done = CliRunner().invoke(app, ["run", str(path), "--backend", "jax"])
+    assert done.exit_code == 2 and "--backend must be one of numpy, numba" in done.output
