@@ -39,6 +39,7 @@ class Model:
 
     def __init__(self, ir: ModelIR) -> None:
         self.ir = ir
+        self._plans: dict[tuple, tuple] = {}  # (scenario, runs, deterministic) -> (program, tape), calls without parameters
 
     def __repr__(self) -> str:
         return f"<policylab.Model {self.ir.name!r}: {len(self.ir.variables)} variables, {len(self.ir.scenarios)} scenarios>"
@@ -112,9 +113,10 @@ class Model:
         given = {canonical(k): _as_param(k, v, runs) for k, v in (params or {}).items()}
         parameters.update({k: v for k, v in given.items()})
         apply_params(self.ir, inputs, parameters)
-        program = bind(self.compiled, inputs, runs, deterministic)
+        key = (chosen, int(runs), bool(deterministic)) if not parameters else None
+        program = self._plans[key][0] if key in self._plans else bind(self.compiled, inputs, runs, deterministic)
         save = self._save_list(variables)
-        trajectory, used = self._simulate(program, inputs, streams, save, progress, backend)
+        trajectory, used = self._simulate(program, inputs, streams, save, progress, backend, key)
         attrs = {
             "model": self.ir.name,
             "model_hash": str(self.ir.extras.get("sha256", "")),
@@ -129,8 +131,17 @@ class Model:
         }
         return to_dataset(self.ir, trajectory, run_indices, parameters, attrs)
 
-    def _simulate(self, program, inputs, streams, save, progress, backend):  # type: ignore[no-untyped-def]
-        """Run ``program`` on ``backend``; return the trajectory and the name of the backend that ran it."""
+    def _simulate(self, program, inputs, streams, save, progress, backend, key):  # type: ignore[no-untyped-def]
+        """Run ``program`` on ``backend``; return the trajectory and the name of the backend that ran it.
+
+        Calls without parameters keep their bound program (and tape) under ``key``: a model's
+        plan for a scenario depends only on the scenario, the ensemble size and the mode.
+        """
+        tape = self._plans.get(key, (None, None))[1]
+        if key is not None and len(self._plans) > 64:
+            self._plans.clear()
+        if key is not None:
+            self._plans[key] = (program, tape)
         if backend == "numba":
             try:
                 from policylab.simulate import numba_backend
@@ -139,11 +150,13 @@ class Model:
             from policylab.compile.opcodes import Unsupported, lower
 
             try:
-                tape = lower(self.compiled, program, inputs)
+                tape = tape or lower(self.compiled, program, inputs)
             except Unsupported as why:
                 warnings.warn(f"{self.ir.name}: the numba backend cannot run this model ({why}); "
                               f"it ran with the NumPy backend instead", BackendFallbackWarning, stacklevel=3)
             else:
+                if key is not None:
+                    self._plans[key] = (program, tape)
                 return numba_backend.simulate(program, tape, self.ir.time, streams, save, progress), "numba"
         return simulate(program, self.ir.time, streams, save, progress), "numpy"
 

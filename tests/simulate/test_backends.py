@@ -183,6 +183,7 @@ def test_a_generated_model_gives_the_same_results_or_the_same_error_on_both_back
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(7200)
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(models(), calls())
 def test_many_generated_models_give_the_same_results_on_both_backends(text: str, call: dict) -> None:
@@ -258,12 +259,13 @@ def test_lookups_are_numpy_interp_bit_for_bit(extrapolation: str) -> None:
             with np.errstate(all="ignore"):
                 expected = _lookup_fn(table)(x)
             index, data, params = _tables([table])
-            registers = np.zeros((2, x.size))
+            registers = np.zeros((3, x.size))  # argument, result, the interpreter's scratch row
             registers[0] = x
-            code = np.array([[int(Op.LOOKUP), 1, 0, 0, -1, -1]])
-            numba_backend._exec(code, 0, 1, registers, x.size, 0.0, 1.0, 0, 0, np.zeros(x.size, np.uint64),
+            code = np.array([[int(Op.LOOKUP), 1, 0, 0, -1, -1], [int(Op.LOOKUP), 0, 0, 0, -1, -1]])
+            numba_backend._exec(code, 0, 2, registers, x.size, 0.0, 1.0, 0, 0, np.zeros(x.size, np.uint64),
                                 np.zeros((1, 1, 1)), np.zeros((1, 1, 1), np.int8), np.zeros((1, 1)), index, data, params)
             np.testing.assert_array_equal(registers[1], expected, err_msg=f"{xs} {ys}")
+            np.testing.assert_array_equal(registers[0], expected, err_msg=f"in place: {xs} {ys}")
 
 
 # --- errors, fallbacks, options ----------------------------------------------------------------
@@ -356,3 +358,11 @@ def test_the_cli_runs_with_the_numba_backend(tmp_path: Path) -> None:
     assert outputs["numba"] == outputs["numpy"]
     done = CliRunner().invoke(app, ["run", str(path), "--backend", "jax"])
     assert done.exit_code == 2 and "--backend must be one of numpy, numba" in done.output
+
+
+def test_a_non_finite_rate_beside_finite_stocks_is_not_an_error_on_either_backend() -> None:
+    text = ("model: quiet-infinity\ntime: {start: 0, stop: 4, dt: 1}\nconstants:\n  zero: 0\n"
+            "stocks:\n  s: {initial: 1, in: [inflow]}\n"
+            "flows:\n  inflow: {equation: '(not previous(-1 / zero, 0.5))'}\n")
+    model = Model(read_yaml_text(text, "quiet.yaml"))
+    assert run_both(model) is not None  # found by the property test: the start check looked at rates first

@@ -499,7 +499,7 @@ class _Lowering:
         times, lever_path, lever_flag, events = _schedules(self.model, self.inputs, program.runs)
         return Tape(
             code=code, init=init, stage=stage, deriv=deriv,
-            n_registers=n_fixed + n_const + self.n_temps,
+            n_registers=n_fixed + n_const + self.n_temps + 1,  # and a scratch row, last, for lookups
             scalar_registers=np.array(scalar_regs, dtype=np.int64),
             scalar_values=np.array(scalar_vals, dtype=float),
             run_registers=np.array(run_regs, dtype=np.int64),

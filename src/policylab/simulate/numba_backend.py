@@ -79,6 +79,7 @@ _ONE = np.uint64(1)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _SCALE = 2.0**-53
 _TINY_MEAN = 1e-300
+_CDF_MARGIN = 1e-10  # how far a summed Poisson CDF may be from SciPy's pdtr (measured: under 1e-13 for mean < 50)
 
 _JIT = {"cache": True, "error_model": "numpy", "nogil": True}
 
@@ -145,12 +146,58 @@ def _sign(x):  # type: ignore[no-untyped-def]
 
 
 @njit(**_JIT)
-def _poisson_ppf(q, mu):  # type: ignore[no-untyped-def]
+def _poisson_ppf_scipy(q, mu):  # type: ignore[no-untyped-def]
     """``scipy.stats.poisson.ppf(q, mu)`` for 0 < q < 1, mu > 0: SciPy's own steps and functions."""
     vals = np.ceil(_pdtrik(q, mu, 0))
     vals1 = _nmax(vals - 1.0, 0.0)
     temp = _pdtr(vals1, mu, 0)
     return (vals1 if temp >= q else vals) + 0.0
+
+
+@njit(**_JIT)
+def _poisson_ppf(q, mu):  # type: ignore[no-untyped-def]
+    """``scipy.stats.poisson.ppf(q, mu)``, found by an integer search over SciPy's CDF ``pdtr``.
+
+    SciPy inverts the CDF with a root finder (``pdtrik``, microseconds per call) and keeps
+    ``ceil(k)`` or the integer below it, whichever is the smallest with CDF >= q; that is the
+    smallest such integer k* unless the root finder lands below k* - 1, which can happen only
+    when q is within its tolerance of CDF(k* - 1). The search finds k* with two or three
+    ``pdtr`` calls from a cheap guess; in that narrow band (and for extreme means) it defers to
+    SciPy's own steps, so the result is always SciPy's.
+    """
+    if not (1e-10 < mu < 1e7):
+        return _poisson_ppf_scipy(q, mu)
+    if mu < 50.0:  # the guess: sum the probabilities in floating point
+        p = np.exp(-mu)
+        cdf, below = p, -1.0
+        k = 0
+        while cdf < q and k < 400:
+            k += 1
+            p *= mu / k
+            below = cdf
+            cdf += p
+        # the sums are within 1e-12 of SciPy's CDF here; clear of both by a margin, they decide alone
+        if k < 400 and cdf - q > _CDF_MARGIN and q - below > _CDF_MARGIN + 1e-6 * k:
+            return float(k)
+    else:  # the guess: a Cornish-Fisher expansion of the normal approximation
+        z = _ndtri(q, 0)
+        k = max(int(np.floor(mu + np.sqrt(mu) * z + (z * z - 1.0) / 6.0 + 0.5)), 0)
+    tries = 0
+    while _pdtr(float(k), mu, 0) < q:
+        k += 1
+        tries += 1
+        if tries > 64:
+            return _poisson_ppf_scipy(q, mu)
+    below = _pdtr(float(k - 1), mu, 0) if k > 0 else -1.0
+    while below >= q:
+        k -= 1
+        below = _pdtr(float(k - 1), mu, 0) if k > 0 else -1.0
+        tries += 1
+        if tries > 64:
+            return _poisson_ppf_scipy(q, mu)
+    if k > 0 and q - below <= 1e-6 * k:  # where SciPy's root finder might land one below
+        return _poisson_ppf_scipy(q, mu)
+    return float(k)
 
 
 @njit(**_JIT)
@@ -215,20 +262,23 @@ def _lookup_fast(R, o, a, k, nb, index, data, params):  # type: ignore[no-untype
     """``_lookup`` for a table with finite values and slopes, without data-dependent branches.
 
     Lookup arguments differ from run to run, so a branch on them would be mispredicted;
-    comparisons are turned into integers instead. On a near-uniform grid the guess is within
-    one point of ``numpy.interp``'s interval, and one step down and one step up correct it;
-    otherwise a branch-free binary search counts the points at or below ``x``. At a point the slope term is an
-    exact zero; outside the table and for NaN the selects give what ``numpy.interp`` gives.
+    comparisons are turned into integers instead, and each loop has a branch-free body (so
+    LLVM can vectorise it with gathers). First the interval of each run, kept in the scratch
+    register (the last row of ``R``): on a near-uniform grid a guess within one point of
+    ``numpy.interp``'s interval, corrected one step down and one step up; otherwise a
+    branch-free binary search that counts the points at or below ``x``. Then the value: at a
+    point the slope term is an exact zero; outside the table and for NaN the selects give
+    what ``numpy.interp`` gives.
     """
     off, n, kind = index[k, 0], index[k, 1], index[k, 2]
     ys, sl = off + n + 1, off + 2 * n + 1
     x0, inv_h, last = params[k, 2], params[k, 3], data[off + n - 1]
     y0, y_last = data[ys], data[ys + n - 1]
     top = n - 2.0 if kind != DISCRETE else n - 1.0
-    grid = index[k, 3] == GRID
-    for r in range(nb):
-        x = R[a, r]
-        if grid:
+    s = R.shape[0] - 1
+    if index[k, 3] == GRID:
+        for r in range(nb):
+            x = R[a, r]
             g = (x - x0) * inv_h
             g = g if g >= 0.0 else 0.0  # also NaN
             g = g if g <= top else top
@@ -236,23 +286,31 @@ def _lookup_fast(R, o, a, k, nb, index, data, params):  # type: ignore[no-untype
             j -= np.int64(data[off + j] > x)
             j = max(j, 0)
             j += np.int64(data[off + j + 1] <= x)  # data[off + n] is +inf
-        else:  # branch-free upper bound: the number of points <= x, minus one
+            R[s, r] = j
+    else:
+        for r in range(nb):
+            x = R[a, r]
             base, length = off, n
             while length > 1:
                 half = length >> 1
                 base += half * np.int64(data[base + half] <= x)
                 length -= half
-            j = max(base - off + np.int64(data[base] <= x) - 1, 0)
-        if kind == DISCRETE:
-            y = data[ys + min(j, n - 1)]
-            y = y_last if np.isnan(x) else y
-        else:
-            y = data[sl + j] * (x - data[off + j]) + data[ys + j]
-            y = y_last if x >= last else y
-            y = y0 if x < x0 else y
-            y = x if np.isnan(x) else y
-            if kind == LINEAR:
-                y = y + _nmin(x - x0, 0.0) * params[k, 0] + _nmax(x - last, 0.0) * params[k, 1]
+            R[s, r] = max(base - off + np.int64(data[base] <= x) - 1, 0)
+    if kind == DISCRETE:
+        for r in range(nb):
+            y = data[ys + min(np.int64(R[s, r]), n - 1)]
+            R[o, r] = y_last if np.isnan(R[a, r]) else y
+        return
+    lo, hi = (params[k, 0], params[k, 1]) if kind == LINEAR else (0.0, 0.0)
+    for r in range(nb):  # ``o`` may be ``a``: read x before writing
+        x = R[a, r]
+        j = np.int64(R[s, r])
+        y = data[sl + j] * (x - data[off + j]) + data[ys + j]
+        y = y_last if x >= last else y
+        y = y0 if x < x0 else y
+        y = x if np.isnan(x) else y
+        if kind == LINEAR:
+            y = y + _nmin(x - x0, 0.0) * lo + _nmax(x - last, 0.0) * hi
         R[o, r] = y
 
 
@@ -262,8 +320,9 @@ def _lookup_fast(R, o, a, k, nb, index, data, params):  # type: ignore[no-untype
 
 @njit(**_JIT)
 def _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,  # type: ignore[no-untyped-def]
-          t_index, t_data, t_params):
-    """Run instructions ``lo:hi`` over the ``nb`` runs of register file ``R`` at time ``t``.
+                t_index, t_data, t_params):
+    """Run instructions ``lo:hi`` over the ``nb`` runs of register file ``R`` at time ``t``: each
+    instruction is a loop over the block's runs (vectorised by LLVM where it can).
 
     Registers are indexed as ``R[register, run]`` throughout: taking a row view would cost a
     reference-count update per instruction, which dominates a single run.
@@ -499,9 +558,12 @@ def _init_block(b, code, sections, R, nb, r0, dt, n_steps, keys, scalar_regs, sc
             pipe_steps[p, r0 + r] = steps
         if diag[b, D_DELAY] >= 0:
             return False
-    bad_rate = _first_bad(R, rate_regs, nb, diag[b], D_LAST)
-    bad_stock = _first_bad(R, stock_regs, nb, diag[b], D_STOCK)
-    return bad_rate or bad_stock
+    scratch = np.full(3, -1, dtype=np.int64)
+    if not _first_bad(R, stock_regs, nb, scratch, 0):
+        return False  # as engine._check_finite: the rates are looked at only when a stock is not finite
+    _first_bad(R, rate_regs, nb, diag[b], D_LAST)
+    _first_bad(R, stock_regs, nb, diag[b], D_STOCK)
+    return True
 
 
 @njit(**_JIT)
