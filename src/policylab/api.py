@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal, get_args
@@ -26,12 +27,42 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 ParamValue = float | Sequence[float] | np.ndarray
 MAX_RUNS = 10_000_000
-Backend = Literal["numpy", "numba"]
+Backend = Literal["numpy", "numba", "auto"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
+log = logging.getLogger("policylab")
 
 
 class BackendFallbackWarning(UserWarning):
     """The numba backend could not express a model feature; the run used the NumPy backend."""
+
+
+def check_backend(backend: object, option: str = "backend") -> str:
+    """``backend`` if it names a backend (numpy, numba, auto), else a UsageError naming ``option``."""
+    if backend not in BACKENDS:
+        raise UsageError(f"{option} must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    return str(backend)
+
+
+@cache
+def numba_available() -> bool:
+    """Whether the compiled backend can be used here (numba installed and importable); checked once."""
+    try:
+        from policylab.simulate import numba_backend  # noqa: F401
+    except ImportError as error:
+        log.debug("backend 'auto' runs NumPy: the compiled backend cannot be imported (%s)", error)
+        return False
+    return True
+
+
+def resolve_backend(backend: str) -> str:
+    """The engine ``backend`` asks for here: ``"auto"`` is numba where it is installed, else numpy.
+
+    ``"numba"`` stays ``"numba"`` even without numba (running it then says how to install it).
+    """
+    check_backend(backend)
+    if backend == "auto":
+        return "numba" if numba_available() else "numpy"
+    return backend
 
 
 class Model:
@@ -87,13 +118,65 @@ class Model:
         variables : names to save (default: all stocks, flows and auxiliaries).
         deterministic : random functions return their mean instead of a draw.
         first_run : index of the first run (run ``k`` gives the same numbers alone or in any ensemble).
-        backend : ``"numpy"`` (closures over NumPy arrays) or ``"numba"`` (the compiled interpreter,
-            ``pip install 'policylab[fast]'``; the same results to 1e-12 relative, much faster for single
-            runs and large ensembles). A model feature the compiled backend cannot express runs with
+        backend : ``"numpy"`` (closures over NumPy arrays, the reference engine), ``"numba"`` (the
+            compiled interpreter, ``pip install 'policylab[fast]'``; the same results to 1e-12 relative,
+            much faster for single runs and large ensembles) or ``"auto"`` (numba when it is installed,
+            else NumPy without a word). A model feature the compiled backend cannot express runs with
             NumPy, with a :class:`BackendFallbackWarning`; ``attrs["backend"]`` says which ran.
         """
-        if backend not in BACKENDS:
-            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        engine = resolve_backend(backend)
+        chosen, run_indices, streams, inputs, parameters = self._prepare(
+            scenario, params, runs, seed, variables, first_run, sample)
+        key = (chosen, int(runs), bool(deterministic)) if not parameters else None
+        program = self._plans[key][0] if key in self._plans else bind(self.compiled, inputs, runs, deterministic)
+        save = self._save_list(variables)
+        trajectory, used = self._simulate(program, inputs, streams, save, progress, engine, key)
+        attrs = {
+            "model": self.ir.name,
+            "model_hash": str(self.ir.extras.get("sha256", "")),
+            "scenario": chosen or "",
+            "seed": int(seed),
+            "runs": int(runs),
+            "method": self.ir.time.method.value,
+            "dt": self.ir.time.dt,
+            "deterministic": int(deterministic),
+            "policylab_version": __version__,
+            "backend": used,
+        }
+        return to_dataset(self.ir, trajectory, run_indices, parameters, attrs)
+
+    def backend_for(
+        self,
+        backend: Backend = "auto",
+        scenario: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+        runs: int = 1,
+        deterministic: bool = False,
+        sample: bool | None = None,
+    ) -> str:
+        """The backend (``"numpy"`` or ``"numba"``) that ``run`` with these arguments would use, without running.
+
+        ``"auto"`` is numba where it is installed; numba becomes numpy when the compiled backend
+        cannot express this model, scenario and mode (which parameters are per-run arrays matters
+        to constant folding, not their values). Costs a bind and a lowering, a few milliseconds.
+        """
+        engine = resolve_backend(backend)
+        if engine != "numba" or not numba_available():
+            return engine
+        from policylab.compile.opcodes import Unsupported, lower
+
+        chosen, _, _, inputs, parameters = self._prepare(scenario, params, runs, 0, None, 0, sample)
+        key = (chosen, int(runs), bool(deterministic)) if not parameters else None
+        if key in self._plans and self._plans[key][1] is not None:
+            return "numba"
+        try:
+            lower(self.compiled, bind(self.compiled, inputs, runs, deterministic), inputs)
+        except Unsupported:
+            return "numpy"
+        return "numba"
+
+    def _prepare(self, scenario, params, runs, seed, variables, first_run, sample):  # type: ignore[no-untyped-def]
+        """Check the arguments of ``run``; the scenario, run indices, streams, inputs and parameters."""
         if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1 or runs > MAX_RUNS:
             raise UsageError(f"runs must be a whole number from 1 to {MAX_RUNS}, got {runs!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -113,23 +196,7 @@ class Model:
         given = {canonical(k): _as_param(k, v, runs) for k, v in (params or {}).items()}
         parameters.update({k: v for k, v in given.items()})
         apply_params(self.ir, inputs, parameters)
-        key = (chosen, int(runs), bool(deterministic)) if not parameters else None
-        program = self._plans[key][0] if key in self._plans else bind(self.compiled, inputs, runs, deterministic)
-        save = self._save_list(variables)
-        trajectory, used = self._simulate(program, inputs, streams, save, progress, backend, key)
-        attrs = {
-            "model": self.ir.name,
-            "model_hash": str(self.ir.extras.get("sha256", "")),
-            "scenario": chosen or "",
-            "seed": int(seed),
-            "runs": int(runs),
-            "method": self.ir.time.method.value,
-            "dt": self.ir.time.dt,
-            "deterministic": int(deterministic),
-            "policylab_version": __version__,
-            "backend": used,
-        }
-        return to_dataset(self.ir, trajectory, run_indices, parameters, attrs)
+        return chosen, run_indices, streams, inputs, parameters
 
     def _simulate(self, program, inputs, streams, save, progress, backend, key):  # type: ignore[no-untyped-def]
         """Run ``program`` on ``backend``; return the trajectory and the name of the backend that ran it.

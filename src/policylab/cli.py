@@ -134,7 +134,7 @@ def run(
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    backend: Annotated[str, typer.Option("--backend", help="numpy (default) or numba (compiled; pip install 'policylab[fast]').")] = "numpy",
+    backend: Annotated[str, typer.Option("--backend", help="numpy (default, the reference engine), numba (compiled; pip install 'policylab[fast]') or auto (numba if installed).")] = "numpy",
 ) -> None:
     """Simulate a model and print a table, CSV time series or JSON."""
     with _errors():

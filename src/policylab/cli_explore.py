@@ -7,6 +7,7 @@ does not re-enter a half-built ``policylab.cli``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -87,6 +88,7 @@ def explore(
     chunk_size: Annotated[Optional[int], typer.Option("--chunk-size", min=1, help="Runs per chunk (default: sized to ~128 MB of trajectories).")] = None,
     scheduler: Annotated[str, typer.Option("--scheduler", help="local (processes on this machine) or a Dask scheduler address, tcp://host:port.")] = "local",
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes for --scheduler local (default: the CPUs; 1 runs in this process).")] = None,
+    backend: Annotated[Optional[str], typer.Option("--backend", help="numpy, numba (compiled) or auto (numba if installed; the default). A resumed run keeps its own.")] = None,
     store: StoreOption = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Finish the interrupted run with this id (other design options are taken from it).")] = None,
     lock_timeout: LockTimeout = 60.0,
@@ -99,11 +101,15 @@ def explore(
     """
     from policylab.api import load
     from policylab.cli import _errors, default_model, err, out
+    from policylab.api import check_backend
     from policylab.explore import ExploreRequest, resume as resume_run, start
+    from policylab.explore.session import stored_backend
     from policylab.explore.progress import RunProgress
     from policylab.scale import open_executor
 
     with _errors():
+        if backend is not None:
+            check_backend(backend, "--backend")
         target = _store(store, lock_timeout)
         progress = RunProgress(err, quiet)
         started: list[str] = []
@@ -112,7 +118,7 @@ def explore(
                 if resume is not None:
                     loaded = load(model) if model is not None else None
                     started.append(resume)
-                    run_id = resume_run(target, resume, executor, loaded, progress)
+                    run_id = resume_run(target, resume, executor, loaded, progress, backend)
                 else:
                     loaded = load(model if model is not None else default_model())
                     request = ExploreRequest(
@@ -120,11 +126,15 @@ def explore(
                         levers=_names(uncertain_levers),
                         only=_names(only) or None, grid=_resolve_grid(loaded, _parse_levers(lever or [])),
                         combine=combine, outcomes=tuple(outcome or ()), series=_names(series), every=every,  # type: ignore[arg-type]
-                        deterministic=deterministic)
+                        deterministic=deterministic, backend=backend or "auto")
+
                     def announce(new_id: str) -> None:
                         started.append(new_id)
                         if not quiet:
-                            err.print(f"run {new_id}: {loaded.name}, stored in {target.root}", highlight=False, markup=False)
+                            manifest = json.loads((target.run_folder(new_id) / "manifest.json").read_text("utf-8"))
+                            engine = stored_backend(manifest)
+                            err.print(f"run {new_id}: {loaded.name} ({engine} backend), stored in {target.root}",
+                                      highlight=False, markup=False)
 
                     run_id = start(loaded, request, target, executor, chunk_size, progress, on_start=announce)
         except KeyboardInterrupt:
@@ -202,6 +212,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (see `policylab
               store: StoreOption = None, lock_timeout: LockTimeout = 60.0) -> None:
     """Show a run: model, design, progress, and its outcomes per policy."""
     from policylab.cli import _errors, out
+    from policylab.explore.session import stored_backend
 
     with _errors():
         target = _store(store, lock_timeout)
@@ -215,6 +226,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (see `policylab
             f"design     {request.get('samples')} samples, sampler {request.get('sampler')}, seed {request.get('seed')}, "  # type: ignore[union-attr]
             f"{request.get('combine')}",  # type: ignore[union-attr]
             f"scenarios  {info.row['scenarios'] or '(as written)'}",
+            f"backend    {stored_backend(m)}",
             f"parameters {', '.join(m.get('parameters', [])) or '(none)'}",  # type: ignore[arg-type]
             f"outcomes   {', '.join(m.get('outcomes', [])) or '(none)'}",  # type: ignore[arg-type]
             f"series     {', '.join(m.get('series', [])) or '(none)'}" + (f" every {request.get('every')}" if m.get('series') else ""),  # type: ignore[union-attr]

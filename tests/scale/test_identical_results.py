@@ -19,7 +19,7 @@ from policylab.store import Store
 
 NOISY = Path(__file__).parents[1] / "explore" / "noisy.yaml"
 REQUEST = ExploreRequest(samples=5_000, sampler="sobol", seed=11, scenarios=("all",), series=("level", "fill"), every="6",
-                         outcomes=("t20=level:cross>=20",))
+                         outcomes=("t20=level:cross>=20",), backend="numpy")  # the numba backend: test_numba_identical.py
 
 
 @pytest.fixture(scope="module")

@@ -329,7 +329,7 @@ def test_progress_is_reported_at_the_same_steps_on_both_backends() -> None:
 
 def test_an_unknown_backend_is_a_usage_error_listing_the_choices() -> None:
     model = Model(read_yaml_text(BLOW_UP % "euler", "b.yaml"))
-    with pytest.raises(UsageError, match="backend must be one of numpy, numba, got 'jax'"):
+    with pytest.raises(UsageError, match="backend must be one of numpy, numba, auto, got 'jax'"):
         model.run(backend="jax")  # type: ignore[arg-type]
 
 
@@ -357,7 +357,7 @@ def test_the_cli_runs_with_the_numba_backend(tmp_path: Path) -> None:
         outputs[backend] = done.output
     assert outputs["numba"] == outputs["numpy"]
     done = CliRunner().invoke(app, ["run", str(path), "--backend", "jax"])
-    assert done.exit_code == 2 and "--backend must be one of numpy, numba" in done.output
+    assert done.exit_code == 2 and "--backend must be one of numpy, numba, auto" in done.output
 
 
 def test_a_non_finite_rate_beside_finite_stocks_is_not_an_error_on_either_backend() -> None:

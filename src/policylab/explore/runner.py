@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +27,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from policylab.api import Model, load
+from policylab.api import BackendFallbackWarning, Model, check_backend, load, resolve_backend
 from policylab.explore.designs import parameter_columns
 from policylab.explore.errors import DesignError
 from policylab.explore.outcomes import OutcomeSpec, SeriesSpec, evaluate, needed_variables, series_indices
@@ -73,16 +74,44 @@ def _load_model(path: str, sha256: str, text: bytes) -> Model:
 
 @dataclass(frozen=True)
 class ExplorePlan:
-    """What each run records: scalar outcomes, optional periodic series; seed and mode."""
+    """What each run records: scalar outcomes, optional periodic series; seed, mode and backend.
+
+    ``backend`` is what ``Model.run`` is given; :func:`settle_backend` makes it ``numpy`` or
+    ``numba`` before chunks are handed out, so every chunk of a run uses the same engine.
+    """
 
     outcomes: tuple[OutcomeSpec, ...]
     series: SeriesSpec | None = None
     seed: int = 0
     deterministic: bool = False
+    backend: str = "numpy"
 
     @property
     def variables(self) -> list[str]:
         return needed_variables(self.outcomes, self.series)
+
+
+def settle_backend(model: Model, plan: ExplorePlan, scenarios: Iterable[str | None], first: pd.DataFrame) -> ExplorePlan:
+    """``plan`` with the backend every chunk will use: ``numpy`` or ``numba``, decided once.
+
+    ``auto`` is numba where it is installed. Numba becomes numpy for the whole run when the
+    compiled backend cannot express one of ``scenarios`` (a warning when numba was asked for
+    by name), so one run never mixes backends. ``first`` is a design row: which parameters
+    are per-run arrays decides what the compiler can fold.
+    """
+    check_backend(plan.backend)
+    engine = resolve_backend(plan.backend)
+    if engine == "numba":
+        params = {c: first[c].to_numpy(dtype=float)[:1] for c in parameter_columns(first)}
+        for scenario in dict.fromkeys(scenarios):
+            if model.backend_for("numba", scenario or None, params, 1, plan.deterministic, sample=False) != "numba":
+                if plan.backend == "numba":
+                    warnings.warn(f"{model.name}: the numba backend cannot run scenario {scenario or '(as written)'}; "
+                                  "the exploration runs with the NumPy backend instead", BackendFallbackWarning,
+                                  stacklevel=2)
+                engine = "numpy"
+                break
+    return plan if engine == plan.backend else replace(plan, backend=engine)
 
 
 @dataclass(frozen=True)
@@ -134,6 +163,7 @@ def evaluate_rows(model: Model, rows: pd.DataFrame, plan: ExplorePlan, chunk: in
                 deterministic=plan.deterministic,
                 first_run=int(samples[positions[0]]),
                 sample=False,
+                backend=plan.backend,  # type: ignore[arg-type]
             )
             values = part.copy()
             for outcome in plan.outcomes:
@@ -213,6 +243,8 @@ def evaluate_design(model: Model, design: pd.DataFrame, plan: ExplorePlan, chunk
     from policylab.scale import open_executor
 
     size = chunk_size or auto_chunk_size(model, plan)
+    if len(design):
+        plan = settle_backend(model, plan, design["scenario"].unique(), design.iloc[:1])
     jobs = chunk_jobs(design, ModelRef.of(model), plan, size)
     outcomes, series = [], []
     with (open_executor("local", workers=1) if executor is None else _borrowed(executor)) as pool:

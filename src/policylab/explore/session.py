@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Protocol
 
 import pandas as pd
 
-from policylab.api import Model, __version__, load
+from policylab.api import Model, __version__, check_backend, load, numba_available
 from policylab.explore.designs import RESERVED, Combine, DesignSource, Sampler, lever_grid, model_uncertainties
 from policylab.explore.errors import DesignError
 from policylab.explore.outcomes import SeriesSpec, parse_every, parse_outcome
-from policylab.explore.runner import ExplorePlan, ModelRef, auto_chunk_size, chunk_jobs, n_chunks, run_chunk
+from policylab.explore.runner import (
+    ExplorePlan,
+    ModelRef,
+    auto_chunk_size,
+    chunk_jobs,
+    n_chunks,
+    run_chunk,
+    settle_backend,
+)
 from policylab.scale import Executor
 from policylab.store import ResumeError, Store
 
@@ -55,6 +63,8 @@ class ExploreRequest:
     series: tuple[str, ...] = ()
     every: str = "month"
     deterministic: bool = False
+    backend: str = "auto"
+    """numpy, numba or auto; a stored run records the one it settled on (``numpy`` or ``numba``)."""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -62,6 +72,7 @@ class ExploreRequest:
     @classmethod
     def from_json(cls, data: dict) -> ExploreRequest:
         data = dict(data)
+        data.setdefault("backend", "numpy")  # runs stored before the choice existed ran NumPy
         for key in ("scenarios", "levers", "outcomes", "series"):
             data[key] = tuple(data.get(key) or ())
         data["only"] = None if data.get("only") is None else tuple(data["only"])
@@ -100,7 +111,8 @@ class ExploreRequest:
         series = SeriesSpec(tuple(self.series), parse_every(self.every)) if self.series else None
         if not outcomes and series is None:
             raise DesignError(f"{model.name} declares no outcomes; give --outcome name=variable:stat or --series VARS")
-        return ExplorePlan(tuple(outcomes), series, self.seed, self.deterministic)
+        check_backend(self.backend)
+        return ExplorePlan(tuple(outcomes), series, self.seed, self.deterministic, self.backend)
 
 
 
@@ -116,6 +128,9 @@ def start(model: Model, request: ExploreRequest, store: Store, executor: Executo
     size = chunk_size or auto_chunk_size(model, plan)
     if size < 1:
         raise DesignError(f"--chunk-size must be at least 1, got {size}")
+    if len(design):
+        plan = settle_backend(model, plan, request.resolved_scenarios(model), design.rows(0, 1))
+    request = replace(request, backend=plan.backend)  # stored as settled: a resumed run uses the same engine
     ref = ModelRef.of(model)
     manifest = {
         "format": 1,
@@ -139,10 +154,21 @@ def start(model: Model, request: ExploreRequest, store: Store, executor: Executo
 
 
 def resume(store: Store, run_id: str, executor: Executor, model: Model | None = None,
-           progress: ProgressSink | None = None) -> str:
-    """Finish an interrupted run: only the chunks not yet catalogued are computed."""
+           progress: ProgressSink | None = None, backend: str | None = None) -> str:
+    """Finish an interrupted run: only the chunks not yet catalogued are computed.
+
+    The run keeps the backend it started with; ``backend`` (None or ``auto``: the stored one)
+    naming another is refused, as is a numba run where numba cannot be imported.
+    """
     with store.open_run(run_id) as writer:
         manifest = writer.manifest
+        stored = stored_backend(manifest)
+        if backend is not None and check_backend(backend, "--backend") != "auto" and backend != stored:
+            raise ResumeError(f"run {run_id} was computed with the {stored} backend; it resumes with that backend only "
+                              f"(one run never mixes backends) — drop --backend {backend}, or start a new run")
+        if stored == "numba" and not numba_available():
+            raise ResumeError(f"run {run_id} was computed with the numba backend, which cannot be imported here; "
+                              "install it (pip install 'policylab[fast]') to resume this run")
         info = manifest["model"]
         loaded = model if model is not None else load(info["path"])  # type: ignore[index]
         ref = ModelRef.of(loaded)
@@ -155,9 +181,15 @@ def resume(store: Store, run_id: str, executor: Executor, model: Model | None = 
         if design.fingerprint() != manifest["design_fingerprint"]:
             raise ResumeError(f"run {run_id}: the rebuilt design differs from the stored one (another PolicyLab "
                               "or SciPy version?); resume needs the same design — start a new run instead")
-        plan = request.plan(loaded)
+        plan = replace(request.plan(loaded), backend=stored)
         _execute(writer, ref, design, plan, int(manifest["chunk_size"]), executor, progress)  # type: ignore[arg-type]
         return run_id
+
+
+def stored_backend(manifest: dict) -> str:
+    """The backend a stored run was computed with (runs stored before the choice existed ran NumPy)."""
+    request = manifest.get("request") or {}
+    return str(request.get("backend") or "numpy")
 
 
 def _execute(writer, ref: ModelRef, design: DesignSource, plan: ExplorePlan, size: int, executor: Executor,

@@ -19,8 +19,10 @@ by index and the outcome does not depend on scheduling.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -61,12 +63,34 @@ class InProcess:
         return None
 
 
+def single_numba_thread() -> None:
+    """Give numba one thread in this process: the executor already runs a worker per core.
+
+    Without this, every worker's numba backend would start a thread per core for its
+    blocks of runs, and two workers on two cores would run four busy threads. Results do
+    not change (blocks of runs are independent). Before numba is imported, the
+    environment variable sizes its pool; afterwards ``set_num_threads`` (per calling
+    thread) limits it, since the variable may not change once numba's threads exist.
+    """
+    numba = sys.modules.get("numba")
+    if numba is None:
+        os.environ["NUMBA_NUM_THREADS"] = "1"
+    else:
+        numba.set_num_threads(1)
+
+
+def _with_single_numba_thread(fn: Callable[[J], R], job: J) -> R:
+    single_numba_thread()
+    return fn(job)
+
+
 class ProcessPool:
-    """A pool of ``workers`` fresh processes on this machine."""
+    """A pool of ``workers`` fresh processes on this machine (with more than one, each has one numba thread)."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=single_numba_thread if workers > 1 else None)
 
     def map_unordered(self, fn: Callable[[J], R], jobs: Iterable[J], window: int | None = None) -> Iterator[R]:
         limit = window or 2 * self.workers
@@ -111,13 +135,17 @@ class DaskCluster:
             self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as error:
             raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {error}") from error
-        self.workers = max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        self.workers = max(1, len(workers))
+        self.threads = sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1
 
     def map_unordered(self, fn: Callable[[J], R], jobs: Iterable[J], window: int | None = None) -> Iterator[R]:
         from distributed import as_completed
 
         limit = window or 2 * self.workers
         source = iter(jobs)
+        if self.threads > 1:  # one numba thread per task thread (set in the thread that runs the task)
+            fn = functools.partial(_with_single_numba_thread, fn)
         first = [self.client.submit(fn, job, pure=False) for job in _take(source, limit)]
         if not first:
             return
