@@ -366,3 +366,19 @@ def test_a_non_finite_rate_beside_finite_stocks_is_not_an_error_on_either_backen
             "flows:\n  inflow: {equation: '(not previous(-1 / zero, 0.5))'}\n")
     model = Model(read_yaml_text(text, "quiet.yaml"))
     assert run_both(model) is not None  # found by the property test: the start check looked at rates first
+
+
+def test_how_runs_are_split_into_blocks_does_not_change_a_result(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    model = load(FLAGSHIP)
+    wide = model.run(runs=70, seed=5, backend="numba", variables=["us_iran_tension", "attack_draws", "attacks"])
+    monkeypatch.setattr(numba_backend, "BLOCK", 16)
+    monkeypatch.setattr(numba_backend, "MIN_BLOCK", 16)
+    narrow = model.run(runs=70, seed=5, backend="numba", variables=["us_iran_tension", "attack_draws", "attacks"])
+    for name in wide.data_vars:
+        assert np.array_equal(wide[name].values, narrow[name].values), name
+
+
+@pytest.mark.parametrize(("runs", "threads", "width"), [(1, 2, 1), (10, 2, 10), (200, 2, 100), (10_000, 2, 512),
+                                                        (10_000, 1, 512), (40, 2, 32), (0, 2, 1)])
+def test_blocks_are_wide_but_leave_no_thread_idle(runs: int, threads: int, width: int) -> None:
+    assert numba_backend.block_width(runs, threads) == width

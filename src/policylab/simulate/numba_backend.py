@@ -8,12 +8,16 @@ next to this file, so compilation happens once per installation, not per model o
 
 Memory layout
 -------------
-Runs are processed in blocks of :data:`BLOCK` (the last block may be shorter). A block
-owns a register file ``registers[block]`` of shape ``(n_registers, BLOCK)``: every
-instruction loops over the block's runs, so the dispatch of an instruction is paid once
-per block, and the inner loops run over contiguous float64. Blocks are independent and
-run in parallel (``prange``) when there are several; saved values are written straight
-into the ``(variables, saved times, runs)`` output.
+Runs are processed in blocks of at most :data:`BLOCK` runs (fewer when a smaller ensemble
+would otherwise leave a thread idle; the last block may be shorter). A block owns a
+register file ``registers[block]`` of shape ``(n_registers, width)``: every instruction
+loops over the block's runs, so the dispatch of an instruction is paid once per block,
+and the inner loops run over contiguous float64. Blocks are independent and run in
+parallel (``prange``) when there are several; saved values are written straight into the
+``(variables, saved times, runs)`` output. The hot instructions address the register file
+as one flat array with unsigned offsets, and lookup tables with unsigned positions: a
+signed index makes every access test for NumPy's negative-index wrap-around, which cost
+a third of a single run and half of a lookup.
 
 Random numbers reproduce :func:`policylab.simulate.streams.uniform` bit for bit with the
 same uint64 arithmetic; normal and lognormal draws call SciPy's own ``ndtri``, and
@@ -30,6 +34,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import numba
 import numpy as np
 from llvmlite import binding as llvm
 from numba import njit, prange, types
@@ -42,7 +47,8 @@ from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error
 from policylab.simulate.streams import Streams
 
-BLOCK = 128  # runs per register file: long enough to amortise dispatch, small enough to stay in cache
+BLOCK = 512  # most runs per register file: long enough to amortise dispatch, small enough to stay in L2
+MIN_BLOCK = 32  # ensembles smaller than this are not split between threads
 
 
 def _scipy_function(name: str, capi: str, arity: int) -> types.ExternalFunction:
@@ -262,49 +268,42 @@ def _lookup_fast(R, o, a, k, nb, index, data, params):  # type: ignore[no-untype
     """``_lookup`` for a table with finite values and slopes, without data-dependent branches.
 
     Lookup arguments differ from run to run, so a branch on them would be mispredicted;
-    comparisons are turned into integers instead, and each loop has a branch-free body (so
-    LLVM can vectorise it with gathers). First the interval of each run, kept in the scratch
-    register (the last row of ``R``): on a near-uniform grid a guess within one point of
-    ``numpy.interp``'s interval, corrected one step down and one step up; otherwise a
-    branch-free binary search that counts the points at or below ``x``. Then the value: at a
-    point the slope term is an exact zero; outside the table and for NaN the selects give
-    what ``numpy.interp`` gives.
+    comparisons are turned into integers instead. The interval of each run: on a
+    near-uniform grid a guess within one point of ``numpy.interp``'s interval, corrected one
+    step down and one step up; otherwise a branch-free binary search that counts the points
+    at or below ``x``. Then the value: at a point the slope term is an exact zero; outside
+    the table and for NaN the selects give what ``numpy.interp`` gives. Table positions are
+    unsigned, so no access pays for NumPy's negative-index wrap-around.
     """
-    off, n, kind = index[k, 0], index[k, 1], index[k, 2]
-    ys, sl = off + n + 1, off + 2 * n + 1
-    x0, inv_h, last = params[k, 2], params[k, 3], data[off + n - 1]
-    y0, y_last = data[ys], data[ys + n - 1]
-    top = n - 2.0 if kind != DISCRETE else n - 1.0
-    s = R.shape[0] - 1
-    if index[k, 3] == GRID:
-        for r in range(nb):
-            x = R[a, r]
+    off, n, kind = np.uint64(index[k, 0]), np.uint64(index[k, 1]), index[k, 2]
+    one, zero = np.uint64(1), np.uint64(0)
+    ys, sl = off + n + one, off + np.uint64(2) * n + one
+    x0, inv_h, last = params[k, 2], params[k, 3], data[off + n - one]
+    y0, y_last = data[ys], data[ys + n - one]
+    lo, hi = (params[k, 0], params[k, 1]) if kind == LINEAR else (0.0, 0.0)
+    grid = index[k, 3] == GRID
+    top = (n - 2.0 if kind != DISCRETE else n - 1.0) if grid else 0.0
+    for r in range(nb):  # ``o`` may be ``a``: read x before writing
+        x = R[a, r]
+        if grid:
             g = (x - x0) * inv_h
             g = g if g >= 0.0 else 0.0  # also NaN
             g = g if g <= top else top
-            j = np.int64(g)
-            j -= np.int64(data[off + j] > x)
-            j = max(j, 0)
-            j += np.int64(data[off + j + 1] <= x)  # data[off + n] is +inf
-            R[s, r] = j
-    else:
-        for r in range(nb):
-            x = R[a, r]
+            j = np.uint64(g)
+            j = j - np.uint64(data[off + j] > x) if j > zero else j
+            j += np.uint64(data[off + j + one] <= x)  # data[off + n] is +inf
+        else:
             base, length = off, n
-            while length > 1:
-                half = length >> 1
-                base += half * np.int64(data[base + half] <= x)
+            while length > one:
+                half = length >> one
+                base += half * np.uint64(data[base + half] <= x)
                 length -= half
-            R[s, r] = max(base - off + np.int64(data[base] <= x) - 1, 0)
-    if kind == DISCRETE:
-        for r in range(nb):
-            y = data[ys + min(np.int64(R[s, r]), n - 1)]
-            R[o, r] = y_last if np.isnan(R[a, r]) else y
-        return
-    lo, hi = (params[k, 0], params[k, 1]) if kind == LINEAR else (0.0, 0.0)
-    for r in range(nb):  # ``o`` may be ``a``: read x before writing
-        x = R[a, r]
-        j = np.int64(R[s, r])
+            j = base - off + np.uint64(data[base] <= x)
+            j = j - one if j > zero else j
+        if kind == DISCRETE:
+            y = data[ys + (j if j < n else n - one)]
+            R[o, r] = y_last if np.isnan(x) else y
+            continue
         y = data[sl + j] * (x - data[off + j]) + data[ys + j]
         y = y_last if x >= last else y
         y = y0 if x < x0 else y
@@ -327,23 +326,31 @@ def _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag,
     Registers are indexed as ``R[register, run]`` throughout: taking a row view would cost a
     reference-count update per instruction, which dominates a single run.
     """
+    F = R.reshape(-1)
+    w = np.uint64(R.shape[1])
     for pc in range(lo, hi):
         op, o, a, b = code[pc, 0], code[pc, 1], code[pc, 2], code[pc, 3]
+        fo, fa, fb = np.uint64(o) * w, np.uint64(a) * w, np.uint64(b) * w
         if op == MUL:
             for r in range(nb):
-                R[o, r] = R[a, r] * R[b, r]
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u] * F[fb + u]
         elif op == ADD:
             for r in range(nb):
-                R[o, r] = R[a, r] + R[b, r]
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u] + F[fb + u]
         elif op == SUB:
             for r in range(nb):
-                R[o, r] = R[a, r] - R[b, r]
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u] - F[fb + u]
         elif op == DIV:
             for r in range(nb):
-                R[o, r] = R[a, r] / R[b, r]
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u] / F[fb + u]
         elif op == MOV:
             for r in range(nb):
-                R[o, r] = R[a, r]
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u]
         elif op == LOOKUP:
             if t_index[b, 3] != GENERIC:
                 _lookup_fast(R, o, a, b, nb, t_index, t_data, t_params)
@@ -578,6 +585,7 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
     start = np.empty((n_stocks, nb))
     ks = np.empty((4, n_stocks, nb))
     pending = np.empty((n_pipes, nb))
+    lanes = np.empty(nb)
     for i in range(first, last):
         t = times[i, 0]
         for p in range(n_pipes):
@@ -624,11 +632,15 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
             row = pipe_offset[p] + i % pipe_length[p]
             for r in range(nb):
                 buffers[row, r0 + r] = pending[p, r]
-        probe = 0.0  # x * 0.0 is 0.0 for finite x and NaN otherwise: one branch-free sum checks them all
+        for r in range(nb):  # x * 0.0 is 0.0 for finite x and NaN otherwise: branch-free sums check them all
+            lanes[r] = 0.0
         for s in range(n_stocks):
             reg = stock_regs[s]
             for r in range(nb):
-                probe += R[reg, r] * 0.0
+                lanes[r] += R[reg, r] * 0.0
+        probe = 0.0
+        for r in range(nb):
+            probe += lanes[r]
         finite = probe == 0.0
         if i == diag_step:
             _diagnose(b, code, sections, R, nb, dt, i, key, lever_path, lever_flag, events, times, t_index,
@@ -765,7 +777,7 @@ class _Run:
         self.n_steps = spec.n_steps
         self.stride = max(int(round(spec.save_every / spec.dt)), 1)
         self.n_saves = self.n_steps // self.stride + 1
-        self.width = min(BLOCK, self.runs)
+        self.width = block_width(self.runs, numba.get_num_threads())
         self.n_blocks = -(-self.runs // self.width)
         self.parallel = self.n_blocks > 1
         self.sections = np.array([*tape.init, *tape.stage, *tape.deriv], dtype=np.int64)
@@ -834,6 +846,12 @@ class _Run:
         raise AssertionError("the compiled backend lost track of a non-finite value")  # pragma: no cover
 
 
+def block_width(runs: int, threads: int) -> int:
+    """Runs per block: at most BLOCK, and small enough that every thread gets a block."""
+    per_thread = -(-runs // max(threads, 1))
+    return max(min(BLOCK, per_thread), min(runs, MIN_BLOCK), 1)
+
+
 def _combine(diag: np.ndarray, at: int, width: int, with_kind: bool) -> tuple[int, int, int] | None:
     """Across blocks: the smallest index found, at its first run (as NumPy scans the whole ensemble)."""
     hits = np.nonzero(diag[:, at] >= 0)[0]
@@ -882,4 +900,5 @@ def simulate(
     return Trajectory(times, data)
 
 
-__all__ = ["BLOCK", "simulate"]
+__all__ = ["BLOCK", "block_width", "simulate"]
+
