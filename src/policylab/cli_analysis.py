@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from policylab.api import Model, load
+from policylab.api import Model, check_backend, load
 from policylab.cli import _emit, _errors, _split_vars, default_model, err, out
 from policylab.errors import UsageError
 
@@ -36,6 +36,8 @@ Format = Literal["table", "csv", "json"]
 DiscoverMethod = Literal["prim", "cart", "both"]
 CalibrationMethod = Literal["de", "rejection", "smc"]
 TABLE_ROWS = 15  # parameters per outcome in a sensitivity table
+BackendOption = Annotated[str, typer.Option(
+    "--backend", help="Simulation engine: numpy, numba (compiled) or auto (numba if installed).")]
 
 
 class _Throughput(ProgressColumn):
@@ -115,6 +117,7 @@ def sensitivity(
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the table/data here.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a Plotly figure (.html).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    backend: BackendOption = "auto",
 ) -> None:
     """Which judgement parameters drive the outcomes: Sobol indices (Saltelli 2010) or Morris screening."""
     from policylab.analysis import plots
@@ -126,9 +129,11 @@ def sensitivity(
             raise UsageError(f"--method must be {' or '.join(METHODS)}, not {method!r}")
         if over_time and method != "sobol":
             raise UsageError("--over-time computes Sobol indices; drop --method morris")
+        check_backend(backend, "--backend")
         loaded = _model(model)
         names = _split_vars(params)
-        common = {"parameters": names, "scenario": scenario, "seed": seed, "deterministic": not stochastic}
+        common = {"parameters": names, "scenario": scenario, "seed": seed, "deterministic": not stochastic,
+                  "backend": backend}
         with _progress(f"{loaded.name}: {method}", quiet) as progress:
             if over_time:
                 result = sobol_over_time(loaded, over_time, base_samples=samples or 512, max_times=times,
@@ -234,6 +239,7 @@ def discover(
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the result here.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write PRIM's peeling trajectory (.html).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    backend: BackendOption = "auto",
 ) -> None:
     """Scenario discovery: which ranges of the uncertainties lead to the cases of interest (PRIM, CART)."""
     from policylab.analysis import plots
@@ -249,6 +255,7 @@ def discover(
             raise UsageError(f"--method must be prim, cart or both, not {method!r}")
         if not where:
             raise UsageError("discover needs --where OUTCOME op VALUE, e.g. --where 'peak_infected>=2000'")
+        check_backend(backend, "--backend")
         loaded = _model(model)
         condition = resolve_condition(loaded.ir, parse_condition(where))
         names = _split_vars(params)
@@ -260,7 +267,8 @@ def discover(
             sample = uncertainty_sample(loaded, runs, seed)
             with _progress(f"{loaded.name} × {runs}", quiet) as progress:
                 values = evaluate_outcomes(loaded, sample, [outcome], scenario=scenario, seed=seed,
-                                           deterministic=deterministic, progress=progress)  # type: ignore[arg-type]
+                                           deterministic=deterministic, progress=progress,  # type: ignore[arg-type]
+                                           backend=backend)  # type: ignore[arg-type]
             y = condition.holds(values[outcome.name].values)
             x = pd.DataFrame({n: sample[n] for n in space.names})
             label = f"{loaded.name} · {scenario or loaded.ir.default_scenario or 'as written'}"
@@ -362,6 +370,7 @@ def compare(
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the result here.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a Plotly figure (.html).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    backend: BackendOption = "auto",
 ) -> None:
     """Robustness of policies over one uncertainty sample: satisficing share, minimax regret, percentiles."""
     from policylab.analysis import plots
@@ -372,6 +381,7 @@ def compare(
 
     with _errors():
         _check_format(fmt)
+        check_backend(backend, "--backend")
         loaded = _model(model)
         conditions = [parse_condition(t) for t in threshold or []]
         both = set(maximize or []) & set(minimize or [])
@@ -389,7 +399,8 @@ def compare(
                 params = {**uncertainty_sample(loaded, runs, seed), **resample(values, weights, runs, seed)}
             with _progress(f"{loaded.name}: compare", quiet) as progress:
                 result = compare_policies(loaded, scenario, outcome, conditions=conditions, directions=directions,  # type: ignore[arg-type]
-                                          runs=runs, seed=seed, params=params, deterministic=deterministic, progress=progress)  # type: ignore[arg-type]
+                                          runs=runs, seed=seed, params=params, deterministic=deterministic, progress=progress,  # type: ignore[arg-type]
+                                          backend=backend)  # type: ignore[arg-type]
         source = f"stored run {from_run}" if from_run else f"parameter sets from {sample.name}" if sample else "prior ranges"
         if fmt == "table":
             _print_table(_robustness_table(result, source), output)
@@ -478,6 +489,7 @@ def calibrate(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write observed against fitted series (.html).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    backend: BackendOption = "auto",
 ) -> None:
     """Fit judgement parameters to observed series: differential evolution, or ABC rejection / SMC."""
     from policylab.analysis import plots
@@ -488,11 +500,12 @@ def calibrate(
         _check_format(fmt, ("table", "json"))
         if method not in get_args(CalibrationMethod):
             raise UsageError(f"--method must be de, rejection or smc, not {method!r}")
+        check_backend(backend, "--backend")
         if mapping is None:
             raise UsageError("calibrate needs --mapping FILE.yaml (observed series -> model variables; see docs/analysis.md)")
         loaded = _model(model)
         problem = calibration_problem(loaded, mapping, data, parameters=_split_vars(params), scenario=scenario,
-                                      deterministic=not stochastic, seed=seed)
+                                      deterministic=not stochastic, seed=seed, backend=backend)  # type: ignore[arg-type]
         if problem.skipped:
             err.print(f"note: {len(problem.skipped)} observations outside the run or the mapping's window are not fitted: "
                       + ", ".join(f"{s} {d}" for s, d in problem.skipped), highlight=False, markup=False)

@@ -139,3 +139,26 @@ def test_compare_with_parameter_sets_keeps_prior_draws_for_the_parameters_they_l
     pd.DataFrame({"recovery_tme": [7.0]}).to_csv(bad, index=False)
     rejected = invoke("compare", SIR, "-n", "10", "--sample", str(bad))
     assert rejected.exit_code == 1 and "recovery_tme are not judgement parameters" in rejected.stderr
+
+
+def test_every_simulating_analysis_verb_takes_a_backend_and_both_engines_agree():
+    for verb in (["sensitivity", SIR, "-n", "8"], ["discover", SIR, "--where", "peak_infected>=2000", "-n", "40"],
+                 ["compare", SIR, "-n", "20"], ["calibrate", SIR]):
+        refused = invoke(*verb, "--backend", "jax")
+        assert refused.exit_code == 2 and "--backend must be one of numpy, numba, auto" in refused.stderr, verb
+    outputs = {}
+    for backend in ("numpy", "auto"):
+        done = invoke("compare", SIR, "-n", "50", "--format", "csv", "--backend", backend)
+        assert done.exit_code == 0, done.output
+        outputs[backend] = pd.read_csv(io.StringIO(done.stdout))
+    numeric = outputs["numpy"].select_dtypes("number").columns
+    np.testing.assert_allclose(outputs["auto"][numeric], outputs["numpy"][numeric], rtol=1e-9)
+
+
+def test_analysis_results_say_which_backend_ran():
+    from policylab.analysis.sensitivity import sobol_indices
+
+    model = policylab.load(SIR)
+    assert sobol_indices(model, base_samples=8, backend="numpy").attrs["backend"] == "numpy"
+    expected = "numba" if policylab.api.numba_available() else "numpy"
+    assert sobol_indices(model, base_samples=8).attrs["backend"] == expected

@@ -45,7 +45,7 @@ from scipy.optimize import differential_evolution
 from policylab.analysis.evaluate import Progress, evaluate_design, saved_times
 from policylab.analysis.observations import MappingFile, SeriesMap, model_time, read_mapping, read_observations
 from policylab.analysis.space import Space, parameter_space
-from policylab.api import Model
+from policylab.api import Backend, Model, check_backend
 from policylab.compile.graph import suggest
 from policylab.errors import DataError, UsageError
 from policylab.expr.names import canonical
@@ -79,6 +79,8 @@ class Problem:
     seed: int = 0
     skipped: tuple[tuple[str, str], ...] = ()
     """(series, date) of observations outside the run or the mapping's window, not fitted."""
+    backend: Backend = "auto"
+    """``Model.run``'s backend for every evaluation (``auto``: numba when installed)."""
 
     @property
     def observations(self) -> int:
@@ -94,6 +96,7 @@ def calibration_problem(
     scenario: str | None = None,
     deterministic: bool = True,
     seed: int = 0,
+    backend: Backend = "auto",
 ) -> Problem:
     """Read the mapping and data, check them against ``model`` and align them with its clock.
 
@@ -113,7 +116,8 @@ def calibration_problem(
     last = min(time.stop, np.inf if spec.until is None else model_time(time, spec.until, f"{spec.where}: until"))
     skipped: list[tuple[str, str]] = []
     targets = tuple(_target(model, source, frame, entry, (first, last), skipped) for entry in spec.series)
-    return Problem(model, space, targets, chosen_scenario, deterministic, seed, tuple(skipped))
+    return Problem(model, space, targets, chosen_scenario, deterministic, seed, tuple(skipped),
+                   check_backend(backend))  # type: ignore[arg-type]
 
 
 def _target(model: Model, source: Path, frame: pd.DataFrame, entry: SeriesMap, window: tuple[float, float],
@@ -182,7 +186,8 @@ def predict(problem: Problem, unit: np.ndarray, *, first_run: int = 0, chunk_siz
     params = problem.space.values(unit)
     found = evaluate_design(problem.model, params, sorted({t.variable for t in problem.targets}), reduce,
                             scenario=problem.scenario, seed=problem.seed, first_run=first_run,
-                            deterministic=problem.deterministic, chunk_size=chunk_size, progress=progress)
+                            deterministic=problem.deterministic, chunk_size=chunk_size, progress=progress,
+                            backend=problem.backend)
     return np.asarray(found.values)
 
 
@@ -242,7 +247,8 @@ def fitted_series(problem: Problem, unit: np.ndarray) -> dict[str, pd.DataFrame]
     """The run at one point of the unit cube, per series as columns x (date or time) and y."""
     params = {n: float(v[0]) for n, v in problem.space.values(np.atleast_2d(unit)).items()}
     ds = problem.model.run(problem.scenario, params=params, seed=problem.seed, sample=False,
-                           variables=sorted({t.variable for t in problem.targets}), deterministic=problem.deterministic)
+                           variables=sorted({t.variable for t in problem.targets}), deterministic=problem.deterministic,
+                           backend=problem.backend)
     x = ds["date"].values if "date" in ds.coords else ds["time"].values
     found = {}
     for t in problem.targets:

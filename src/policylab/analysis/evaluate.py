@@ -21,7 +21,7 @@ from typing import Literal, get_args
 import numpy as np
 import xarray as xr
 
-from policylab.api import Model
+from policylab.api import Backend, Model, check_backend
 from policylab.compile.graph import suggest
 from policylab.errors import UsageError
 from policylab.expr.names import canonical
@@ -157,7 +157,8 @@ def design_size(params: Mapping[str, np.ndarray | float], runs: int | None = Non
 
 def _chunks(model: Model, params: Mapping[str, np.ndarray | float], save: list[str], reduce: Callable[[xr.Dataset], xr.Dataset | xr.DataArray],
             scenario: str | None, seed: int, first_run: int, deterministic: bool, chunk_size: int | None,
-            progress: Progress | None, runs: int | None = None) -> list[xr.Dataset | xr.DataArray]:
+            progress: Progress | None, runs: int | None = None, backend: Backend = "auto") -> list[xr.Dataset | xr.DataArray]:
+    check_backend(backend)
     n = design_size(params, runs)
     overridden = scenario_constants(model.ir, scenario)
     given = {k: v for k, v in params.items() if canonical(k) not in overridden}
@@ -169,8 +170,10 @@ def _chunks(model: Model, params: Mapping[str, np.ndarray | float], save: list[s
         stop = min(n, start + size)
         chunk = {k: (np.asarray(v, dtype=float)[start:stop] if np.ndim(v) else float(v)) for k, v in given.items()}
         ds = model.run(scenario, params=chunk, runs=stop - start, seed=seed, variables=save,
-                       deterministic=deterministic, first_run=first_run + start, sample=False)
-        parts.append(reduce(ds))
+                       deterministic=deterministic, first_run=first_run + start, sample=False, backend=backend)
+        part = reduce(ds)
+        part.attrs["backend"] = ds.attrs["backend"]
+        parts.append(part)
         if progress is not None:
             progress(stop, n)
     return parts
@@ -188,14 +191,25 @@ def evaluate_design(
     deterministic: bool = False,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    backend: Backend = "auto",
 ) -> xr.Dataset | xr.DataArray:
     """Simulate the design saving ``variables``, apply ``reduce`` to each chunk, join along ``run``.
 
     ``reduce`` gets each chunk's Dataset (run, time) and must return something over ``run``.
+    ``backend`` is ``Model.run``'s (default ``auto``: numba when installed); ``attrs["backend"]``
+    says which ran.
     """
     parts = _chunks(model, params, [canonical(v) for v in variables], reduce, scenario, seed, first_run,
-                    deterministic, chunk_size, progress)
-    return xr.concat(parts, dim="run") if len(parts) > 1 else parts[0]
+                    deterministic, chunk_size, progress, backend=backend)
+    return _joined(parts)
+
+
+def _joined(parts: list) -> xr.Dataset | xr.DataArray:  # type: ignore[type-arg]
+    """The chunks' results along ``run``, with the backend that computed them in ``attrs``."""
+    joined = xr.concat(parts, dim="run") if len(parts) > 1 else parts[0]
+    used = sorted({str(p.attrs.get("backend")) for p in parts})
+    joined.attrs["backend"] = used[0] if len(used) == 1 else ",".join(used)
+    return joined
 
 
 def evaluate_outcomes(
@@ -210,6 +224,7 @@ def evaluate_outcomes(
     chunk_size: int | None = None,
     progress: Progress | None = None,
     runs: int | None = None,
+    backend: Backend = "auto",
 ) -> xr.Dataset:
     """One value per run and outcome: a Dataset over ``run`` (parameters as coordinates).
 
@@ -221,8 +236,9 @@ def evaluate_outcomes(
     def reduce(ds: xr.Dataset) -> xr.Dataset:
         return xr.Dataset({o.name: evaluate_outcome(ds, o) for o in outcomes})
 
-    parts = _chunks(model, params, save, reduce, scenario, seed, first_run, deterministic, chunk_size, progress, runs)
-    result = xr.concat(parts, dim="run") if len(parts) > 1 else parts[0]
+    parts = _chunks(model, params, save, reduce, scenario, seed, first_run, deterministic, chunk_size, progress, runs,
+                    backend)
+    result = _joined(parts)
     result.attrs.update({"model": model.name, "scenario": scenario or model.ir.default_scenario or "", "seed": int(seed),
                          "deterministic": int(deterministic)})
     return result  # type: ignore[return-value]
@@ -240,6 +256,7 @@ def evaluate_series(
     deterministic: bool = False,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    backend: Backend = "auto",
 ) -> xr.DataArray:
     """``variable`` over (run, time), at the saved time steps with indices ``times`` (default all)."""
     name = canonical(variable)
@@ -248,8 +265,9 @@ def evaluate_series(
         series = ds[name]
         return series if times is None else series.isel(time=np.asarray(times))
 
-    parts = _chunks(model, params, [name], reduce, scenario, seed, first_run, deterministic, chunk_size, progress)
-    return xr.concat(parts, dim="run") if len(parts) > 1 else parts[0]  # type: ignore[return-value]
+    parts = _chunks(model, params, [name], reduce, scenario, seed, first_run, deterministic, chunk_size, progress,
+                    backend=backend)
+    return _joined(parts)  # type: ignore[return-value]
 
 
 def saved_times(model: Model) -> np.ndarray:

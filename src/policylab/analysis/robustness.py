@@ -36,7 +36,7 @@ import numpy as np
 import xarray as xr
 
 from policylab.analysis.evaluate import Condition, Progress, evaluate_outcomes, resolve_condition, resolve_outcomes
-from policylab.api import Model
+from policylab.api import Backend, Model
 from policylab.errors import UsageError
 from policylab.model.ir import Outcome
 from policylab.simulate import Streams, judgement_parameters, sample_judgements
@@ -68,6 +68,7 @@ def compare_policies(
     quantiles: Sequence[float] = QUANTILES,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    backend: Backend = "auto",
 ) -> xr.Dataset:
     """Evaluate ``scenarios`` on one uncertainty sample and summarise their robustness.
 
@@ -105,7 +106,7 @@ def compare_policies(
                 progress(i * total + done, len(names) * total)
 
         values = evaluate_outcomes(model, sample, chosen, scenario=name, seed=seed, deterministic=deterministic,
-                                   chunk_size=chunk_size, progress=step, runs=n)
+                                   chunk_size=chunk_size, progress=step, runs=n, backend=backend)
         per_scenario.append(np.stack([values[o.name].values for o in chosen]))
     coords: dict[str, object] = {"outcome": [o.name for o in chosen], "scenario": names, "run": np.arange(n)}
     coords.update({k: ("run", np.asarray(v, dtype=float)) for k, v in sample.items()})

@@ -42,7 +42,7 @@ from SALib.sample import sobol as sobol_sample
 
 from policylab.analysis.evaluate import Progress, evaluate_outcomes, evaluate_series, resolve_outcomes, saved_times
 from policylab.analysis.space import Space, parameter_space
-from policylab.api import Model
+from policylab.api import Backend, Model
 from policylab.errors import UsageError
 from policylab.expr.names import canonical
 
@@ -99,6 +99,7 @@ def sobol_indices(
     resamples: int = 100,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    backend: Backend = "auto",
 ) -> xr.Dataset:
     """First-order and total Sobol indices of scalar outcomes over (outcome, parameter).
 
@@ -114,13 +115,13 @@ def sobol_indices(
     chosen = resolve_outcomes(model.ir, outcomes)
     design = sobol_design(space, base_samples, seed)
     values = evaluate_outcomes(model, space.values(design), chosen, scenario=scenario, seed=seed,
-                               deterministic=deterministic, chunk_size=chunk_size, progress=progress)
+                               deterministic=deterministic, chunk_size=chunk_size, progress=progress, backend=backend)
     rows = [analyze_sobol(space, values[o.name].values, conf_level=conf_level, resamples=resamples, seed=seed)
             for o in chosen]
     data = {k: (("outcome", "parameter"), np.array([r[k] for r in rows])) for k in ("S1", "S1_conf", "ST", "ST_conf")}
     return xr.Dataset(data, coords={"outcome": [o.name for o in chosen], "parameter": space.names},
                       attrs=_attrs(model, "sobol", scenario, seed, len(design), deterministic,
-                                   base_samples=base_samples, conf_level=conf_level))
+                                   base_samples=base_samples, conf_level=conf_level, backend=values.attrs["backend"]))
 
 
 def sobol_over_time(
@@ -137,6 +138,7 @@ def sobol_over_time(
     resamples: int = 100,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    backend: Backend = "auto",
 ) -> xr.Dataset:
     """Time-varying Sobol indices of ``variable`` over (time, parameter).
 
@@ -152,7 +154,7 @@ def sobol_over_time(
     picked = np.unique(np.linspace(0, len(times) - 1, min(max_times, len(times))).round().astype(int))
     design = sobol_design(space, base_samples, seed)
     series = evaluate_series(model, space.values(design), variable, times=picked, scenario=scenario, seed=seed,
-                             deterministic=deterministic, chunk_size=chunk_size, progress=progress)
+                             deterministic=deterministic, chunk_size=chunk_size, progress=progress, backend=backend)
     matrix = series.transpose("run", "time").values
     rows = [analyze_sobol(space, matrix[:, i], conf_level=conf_level, resamples=resamples, seed=seed)
             for i in range(matrix.shape[1])]
@@ -164,7 +166,7 @@ def sobol_over_time(
         coords["date"] = ("time", series["date"].values)
     return xr.Dataset(data, coords=coords,
                       attrs=_attrs(model, "sobol", scenario, seed, len(design), deterministic, variable=canonical(variable),
-                                   base_samples=base_samples, conf_level=conf_level))
+                                   base_samples=base_samples, conf_level=conf_level, backend=series.attrs["backend"]))
 
 
 def morris_screening(
@@ -181,6 +183,7 @@ def morris_screening(
     resamples: int = 1000,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    backend: Backend = "auto",
 ) -> xr.Dataset:
     """Morris elementary effects over (outcome, parameter): ``mu``, ``mu_star``, ``sigma``, ``mu_star_conf``.
 
@@ -196,7 +199,7 @@ def morris_screening(
     problem = _problem(space)
     design = morris_sample.sample(problem, trajectories, num_levels=levels, seed=seed)
     values = evaluate_outcomes(model, space.values(design), chosen, scenario=scenario, seed=seed,
-                               deterministic=deterministic, chunk_size=chunk_size, progress=progress)
+                               deterministic=deterministic, chunk_size=chunk_size, progress=progress, backend=backend)
     keys = ("mu", "mu_star", "sigma", "mu_star_conf")
     rows = []
     for o in chosen:
@@ -209,7 +212,8 @@ def morris_screening(
     data = {k: (("outcome", "parameter"), np.array([r[k] for r in rows])) for k in keys}
     return xr.Dataset(data, coords={"outcome": [o.name for o in chosen], "parameter": space.names},
                       attrs=_attrs(model, "morris", scenario, seed, len(design), deterministic,
-                                   trajectories=trajectories, levels=levels, conf_level=conf_level))
+                                   trajectories=trajectories, levels=levels, conf_level=conf_level,
+                                   backend=values.attrs["backend"]))
 
 
 def _attrs(model: Model, method: str, scenario: str | None, seed: int, runs: int, deterministic: bool,
