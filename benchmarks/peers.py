@@ -1,0 +1,502 @@
+"""Side-by-side benchmark: PolicyLab (NumPy and numba backends) against PySD and pysimlin.
+
+The same models in one invocation, each engine in fresh processes on one core (BLAS,
+OpenMP and numba threads set to 1 unless ``--threads``):
+
+* ``teacup`` and ``rivals`` from ``../shared/benchmarks`` — the ``.xmile`` files for
+  PolicyLab and pysimlin, the ``.mdl`` twins for PySD (its XMILE translator rejects those
+  files; ``.mdl`` is how its users run it) — with the shared Latin-hypercube designs;
+* the flagship (``models/iraq_dialogue``) exported to XMILE in deterministic mode —
+  random calls replaced by their means, DELAYN of high order written out as nested
+  DELAY1 (pysimlin 0.8.5 does not compile DELAYN of order 9 or more), PolicyLab's
+  extension elements dropped (pysimlin's reader rejects them) — run by PolicyLab and
+  pysimlin from that one file, with a Latin-hypercube design (seed 42) over the
+  flagship's judgement parameters.
+
+Before timing anything it checks that every engine's outputs agree with PolicyLab's
+NumPy backend to 1e-6 relative (relative to each series' largest magnitude).
+
+For each model and engine it reports: one run (wall and CPU time, median of
+``--repeats`` after a warm-up; PolicyLab's numba backend excludes its one-off
+compilation, which is cached on disk between processes), throughput in run-steps per
+second (runs × steps ÷ wall seconds) at ``--sizes`` runs, peak RSS, and PolicyLab's
+speed-up over each peer measured in this invocation. PolicyLab runs an ensemble as one
+vectorised call (``Model.run(runs=N, params=…)``, saving the three compared
+variables at every step); the peers run their own loop over runs as their users do
+(PySD: ``model.run(params=…, return_columns=…)``; pysimlin: its fastest public path,
+``Model.simulate(overrides=…)``, ``run_to_end()``, ``get_series()`` per saved variable).
+A peer's loop stops after ``--cap`` seconds; larger ensembles are extrapolated from its
+measured rate, and the table says so. ``--flagship-scenarios N`` also times the
+flagship itself (YAML, random draws on) at N runs × every scenario on the numba backend.
+
+Results print as a Markdown table and are written to ``benchmarks/results/peers.json``
+and ``benchmarks/results/peers.md``, with the load average before and after.
+
+Usage::
+
+    .venv/bin/python benchmarks/peers.py                          # everything (15-30 minutes)
+    .venv/bin/python benchmarks/peers.py --models rivals --sizes 1000 10000 --cap 20
+    pip install -e '.[bench]'                                      # PySD and pysimlin
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "benchmarks"
+FLAGSHIP = ROOT / "models" / "iraq_dialogue" / "model.yaml"
+RESULTS = ROOT / "benchmarks" / "results"
+ENGINES = ("policylab-numpy", "policylab-numba", "pysd", "pysimlin")
+MODELS = ("teacup", "rivals", "flagship")
+OUTPUTS = {
+    "teacup": ["teacup_temperature"],
+    "rivals": ["population_a", "military_a", "tension"],
+    "flagship": ["us_iran_tension", "militia_capability", "us_bases"],
+}
+AGREEMENT = 1e-6
+XMILE_NS = "http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"
+POLICYLAB_NS = "https://policylab.dev/xmile/1"
+
+
+# --- the models -------------------------------------------------------------------------
+
+
+def prepare(workdir: Path) -> None:
+    """Copy the shared models, translate the .mdl files for PySD once, export the flagship."""
+    for name in ("teacup", "rivals"):
+        for suffix in (".xmile", ".mdl"):
+            (workdir / f"{name}{suffix}").write_bytes((SHARED / f"{name}{suffix}").read_bytes())
+        (workdir / f"{name}.csv").write_bytes((SHARED / f"{name}_lhs1000.csv").read_bytes())
+        try:
+            import pysd
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pysd.read_vensim(str(workdir / f"{name}.mdl"))  # writes {name}.py beside it
+        except ImportError:
+            pass
+    export_flagship(workdir)
+
+
+def export_flagship(workdir: Path) -> None:
+    """The flagship as a deterministic XMILE any engine can read, and its design."""
+    import pandas as pd
+    from scipy.stats import qmc
+
+    import policylab
+    from policylab.formats.xmile import write_xmile
+    from policylab.model.ir import Constant
+    from policylab.simulate import judgement_parameters
+
+    ir = policylab.load(FLAGSHIP).ir
+    constants = {n: v.value for n, v in ir.variables.items() if isinstance(v, Constant)}
+    variables = {}
+    for name, var in ir.variables.items():
+        changes = {f: _deterministic(getattr(var, f), constants) for f in ("equation", "initial", "input")
+                   if getattr(var, f, None) is not None}
+        variables[name] = dataclasses.replace(var, **changes) if changes else var
+    root = ET.fromstring(write_xmile(dataclasses.replace(ir, variables=variables)).encode("utf-8"))
+    _drop_extension(root)
+    ET.register_namespace("", XMILE_NS)
+    ET.register_namespace("isee", "http://iseesystems.com/XMILE")
+    ET.ElementTree(root).write(workdir / "flagship.xmile", xml_declaration=True, encoding="utf-8")
+    ranges = {n: c.range for n, c in judgement_parameters(ir).items()}
+    unit = qmc.LatinHypercube(d=len(ranges), seed=42).random(1000)
+    low, high = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
+    pd.DataFrame(low + unit * (high - low), columns=list(ranges)).to_csv(workdir / "flagship.csv", index=False)
+
+
+def _deterministic(expr, constants: dict[str, float]):  # type: ignore[no-untyped-def]
+    """Random calls by their means; DELAYN/SMOOTHN orders as numbers; high-order DELAYN as nested DELAY1."""
+    from policylab.compile.desugar import _rebuild
+    from policylab.expr.ast import BinOp, Call, Name, Num, children
+    from policylab.expr.builtins import find_builtin
+
+    if not isinstance(expr, Call):
+        kids = children(expr)
+        return _rebuild(expr, tuple(_deterministic(k, constants) for k in kids)) if kids else expr
+    args = tuple(_deterministic(a, constants) for a in expr.args)
+    spec = find_builtin(expr.func)
+    if spec is not None and spec.kind == "random":
+        return BinOp("/", BinOp("+", args[0], args[1]), Num(2.0)) if spec.name == "uniform" else args[0]
+    if spec is not None and spec.name in ("delayn", "smoothn") and isinstance(args[2], Name):
+        args = (*args[:2], Num(float(constants[args[2].name])), *args[3:])
+    if spec is not None and spec.name == "delayn" and len(args) == 3 and isinstance(args[2], Num) and args[2].value >= 9:
+        order = int(args[2].value)
+        nested = args[0]
+        for _ in range(order):
+            nested = Call("delay1", (nested, BinOp("/", args[1], Num(float(order)))))
+        return nested
+    return Call(expr.func, args)
+
+
+def _drop_extension(element: ET.Element) -> None:
+    for child in list(element):
+        if child.tag.startswith(f"{{{POLICYLAB_NS}}}"):
+            element.remove(child)
+        else:
+            _drop_extension(child)
+
+
+def design(workdir: Path, model: str, runs: int) -> dict[str, np.ndarray]:
+    """The model's design rows, tiled to ``runs``, keyed by the file's column names."""
+    import pandas as pd
+
+    frame = pd.read_csv(workdir / f"{model}.csv")
+    rows = np.arange(runs) % len(frame)
+    return {column: frame[column].to_numpy(dtype=float)[rows] for column in frame.columns}
+
+
+# --- the engines (inside a measuring process) ---------------------------------------------
+
+
+class Engine:
+    """One engine on one model: ``run(row)`` returns the compared outputs of one run."""
+
+    def __init__(self, engine: str, model: str, workdir: Path) -> None:
+        self.engine, self.model, self.outputs = engine, model, OUTPUTS[model]
+        self.canonical = _canonical  # not PolicyLab's own: a peer's process should not import PolicyLab
+        if engine.startswith("policylab"):
+            import policylab
+
+            self.handle = policylab.load(workdir / f"{model}.xmile")
+            _ = self.handle.compiled
+            self.backend = engine.split("-")[1]
+            self.steps = self.handle.ir.time.n_steps
+        elif engine == "pysd":
+            import pysd
+
+            self.handle = pysd.load(str(workdir / f"{model}.py"))
+            names = {_canonical(k): k for k in self.handle.namespace}
+            self.columns = [names[o] for o in self.outputs]
+        else:
+            import simlin
+
+            self.handle = simlin.load(workdir / f"{model}.xmile")
+
+    def run(self, row: dict[str, float]) -> dict[str, np.ndarray]:
+        if self.engine.startswith("policylab"):
+            params = {self.canonical(k): v for k, v in row.items()}
+            ds = self.handle.run(params=params, variables=self.outputs, backend=self.backend, sample=False)
+            return {o: ds[o].values[0] for o in self.outputs}
+        if self.engine == "pysd":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                frame = self.handle.run(params=row, return_columns=self.columns)
+            return {o: frame[c].to_numpy(dtype=float) for o, c in zip(self.outputs, self.columns, strict=True)}
+        overrides = {self.canonical(k): float(v) for k, v in row.items()}
+        with self.handle.simulate(overrides=overrides, enable_ltm=False) as sim:
+            sim.run_to_end()
+            return {o: sim.get_series(o) for o in self.outputs}
+
+    def ensemble(self, params: dict[str, np.ndarray], runs: int) -> None:
+        """PolicyLab only: one vectorised call."""
+        converted = {self.canonical(k): v for k, v in params.items()}
+        self.handle.run(runs=runs, params=converted, variables=self.outputs, backend=self.backend, sample=False)
+
+
+def _canonical(name: str) -> str:
+    """PolicyLab's and pysimlin's spelling of a model name (``policylab.expr.names.canonical``)."""
+    return re.sub(r"(?:\\n|[\s_])+", "_", name.strip().strip('"').strip().lower()).strip("_")
+
+
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _rss_mib() -> float:
+    """Peak resident memory of this process image. ``ru_maxrss`` would be wrong here: Linux carries
+    it across ``exec`` from the forked parent, so every measuring process would report at least the
+    driver's size; ``VmHWM`` belongs to the current address space."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """One measurement in this (fresh) process."""
+    workdir = Path(args.workdir)
+    wall, cpu = _clock()
+    engine = Engine(args.engine, args.model, workdir)
+    load_s = time.perf_counter() - wall
+    rows = design(workdir, args.model, max(args.runs, 1))
+    first = {k: float(v[0]) for k, v in rows.items()}
+    if args.measure == "check":
+        return {"outputs": {k: v.tolist() for k, v in engine.run(first).items()}, "load_s": load_s}
+    engine.run(first)  # warm-up: imports, caches, the numba backend's cached machine code
+    if args.measure == "single":
+        walls, cpus = [], []
+        for _ in range(args.repeats):
+            wall, cpu = _clock()
+            engine.run(first)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        return {"wall_s": walls, "cpu_s": cpus, "load_s": load_s, "peak_rss_mib": _rss_mib()}
+    if args.measure == "ensemble":
+        engine.ensemble({k: v[:100] for k, v in rows.items()}, min(args.runs, 100))
+        walls, cpus = [], []
+        for _ in range(args.repeats):
+            wall, cpu = _clock()
+            engine.ensemble(rows, args.runs)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        return {"runs": args.runs, "wall_s": walls, "cpu_s": cpus, "peak_rss_mib": _rss_mib()}
+    # loop: the peer's own loop over runs, until args.runs runs or args.cap seconds
+    wall, cpu = _clock()
+    done = 0
+    for done in range(1, args.runs + 1):
+        engine.run({k: float(v[(done - 1) % len(v)]) for k, v in rows.items()})
+        if time.perf_counter() - wall > args.cap:
+            break
+    return {"runs": done, "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
+            "peak_rss_mib": _rss_mib()}
+
+
+def flagship_scenarios(args: argparse.Namespace) -> dict:
+    """The flagship (YAML, random draws on) at ``args.runs`` runs × every scenario, numba backend."""
+    import policylab
+    from policylab.results.outcomes import needed_variables
+
+    model = policylab.load(FLAGSHIP)
+    save = needed_variables(model.ir)
+    model.run(runs=10, backend="numba", variables=save)  # warm-up
+    wall, cpu = _clock()
+    per = {}
+    for scenario in model.scenarios:
+        started = time.perf_counter()
+        model.run(scenario, runs=args.runs, seed=1, variables=save, backend="numba")
+        per[scenario] = time.perf_counter() - started
+    return {"runs": args.runs, "scenarios": per, "wall_s": time.perf_counter() - wall,
+            "cpu_s": time.process_time() - cpu, "steps": model.ir.time.n_steps, "saved_variables": len(save),
+            "peak_rss_mib": _rss_mib()}
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+def _fresh(args: argparse.Namespace, **options: object) -> dict:
+    command = [sys.executable, __file__, "--workdir", str(args.workdir)]
+    for key, value in options.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    threads = str(args.threads)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "NUMBA_NUM_THREADS": threads}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"measuring {options} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _available(engine: str, model: str) -> str | None:
+    """Why ``engine`` does not run ``model`` here (None: it does)."""
+    if engine == "pysd" and model == "flagship":
+        return "PySD cannot read XMILE files like these; the flagship has no .mdl twin"
+    module = {"pysd": "pysd", "pysimlin": "simlin", "policylab-numba": "numba"}.get(engine)
+    if module is not None:
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed (pip install -e '.[bench]')"
+    return None
+
+
+def check_agreement(args: argparse.Namespace, model: str, engines: list[str]) -> dict[str, float]:
+    """The largest relative difference of each engine's outputs from PolicyLab's NumPy backend."""
+    reference = _fresh(args, measure="check", engine="policylab-numpy", model=model, runs=1)["outputs"]
+    worst = {}
+    for engine in engines:
+        got = _fresh(args, measure="check", engine=engine, model=model, runs=1)["outputs"]
+        diffs = []
+        for name, expected in reference.items():
+            a, b = np.asarray(expected), np.asarray(got[name])
+            if a.shape != b.shape:
+                raise SystemExit(f"{model}: {engine} saved {b.shape} values of {name}, PolicyLab {a.shape}")
+            scale = max(float(np.max(np.abs(a))), 1e-300)
+            diffs.append(float(np.max(np.abs(a - b)) / scale))
+        worst[engine] = max(diffs)
+        if worst[engine] > AGREEMENT:
+            raise SystemExit(f"{model}: {engine} differs from PolicyLab by {worst[engine]:.3g} (relative) > "
+                             f"{AGREEMENT:g}; not timing engines that disagree")
+    return worst
+
+
+def run_model(args: argparse.Namespace, model: str) -> dict:
+    engines = [e for e in args.engines if _available(e, model) is None]
+    skipped = {e: _available(e, model) for e in args.engines if _available(e, model) is not None}
+    print(f"{model}: checking that {', '.join(engines)} agree ...", file=sys.stderr, flush=True)
+    agreement = check_agreement(args, model, engines)
+    steps = 1825 if model == "flagship" else 1000
+    result = {"agreement_max_relative": agreement, "skipped": skipped, "steps": steps, "engines": {}}
+    sizes = [n for n in args.sizes if model != "flagship" or n <= args.flagship_max_runs]
+    for engine in engines:
+        print(f"{model}: {engine} ...", file=sys.stderr, flush=True)
+        single = _fresh(args, measure="single", engine=engine, model=model, runs=1, repeats=args.repeats)
+        row = {"single": {**single, "median_wall_s": statistics.median(single["wall_s"]),
+                          "median_cpu_s": statistics.median(single["cpu_s"])}, "ensembles": {}}
+        if engine.startswith("policylab"):
+            for n in sizes:
+                got = _fresh(args, measure="ensemble", engine=engine, model=model, runs=n,
+                             repeats=args.ensemble_repeats if n <= 10_000 else 1)
+                wall, cpu = statistics.median(got["wall_s"]), statistics.median(got["cpu_s"])
+                row["ensembles"][n] = {"wall_s": wall, "cpu_s": cpu, "run_steps_per_s": n * steps / wall,
+                                       "run_steps_per_cpu_s": n * steps / cpu, "measured_runs": n,
+                                       "extrapolated": False, "peak_rss_mib": got["peak_rss_mib"]}
+        else:
+            loop = _fresh(args, measure="loop", engine=engine, model=model, runs=max(sizes), cap=args.cap)
+            per_run_wall, per_run_cpu = loop["wall_s"] / loop["runs"], loop["cpu_s"] / loop["runs"]
+            for n in sizes:
+                row["ensembles"][n] = {"wall_s": per_run_wall * n, "cpu_s": per_run_cpu * n,
+                                       "run_steps_per_s": steps / per_run_wall, "run_steps_per_cpu_s": steps / per_run_cpu,
+                                       "measured_runs": loop["runs"], "extrapolated": loop["runs"] < n,
+                                       "peak_rss_mib": loop["peak_rss_mib"]}
+        result["engines"][engine] = row
+    return result
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:,.0f}×" if numerator / denominator >= 10 else f"{numerator / denominator:.1f}×"
+
+
+def table(report: dict) -> str:
+    sizes = report["sizes"]
+    head = ["model", "engine", "one run: wall (CPU)"] + [f"{n:,} runs: run-steps/s" for n in sizes] + [
+        "peak RSS", "numba backend's speed-up (one run; 10,000 runs)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
+    for model, result in report["models"].items():
+        engines = result["engines"]
+        best = engines.get("policylab-numba")
+        for engine, row in engines.items():
+            single = row["single"]
+            cells = [model, engine, f"{_ms(single['median_wall_s'])} ({_ms(single['median_cpu_s'])})"]
+            for n in sizes:
+                e = row["ensembles"].get(n) or row["ensembles"].get(str(n))
+                cells.append("—" if e is None else _rate(e["run_steps_per_s"]) + (
+                    f" (extrap. from {e['measured_runs']:,})" if e["extrapolated"] else ""))
+            rss = max([single["peak_rss_mib"]] + [e["peak_rss_mib"] for e in row["ensembles"].values()])
+            cells.append(f"{rss:,.0f} MiB")
+            if best is not None and engine != "policylab-numba":
+                ten = row["ensembles"].get(10_000) or row["ensembles"].get("10000")
+                best_ten = best["ensembles"].get(10_000) or best["ensembles"].get("10000")
+                speed = _ratio(single["median_wall_s"], best["single"]["median_wall_s"])
+                if ten and best_ten:
+                    speed += "; " + _ratio(best_ten["run_steps_per_s"], ten["run_steps_per_s"])
+                cells.append(speed)
+            else:
+                cells.append("—")
+            lines.append("| " + " | ".join(cells) + " |")
+        for engine, why in result["skipped"].items():
+            lines.append(f"| {model} | {engine} | not run: {why} |" + " |" * (len(head) - 3))
+    return "\n".join(lines)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _rate(per_s: float) -> str:
+    return f"{per_s / 1e6:.2f} M" if per_s >= 1e6 else f"{per_s:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--flagship-max-runs", type=int, default=10_000,
+                        help="largest flagship ensemble (100,000 runs × 1,826 saved points × 3 variables is 4.4 GB)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed single runs (median)")
+    parser.add_argument("--ensemble-repeats", type=int, default=3, help="timed PolicyLab ensembles up to 10,000 runs")
+    parser.add_argument("--cap", type=float, default=30.0, help="seconds a peer's loop over runs may take")
+    parser.add_argument("--threads", type=int, default=1, help="numba threads (1: the one-core figures)")
+    parser.add_argument("--flagship-scenarios", type=int, default=10_000, metavar="RUNS",
+                        help="also time the flagship at RUNS runs × every scenario (0: skip)")
+    parser.add_argument("--output", type=Path, default=RESULTS / "peers.json")
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=["check", "single", "ensemble", "loop", "scenarios"], help=argparse.SUPPRESS)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.measure is not None:
+        outcome = flagship_scenarios(args) if args.measure == "scenarios" else measure(args)
+        print(json.dumps(outcome))
+        return
+    started = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="policylab-peers-") as folder:
+        args.workdir = Path(folder)
+        prepare(args.workdir)
+        report = {"sizes": args.sizes, "models": {m: run_model(args, m) for m in args.models}}
+        if args.flagship_scenarios:
+            print("flagship: every scenario on the numba backend ...", file=sys.stderr, flush=True)
+            saved_threads, args.threads = args.threads, os.cpu_count() or 1
+            report["flagship_scenarios"] = {**_fresh(args, measure="scenarios", runs=args.flagship_scenarios),
+                                            "threads": args.threads}
+            args.threads = saved_threads
+    report.update(_environment(args, started))
+    text = _markdown(report)
+    print(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    args.output.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
+
+
+def _environment(args: argparse.Namespace, started: tuple[float, float, float]) -> dict:
+    versions = {}
+    for module, dist in (("numpy", "numpy"), ("numba", "numba"), ("pysd", "pysd"), ("simlin", "pysimlin")):
+        try:
+            from importlib.metadata import version
+
+            __import__(module)
+            versions[dist] = version(dist)
+        except ImportError:
+            versions[dist] = None
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
+                            check=False).stdout.strip()
+    return {"commit": commit, "python": platform.python_version(), "versions": versions,
+            "cpu_count": os.cpu_count(), "numba_threads": args.threads, "cap_s": args.cap,
+            "load_average_at_start": started, "load_average_at_end": os.getloadavg()}
+
+
+def _markdown(report: dict) -> str:
+    start, end = report["load_average_at_start"], report["load_average_at_end"]
+    versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v)
+    lines = [f"PolicyLab vs peers, commit {report['commit']}, {versions}; {report['cpu_count']} cores, "
+             f"{report['numba_threads']} numba thread(s); load average {start[0]:.1f} at start, {end[0]:.1f} at end.",
+             "", table(report), ""]
+    for model, result in report["models"].items():
+        agreement = ", ".join(f"{e} {d:.1e}" for e, d in result["agreement_max_relative"].items())
+        lines.append(f"- {model}: outputs agree with PolicyLab's NumPy backend to (max relative) {agreement}.")
+    lines.append(f"- Peers' loops stop after {report['cap_s']:g} s; larger ensembles are extrapolated from the "
+                 "measured rate (marked).")
+    scenarios = report.get("flagship_scenarios")
+    if scenarios:
+        lines.append(f"- Flagship (YAML, random draws on), {scenarios['runs']:,} runs × {len(scenarios['scenarios'])} "
+                     f"scenarios on the numba backend ({scenarios['threads']} threads): {scenarios['wall_s']:.1f} s wall, "
+                     f"{scenarios['cpu_s']:.1f} s CPU, peak RSS {scenarios['peak_rss_mib']:,.0f} MiB.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
