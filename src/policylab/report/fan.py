@@ -62,18 +62,59 @@ def x_axis(model: Model, ds: xr.Dataset, index: np.ndarray | None = None) -> lis
 
 
 def _rounded(values: np.ndarray) -> list[float | None]:
-    out: list[float | None] = []
-    for v in values:
-        out.append(float(f"{v:.{SIGNIFICANT}g}") if np.isfinite(v) else None)
-    return out
+    """Each value to :data:`SIGNIFICANT` significant digits, exactly ``float(f"{v:.6g}")`` (None if not finite).
+
+    Vectorised (the dashboard rounds 5 bands × ~500 times × several variables per slider
+    move): ``v`` is scaled by an exact power of ten, rounded to an integer and scaled back
+    in one correctly rounded operation, which gives the double nearest the 6-digit decimal,
+    as parsing the formatted string does. Where that could differ from Python's formatting
+    (a value within a hair of a rounding tie, or beyond 10^±22, where powers of ten are
+    inexact) the value is formatted as a string instead.
+    """
+    v = np.asarray(values, dtype=float)
+    finite = np.isfinite(v)
+    x = np.where(finite, v, 0.0)
+    nonzero = x != 0.0
+    with np.errstate(divide="ignore"):
+        magnitude = np.floor(np.log10(np.abs(np.where(nonzero, x, 1.0)))).astype(np.int64)
+    k = SIGNIFICANT - 1 - magnitude  # scale by 10**k so that the digits to keep are the integer part
+    out = x.copy()
+    up = nonzero & (k >= 0) & (k <= 22)
+    down = nonzero & (k < 0) & (k >= -22)
+    scaled = np.zeros_like(x)
+    scaled[up] = x[up] * 10.0 ** k[up]
+    scaled[down] = x[down] / 10.0 ** -k[down]
+    whole = np.round(scaled)
+    out[up] = whole[up] / 10.0 ** k[up]
+    out[down] = whole[down] * 10.0 ** -k[down]
+    near_tie = np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6
+    scalable = up | down
+    formatted = finite & nonzero & (~scalable | near_tie)
+    for i in np.flatnonzero(formatted):
+        out[i] = float(f"{x[i]:.{SIGNIFICANT}g}")
+    if finite.all():
+        return out.tolist()  # type: ignore[no-any-return]
+    return [value if keep else None for value, keep in zip(out.tolist(), finite.tolist())]
 
 
 def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None) -> Fan:
-    """Quantiles over the ``run`` dimension of ``ds[variable]`` at each saved time (or at ``index``)."""
-    values = np.asarray(ds[variable].transpose("run", "time").values, dtype=float)
+    """Quantiles over the ``run`` dimension of ``ds[variable]`` at each saved time (or at ``index``).
+
+    NaNs are left out (``nanquantile``). Columns without any take ``quantile`` of the runs
+    sorted first: the same numbers (``quantile`` reads the same order statistics after its
+    partial sort, which is quick on sorted data), a few times faster than either alone.
+    """
+    values = np.asarray(ds.variables[variable].transpose("run", "time").values, dtype=float)  # no coordinates
     if index is not None:
         values = values[:, index]
-    qs = np.nanquantile(values, list(QUANTILES.values()), axis=0) if values.shape[0] > 1 else np.repeat(values, 5, 0)
+    if values.shape[0] > 1:
+        levels = list(QUANTILES.values())
+        qs = np.quantile(np.sort(values, axis=0), levels, axis=0, overwrite_input=True)
+        holes = np.flatnonzero(np.isnan(values).any(axis=0))
+        if holes.size:
+            qs[:, holes] = np.nanquantile(values[:, holes], levels, axis=0)
+    else:
+        qs = np.repeat(values, 5, 0)
     return Fan(variable, {key: _rounded(row) for key, row in zip(QUANTILES, qs)})
 
 

@@ -19,10 +19,13 @@ def _window(ds: xr.Dataset, outcome: Outcome) -> xr.DataArray:
         return series.isel(time=[idx])
     start = -np.inf if outcome.start is None else outcome.start
     end = np.inf if outcome.end is None else outcome.end
-    mask = (ds["time"] >= start - 1e-9) & (ds["time"] <= end + 1e-9)
-    if not bool(mask.any()):
+    times = ds.indexes["time"].to_numpy() if "time" in ds.indexes else ds["time"].values
+    inside = np.flatnonzero((times >= start - 1e-9) & (times <= end + 1e-9))
+    if not inside.size:
         raise UsageError(f"outcome {outcome.display or outcome.name!r}: no saved time falls in its window")
-    return series.sel(time=mask)
+    if inside[-1] - inside[0] + 1 == inside.size:  # saved times ascend: the window is a slice (a view, no copy)
+        return series.isel(time=slice(int(inside[0]), int(inside[-1]) + 1))
+    return series.isel(time=inside)
 
 
 def evaluate_outcome(ds: xr.Dataset, outcome: Outcome) -> xr.DataArray:
