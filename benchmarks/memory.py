@@ -15,6 +15,7 @@ Usage::
 
     .venv/bin/python benchmarks/memory.py                       # SIR (or --model the flagship)
     .venv/bin/python benchmarks/memory.py --model models/iraq_dialogue/model.yaml --runs 1000000 --workers 2
+    .venv/bin/python benchmarks/memory.py --backend numpy      # the reference engine (default auto: numba if installed)
 
 Acceptance: peak RSS under 2 GiB.
 """
@@ -84,6 +85,8 @@ def main() -> int:
     parser.add_argument("--every", default="month")
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--backend", default="auto", choices=["numpy", "numba", "auto"],
+                        help="simulation engine (auto: numba when installed)")
     parser.add_argument("--store", type=Path, default=None, help="store folder (default: a temporary one, deleted after)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
@@ -91,7 +94,8 @@ def main() -> int:
     path = args.model or default_model()
     model = policylab.load(path)
     series = tuple(args.series.split(",")) if args.series else tuple(list(model.ir.of_kind(Stock))[:3])
-    request = ExploreRequest(samples=args.runs, sampler=args.sampler, seed=0, series=series, every=args.every)
+    request = ExploreRequest(samples=args.runs, sampler=args.sampler, seed=0, series=series, every=args.every,
+                             backend=args.backend)
     folder = args.store or Path(tempfile.mkdtemp(prefix="policylab-memory-"))
     sampler = PeakSampler()
     sampler.start()
@@ -113,7 +117,8 @@ def main() -> int:
     mib = 2**20
     print(f"model           {model.name} ({path.relative_to(ROOT) if path.is_relative_to(ROOT) else path})")
     print(f"runs            {info.runs_done:,} ({info.manifest['n_chunks']} chunks of {info.manifest['chunk_size']:,}, "
-          f"{args.workers} worker{'s' if args.workers > 1 else ''}, sampler {args.sampler})")
+          f"{args.workers} worker{'s' if args.workers > 1 else ''}, sampler {args.sampler}, "
+          f"backend {info.manifest['request']['backend']})")
     print(f"recorded        {len(info.manifest['outcomes'])} scalar outcomes + {args.every} series of {', '.join(series)}")
     print(f"wall time       {elapsed:,.1f} s ({info.runs_done / elapsed:,.0f} runs/s)")
     print(f"stored          {stored / mib:,.1f} MiB of Parquet")

@@ -85,21 +85,24 @@ def serve(
     sources: Annotated[Optional[list[Path]], typer.Option("--sources", help="Extra folder to look for source documents in.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder for explorations.")] = None,
     max_runs: Annotated[int, typer.Option("--max-runs", min=1, help="Largest ensemble one request may ask for.")] = 1000,
+    backend: Annotated[str, typer.Option("--backend", help="Simulation engine: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard at / ."""
+    from policylab.api import check_backend, resolve_backend
     from policylab.cli import _errors, err, models_folder
     from policylab.server.config import ServerConfig, check_bind, discover_models
 
     with _errors():
+        check_backend(backend, "--backend")
         secret = token or os.environ.get("POLICYLAB_TOKEN") or None
         check_bind(host, secret)
         registry = discover_models([Path(m) for m in model] if model else None, models_folder())
         config = ServerConfig(models=registry, token=secret, max_runs=max_runs,
-                              sources=tuple(str(s) for s in sources or []), store_root=store)
+                              sources=tuple(str(s) for s in sources or []), store_root=store, backend=backend)
         from policylab.server.runner import serve_forever
 
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
         shown = f"[{host}]" if ":" in host else host
         err.print(f"PolicyLab dashboard: http://{shown}:{port}/" + (f"#token={secret}" if secret else "")
-                  + "  (Ctrl+C to stop)", highlight=False)
+                  + f"  (simulating with {resolve_backend(backend)}; warming up, then Ctrl+C to stop)", highlight=False)
         serve_forever(config, host, port)

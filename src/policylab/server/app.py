@@ -7,6 +7,7 @@ delegate to the simulator, catalogue or job queue, and return pydantic models.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import anyio
 import plotly
 from fastapi import FastAPI, HTTPException
 from fastapi import Path as PathParam
@@ -22,6 +24,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from policylab.api import __version__
+from policylab.errors import PolicyLabError
 from policylab.report.card import model_card_html
 from policylab.report.diagram import DiagramError
 from policylab.server import problems
@@ -30,9 +33,10 @@ from policylab.server.catalogue import Catalogue, Entry
 from policylab.server.config import ServerConfig
 from policylab.server.guards import Guards
 from policylab.server.jobs import Busy, Jobs, Unavailable, open_store
-from policylab.server.simulation import Overloaded, Simulator
+from policylab.server.simulation import Overloaded, Simulator, warm_up
 
 T = TypeVar("T")
+log = logging.getLogger("policylab.server")
 ModelId = Annotated[str, PathParam(min_length=1, max_length=200, description="A model id from GET /api/models.")]
 VarName = Annotated[str, PathParam(min_length=1, max_length=200)]
 JobId = Annotated[str, PathParam(min_length=1, max_length=64)]
@@ -59,6 +63,8 @@ def create_app(config: ServerConfig) -> Guards:
     jobs = Jobs(config)
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if config.warm_up:  # before the first request is accepted: the first slider move is as quick as the rest
+            await anyio.to_thread.run_sync(_warm_up, catalogue, config)
         yield
         jobs.close()
 
@@ -181,6 +187,17 @@ def create_app(config: ServerConfig) -> Guards:
     return Guards(app, config)
 
 
+def _warm_up(catalogue: Catalogue, config: ServerConfig) -> None:
+    """Simulate every served model once (a model that fails is logged, and its requests will say why)."""
+    for entry in catalogue.entries.values():
+        try:
+            seconds = warm_up(entry, config)
+        except PolicyLabError as error:
+            log.warning("warm-up of %r failed: %s", entry.id, error)
+        else:
+            log.info("warmed up %r (backend %s) in %.1f s", entry.id, config.backend, seconds)
+
+
 def _enumerate_models(schema: dict[str, Any], ids: list[str]) -> None:
     """Document ``model_id`` as one of the models registered at start (requests cannot name others)."""
     for operations in schema.get("paths", {}).values():
@@ -217,6 +234,7 @@ def _store(config: ServerConfig):  # type: ignore[no-untyped-def]
 
 
 def _summary(store, run_id: str) -> s.StoredRunSummary:  # type: ignore[no-untyped-def]
+    from policylab.explore.session import stored_backend
     from policylab.store import RunNotFoundError, summarise
 
     try:
@@ -229,4 +247,5 @@ def _summary(store, run_id: str) -> s.StoredRunSummary:  # type: ignore[no-untyp
     return s.StoredRunSummary(run_id=run_id, model=str(info.row.get("model")), status=info.status,
                               runs_done=int(info.runs_done), n_runs=int(manifest.get("n_runs", 0)),
                               outcomes=[str(o) for o in manifest.get("outcomes", [])],
-                              parameters=[str(p) for p in manifest.get("parameters", [])], summary=clean)
+                              parameters=[str(p) for p in manifest.get("parameters", [])], summary=clean,
+                              backend=stored_backend(manifest))

@@ -32,7 +32,10 @@ class ServerConfig:
     at most ``max_pending`` different ones wait (then 503). ``dashboard_runs`` is the ensemble the
     dashboard re-simulates per slider change. ``allowed_hosts`` lists the Host headers
     accepted (None: any when a token is set, else loopback names only — a guard against
-    DNS rebinding of a loopback server).
+    DNS rebinding of a loopback server). ``backend`` simulates every request and exploration
+    (numpy, numba or auto: numba when installed); with ``warm_up`` the server runs each model
+    once before it accepts requests, so the compiled backend's machine code is loaded (or
+    compiled, the first time after an installation) before the first slider move.
     """
 
     models: dict[str, Path]
@@ -48,6 +51,13 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] | None = None
     simulation_slots: int = 2
     max_pending: int = 8
+    backend: str = "auto"
+    warm_up: bool = True
+
+    def __post_init__(self) -> None:
+        from policylab.api import check_backend
+
+        check_backend(self.backend)
 
     def hosts(self) -> tuple[str, ...] | None:
         """Host names accepted in the Host header (None: any)."""

@@ -86,7 +86,7 @@ class Jobs:
                 raise FieldError(f"scenarios[{i}]", f"scenario {name!r} is not defined in {entry.id}; choose one of: "
                                                     f"{', '.join(entry.model.ir.scenarios) or '(none)'} (or 'all')")
         request = ExploreRequest(samples=body.samples, sampler=body.sampler, seed=body.seed, scenarios=scenarios,
-                                 outcomes=tuple(body.outcomes))
+                                 outcomes=tuple(body.outcomes), backend=body.backend or self.config.backend)
         request.plan(entry.model)  # validates the outcomes now, so a bad one is a 422, not a failed job
         with self.lock:
             pending = sum(j.state in ("queued", "running") for j in self.jobs.values())

@@ -18,6 +18,8 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1, description="Root random seed; run k uses stream k.")]
 Runs = Annotated[int, Field(ge=1, description="Ensemble size (capped by the server: see `limits` of a model).")]
 Sampler = Literal["lhs", "sobol", "mc"]
+Backend = Literal["numpy", "numba", "auto"]
+Engine = Annotated[str, Field(description="The simulation engine that ran: numpy or numba.")]
 Band = Literal["p05", "p25", "p50", "p75", "p95"]
 
 
@@ -66,6 +68,8 @@ class ExploreRequestBody(Request):
     scenarios: list[Name] = Field(default_factory=list, max_length=16, description="Default: the model's default scenario; ['all'] for every one.")
     outcomes: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=20, description="Extra outcomes, NAME=VARIABLE:STAT (the model's declared outcomes are always recorded).")
+    backend: Backend | None = Field(None, description="Simulation engine (numpy, numba, or auto: numba when installed); "
+                                                      "default: the server's. The stored run records the one used.")
 
 
 class Problem(BaseModel):
@@ -244,6 +248,7 @@ class RunResult(BaseModel):
     series: dict[str, Bands]
     outcomes: list[OutcomeRow]
     elapsed_ms: float
+    backend: Engine = "numpy"
 
 
 class CompareResult(BaseModel):
@@ -256,6 +261,7 @@ class CompareResult(BaseModel):
     policy_dates: dict[str, str | float | None]
     table: list[OutcomeRow]
     elapsed_ms: float
+    backend: Engine = "numpy"
 
 
 class EvidenceText(BaseModel):
@@ -308,3 +314,4 @@ class StoredRunSummary(BaseModel):
     outcomes: list[str]
     parameters: list[str]
     summary: list[dict[str, str | float | int | None]]
+    backend: Engine = "numpy"

@@ -134,20 +134,21 @@ class Simulator:
         ir = entry.model.ir
         scenario = body.scenario if body.scenario is not None else ir.default_scenario
         save = list(dict.fromkeys(variables + needed_variables(ir)))
-        ds = _ensemble(entry, scenario, body.params, body.runs, body.seed, save, body.deterministic)
+        ds = _ensemble(entry, scenario, body.params, body.runs, body.seed, save, body.deterministic, self.config.backend)
         index = thinned_index(ds.sizes["time"])
         return s.RunResult(
             model=entry.id, scenario=scenario, runs=body.runs, seed=body.seed, x=x_axis(ir, ds, index),
             x_kind="date" if "date" in ds.coords else "time", policy_date=policy_date(ir, scenario),
             series={v: s.Bands(**fan(ds, v, index).bands) for v in variables},
             outcomes=_table(entry, {scenario or ir.name: ds}),
-            elapsed_ms=round(1000 * (time.perf_counter() - started), 1))
+            elapsed_ms=round(1000 * (time.perf_counter() - started), 1), backend=ds.attrs["backend"])
 
     def _compare(self, entry: Entry, body: s.CompareRequest, names: list[str], variables: list[str]) -> s.CompareResult:
         started = time.perf_counter()
         ir = entry.model.ir
         save = list(dict.fromkeys(variables + needed_variables(ir)))
-        results = {n: _ensemble(entry, n, body.params, body.runs, body.seed, save, body.deterministic) for n in names}
+        results = {n: _ensemble(entry, n, body.params, body.runs, body.seed, save, body.deterministic, self.config.backend)
+                   for n in names}
         first = next(iter(results.values()))
         index = thinned_index(first.sizes["time"])
         return s.CompareResult(
@@ -155,13 +156,28 @@ class Simulator:
             x_kind="date" if "date" in first.coords else "time",
             scenarios={n: {v: s.Bands(**fan(ds, v, index).bands) for v in variables} for n, ds in results.items()},
             policy_dates={n: policy_date(ir, n) for n in names}, table=_table(entry, results),
-            elapsed_ms=round(1000 * (time.perf_counter() - started), 1))
+            elapsed_ms=round(1000 * (time.perf_counter() - started), 1),
+            backend=",".join(sorted({str(ds.attrs["backend"]) for ds in results.values()})))
 
 
 def _ensemble(entry: Entry, scenario: str | None, params: dict[str, float], runs: int, seed: int,
-              save: list[str], deterministic: bool) -> xr.Dataset:
+              save: list[str], deterministic: bool, backend: str = "auto") -> xr.Dataset:
     return entry.model.run(scenario, params=params or None, runs=runs, seed=seed, variables=save,
-                           deterministic=deterministic)
+                           deterministic=deterministic, backend=backend)  # type: ignore[arg-type]
+
+
+def warm_up(entry: Entry, config: ServerConfig) -> float:
+    """Run ``entry``'s model as the dashboard will (one run, then an ensemble): load the backend's machine code.
+
+    Returns the seconds it took. The compiled backend's kernels (serial for small
+    ensembles, parallel for large ones) load from numba's cache on first use, or compile
+    the first time after an installation; doing it here keeps that off the first request.
+    """
+    started = time.perf_counter()
+    save = key_variables(entry.model.ir)
+    for runs in dict.fromkeys((1, max(1, min(config.dashboard_runs, config.max_runs)))):
+        _ensemble(entry, None, {}, runs, 0, save, False, config.backend)
+    return time.perf_counter() - started
 
 
 def _canonical(name: str) -> str:
