@@ -37,13 +37,15 @@ def report(
     sources: Annotated[Optional[list[Path]], typer.Option("--sources", help="Extra folder to look for source documents in.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder (default: $POLICYLAB_STORE, else ~/.policylab).")] = None,
     condition: Annotated[Optional[str], typer.Option("--condition", help="For a stored exploration: PRIM box for OUTCOME>=VALUE (default: each outcome's threshold).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Simulation engine for the fan charts: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
 ) -> None:
     """Write one self-contained HTML report: fan charts, scenario comparison, causal-loop diagram, evidence, model card."""
-    from policylab.api import load
+    from policylab.api import check_backend, load
     from policylab.cli import _errors, default_model, err
     from policylab.report.build import build_report
 
     with _errors():
+        check_backend(backend, "--backend")
         findings = None
         if target is None or _is_model_file(target):
             path = Path(target) if target is not None else default_model()
@@ -52,7 +54,7 @@ def report(
             model, findings = _stored(target, store, condition)
         extra = [str(s) for s in sources or []]
         progress = (lambda name: err.print(f"simulating {name} × {runs}", highlight=False)) if err.is_terminal else None
-        html = build_report(model, scenario or None, runs, seed, extra, findings, progress)
+        html = build_report(model, scenario or None, runs, seed, extra, findings, progress, backend)
         output.write_text(html, encoding="utf-8")
         err.print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)", highlight=False)
 

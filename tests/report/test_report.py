@@ -110,3 +110,12 @@ def test_report_cli_adds_sensitivity_and_prim_boxes_from_a_stored_exploration(tm
 def test_report_cli_says_when_the_argument_is_neither_a_model_nor_a_stored_run(tmp_path):
     result = CliRunner().invoke(app, ["report", "20990101-000000-abcdef", "--store", str(tmp_path), "--out", str(tmp_path / "x.html")])
     assert result.exit_code == 2 and "neither a model file nor a stored run" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is installed by `make test`")
+def test_report_cli_simulates_with_the_backend_asked_for(tmp_path):
+    out = tmp_path / "numpy.html"
+    result = CliRunner().invoke(app, ["report", str(SIR), "--out", str(out), "--runs", "8", "--backend", "numpy"])
+    assert result.exit_code == 0, result.output
+    refused = CliRunner().invoke(app, ["report", str(SIR), "--out", str(out), "--backend", "jax"])
+    assert refused.exit_code == 2 and "--backend must be one of numpy, numba, auto" in refused.output

@@ -76,8 +76,11 @@ class Findings:
 
 
 def run_scenarios(model: Model, scenarios: Sequence[str] | None, runs: int, seed: int,
-                  progress: Callable[[str], None] | None = None) -> dict[str, xr.Dataset]:
-    """Each scenario as an ensemble saving the key variables (common random numbers across scenarios)."""
+                  progress: Callable[[str], None] | None = None, backend: str = "auto") -> dict[str, xr.Dataset]:
+    """Each scenario as an ensemble saving the key variables (common random numbers across scenarios).
+
+    ``backend`` is ``Model.run``'s (default ``auto``: numba when installed).
+    """
     ir = model.ir
     chosen = list(scenarios) if scenarios else (list(ir.scenarios) or [None])
     save = list(dict.fromkeys(key_variables(ir) + needed_variables(ir)))
@@ -85,7 +88,8 @@ def run_scenarios(model: Model, scenarios: Sequence[str] | None, runs: int, seed
     for name in chosen:
         if progress is not None:
             progress(name or ir.name)
-        results[name or ir.name] = model.run(name, runs=runs, seed=seed, variables=save)
+        results[name or ir.name] = model.run(name, runs=runs, seed=seed, variables=save,
+                                             backend=backend)  # type: ignore[arg-type]
     return results
 
 
@@ -227,7 +231,7 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
 
 def build_report(model: Model, scenarios: Sequence[str] | None = None, runs: int = DEFAULT_RUNS, seed: int = 0,
                  sources: Sequence[str] = (), findings: Findings | None = None,
-                 progress: Callable[[str], None] | None = None) -> str:
+                 progress: Callable[[str], None] | None = None, backend: str = "auto") -> str:
     """Simulate the scenarios (default: all) as ``runs``-member ensembles and render the report."""
-    results = run_scenarios(model, scenarios, runs, seed, progress)
+    results = run_scenarios(model, scenarios, runs, seed, progress, backend)
     return render_report(model, results, sources=sources, findings=findings)
