@@ -96,3 +96,31 @@ def test_an_exploration_settles_on_numpy_for_every_chunk_when_numba_cannot_run_a
         assert settle_backend(model, ExplorePlan((), backend="numba"), [""], first).backend == "numpy"
     sir = policylab.load(SIR)
     assert settle_backend(sir, ExplorePlan((), backend="auto"), ["", "distancing"], first).backend == "numba"
+
+
+def test_an_exploration_asking_for_numba_without_it_stops_before_anything_is_stored(without_numba, tmp_path) -> None:
+    from policylab.explore import ExploreRequest, start
+    from policylab.scale import InProcess
+    from policylab.store import Store
+
+    store = Store(tmp_path / "store")
+    with pytest.raises(UsageError, match=r"policylab\[fast\]"):
+        start(policylab.load(SIR), ExploreRequest(samples=4, backend="numba"), store, InProcess())
+    assert store.list_runs().empty
+    run_id = start(policylab.load(SIR), ExploreRequest(samples=4), store, InProcess())  # auto: NumPy, quietly
+    assert store.info(run_id).manifest["request"]["backend"] == "numpy"  # type: ignore[index]
+
+
+def test_a_numba_run_does_not_resume_where_numba_is_missing(without_numba, tmp_path) -> None:
+    from policylab.explore import ExploreRequest, resume
+    from policylab.explore.runner import ModelRef
+    from policylab.scale import InProcess
+    from policylab.store import ResumeError, Store
+
+    model, store = policylab.load(SIR), Store(tmp_path / "store")
+    request = ExploreRequest(samples=4, backend="numba")
+    with store.create_run({"model": {"name": model.name, "path": str(SIR), "sha256": ModelRef.of(model).sha256},
+                           "request": request.to_json(), "chunk_size": 4, "n_chunks": 1}) as writer:
+        run_id = writer.run_id
+    with pytest.raises(ResumeError, match="numba backend, which cannot be imported here"):
+        resume(store, run_id, InProcess())

@@ -27,7 +27,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from policylab.api import BackendFallbackWarning, Model, check_backend, load, resolve_backend
+from policylab.api import BackendFallbackWarning, Model, check_backend, load, numba_available, resolve_backend
+from policylab.errors import UsageError
 from policylab.explore.designs import parameter_columns
 from policylab.explore.errors import DesignError
 from policylab.explore.outcomes import OutcomeSpec, SeriesSpec, evaluate, needed_variables, series_indices
@@ -101,6 +102,8 @@ def settle_backend(model: Model, plan: ExplorePlan, scenarios: Iterable[str | No
     """
     check_backend(plan.backend)
     engine = resolve_backend(plan.backend)
+    if engine == "numba" and not numba_available():  # before the run is catalogued, not in its first chunk
+        raise UsageError("backend 'numba' needs numba: pip install 'policylab[fast]' (or --backend auto)")
     if engine == "numba":
         params = {c: first[c].to_numpy(dtype=float)[:1] for c in parameter_columns(first)}
         for scenario in dict.fromkeys(scenarios):
