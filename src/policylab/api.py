@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache, cached_property
@@ -105,6 +107,7 @@ class Model:
         sample: bool | None = None,
         progress: Callable[[int], None] | None = None,
         backend: Backend = "numpy",
+        save_every: float | None = None,
     ) -> xr.Dataset:
         """Simulate ``runs`` members at once and return a Dataset over (run, time).
 
@@ -123,14 +126,20 @@ class Model:
             much faster for single runs and large ensembles) or ``"auto"`` (numba when it is installed,
             else NumPy without a word). A model feature the compiled backend cannot express runs with
             NumPy, with a :class:`BackendFallbackWarning`; ``attrs["backend"]`` says which ran.
+        save_every : interval between saved times in model time units, a multiple of ``dt``
+            (default: the model's). Only ``variables`` are kept, only at these times; a request
+            that would need more than half the machine's available memory is refused up front.
         """
         engine = resolve_backend(backend)
+        spec = self._time_spec(save_every)
+        save = self._save_list(variables)
+        check_output_size(self.ir.name, len(save), spec.n_steps // max(int(round(spec.save_every / spec.dt)), 1) + 1,
+                          runs)
         chosen, run_indices, streams, inputs, parameters = self._prepare(
             scenario, params, runs, seed, variables, first_run, sample)
         key = (chosen, int(runs), bool(deterministic)) if not parameters else None
         program = self._plans[key][0] if key in self._plans else bind(self.compiled, inputs, runs, deterministic)
-        save = self._save_list(variables)
-        trajectory, used = self._simulate(program, inputs, streams, save, progress, engine, key)
+        trajectory, used = self._simulate(program, inputs, streams, save, progress, engine, key, spec)
         attrs = {
             "model": self.ir.name,
             "model_hash": str(self.ir.extras.get("sha256", "")),
@@ -139,6 +148,7 @@ class Model:
             "runs": int(runs),
             "method": self.ir.time.method.value,
             "dt": self.ir.time.dt,
+            "save_every": spec.save_every,
             "deterministic": int(deterministic),
             "policylab_version": __version__,
             "backend": used,
@@ -198,7 +208,18 @@ class Model:
         apply_params(self.ir, inputs, parameters)
         return chosen, run_indices, streams, inputs, parameters
 
-    def _simulate(self, program, inputs, streams, save, progress, backend, key):  # type: ignore[no-untyped-def]
+    def _time_spec(self, save_every: float | None):  # type: ignore[no-untyped-def]
+        """The model's time spec, saving every ``save_every`` if given (a positive multiple of dt)."""
+        spec = self.ir.time
+        if save_every is None:
+            return spec
+        ratio = float(save_every) / spec.dt if isinstance(save_every, (int, float, np.number)) else float("nan")
+        if isinstance(save_every, bool) or not np.isfinite(ratio) or round(ratio) < 1 or abs(ratio - round(ratio)) > 1e-9 * ratio:
+            raise UsageError(f"save_every must be a positive multiple of {self.ir.name}'s time step dt = {spec.dt:g} "
+                             f"{spec.units}, got {save_every!r}")
+        return dataclasses.replace(spec, save_every=round(ratio) * spec.dt)
+
+    def _simulate(self, program, inputs, streams, save, progress, backend, key, spec):  # type: ignore[no-untyped-def]
         """Run ``program`` on ``backend``; return the trajectory and the name of the backend that ran it.
 
         Calls without parameters keep their bound program (and tape) under ``key``: a model's
@@ -224,8 +245,8 @@ class Model:
             else:
                 if key is not None:
                     self._plans[key] = (program, tape)
-                return numba_backend.simulate(program, tape, self.ir.time, streams, save, progress), "numba"
-        return simulate(program, self.ir.time, streams, save, progress), "numpy"
+                return numba_backend.simulate(program, tape, spec, streams, save, progress), "numba"
+        return simulate(program, spec, streams, save, progress), "numpy"
 
     def check(self, sources: Sequence[str] = ()):  # type: ignore[no-untyped-def]
         """Run every static check (names, loops, units, evidence quotes, link polarity); return the report.
@@ -241,6 +262,8 @@ class Model:
         known = self.compiled.output_names
         if variables is None:
             return known
+        if isinstance(variables, str):
+            raise UsageError(f"variables must be a list of names, e.g. [{variables!r}], not a string")
         chosen = []
         available = set(known) | set(self.compiled.system.stocks) | set(self.compiled.system.rates)
         from policylab.model.ir import Event, Lever
@@ -254,6 +277,27 @@ class Model:
                 raise UsageError(f"variable {raw!r} is not in {self.ir.name}.{suggest(name, list(available) + list(inputs))}")
             chosen.append(name)
         return chosen
+
+
+def check_output_size(model: str, variables: int, times: int, runs: int, budget: int | None = None) -> None:
+    """Refuse, before simulating, a result that would not fit in memory (rather than dying mid-run)."""
+    needed = variables * times * runs * 8
+    if budget is None:
+        budget = _available_memory() // 2
+    if needed > budget:
+        raise UsageError(
+            f"{model}: saving {variables} variables x {times} times x {runs:,} runs needs {needed / 2**30:.1f} GiB, "
+            f"more than half of this machine's available memory ({2 * budget / 2**30:.1f} GiB). Save fewer variables "
+            "(variables=[...], --vars), save less often (save_every=...), or use `policylab explore`, which streams "
+            "chunks of runs to disk")
+
+
+def _available_memory() -> int:
+    """Bytes of physical memory available now (Linux/macOS sysconf; 16 GiB where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30
 
 
 def _as_param(name: str, value: ParamValue, runs: int) -> float | np.ndarray:

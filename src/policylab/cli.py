@@ -135,6 +135,7 @@ def run(
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     backend: Annotated[str, typer.Option("--backend", help="numpy (default, the reference engine), numba (compiled; pip install 'policylab[fast]') or auto (numba if installed).")] = "numpy",
+    save_every: Annotated[Optional[float], typer.Option("--save-every", help="CSV: print every this many model time units (a multiple of dt; default: the model's save interval).")] = None,
 ) -> None:
     """Simulate a model and print a table, CSV time series or JSON."""
     with _errors():
@@ -145,14 +146,18 @@ def run(
         variables = _split_vars(vars)
         if backend not in BACKENDS:
             raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        if save_every is not None and fmt != "csv":
+            raise UsageError("--save-every sets the interval of --format csv time series; tables summarise whole runs")
         if fmt == "csv":
-            _run_csv(loaded, scenario or [], runs or 1, seed, variables, output, deterministic, quiet, backend)
+            _run_csv(loaded, scenario or [], runs or 1, seed, variables, output, deterministic, quiet, backend,
+                     save_every)
         else:
             _run_table(loaded, scenario or [], runs, seed, variables, fmt, output, deterministic, quiet, backend)
 
 
 def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variables: list[str] | None,
-             output: Path | None, deterministic: bool, quiet: bool, backend: Backend) -> None:
+             output: Path | None, deterministic: bool, quiet: bool, backend: Backend,
+             save_every: float | None = None) -> None:
     from policylab.results import to_csv_frame
 
     if len(scenarios) > 1:
@@ -161,7 +166,7 @@ def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variable
     progress = _LazyProgress(loaded.ir.time.n_steps, f"{loaded.name} × {runs}", quiet)
     try:
         ds = loaded.run(chosen, runs=runs, seed=seed, variables=variables, deterministic=deterministic, progress=progress,
-                        backend=backend)
+                        backend=backend, save_every=save_every)
     finally:
         progress.close()
     names = list(ds.data_vars)

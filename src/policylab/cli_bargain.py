@@ -53,6 +53,8 @@ def bargain(
     inputs: Annotated[bool, typer.Option(
         "--inputs", help="Print every actor attribute with its range and source (or 'judgement') and stop.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    backend: Annotated[str, typer.Option(
+        "--backend", help="Simulation engine: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
 ) -> None:
     """Forecast what the US-Iraq strategic dialogue settles on, under each flagship scenario.
 
@@ -61,18 +63,20 @@ def bargain(
     Each cell is the median and 10-90 % band over the ensemble. With no arguments: every
     flagship scenario at June 2020, one row per scenario.
     """
+    from policylab.api import check_backend
     from policylab.cli import _errors
 
     with _errors():
         if fmt not in ("table", "csv", "json"):
             raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
+        check_backend(backend, "--backend")
         _run(from_scenario or [], at, runs, seed, rounds, issue, fmt, output, coupling_file, stakeholders,
-             no_coupling, inputs, quiet)
+             no_coupling, inputs, quiet, backend)
 
 
 def _run(scenarios: list[str], at: str | None, runs: int | None, seed: int, rounds: int, issue: str | None,
          fmt: str, output: Path | None, coupling_file: Path | None, stakeholders: Path | None,
-         no_coupling: bool, inputs: bool, quiet: bool) -> None:
+         no_coupling: bool, inputs: bool, quiet: bool, backend: str = "auto") -> None:
     from policylab.bargain import forecast_case, parse_date, read_case, read_coupling
 
     n = runs if runs is not None else _default_runs()
@@ -94,7 +98,7 @@ def _run(scenarios: list[str], at: str | None, runs: int | None, seed: int, roun
         when = None
     else:
         when = parse_date(at) if at is not None else coupling.at  # type: ignore[union-attr]
-        results = _coupled(case, coupling, scenarios, when, n, seed, rounds, quiet)
+        results = _coupled(case, coupling, scenarios, when, n, seed, rounds, quiet, backend)
     _report(case, results, issue, fmt, output, n, seed, rounds, when)
 
 
@@ -111,7 +115,7 @@ def _default_coupling() -> Path:
 
 
 def _coupled(case: Case, coupling: Coupling, scenarios: list[str], when: dt.date, runs: int, seed: int,
-             rounds: int, quiet: bool) -> dict[str, xr.Dataset]:
+             rounds: int, quiet: bool, backend: str = "auto") -> dict[str, xr.Dataset]:
     from policylab.api import load
     from policylab.bargain import forecast_scenarios
     from policylab.cli import _LazyProgress
@@ -137,7 +141,8 @@ def _coupled(case: Case, coupling: Coupling, scenarios: list[str], when: dt.date
     def run_scenario(name: str) -> xr.Dataset:
         progress = _LazyProgress(model.ir.time.n_steps, f"{name} × {runs}", quiet)
         try:
-            return model.run(name, runs=runs, seed=seed, variables=coupling.variables, progress=progress)
+            return model.run(name, runs=runs, seed=seed, variables=coupling.variables, progress=progress,
+                             backend=backend)  # type: ignore[arg-type]
         finally:
             progress.close()
 
