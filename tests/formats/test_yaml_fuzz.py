@@ -345,10 +345,11 @@ BILLION_LAUGHS = HEADER + "doc: x\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "
         (BILLION_LAUGHS, r"fuzz\.yaml: the model file expands to more than 500,000 values"),
         (HEADER + "auxiliaries:\n  a: {equation: 'DELAY_FIXED(TIME, 0/0)'}\n", r"delay time of DELAY_FIXED inside a is NaN"),
         (HEADER + "auxiliaries:\n  a: {equation: '" + "+".join(["TIME"] * 2000) + "'}\n", r"auxiliaries\.a\.equation"),
+        (HEADER + "doc: &d x\nconstants:\n  c: &d 1\n", r"fuzz\.yaml:5: not valid YAML: anchor &d is defined twice"),
     ],
     ids=["infinite-dt", "nan-start", "infinite-save-every", "tiny-dt", "infinite-constant", "overflowing-range",
          "400-digit-constant", "variable-named-time", "variable-named-run", "hidden-marker-in-name", "recursive-alias", "deep-nesting",
-         "billion-laughs", "nan-delay", "2000-term-sum"],
+         "billion-laughs", "nan-delay", "2000-term-sum", "reused-anchor"],
 )
 def test_pathological_model_files_fail_with_a_clear_policylab_error(text: str, message: str) -> None:
     with pytest.raises(PolicyLabError, match=message):

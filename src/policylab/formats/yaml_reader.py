@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 
 from policylab.errors import ExpressionError, Location, ModelFileError
 from policylab.expr.names import canonical
@@ -331,6 +333,16 @@ def read_yaml(path: str | Path) -> Model:
     return read_yaml_text(raw, str(file))
 
 
+def _anchor_name(message: str) -> str:
+    found = re.search(r"duplicate anchor '([^']*)'", message)
+    return f"anchor &{found.group(1)}" if found else "an anchor"
+
+
+def _second_anchor_line(message: str) -> int:
+    found = re.search(r"second occurrence.*?line (\d+)", message, re.S)
+    return int(found.group(1)) if found else 0
+
+
 def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
     """Load a model from YAML text (``file`` names it in messages)."""
     if len(raw) > MAX_BYTES:
@@ -343,7 +355,12 @@ def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
-        doc = yaml.load(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ReusedAnchorWarning)  # a second &name silently rebinds its aliases
+            doc = yaml.load(text)
+    except ReusedAnchorWarning as err:
+        raise ModelFileError(f"{file}:{_second_anchor_line(str(err))}: not valid YAML: {_anchor_name(str(err))} is "
+                             "defined twice; give each anchor (&name) its own name") from err
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else 0
