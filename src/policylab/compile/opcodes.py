@@ -420,8 +420,9 @@ class _Lowering:
         init = (start, len(self.code))
         self.inputs_section()
         rate_registers = []
+        names = {slot: name for name, slot in program.slots.items()}
         for slot, _fn in program.rate_steps:
-            name = _name_of(program, slot)
+            name = names[slot]
             expr, non_negative = rate_nodes.get(name) or (system.rates[name].expr, system.rates[name].non_negative)
             self.into(self.equation(expr, non_negative), slot + 1)
             rate_registers.append(slot + 1)
@@ -470,16 +471,11 @@ class _Lowering:
         n_const = n_scalar + len(self.per_run_values)
 
         def final(r: int) -> int:
-            if r >= _TEMP:
-                return n_fixed + n_const + (r - _TEMP)
-            if r >= _CONST:
-                k, per_run = divmod(r - _CONST, 2)
-                return n_fixed + (n_scalar + k if per_run else k)
-            return r
+            return int(_renumber(np.array([r], dtype=np.int64), n_fixed, n_scalar, n_const)[0])
 
         code = np.array(self.code, dtype=np.int64).reshape(-1, 6)
         register_columns = _register_columns(code)
-        code[register_columns] = [final(int(r)) for r in code[register_columns]]
+        code[register_columns] = _renumber(code[register_columns], n_fixed, n_scalar, n_const)
         # initial contents: folded slots keep their values (saveable), constants their own
         scalar_regs = [n_fixed + k for k in range(n_scalar)]
         scalar_vals = list(self.scalar_values)
@@ -514,8 +510,11 @@ class _Lowering:
         )
 
 
-def _name_of(program: Program, slot: int) -> str:
-    return next(n for n, s in program.slots.items() if s == slot)
+def _renumber(r: np.ndarray, n_fixed: int, n_scalar: int, n_const: int) -> np.ndarray:
+    """Provisional register numbers -> final ones: slots stay, then constants (scalar, per run), then temporaries."""
+    k, per_run = np.divmod(r - _CONST, 2)
+    constant = n_fixed + np.where(per_run == 1, n_scalar + k, k)
+    return np.where(r >= _TEMP, n_fixed + n_const + (r - _TEMP), np.where(r >= _CONST, constant, r))
 
 
 _NON_REGISTER = {  # operand columns (2..5) that hold something other than a register
