@@ -36,6 +36,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from policylab.errors import DataError, Location
+from policylab.formats.yaml_reader import load_yaml
 from policylab.model.ir import TimeSpec
 
 MAPPING_KEYS = ("data", "scenario", "parameters", "from", "until", "series")
@@ -71,7 +72,7 @@ def read_mapping(path: str | Path) -> MappingFile:
     """Parse and validate a mapping file; errors name the file, line and key."""
     path = Path(path)
     try:
-        doc = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(YAML(typ="rt"), path.read_text(encoding="utf-8"))
     except OSError as error:
         raise DataError(f"{path}: cannot read the mapping file ({error.strerror or error})") from error
     except YAMLError as error:

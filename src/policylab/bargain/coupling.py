@@ -40,6 +40,7 @@ from ruamel.yaml.error import YAMLError
 from policylab.bargain._yaml import line_of, validation_message
 from policylab.bargain.stakeholders import Case
 from policylab.errors import ModelFileError, UsageError
+from policylab.formats.yaml_reader import load_yaml
 
 Attribute = Literal["capability", "salience"]
 
@@ -130,7 +131,7 @@ def read_coupling(path: str | Path) -> Coupling:
     except OSError as err:
         raise ModelFileError(f"{file}: cannot read coupling file ({err.strerror})") from err
     try:
-        doc = YAML(typ="rt").load(text)
+        doc = load_yaml(YAML(typ="rt"), text)
     except YAMLError as err:
         raise ModelFileError(f"{file}: not valid YAML: {err}") from err
     if not isinstance(doc, dict):

@@ -50,6 +50,7 @@ from ruamel.yaml.error import YAMLError
 
 from policylab.bargain._yaml import line_of, validation_message
 from policylab.errors import ModelFileError, UsageError
+from policylab.formats.yaml_reader import load_yaml
 from policylab.simulate.streams import Streams
 
 Distribution = Literal["uniform", "triangular"]
@@ -238,7 +239,7 @@ def read_case_text(text: str, file: str = "<string>") -> Case:
     """Parse stakeholder YAML given as text (``file`` names it in messages)."""
     yaml = YAML(typ="rt")
     try:
-        doc = yaml.load(text)
+        doc = load_yaml(yaml, text)
     except YAMLError as err:
         raise ModelFileError(f"{file}: not valid YAML: {err}") from err
     if not isinstance(doc, dict):

@@ -333,6 +333,17 @@ def read_yaml(path: str | Path) -> Model:
     return read_yaml_text(raw, str(file))
 
 
+def load_yaml(yaml: YAML, text: str) -> Any:
+    """``yaml.load(text)``, with a reused anchor (which silently rebinds later aliases) raised as a YAMLError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ReusedAnchorWarning)
+            return yaml.load(text)
+    except ReusedAnchorWarning as err:
+        raise YAMLError(f"{_anchor_name(str(err))} is defined twice (line {_second_anchor_line(str(err))}); "
+                        "give each anchor (&name) its own name") from err
+
+
 def _anchor_name(message: str) -> str:
     found = re.search(r"duplicate anchor '([^']*)'", message)
     return f"anchor &{found.group(1)}" if found else "an anchor"
