@@ -193,8 +193,20 @@ def runs_list(store: StoreOption = None, lock_timeout: LockTimeout = 60.0) -> No
             "model": frame["model"], "status": frame["status"],
             "runs": [f"{int(a)}/{int(b)}" for a, b in zip(frame["runs_done"], frame["n_runs"])],
             "sampler": frame["sampler"], "seed": frame["seed"], "scenarios": frame["scenarios"],
+            "backend": [_backend_of(target, run_id) for run_id in frame["run_id"]],
         })
         _print_frame(out, table)
+
+
+def _backend_of(target, run_id: str) -> str:  # type: ignore[no-untyped-def]
+    """The engine a stored run used, from its manifest ('?' if the manifest cannot be read)."""
+    from policylab.explore.session import stored_backend
+
+    try:
+        manifest = json.loads((target.run_folder(run_id) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "?"
+    return stored_backend(manifest)
 
 
 def _print_frame(console, frame: pd.DataFrame) -> None:

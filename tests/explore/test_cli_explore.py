@@ -26,6 +26,9 @@ def test_explore_prints_the_run_id_and_runs_list_shows_it(cli):
     run_id = result.stdout.strip()
     listing = cli("runs", "list")
     assert run_id[:8] in listing.stdout and "complete" in listing.stdout and "60/60" in listing.stdout
+    numpy_id = cli("explore", NOISY, "--runs", 5, "--workers", 1, "--backend", "numpy", "-q").stdout.strip()
+    rows = {line.split()[0]: line.split()[-1] for line in cli("runs", "list").stdout.splitlines()[1:]}
+    assert rows[numpy_id] == "numpy" and rows[run_id] in ("numpy", "numba")  # auto: numba where installed
 
 
 def test_runs_show_describes_the_design_and_summarises_outcomes(cli):
