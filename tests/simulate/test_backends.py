@@ -382,3 +382,16 @@ def test_how_runs_are_split_into_blocks_does_not_change_a_result(monkeypatch) ->
                                                         (10_000, 1, 512), (40, 2, 32), (0, 2, 1)])
 def test_blocks_are_wide_but_leave_no_thread_idle(runs: int, threads: int, width: int) -> None:
     assert numba_backend.block_width(runs, threads) == width
+
+
+def test_the_first_compile_is_announced_once_and_a_cached_interpreter_silently(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    model = Model(read_yaml_text(BLOW_UP.replace("1 / (TIME - TIME)", "1") % "euler", "quiet.yaml"))
+    model.run(backend="numba")  # compiled (or loaded) by now
+    assert numba_backend.needs_compiling(False) is False
+    monkeypatch.setattr(numba_backend, "_announced", set())
+    monkeypatch.setattr(numba_backend, "needs_compiling", lambda parallel: True)
+    with caplog.at_level("WARNING", logger="policylab"):
+        model.run(backend="numba")
+        model.run(backend="numba")
+    messages = [r.getMessage() for r in caplog.records if "compiling the numba backend" in r.getMessage()]
+    assert len(messages) == 1 and "once, about a minute" in messages[0]

@@ -31,6 +31,7 @@ cached machine code is loaded); it is imported only when the backend is selected
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -766,6 +767,26 @@ def _steps_parallel(code, sections, registers, runs, dt, n_steps, stride, rk4, f
 # Python side
 
 _LOCK = threading.Lock()  # numba's default thread pool must not be entered from two Python threads at once
+_KERNELS = {False: (_init_serial, _steps_serial), True: (_init_parallel, _steps_parallel)}
+_announced: set[bool] = set()
+log = logging.getLogger("policylab")
+
+
+def needs_compiling(parallel: bool) -> bool:
+    """Whether numba's on-disk cache lacks the (serial or parallel) interpreter: first use after installing."""
+    try:
+        return any(not kernel._cache._cache_file._load_index() for kernel in _KERNELS[parallel])
+    except Exception:  # noqa: BLE001 - numba's cache internals: if they change, just say nothing
+        return False
+
+
+def _announce_compiling(parallel: bool) -> None:
+    """Say once per process why the first compiled run takes about a minute (never again once cached)."""
+    if parallel not in _announced:
+        _announced.add(parallel)
+        if needs_compiling(parallel):
+            log.warning("policylab: compiling the numba backend's interpreter for this installation "
+                        "(once, about a minute; later runs load it from disk)")
 
 
 class _Run:
@@ -873,6 +894,7 @@ def simulate(
 ) -> Trajectory:
     """Integrate ``tape`` (lowered from ``program``) like :func:`policylab.simulate.engine.simulate`."""
     run = _Run(program, tape, spec, streams, save)
+    _announce_compiling(run.parallel)
     with _LOCK:
         run.start()
         n = run.n_steps
