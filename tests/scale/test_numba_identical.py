@@ -22,7 +22,7 @@ pytest.importorskip("numba")
 import policylab  # noqa: E402
 from policylab.cli import app  # noqa: E402
 from policylab.explore import ExploreRequest, resume, start  # noqa: E402
-from policylab.scale import InProcess, ProcessPool, open_executor  # noqa: E402
+from policylab.scale import DaskCluster, InProcess, ProcessPool, open_executor  # noqa: E402
 from policylab.store import ResumeError, Store  # noqa: E402
 
 NOISY = Path(__file__).parents[1] / "explore" / "noisy.yaml"
@@ -73,6 +73,16 @@ def test_two_local_workers_with_one_numba_thread_each_store_identical_results(mo
         seen = set(executor.map_unordered(functools.partial(os.getenv, "NUMBA_NUM_THREADS"), ["unset"] * 4))
     _assert_same(store, run_id, reference)
     assert seen == {"1"}  # two workers on the machine's cores: no numba thread pool of their own on top
+
+
+def test_two_workers_of_a_dask_local_cluster_store_identical_numba_results(model, store, reference):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster:
+        with open_executor(cluster.scheduler_address) as executor:
+            assert isinstance(executor, DaskCluster) and executor.workers == 2
+            run_id = start(model, REQUEST, store, executor, chunk_size=500)
+    _assert_same(store, run_id, reference)
 
 
 def test_auto_settles_on_one_backend_and_stores_it(model, store):
