@@ -49,7 +49,7 @@ from policylab.expr.names import canonical
 from policylab.explore.errors import DesignError
 from policylab.model.ir import Constant, Lever, Model
 from policylab.simulate import Streams
-from policylab.simulate.sampling import PARAMETER_SITE
+from policylab.simulate.sampling import PARAMETER_SITE, from_unit
 
 Sampler = Literal["mc", "lhs", "sobol"]
 Combine = Literal["crossed", "paired"]
@@ -80,26 +80,11 @@ class Uncertainty:
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
         """Map uniform values in (0, 1) to this parameter's distribution (inverse CDF)."""
-        low, high = self.low, self.high
-        if self.distribution == "loguniform" and low > 0:
-            return np.exp(np.log(low) + (np.log(high) - np.log(low)) * u)
-        if self.distribution == "triangular":
-            mode = min(max(self.mode if self.mode is not None else (low + high) / 2, low), high)
-            return _triangular(u, low, mode, high)
-        return low + (high - low) * u
+        return from_unit(u, self.low, self.high, self.distribution, self.mode)
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "low": self.low, "high": self.high, "distribution": self.distribution,
                 "mode": self.mode, "kind": self.kind}
-
-
-def _triangular(u: np.ndarray, low: float, mode: float, high: float) -> np.ndarray:
-    if high == low:
-        return np.full_like(u, low)
-    cut = (mode - low) / (high - low)
-    left = low + np.sqrt(u * (high - low) * (mode - low))
-    right = high - np.sqrt((1 - u) * (high - low) * (high - mode))
-    return np.where(u < cut, left, right)
 
 
 def model_uncertainties(model: Model, levers: bool | Sequence[str] = False,

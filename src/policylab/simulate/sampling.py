@@ -23,14 +23,23 @@ def sample_judgements(model: Model, streams: Streams) -> dict[str, np.ndarray]:
         for i, (name, const) in enumerate(judgement_parameters(model).items()):
             low, high = const.range  # type: ignore[misc]
             u = streams.draw(PARAMETER_SITE + i, 0)
-            if const.distribution == "loguniform" and low > 0:
-                samples[name] = np.exp(np.log(low) + (np.log(high) - np.log(low)) * u)
-            elif const.distribution == "triangular":
-                mode = min(max(const.value, low), high)
-                samples[name] = _triangular(u, low, mode, high)
-            else:
-                samples[name] = low + (high - low) * u
+            samples[name] = from_unit(u, low, high, const.distribution, const.value)
     return samples
+
+
+def from_unit(u: np.ndarray, low: float, high: float, distribution: str = "uniform",
+              mode: float | None = None) -> np.ndarray:
+    """Map uniform values in (0, 1) to a parameter's distribution over [low, high] (inverse CDF).
+
+    ``loguniform`` needs ``low > 0`` (else uniform); ``triangular`` peaks at ``mode``, clipped
+    to the range (the middle when not given).
+    """
+    if distribution == "loguniform" and low > 0:
+        return np.exp(np.log(low) + (np.log(high) - np.log(low)) * u)
+    if distribution == "triangular":
+        peak = min(max(mode if mode is not None else (low + high) / 2, low), high)
+        return _triangular(u, low, peak, high)
+    return low + (high - low) * u
 
 
 def _triangular(u: np.ndarray, low: float, mode: float, high: float) -> np.ndarray:
