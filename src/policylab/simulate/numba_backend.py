@@ -703,6 +703,11 @@ def _diagnose(b, code, sections, R, nb, dt, i, key, lever_path, lever_flag, even
     _first_bad(R, stock_regs, nb, diag[b], D_STOCK)
 
 
+# The drivers over blocks come in pairs that differ only in ``range``/``prange`` and the
+# ``parallel`` flag, on purpose: a parallel kernel enters numba's thread pool even for one
+# block (a single run would pay for it), and generating both from one factory would give
+# two functions one cache entry (numba keys its disk cache on the function's qualified name
+# and line). Keep each pair's bodies identical when editing them.
 @njit(**_JIT)
 def _init_serial(code, sections, registers, runs, dt, n_steps, keys, scalar_regs, scalar_values, run_regs,  # type: ignore[no-untyped-def]
                  run_values, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes, pipe_steps,
