@@ -7,29 +7,16 @@ so any dependence on the split would show.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-import policylab
 from policylab.explore import ExploreRequest, start
 from policylab.scale import DaskCluster, InProcess, ProcessPool, SchedulerError, open_executor
 from policylab.store import Store
 
-NOISY = Path(__file__).parents[1] / "explore" / "noisy.yaml"
 REQUEST = ExploreRequest(samples=5_000, sampler="sobol", seed=11, scenarios=("all",), series=("level", "fill"), every="6",
                          outcomes=("t20=level:cross>=20",), backend="numpy")  # the numba backend: test_numba_identical.py
-
-
-@pytest.fixture(scope="module")
-def model() -> policylab.Model:
-    return policylab.load(NOISY)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture(scope="module")

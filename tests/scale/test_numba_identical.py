@@ -11,7 +11,6 @@ import functools
 import json
 import os
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,25 +18,13 @@ from typer.testing import CliRunner
 
 pytest.importorskip("numba")
 
-import policylab  # noqa: E402
 from policylab.cli import app  # noqa: E402
 from policylab.explore import ExploreRequest, resume, start  # noqa: E402
 from policylab.scale import DaskCluster, InProcess, ProcessPool, open_executor  # noqa: E402
 from policylab.store import ResumeError, Store  # noqa: E402
 
-NOISY = Path(__file__).parents[1] / "explore" / "noisy.yaml"
 REQUEST = ExploreRequest(samples=1_500, sampler="sobol", seed=11, scenarios=("all",), series=("level", "fill"), every="6",
                          outcomes=("t20=level:cross>=20",), backend="numba")
-
-
-@pytest.fixture(scope="module")
-def model() -> policylab.Model:
-    return policylab.load(NOISY)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Store:
-    return Store(tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture(scope="module")
