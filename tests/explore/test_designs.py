@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-import policylab
 from policylab.explore import (
     DesignError,
     DesignSource,
@@ -19,13 +16,6 @@ from policylab.explore import (
     parameter_columns,
     sample_uncertainties,
 )
-
-NOISY = Path(__file__).with_name("noisy.yaml")
-
-
-@pytest.fixture(scope="module")
-def model() -> policylab.Model:
-    return policylab.load(NOISY)
 
 
 def test_uncertainties_are_the_judgement_parameters_sorted_by_name(model):

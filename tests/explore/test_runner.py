@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,13 +19,6 @@ from policylab.explore import (
     parse_outcome,
 )
 from policylab.model.ir import Outcome
-
-NOISY = Path(__file__).with_name("noisy.yaml")
-
-
-@pytest.fixture(scope="module")
-def model() -> policylab.Model:
-    return policylab.load(NOISY)
 
 
 @pytest.fixture(scope="module")
