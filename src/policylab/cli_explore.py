@@ -7,7 +7,6 @@ does not re-enter a half-built ``policylab.cli``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -131,8 +130,7 @@ def explore(
                     def announce(new_id: str) -> None:
                         started.append(new_id)
                         if not quiet:
-                            manifest = json.loads((target.run_folder(new_id) / "manifest.json").read_text("utf-8"))
-                            engine = stored_backend(manifest)
+                            engine = stored_backend(target.manifest(new_id))
                             err.print(f"run {new_id}: {loaded.name} ({engine} backend), stored in {target.root}",
                                       highlight=False, markup=False)
 
@@ -203,10 +201,9 @@ def _backend_of(target, run_id: str) -> str:  # type: ignore[no-untyped-def]
     from policylab.explore.session import stored_backend
 
     try:
-        manifest = json.loads((target.run_folder(run_id) / "manifest.json").read_text(encoding="utf-8"))
+        return stored_backend(target.manifest(run_id))
     except (OSError, ValueError):
         return "?"
-    return stored_backend(manifest)
 
 
 def _print_frame(console, frame: pd.DataFrame) -> None:

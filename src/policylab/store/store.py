@@ -237,14 +237,17 @@ class Store:
         lock = FileLock(self.run_folder(run_id) / ".writer.lock", f"run {run_id}")
         return "running" if lock.is_locked_elsewhere() else "interrupted"
 
+    def manifest(self, run_id: str) -> dict:
+        """What a run was asked to compute (model, design, request), as written when it started."""
+        return json.loads((self.run_folder(run_id) / "manifest.json").read_text(encoding="utf-8"))
+
     def info(self, run_id: str) -> RunInfo:
-        folder = self.run_folder(run_id)
         with self._reading() as con:
             rows = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).df() if con is not None and _has_tables(con) else None
             if rows is None or rows.empty:
                 raise RunNotFoundError(f"no run {run_id} in the store {self.root}; see `policylab runs list`")
             chunks = con.execute("SELECT * FROM chunks WHERE run_id = ? ORDER BY chunk", [run_id]).df()  # type: ignore[union-attr]
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = self.manifest(run_id)
         row = rows.iloc[0].to_dict()
         writing = row["status"] != "complete" and self._live_status(run_id) == "running"
         return RunInfo(run_id, row, manifest, chunks, writing)
