@@ -242,6 +242,7 @@ class Store:
         return json.loads((self.run_folder(run_id) / "manifest.json").read_text(encoding="utf-8"))
 
     def info(self, run_id: str) -> RunInfo:
+        self.run_folder(run_id)  # refuses what is not a run id (e.g. a path) before touching the catalogue
         with self._reading() as con:
             rows = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).df() if con is not None and _has_tables(con) else None
             if rows is None or rows.empty:
