@@ -16,6 +16,9 @@ import numpy as np
 import xarray as xr
 
 from policylab.compile import CompiledModel, apply_params, bind, compile_model, resolve_inputs
+from policylab.compile.opcodes import Unsupported
+from policylab.compile.parametric import ParametricTape, parametric
+from policylab.compile.plan import Program
 from policylab.errors import UsageError
 from policylab.expr.names import canonical
 from policylab.formats import read_model
@@ -72,7 +75,8 @@ class Model:
 
     def __init__(self, ir: ModelIR) -> None:
         self.ir = ir
-        self._plans: dict[tuple, tuple] = {}  # (scenario, runs, deterministic) -> (program, tape), calls without parameters
+        self._programs: dict[tuple, Program] = {}  # (scenario, runs, deterministic) -> program, calls without parameters
+        self._tapes: dict[tuple, ParametricTape | Unsupported] = {}  # + parameter names -> the compiled backend's tape
 
     def __repr__(self) -> str:
         return f"<policylab.Model {self.ir.name!r}: {len(self.ir.variables)} variables, {len(self.ir.scenarios)} scenarios>"
@@ -137,9 +141,8 @@ class Model:
                           runs)
         chosen, run_indices, streams, inputs, parameters = self._prepare(
             scenario, params, runs, seed, variables, first_run, sample)
-        key = (chosen, int(runs), bool(deterministic)) if not parameters else None
-        program = self._plans[key][0] if key in self._plans else bind(self.compiled, inputs, runs, deterministic)
-        trajectory, used = self._simulate(program, inputs, streams, save, progress, engine, key, spec)
+        trajectory, used = self._simulate(chosen, inputs, parameters, bool(deterministic), streams, save, progress,
+                                          engine, spec)
         attrs = {
             "model": self.ir.name,
             "model_hash": str(self.ir.extras.get("sha256", "")),
@@ -155,6 +158,25 @@ class Model:
         }
         return to_dataset(self.ir, trajectory, run_indices, parameters, attrs)
 
+    def simulator(
+        self,
+        parameters: Sequence[str] = (),
+        scenario: str | None = None,
+        runs: int = 1,
+        variables: Sequence[str] | None = None,
+        seed: int = 0,
+        deterministic: bool = False,
+        backend: Backend = "auto",
+        save_every: float | None = None,
+    ) -> Simulator:
+        """A :class:`Simulator`: this model prepared for many runs that differ only in ``parameters``.
+
+        For loops over single runs (calibration, optimisation, sliders): each ``Simulator.run``
+        gives what ``Model.run(scenario, params, runs, seed, variables, deterministic, sample=False)``
+        gives, as plain arrays, without re-checking the call or re-lowering the model.
+        """
+        return Simulator(self, parameters, scenario, runs, variables, seed, deterministic, backend, save_every)
+
     def backend_for(
         self,
         backend: Backend = "auto",
@@ -167,23 +189,15 @@ class Model:
         """The backend (``"numpy"`` or ``"numba"``) that ``run`` with these arguments would use, without running.
 
         ``"auto"`` is numba where it is installed; numba becomes numpy when the compiled backend
-        cannot express this model, scenario and mode (which parameters are per-run arrays matters
-        to constant folding, not their values). Costs a bind and a lowering, a few milliseconds.
+        cannot express this model, scenario and mode (which parameters are set matters, not their
+        values). Costs a bind and a lowering, a few milliseconds, the first time (``run`` reuses them).
         """
         engine = resolve_backend(backend)
         if engine != "numba" or not numba_available():
             return engine
-        from policylab.compile.opcodes import Unsupported, lower
-
         chosen, _, _, inputs, parameters = self._prepare(scenario, params, runs, 0, None, 0, sample)
-        key = (chosen, int(runs), bool(deterministic)) if not parameters else None
-        if key in self._plans and self._plans[key][1] is not None:
-            return "numba"
-        try:
-            lower(self.compiled, bind(self.compiled, inputs, runs, deterministic), inputs)
-        except Unsupported:
-            return "numpy"
-        return "numba"
+        plan = self._parametric(chosen, inputs, parameters, bool(deterministic), int(runs))
+        return "numpy" if isinstance(plan, Unsupported) else "numba"
 
     def _prepare(self, scenario, params, runs, seed, variables, first_run, sample):  # type: ignore[no-untyped-def]
         """Check the arguments of ``run``; the scenario, run indices, streams, inputs and parameters."""
@@ -219,34 +233,41 @@ class Model:
                              f"{spec.units}, got {save_every!r}")
         return dataclasses.replace(spec, save_every=round(ratio) * spec.dt)
 
-    def _simulate(self, program, inputs, streams, save, progress, backend, key, spec):  # type: ignore[no-untyped-def]
-        """Run ``program`` on ``backend``; return the trajectory and the name of the backend that ran it.
-
-        Calls without parameters keep their bound program (and tape) under ``key``: a model's
-        plan for a scenario depends only on the scenario, the ensemble size and the mode.
-        """
-        tape = self._plans.get(key, (None, None))[1]
-        if key is not None and len(self._plans) > 64:
-            self._plans.clear()
-        if key is not None:
-            self._plans[key] = (program, tape)
+    def _simulate(self, chosen, inputs, parameters, deterministic, streams, save, progress, backend, spec):  # type: ignore[no-untyped-def]
+        """Run one call on ``backend``; return the trajectory and the name of the backend that ran it."""
+        runs = len(streams.run_indices)
         if backend == "numba":
             try:
                 from policylab.simulate import numba_backend
             except ImportError as err:
                 raise UsageError("backend 'numba' needs numba: pip install 'policylab[fast]'") from err
-            from policylab.compile.opcodes import Unsupported, lower
-
-            try:
-                tape = tape or lower(self.compiled, program, inputs)
-            except Unsupported as why:
-                warnings.warn(f"{self.ir.name}: the numba backend cannot run this model ({why}); "
+            plan = self._parametric(chosen, inputs, parameters, deterministic, runs)
+            if isinstance(plan, Unsupported):
+                warnings.warn(f"{self.ir.name}: the numba backend cannot run this model ({plan}); "
                               f"it ran with the NumPy backend instead", BackendFallbackWarning, stacklevel=3)
             else:
-                if key is not None:
-                    self._plans[key] = (program, tape)
-                return numba_backend.simulate(program, tape, spec, streams, save, progress), "numba"
+                tape = plan.with_values(parameters)
+                return numba_backend.simulate(plan.program, tape, spec, streams, save, progress), "numba"
+        key = (chosen, runs, deterministic)
+        if parameters:
+            program = bind(self.compiled, inputs, runs, deterministic)
+        else:  # a plan without parameters depends only on the scenario, the ensemble size and the mode
+            program = self._programs.get(key) or bind(self.compiled, inputs, runs, deterministic)
+            _remember(self._programs, key, program)
         return simulate(program, spec, streams, save, progress), "numpy"
+
+    def _parametric(self, chosen, inputs, parameters, deterministic, runs):  # type: ignore[no-untyped-def]
+        """The compiled backend's tape for this scenario, size, mode and set of parameter names (built once),
+        or why it cannot be built. Parameters are registers: their values do not matter here."""
+        key = (chosen, runs, deterministic, tuple(sorted(parameters)))
+        plan = self._tapes.get(key)
+        if plan is None:
+            try:
+                plan = parametric(self.compiled, inputs, runs, deterministic, key[3])
+            except Unsupported as why:
+                plan = why
+            _remember(self._tapes, key, plan)
+        return plan
 
     def check(self, sources: Sequence[str] = ()):  # type: ignore[no-untyped-def]
         """Run every static check (names, loops, units, evidence quotes, link polarity); return the report.
@@ -277,6 +298,69 @@ class Model:
                 raise UsageError(f"variable {raw!r} is not in {self.ir.name}.{suggest(name, list(available) + list(inputs))}")
             chosen.append(name)
         return chosen
+
+
+class Simulator:
+    """A model, scenario, ensemble size, seed and saved variables, fixed once for many runs.
+
+    ``run(**values)`` sets the named constants and lever levels (a scalar, or one value per
+    run) and returns ``{variable: array (runs, saved times)}``; ``times`` holds the saved
+    times. A constant left out keeps its scenario value; a lever must always be given. On the
+    compiled backend the parameters live in registers of a tape lowered once (and shared with
+    ``Model.run`` calls that set the same names), so a call costs little more than the run.
+    """
+
+    def __init__(self, model: Model, parameters: Sequence[str], scenario: str | None, runs: int,  # noqa: PLR0913
+                 variables: Sequence[str] | None, seed: int, deterministic: bool, backend: Backend,
+                 save_every: float | None) -> None:
+        if isinstance(parameters, str):
+            raise UsageError(f"parameters must be a list of names, e.g. [{parameters!r}], not a string")
+        self.model = model
+        self.backend = resolve_backend(backend)
+        self.spec = model._time_spec(save_every)
+        self.save = model._save_list(variables)
+        chosen, _, self.streams, inputs, _ = model._prepare(scenario, None, runs, seed, variables, 0, False)
+        self.scenario, self.runs, self.deterministic = chosen, int(runs), bool(deterministic)
+        self.names = [canonical(p) for p in parameters]
+        self.defaults = {n: inputs.constants[n] for n in self.names if n in inputs.constants}
+        self.inputs = dataclasses.replace(inputs, constants=dict(inputs.constants), levers=dict(inputs.levers))
+        apply_params(model.ir, inputs, dict.fromkeys(self.names, 0.0))  # refuses what is not a constant or lever
+        self.spelling = {p: canonical(p) for p in parameters}  # names as given -> canonical, for run's keywords
+        stride = max(int(round(self.spec.save_every / self.spec.dt)), 1)
+        self.times = self.spec.start + np.arange(self.spec.n_steps // stride + 1) * stride * self.spec.dt
+        check_output_size(model.ir.name, len(self.save), len(self.times), self.runs)
+
+    def run(self, **values: ParamValue) -> dict[str, np.ndarray]:
+        """One simulation with these parameter values: ``{variable: array (runs, saved times)}``."""
+        parameters: dict[str, float | np.ndarray] = {}
+        for raw, value in values.items():
+            name = self.spelling.get(raw) or canonical(raw)
+            if name not in self.names:
+                raise UsageError(f"{raw!r} is not one of this simulator's parameters {self.names}; "
+                                 "make a simulator with it: model.simulator(parameters=[...])")
+            parameters[name] = _as_param(raw, value, self.runs)
+        for name in self.names:
+            if name not in parameters:
+                if name not in self.defaults:
+                    raise UsageError(f"lever {name!r} needs a value in every Simulator.run call")
+                parameters[name] = self.defaults[name]
+        base = self.inputs  # the scenario's, resolved once; apply_params changes only these two dicts
+        inputs = apply_params(self.model.ir, dataclasses.replace(base, constants=dict(base.constants),
+                                                                 levers=dict(base.levers)), parameters)
+        trajectory, _ = self.model._simulate(self.scenario, inputs, parameters, self.deterministic, self.streams,
+                                             self.save, None, self.backend, self.spec)
+        return {name: trajectory.data[name].T for name in self.save}
+
+
+_CACHED = 16  # plans kept per model (the oldest goes first)
+
+
+def _remember(cache: dict, key: tuple, value: object) -> None:
+    """Keep ``value`` under ``key``, dropping the oldest entries beyond ``_CACHED``."""
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > _CACHED:
+        cache.pop(next(iter(cache)))
 
 
 def check_output_size(model: str, variables: int, times: int, runs: int, budget: int | None = None) -> None:

@@ -166,9 +166,12 @@ def calls(draw: st.DrawFn) -> dict:
     runs = draw(st.integers(1, 9))
     call = {"runs": runs, "seed": draw(st.integers(0, 2**40)), "deterministic": draw(st.booleans()),
             "scenario": draw(st.sampled_from([None, "other"]))}
-    if draw(st.booleans()):
-        call["params"] = {"c3": np.array(draw(st.lists(NUMBERS, min_size=runs, max_size=runs))),
-                          "lev": np.array(draw(st.lists(NUMBERS, min_size=runs, max_size=runs)))}
+    if draw(st.booleans()):  # per-run arrays or scalars (the compiled backend holds both in registers)
+        call["params"] = {
+            name: np.array(draw(st.lists(NUMBERS, min_size=runs, max_size=runs))) if draw(st.booleans())
+            else draw(NUMBERS)
+            for name in draw(st.sampled_from([("c3", "lev"), ("c2",), ("lev",), ("c1", "c3")]))
+        }
     return call
 
 

@@ -133,6 +133,9 @@ _DRAW_OPS: dict[str, tuple[Op, int]] = {  # opcode and the number of arguments i
 _ARITH_OPS: dict[str, Op] = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "^": Op.POW, "mod": Op.MOD}
 _COMPARE_OPS: dict[str, Op] = {"<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE, "=": Op.EQ, "<>": Op.NE}
 
+_VARYING = frozenset({Op.STEP, Op.PULSE, Op.RAMP, Op.PULSE_TRAIN, Op.UNIFORM, Op.NORMAL, Op.LOGNORMAL, Op.POISSON,
+                      Op.EXPONENTIAL, Op.LEVER, Op.EVENT})  # never hoisted: they depend on time or draw
+
 TIME_REGISTER = 0
 _CONST = 1 << 40  # provisional numbering while lowering: constants and temporaries are renumbered at the end
 _TEMP = 1 << 41
@@ -212,6 +215,11 @@ class _Lowering:
         self.n_temps = 0
         self.tables: dict[str, int] = {}
         self.table_list: list[Lookup] = []
+        # loop-invariant code: what depends only on constants and parameter slots runs once, first
+        self.prelude: list[list[int]] = []
+        self.invariant: set[int] = {self.slot(n) for n in program.parameters}
+        self.hoisted: dict[tuple[int, ...], int] = {}
+        self.bound: dict[int, int] = {}  # rate slot -> the invariant register the prelude copies into it
 
     # registers ---------------------------------------------------------------------------
     def slot(self, name: str) -> int:
@@ -242,21 +250,51 @@ class _Lowering:
 
     def release(self, *registers: int) -> None:
         for r in registers:
-            if r >= _TEMP and r not in self.free:
+            if r >= _TEMP and r not in self.free and r not in self.invariant:
                 self.free.append(r)
+
+    def is_invariant(self, node: Node) -> bool:
+        """A folded value, a constant register, a parameter slot or a hoisted result: the same at every step."""
+        return isinstance(node, K) or _CONST <= node < _TEMP or node in self.invariant
 
     def discard(self, *nodes: Node) -> None:
         """Forget values an instruction does not read (their temporaries become free)."""
         self.release(*[n for n in nodes if isinstance(n, int)])
 
     def emit(self, op: Op, *operands: Node, extra: tuple[int, ...] = ()) -> int:
-        """Append ``op`` over ``operands``; return the (temporary) register it writes."""
+        """Append ``op`` over ``operands``; return the (temporary) register it writes.
+
+        An instruction of invariant operands that does not depend on time or draw goes to the
+        prelude instead, once per tape, into a register of its own.
+        """
+        if op not in _VARYING and all(self.is_invariant(o) for o in operands):
+            return self.hoist(op, [self.reg(o) for o in operands], extra)
         registers = [self.reg(o) for o in operands]
         self.release(*registers)
         out = self.temp()
         row = [int(op), out, *registers, *extra]
         self.code.append(row + [-1] * (6 - len(row)))
         return out
+
+    def hoist(self, op: Op, registers: list[int], extra: tuple[int, ...]) -> int:
+        key = (int(op), *registers, *extra)
+        if key not in self.hoisted:
+            out = _TEMP + self.n_temps  # a dedicated register: never released
+            self.n_temps += 1
+            row = [int(op), out, *registers, *extra]
+            self.prelude.append(row + [-1] * (6 - len(row)))
+            self.hoisted[key] = out
+            self.invariant.add(out)
+        return self.hoisted[key]
+
+    def rate_into(self, node: Node, target: int) -> None:
+        """``into`` for a rate's slot: an invariant rate is copied there once, in the prelude."""
+        if isinstance(node, int) and node in self.invariant:
+            if self.bound.get(target) != node:  # the init section and the stage section both lower each rate
+                self.prelude.append([int(Op.MOV), target, node, -1, -1, -1])
+                self.bound[target] = node
+            return
+        self.into(node, target)
 
     def into(self, node: Node, target: int) -> None:
         """Make ``target`` hold ``node``: retarget the instruction that computed it, else copy."""
@@ -413,7 +451,7 @@ class _Lowering:
             elif name in system.rates and name not in self.values:
                 rate = system.rates[name]
                 rate_nodes[name] = (rate.expr, rate.non_negative)
-                self.into(self.equation(rate.expr, rate.non_negative), self.slot(name))
+                self.rate_into(self.equation(rate.expr, rate.non_negative), self.slot(name))
             elif name in pipe_init:
                 source = pipe_init[name]
                 self.into(K(self.values[source]) if source in self.values else self.slot(source), self.slot(name))
@@ -424,8 +462,9 @@ class _Lowering:
         for slot, _fn in program.rate_steps:
             name = names[slot]
             expr, non_negative = rate_nodes.get(name) or (system.rates[name].expr, system.rates[name].non_negative)
-            self.into(self.equation(expr, non_negative), slot + 1)
-            rate_registers.append(slot + 1)
+            self.rate_into(self.equation(expr, non_negative), slot + 1)
+            if slot + 1 not in self.bound:  # as the NumPy backend, which folds it: not a rate to name
+                rate_registers.append(slot + 1)
         stage = (init[1], len(self.code))
         derivs = [self.derivative(s.inflows, s.outflows) for s in system.stocks.values()]
         deriv = (stage[1], len(self.code))
@@ -473,7 +512,9 @@ class _Lowering:
         def final(r: int) -> int:
             return int(_renumber(np.array([r], dtype=np.int64), n_fixed, n_scalar, n_const)[0])
 
-        code = np.array(self.code, dtype=np.int64).reshape(-1, 6)
+        shift = len(self.prelude)  # the prelude opens the init section
+        init, stage, deriv = (0, init[1] + shift), (stage[0] + shift, stage[1] + shift), (deriv[0] + shift, deriv[1] + shift)
+        code = np.array(self.prelude + self.code, dtype=np.int64).reshape(-1, 6)
         register_columns = _register_columns(code)
         code[register_columns] = _renumber(code[register_columns], n_fixed, n_scalar, n_const)
         # initial contents: folded slots keep their values (saveable), constants their own

@@ -90,6 +90,7 @@ class Program:
     evaluation_order: list[str] = field(default_factory=list)
     constants: dict[str, Value] = field(default_factory=dict)  # folded names (constants, DT, constant rates)
     deterministic: bool = False
+    parameters: tuple[str, ...] = ()  # constants bound as slots, not folded (``bind(opaque=...)``)
 
 
 def _event_fn(times: tuple[float, ...], magnitude: float, model: Model) -> Fn:
@@ -104,20 +105,26 @@ def _lever_fn(inputs: Inputs, name: str, tol: float) -> Fn:
     return lambda e: lever.at(e.time, tol)
 
 
-def bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: bool) -> Program:
+def bind(
+    compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: bool, opaque: frozenset[str] = frozenset()
+) -> Program:
     """Fold ``inputs`` into closures for an ensemble of ``runs``.
+
+    Constants named in ``opaque`` are not folded: each gets a slot holding one value per run,
+    read at run time, so a program lowered once can run with other values of them (the
+    compiled backend's parameter registers).
 
     Folding may divide by zero or overflow; like the simulator it does so silently, and
     the simulator reports the non-finite value with the variable, run and time.
     """
     with np.errstate(all="ignore"):
-        return _bind(compiled, inputs, runs, deterministic)
+        return _bind(compiled, inputs, runs, deterministic, opaque)
 
 
-def _bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: bool) -> Program:
+def _bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: bool, opaque: frozenset[str]) -> Program:
     model, system = compiled.model, compiled.system
     lookups = {n: v for n, v in model.variables.items() if isinstance(v, Lookup)}
-    values: dict[str, Value] = {n: _per_run(v, runs) for n, v in inputs.constants.items()}
+    values: dict[str, Value] = {n: _per_run(v, runs) for n, v in inputs.constants.items() if n not in opaque}
     values["dt"] = model.time.dt
     names: list[str] = []
     slots: dict[str, int] = {}
@@ -127,6 +134,10 @@ def _bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: boo
             slots[name] = len(names)
             names.append(name)
         return slots[name]
+
+    held = {n: np.broadcast_to(np.asarray(inputs.constants[n], dtype=float), (runs,)).copy() for n in sorted(opaque)}
+    for name in held:
+        slot(name)
 
     tol = 1e-9 * model.time.dt
     input_steps = [(slot(n), _lever_fn(inputs, n, tol)) for n in model.of_kind(Lever)]
@@ -160,7 +171,7 @@ def _bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: boo
         elif name in pipe_by_out:
             init_steps.append((slots[name], _reader(pipe_by_out[name].init, slots, values)))
     derivatives = [_derivative(system.stocks[s].inflows, system.stocks[s].outflows, slots, values) for s in system.stocks]
-    table = [values.get(n, 0.0) for n in names]
+    table = [held[n] if n in held else values.get(n, 0.0) for n in names]
     pipelines = [
         (slots[p.out], slot(p.source) if p.source in slots else _const_slot(p.source, values, slot, table),
          None if p.delay is None else (slots[p.delay] if p.delay in slots else _const_slot(p.delay, values, slot, table)),
@@ -184,6 +195,7 @@ def _bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: boo
         evaluation_order=[n for n in compiled.rate_order if not is_hidden(n)],
         constants=values,
         deterministic=deterministic,
+        parameters=tuple(held),
     )
 
 

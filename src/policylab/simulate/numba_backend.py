@@ -17,7 +17,11 @@ parallel (``prange``) when there are several; saved values are written straight 
 ``(variables, saved times, runs)`` output. The hot instructions address the register file
 as one flat array with unsigned offsets, and lookup tables with unsigned positions: a
 signed index makes every access test for NumPy's negative-index wrap-around, which cost
-a third of a single run and half of a lookup.
+a third of a single run and half of a lookup. The instruction loop (``_exec``) and the
+branch-free lookup are inlined into their callers by numba (``inline="always"``): called,
+their fifteen array arguments were copied and reference-counted twice per step, which
+cost more than half of a single run of a small model. A single run (a block of one) takes
+a short path for the common arithmetic, without the vector loop's set-up.
 
 Random numbers reproduce :func:`policylab.simulate.streams.uniform` bit for bit with the
 same uint64 arithmetic; normal and lognormal draws call SciPy's own ``ndtri``, and
@@ -264,7 +268,7 @@ def _lookup(x, k, index, data, params):  # type: ignore[no-untyped-def]
     return y
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _lookup_fast(R, o, a, k, nb, index, data, params):  # type: ignore[no-untyped-def]
     """``_lookup`` for a table with finite values and slopes, without data-dependent branches.
 
@@ -318,21 +322,33 @@ def _lookup_fast(R, o, a, k, nb, index, data, params):  # type: ignore[no-untype
 # the interpreter
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,  # type: ignore[no-untyped-def]
-                t_index, t_data, t_params):
+          t_index, t_data, t_params):
     """Run instructions ``lo:hi`` over the ``nb`` runs of register file ``R`` at time ``t``: each
     instruction is a loop over the block's runs (vectorised by LLVM where it can).
 
     Registers are indexed as ``R[register, run]`` throughout: taking a row view would cost a
-    reference-count update per instruction, which dominates a single run.
+    reference-count update per instruction, which dominates a single run. A single run takes
+    a path of its own for the common instructions, without the vector loop's set-up.
     """
     F = R.reshape(-1)
     w = np.uint64(R.shape[1])
     for pc in range(lo, hi):
         op, o, a, b = code[pc, 0], code[pc, 1], code[pc, 2], code[pc, 3]
         fo, fa, fb = np.uint64(o) * w, np.uint64(a) * w, np.uint64(b) * w
-        if op == MUL:
+        if nb == 1 and op <= DIV:  # MOV, ADD, SUB, MUL, DIV for one run: no vector loop to set up
+            if op == MUL:
+                F[fo] = F[fa] * F[fb]
+            elif op == ADD:
+                F[fo] = F[fa] + F[fb]
+            elif op == SUB:
+                F[fo] = F[fa] - F[fb]
+            elif op == DIV:
+                F[fo] = F[fa] / F[fb]
+            else:
+                F[fo] = F[fa]
+        elif op == MUL:
             for r in range(nb):
                 u = np.uint64(r)
                 F[fo + u] = F[fa + u] * F[fb + u]
