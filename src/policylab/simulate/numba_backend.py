@@ -17,11 +17,12 @@ parallel (``prange``) when there are several; saved values are written straight 
 ``(variables, saved times, runs)`` output. The hot instructions address the register file
 as one flat array with unsigned offsets, and lookup tables with unsigned positions: a
 signed index makes every access test for NumPy's negative-index wrap-around, which cost
-a third of a single run and half of a lookup. The instruction loop (``_exec``) and the
-branch-free lookup are inlined into their callers by numba (``inline="always"``): called,
-their fifteen array arguments were copied and reference-counted twice per step, which
-cost more than half of a single run of a small model. A single run (a block of one) takes
-a short path for the common arithmetic, without the vector loop's set-up.
+a third of a single run and half of a lookup. For a single run (a block of one) the
+instruction loop (``_exec``) and the branch-free lookup are inlined into the step loop by
+numba (``inline="always"``) with the block width a literal 1, so LLVM drops the loops
+over runs: called, their fifteen array arguments were copied and reference-counted twice
+per step, more than half of a small model's single run. Blocks of many runs call the loop
+compiled on its own (``_exec_call``), where it optimises best.
 
 Random numbers reproduce :func:`policylab.simulate.streams.uniform` bit for bit with the
 same uint64 arithmetic; normal and lognormal draws call SciPy's own ``ndtri``, and
@@ -268,8 +269,14 @@ def _lookup(x, k, index, data, params):  # type: ignore[no-untyped-def]
     return y
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _lookup_fast(R, o, a, k, nb, index, data, params):  # type: ignore[no-untyped-def]
+    """``_lookup_lanes`` as a call: the block loop calls it (inlined there, ensembles ran 13 % slower)."""
+    _lookup_lanes(R, o, a, k, nb, index, data, params)
+
+
+@njit(inline="always", **_JIT)
+def _lookup_lanes(R, o, a, k, nb, index, data, params):  # type: ignore[no-untyped-def]
     """``_lookup`` for a table with finite values and slopes, without data-dependent branches.
 
     Lookup arguments differ from run to run, so a branch on them would be mispredicted;
@@ -369,7 +376,9 @@ def _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag,
                 u = np.uint64(r)
                 F[fo + u] = F[fa + u]
         elif op == LOOKUP:
-            if t_index[b, 3] != GENERIC:
+            if t_index[b, 3] != GENERIC and nb == 1:
+                _lookup_lanes(R, o, a, b, 1, t_index, t_data, t_params)
+            elif t_index[b, 3] != GENERIC:
                 _lookup_fast(R, o, a, b, nb, t_index, t_data, t_params)
             else:
                 for r in range(nb):
@@ -418,6 +427,15 @@ def _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag,
             _time_function(op, R, o, a, b, code[pc, 4], code[pc, 5], nb, t, dt)
         elif op >= UNIFORM and op <= EXPONENTIAL:
             _draw(op, R, o, a, b, _offset(code[pc, 4], step), keys, nb)
+
+
+@njit(**_JIT)
+def _exec_call(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,  # type: ignore[no-untyped-def]
+               t_index, t_data, t_params):
+    """``_exec`` as a call, for blocks of many runs: compiled on its own, the block loops
+    optimise as well as they can (inlined into the step loop they ran a few per cent slower),
+    and one call's overhead is spread over the block."""
+    _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events, t_index, t_data, t_params)
 
 
 @njit(**_JIT)
@@ -612,8 +630,11 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                 R[target, r] = buffers[offset + back % length, r0 + r] if back >= 0 else pipe_start[p, r0 + r]
         for r in range(nb):
             R[0, r] = t
-        _exec(code, sections[2], sections[3], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events,
-              t_index, t_data, t_params)
+        if nb == 1:  # inlined with nb = 1: LLVM drops the loops over runs; a block calls the loop compiled alone
+            _exec(code, sections[2], sections[3], R, 1, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data, t_params)
+        else:
+            _exec_call(code, sections[2], sections[3], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data,
+                       t_params)
         if i % stride == 0:
             row = i // stride
             for k in range(save_regs.shape[0]):
@@ -631,8 +652,11 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                 reg = stock_regs[s]
                 for r in range(nb):
                     start[s, r] = R[reg, r]
-        _exec(code, sections[4], sections[5], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events,
-              t_index, t_data, t_params)
+        if nb == 1:
+            _exec(code, sections[4], sections[5], R, 1, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data, t_params)
+        else:
+            _exec_call(code, sections[4], sections[5], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data,
+                       t_params)
         if not rk4:
             for s in range(n_stocks):
                 reg, flow = stock_regs[s], deriv_regs[s]
@@ -687,10 +711,12 @@ def _rk4_stages(code, sections, R, nb, dt, i, key, lever_path, lever_flag, event
         t = times[i, j]
         for r in range(nb):
             R[0, r] = t
-        _exec(code, sections[2], sections[3], R, nb, t, dt, i, j, key, lever_path, lever_flag, events,
-              t_index, t_data, t_params)
-        _exec(code, sections[4], sections[5], R, nb, t, dt, i, j, key, lever_path, lever_flag, events,
-              t_index, t_data, t_params)
+        for lo, hi in ((sections[2], sections[3]), (sections[4], sections[5])):
+            if nb == 1:  # as in _steps_block: inlined for one run, called for a block
+                _exec(code, lo, hi, R, 1, t, dt, i, j, key, lever_path, lever_flag, events, t_index, t_data, t_params)
+            else:
+                _exec_call(code, lo, hi, R, nb, t, dt, i, j, key, lever_path, lever_flag, events, t_index, t_data,
+                           t_params)
         for s in range(n_stocks):
             flow = deriv_regs[s]
             for r in range(nb):
