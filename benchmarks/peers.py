@@ -36,7 +36,7 @@ and ``benchmarks/results/peers.md``, with the load average before and after.
 
 Usage::
 
-    .venv/bin/python benchmarks/peers.py                          # everything (15-30 minutes)
+    .venv/bin/python benchmarks/peers.py                          # everything (about 12 minutes)
     .venv/bin/python benchmarks/peers.py --models rivals --sizes 1000 10000 --cap 20
     pip install -e '.[bench]'                                      # PySD and pysimlin
 """
