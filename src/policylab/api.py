@@ -24,6 +24,7 @@ from policylab.expr.names import canonical
 from policylab.formats import read_model
 from policylab.model.ir import Model as ModelIR
 from policylab.simulate import Streams, sample_judgements, simulate, to_dataset
+from policylab.simulate.engine import saved_times
 
 try:
     __version__ = version("policylab")
@@ -137,8 +138,7 @@ class Model:
         engine = resolve_backend(backend)
         spec = self._time_spec(save_every)
         save = self._save_list(variables)
-        check_output_size(self.ir.name, len(save), spec.n_steps // max(int(round(spec.save_every / spec.dt)), 1) + 1,
-                          runs)
+        check_output_size(self.ir.name, len(save), len(saved_times(spec)[1]), runs)
         chosen, run_indices, streams, inputs, parameters = self._prepare(
             scenario, params, runs, seed, variables, first_run, sample)
         trajectory, used = self._simulate(chosen, inputs, parameters, bool(deterministic), streams, save, progress,
@@ -326,8 +326,7 @@ class Simulator:
         self.inputs = dataclasses.replace(inputs, constants=dict(inputs.constants), levers=dict(inputs.levers))
         apply_params(model.ir, inputs, dict.fromkeys(self.names, 0.0))  # refuses what is not a constant or lever
         self.spelling = {p: canonical(p) for p in parameters}  # names as given -> canonical, for run's keywords
-        stride = max(int(round(self.spec.save_every / self.spec.dt)), 1)
-        self.times = self.spec.start + np.arange(self.spec.n_steps // stride + 1) * stride * self.spec.dt
+        self.times = saved_times(self.spec)[1]
         check_output_size(model.ir.name, len(self.save), len(self.times), self.runs)
 
     def run(self, **values: ParamValue) -> dict[str, np.ndarray]:
@@ -342,7 +341,8 @@ class Simulator:
         for name in self.names:
             if name not in parameters:
                 if name not in self.defaults:
-                    raise UsageError(f"lever {name!r} needs a value in every Simulator.run call")
+                    raise UsageError(f"lever {name!r} needs a value in every Simulator.run call: "
+                                     f"run({name}=...), a level or one per run")
                 parameters[name] = self.defaults[name]
         base = self.inputs  # the scenario's, resolved once; apply_params changes only these two dicts
         inputs = apply_params(self.model.ir, dataclasses.replace(base, constants=dict(base.constants),

@@ -277,6 +277,7 @@ class _Lowering:
         return out
 
     def hoist(self, op: Op, registers: list[int], extra: tuple[int, ...]) -> int:
+        """The register of ``op`` over invariant ``registers``, emitted to the prelude the first time."""
         key = (int(op), *registers, *extra)
         if key not in self.hoisted:
             out = _TEMP + self.n_temps  # a dedicated register: never released

@@ -333,25 +333,26 @@ def read_yaml(path: str | Path) -> Model:
     return read_yaml_text(raw, str(file))
 
 
+class ReusedAnchorError(YAMLError):
+    """A second ``&name`` in one document: ruamel only warns, and later aliases silently change meaning."""
+
+    def __init__(self, warning: ReusedAnchorWarning) -> None:
+        message = str(warning)
+        name = re.search(r"duplicate anchor '([^']*)'", message)
+        line = re.search(r"second occurrence.*?line (\d+)", message, re.S)
+        self.anchor = f"anchor &{name.group(1)}" if name else "an anchor"
+        self.line = int(line.group(1)) if line else 0
+        super().__init__(f"{self.anchor} is defined twice (line {self.line}); give each anchor (&name) its own name")
+
+
 def load_yaml(yaml: YAML, text: str) -> Any:
-    """``yaml.load(text)``, with a reused anchor (which silently rebinds later aliases) raised as a YAMLError."""
+    """``yaml.load(text)``, with a reused anchor raised as :class:`ReusedAnchorError` (a YAMLError)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", ReusedAnchorWarning)
             return yaml.load(text)
     except ReusedAnchorWarning as err:
-        raise YAMLError(f"{_anchor_name(str(err))} is defined twice (line {_second_anchor_line(str(err))}); "
-                        "give each anchor (&name) its own name") from err
-
-
-def _anchor_name(message: str) -> str:
-    found = re.search(r"duplicate anchor '([^']*)'", message)
-    return f"anchor &{found.group(1)}" if found else "an anchor"
-
-
-def _second_anchor_line(message: str) -> int:
-    found = re.search(r"second occurrence.*?line (\d+)", message, re.S)
-    return int(found.group(1)) if found else 0
+        raise ReusedAnchorError(err) from err
 
 
 def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
@@ -366,12 +367,10 @@ def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ReusedAnchorWarning)  # a second &name silently rebinds its aliases
-            doc = yaml.load(text)
-    except ReusedAnchorWarning as err:
-        raise ModelFileError(f"{file}:{_second_anchor_line(str(err))}: not valid YAML: {_anchor_name(str(err))} is "
-                             "defined twice; give each anchor (&name) its own name") from err
+        doc = load_yaml(yaml, text)
+    except ReusedAnchorError as err:
+        raise ModelFileError(f"{file}:{err.line}: not valid YAML: {err.anchor} is defined twice; give each anchor "
+                             "(&name) its own name") from err
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else 0

@@ -156,6 +156,12 @@ def delay_error(owner: str, run: int) -> SimulationError:
     return SimulationError(f"the delay time of DELAY_FIXED inside {owner} is NaN in run {run}; check its equation")
 
 
+def saved_times(spec: TimeSpec) -> tuple[int, np.ndarray]:
+    """Steps between saved points (``save_every`` over ``dt``, at least 1) and the saved times."""
+    stride = max(int(round(spec.save_every / spec.dt)), 1)
+    return stride, spec.start + np.arange(spec.n_steps // stride + 1) * stride * spec.dt
+
+
 def simulate(
     program: Program,
     spec: TimeSpec,
@@ -167,9 +173,9 @@ def simulate(
     runs, dt = program.runs, spec.dt
     env = _Env(list(program.values), dt, streams)
     env.time = spec.start
-    stride = max(int(round(spec.save_every / dt)), 1)
+    stride, times = saved_times(spec)
     n_steps = spec.n_steps
-    n_saves = n_steps // stride + 1
+    n_saves = len(times)
     out = {name: np.empty((n_saves, runs)) for name in save}
     save_slots = [(program.slots[name], out[name]) for name in save]
     with np.errstate(all="ignore"):
@@ -207,7 +213,6 @@ def simulate(
             _load_state(program, env, state)
             pipelines.commit(i)
             _check_finite(program, env, state, spec.start + (i + 1) * dt, step_start)
-    times = spec.start + np.arange(n_saves) * stride * dt
     check_saved(out, times, streams.run_indices)
     return Trajectory(times, out)
 

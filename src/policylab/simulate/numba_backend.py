@@ -22,7 +22,7 @@ instruction loop (``_exec``) and the branch-free lookup are inlined into the ste
 numba (``inline="always"``) with the block width a literal 1, so LLVM drops the loops
 over runs: called, their fifteen array arguments were copied and reference-counted twice
 per step, more than half of a small model's single run. Blocks of many runs call the loop
-compiled on its own (``_exec_call``), where it optimises best.
+compiled on its own (``_exec_call``), where it optimises best; ``_section`` picks.
 
 Random numbers reproduce :func:`policylab.simulate.streams.uniform` bit for bit with the
 same uint64 arithmetic; normal and lognormal draws call SciPy's own ``ndtri``, and
@@ -50,7 +50,7 @@ from policylab.compile import Program
 from policylab.compile.desugar import HIDDEN
 from policylab.compile.opcodes import Extrapolation, Op, Search, Tape
 from policylab.model.ir import Method, TimeSpec
-from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error
+from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error, saved_times
 from policylab.simulate.streams import Streams
 
 BLOCK = 512  # most runs per register file: long enough to amortise dispatch, small enough to stay in L2
@@ -438,6 +438,18 @@ def _exec_call(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_
     _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events, t_index, t_data, t_params)
 
 
+@njit(inline="always", **_JIT)
+def _section(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,  # type: ignore[no-untyped-def]
+             t_index, t_data, t_params):
+    """Run a section of the tape: inlined with a literal width of 1 for a single run (LLVM drops
+    the loops over runs), through ``_exec_call`` for a block."""
+    if nb == 1:
+        _exec(code, lo, hi, R, 1, t, dt, step, stage, keys, lever_path, lever_flag, events, t_index, t_data, t_params)
+    else:
+        _exec_call(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events, t_index, t_data,
+                   t_params)
+
+
 @njit(**_JIT)
 def _logic(op, R, o, a, b, nb):  # type: ignore[no-untyped-def]
     for r in range(nb):
@@ -630,11 +642,8 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                 R[target, r] = buffers[offset + back % length, r0 + r] if back >= 0 else pipe_start[p, r0 + r]
         for r in range(nb):
             R[0, r] = t
-        if nb == 1:  # inlined with nb = 1: LLVM drops the loops over runs; a block calls the loop compiled alone
-            _exec(code, sections[2], sections[3], R, 1, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data, t_params)
-        else:
-            _exec_call(code, sections[2], sections[3], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data,
-                       t_params)
+        _section(code, sections[2], sections[3], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events, t_index,
+                 t_data, t_params)
         if i % stride == 0:
             row = i // stride
             for k in range(save_regs.shape[0]):
@@ -652,11 +661,8 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                 reg = stock_regs[s]
                 for r in range(nb):
                     start[s, r] = R[reg, r]
-        if nb == 1:
-            _exec(code, sections[4], sections[5], R, 1, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data, t_params)
-        else:
-            _exec_call(code, sections[4], sections[5], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data,
-                       t_params)
+        _section(code, sections[4], sections[5], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events, t_index,
+                 t_data, t_params)
         if not rk4:
             for s in range(n_stocks):
                 reg, flow = stock_regs[s], deriv_regs[s]
@@ -711,12 +717,10 @@ def _rk4_stages(code, sections, R, nb, dt, i, key, lever_path, lever_flag, event
         t = times[i, j]
         for r in range(nb):
             R[0, r] = t
-        for lo, hi in ((sections[2], sections[3]), (sections[4], sections[5])):
-            if nb == 1:  # as in _steps_block: inlined for one run, called for a block
-                _exec(code, lo, hi, R, 1, t, dt, i, j, key, lever_path, lever_flag, events, t_index, t_data, t_params)
-            else:
-                _exec_call(code, lo, hi, R, nb, t, dt, i, j, key, lever_path, lever_flag, events, t_index, t_data,
-                           t_params)
+        _section(code, sections[2], sections[3], R, nb, t, dt, i, j, key, lever_path, lever_flag, events, t_index,
+                 t_data, t_params)
+        _section(code, sections[4], sections[5], R, nb, t, dt, i, j, key, lever_path, lever_flag, events, t_index,
+                 t_data, t_params)
         for s in range(n_stocks):
             flow = deriv_regs[s]
             for r in range(nb):
@@ -843,8 +847,8 @@ class _Run:
         self.program, self.tape, self.spec, self.streams = program, tape, spec, streams
         self.runs = program.runs
         self.n_steps = spec.n_steps
-        self.stride = max(int(round(spec.save_every / spec.dt)), 1)
-        self.n_saves = self.n_steps // self.stride + 1
+        self.stride, self.times = saved_times(spec)
+        self.n_saves = len(self.times)
         self.width = block_width(self.runs, numba.get_num_threads())
         self.n_blocks = -(-self.runs // self.width)
         self.parallel = self.n_blocks > 1
@@ -963,10 +967,9 @@ def simulate(
             run.diag[:] = -1
             run.steps(0, bad + 1, diag_step=bad)
             run._raise_nonfinite(bad)
-    times = spec.start + np.arange(run.n_saves) * run.stride * spec.dt
     data = {name: run.out[k] for k, name in enumerate(save)}
-    check_saved(data, times, streams.run_indices)
-    return Trajectory(times, data)
+    check_saved(data, run.times, streams.run_indices)
+    return Trajectory(run.times, data)
 
 
 __all__ = ["BLOCK", "block_width", "simulate"]
