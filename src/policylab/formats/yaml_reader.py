@@ -318,7 +318,7 @@ class _Builder:
                 None if oc.at is None else self.when(oc.at, *keys, "at"),
                 None if oc.start is None else self.when(oc.start, *keys, "from"),
                 None if oc.end is None else self.when(oc.end, *keys, "to"),
-                threshold, oc.doc, raw, self.loc(*keys),
+                threshold, oc.doc, raw, self.loc(*keys), label=oc.label, probability=oc.probability,
             )
         return built
 

@@ -154,9 +154,13 @@ class OutcomeModel(_Strict):
     end: TimePoint | None = Field(default=None, alias="to")
     threshold: float | str | None = None
     doc: str = ""
+    label: str = Field(default="", max_length=40)
+    probability: bool = False
 
     @model_validator(mode="after")
     def _when(self) -> OutcomeModel:
+        if self.probability and self.threshold is not None:
+            raise ValueError("a `probability: true` outcome is already 0/1 per run; drop `threshold`")
         if self.stat == "value" and self.at is None:
             raise ValueError("stat `value` needs `at: <time or date>`")
         if self.at is not None and (self.start is not None or self.end is not None):

@@ -214,6 +214,10 @@ class Outcome:
     ``stat`` is taken of ``variable`` over [``start``, ``end``] (model time; whole run
     when None) or at time ``at``. With ``threshold``, reports also say the share of runs
     where the statistic is at least the threshold (a number, or a constant's name).
+
+    ``label`` is a short human label for tables and charts (falls back to the name).
+    A ``probability`` outcome is 0 or 1 in each run (a milestone indicator): tables show
+    the share of runs at 1 (value >= 0.5) with its Monte Carlo interval instead of a band.
     """
 
     name: str
@@ -226,6 +230,13 @@ class Outcome:
     doc: str = ""
     display: str = ""
     where: Location = Location()
+    label: str = ""
+    probability: bool = False
+
+    @property
+    def title(self) -> str:
+        """What tables and charts call the outcome: its label, else the name as written."""
+        return self.label or self.display or self.name
 
 
 AnyVariable: TypeAlias = Stock | Flow | Auxiliary | Constant | Lookup | Lever | Event
