@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
+import math
 import re
 import warnings
 from pathlib import Path
@@ -20,16 +21,19 @@ from policylab.expr.parser import parse
 from policylab.formats import yaml_schema as schema
 from policylab.model.ir import (
     Auxiliary,
+    Check,
     Constant,
     Event,
     Evidence,
     Flow,
+    Given,
     Lever,
     Lookup,
     Method,
     Model,
     Outcome,
     Override,
+    Response,
     Scenario,
     Schedule,
     Source,
@@ -216,6 +220,9 @@ class _Builder:
             "where": self.loc(section, name),
             "evidence": self.evidence(item.evidence, section, name),
             "source": item.source,
+            "bounds": None if item.bounds is None else (
+                -math.inf if item.bounds[0] is None else float(item.bounds[0]),
+                math.inf if item.bounds[1] is None else float(item.bounds[1])),
         }
 
     def schedule(self, owner: schema.LeverModel | schema.SettingModel, baseline: float, *keys: Any) -> Schedule | None:
@@ -322,6 +329,54 @@ class _Builder:
             )
         return built
 
+    def checks(self, variables: dict[str, Any], scenarios: dict[str, Scenario]) -> dict[str, Check]:
+        """The ``checks:`` section; names are resolved later, by ``policylab.validation``."""
+        built: dict[str, Check] = {}
+        for raw, ch in self.spec.checks.items():
+            keys = ("checks", raw)
+            for key, scenario in (("scenario", ch.scenario), ("against", ch.against)):
+                if scenario is not None and scenario not in scenarios:
+                    close = difflib.get_close_matches(scenario, list(scenarios), n=1, cutoff=0.6)
+                    hint = f" Did you mean {close[0]!r}?" if close else f" Scenarios: {', '.join(scenarios) or 'none'}."
+                    raise self.fail(f"scenario {scenario!r} is not defined.{hint}", *keys, key)
+            for key in ("expect", "when"):
+                text = getattr(ch, key)
+                if isinstance(text, str):
+                    self.expr(text, *keys, key)  # a syntax error is reported here, with its line
+            starts = ch.start if isinstance(ch.start, list) else [] if ch.start is None else [ch.start]
+            when = [self.when(t, *keys, "from") for t in starts]
+            tolerance = None if ch.tolerance is None else next(
+                (k, float(v)) for k, v in ch.tolerance.model_dump().items() if v is not None)
+            built[canonical(raw)] = Check(
+                name=canonical(raw), kind=ch.kind, doc=ch.doc, scenario=ch.scenario, require=ch.require, runs=ch.runs,
+                expect=ch.expect if isinstance(ch.expect, str) else "", median=ch.median, against=ch.against,
+                when=ch.when or "", trigger_require=ch.trigger_require, given=self.givens(ch.given or {}, *keys),
+                lever=canonical(ch.lever) if ch.lever else "", lever_from=tuple(when) if ch.kind == "lever_response" else (),
+                at=None if ch.at is None else self.when(ch.at, *keys, "at"),
+                responses=tuple(Response(canonical(k), v, self.loc(*keys, "expect", k))
+                                for k, v in (ch.expect.items() if isinstance(ch.expect, dict) else ())),
+                mapping=ch.mapping or "", series=ch.series or "",
+                tolerance=None if tolerance is None else tolerance[0],  # type: ignore[arg-type]
+                tolerance_value=None if tolerance is None else tolerance[1], reason=ch.reason or "",
+                start=when[0] if when and ch.kind == "data" else None,
+                until=None if ch.until is None else self.when(ch.until, *keys, "until"),
+                cutoff=None if ch.cutoff is None else self.when(ch.cutoff, *keys, "cutoff"),
+                fit=tuple(canonical(f) for f in ch.fit or ()), display=raw, where=self.loc(*keys),
+            )
+        return built
+
+    def givens(self, given: dict[str, float | schema.GivenModel], *keys: Any) -> tuple[Given, ...]:
+        built = []
+        for raw, setting in given.items():
+            where = self.loc(*keys, "given", raw)
+            if isinstance(setting, schema.GivenModel):
+                start = None if setting.start is None else self.when(setting.start, *keys, "given", raw, "from")
+                at = None if setting.at is None else self.when(setting.at, *keys, "given", raw, "at")
+                built.append(Given(canonical(raw), setting.value, start, at, where))
+            else:
+                built.append(Given(canonical(raw), float(setting), where=where))
+        return tuple(built)
+
 
 def read_yaml(path: str | Path) -> Model:
     """Load a native YAML model file; raise ModelFileError naming file, line and key on any problem."""
@@ -403,6 +458,7 @@ def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
         default_scenario=spec.default_scenario,
         sources=sources,
         outcomes=builder.outcomes(variables),
+        checks=builder.checks(variables, scenarios),
         doc=spec.doc,
         path=file,
         extras={"sha256": hashlib.sha256(data).hexdigest()},

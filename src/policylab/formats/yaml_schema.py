@@ -47,11 +47,21 @@ class EvidenceModel(_Strict):
         return self
 
 
+Bound = float | None
+
+
 class _Documented(_Strict):
     units: str = ""
     doc: str = ""
     evidence: list[EvidenceModel] = []
     source: str = ""
+    bounds: tuple[Bound, Bound] | None = None
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> _Documented:
+        if self.bounds is not None and None not in self.bounds and self.bounds[0] > self.bounds[1]:  # type: ignore[operator]
+            raise ValueError(f"bounds {list(self.bounds)} are reversed; write [low, high] (null where unbounded)")
+        return self
 
 
 class ConstantModel(_Documented):
@@ -168,6 +178,90 @@ class OutcomeModel(_Strict):
         return self
 
 
+class GivenModel(_Strict):
+    value: float
+    start: TimePoint | None = Field(default=None, alias="from")
+    at: TimePoint | None = None
+
+    @model_validator(mode="after")
+    def _from_or_at(self) -> GivenModel:
+        if self.start is not None and self.at is not None:
+            raise ValueError("give `from` (a constant or lever from a date) or `at` (a stock set at a date), not both")
+        return self
+
+
+class ToleranceModel(_Strict):
+    relative: float | None = Field(default=None, ge=0)
+    absolute: float | None = Field(default=None, ge=0)
+    lower_bound: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ToleranceModel:
+        if sum(v is not None for v in (self.relative, self.absolute, self.lower_bound)) != 1:
+            raise ValueError("give exactly one of `relative: x`, `absolute: x` or `lower_bound: x`")
+        return self
+
+
+#: The keys each check kind accepts besides ``kind`` and ``doc`` (one definition, used for errors too).
+CHECK_KEYS: dict[str, tuple[str, ...]] = {
+    "behaviour": ("scenario", "require", "runs", "expect", "median", "against", "when", "trigger_require"),
+    "data": ("scenario", "runs", "mapping", "series", "tolerance", "reason", "from", "until"),
+    "reality": ("scenario", "require", "runs", "given", "expect"),
+    "lever_response": ("scenario", "require", "runs", "lever", "from", "at", "expect"),
+    "holdout": ("scenario", "runs", "mapping", "cutoff", "until", "fit"),
+}
+_CHECK_REQUIRED: dict[str, tuple[str, ...]] = {
+    "behaviour": ("expect",), "data": ("mapping", "series", "tolerance", "reason"),
+    "reality": ("given", "expect"), "lever_response": ("lever", "expect"),
+    "holdout": ("mapping", "cutoff", "fit"),
+}
+
+
+class CheckModel(_Strict):
+    kind: Literal["behaviour", "data", "reality", "lever_response", "holdout"]
+    doc: str = ""
+    scenario: str | None = None
+    require: float = Field(default=1.0, ge=0, le=1)
+    runs: int | None = Field(default=None, ge=1, le=1_000_000)
+    expect: str | dict[str, Literal["+", "-", "auto"]] | None = None
+    median: bool = False
+    against: str | None = None
+    when: str | None = None
+    trigger_require: float | None = Field(default=None, ge=0, le=1)
+    given: dict[str, float | GivenModel] | None = None
+    lever: str | None = None
+    start: TimePoint | list[TimePoint] | None = Field(default=None, alias="from")
+    at: TimePoint | None = None
+    mapping: str | None = None
+    series: str | None = None
+    tolerance: ToleranceModel | None = None
+    reason: str | None = None
+    cutoff: TimePoint | None = None
+    until: TimePoint | None = None
+    fit: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _keys_of_kind(self) -> CheckModel:
+        accepted = CHECK_KEYS[self.kind]
+        for name, info in type(self).model_fields.items():
+            key = info.alias or name
+            if key in ("kind", "doc") or name not in self.model_fields_set:
+                continue
+            if key not in accepted:
+                raise ValueError(f"`{key}` does not apply to a {self.kind} check; its keys are: kind, doc, "
+                                 f"{', '.join(accepted)}")
+        missing = [k for k in _CHECK_REQUIRED[self.kind] if getattr(self, "start" if k == "from" else k) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} check needs {', '.join('`' + k + '`' for k in missing)}")
+        expects_text = self.kind in ("behaviour", "reality")
+        if self.expect is not None and expects_text != isinstance(self.expect, str):
+            raise ValueError("`expect` of a behaviour or reality check is a condition (text); of a lever_response "
+                             "check, a mapping `variable: \"+\" | \"-\" | auto`")
+        if self.kind == "data" and self.reason is not None and not self.reason.strip():
+            raise ValueError("a data check's `reason` says why the tolerance is what it is; it cannot be empty")
+        return self
+
+
 class ModelFile(_Strict):
     model: str
     doc: str = ""
@@ -183,6 +277,7 @@ class ModelFile(_Strict):
     auxiliaries: dict[str, AuxModel] = {}
     scenarios: dict[str, ScenarioModel] = {}
     outcomes: dict[str, OutcomeModel] = {}
+    checks: dict[str, CheckModel] = {}
 
 
 VARIABLE_SECTIONS = ("constants", "levers", "events", "lookups", "stocks", "flows", "auxiliaries")

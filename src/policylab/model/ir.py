@@ -106,6 +106,9 @@ class Variable:
     where: Location = Location()
     evidence: tuple[Evidence, ...] = ()
     source: str = ""
+    bounds: tuple[float, float] | None = None
+    """Physical bounds ``(low, high)``, infinite where unbounded; the automatic
+    extreme-condition checks require every run to stay within them."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,75 @@ class Outcome:
         return self.label or self.display or self.name
 
 
+CheckKind = Literal["behaviour", "data", "reality", "lever_response", "holdout"]
+CHECK_KINDS: tuple[str, ...] = ("behaviour", "data", "reality", "lever_response", "holdout")
+ToleranceKind = Literal["relative", "absolute", "lower_bound"]
+TOLERANCE_KINDS: tuple[str, ...] = ("relative", "absolute", "lower_bound")
+Direction = Literal["+", "-", "auto"]
+
+
+@dataclass(frozen=True)
+class Given:
+    """A reality check's setting: ``target`` (a constant or lever) at ``value`` from ``start``
+    (None: the whole run), or a stock set to ``value`` once, at time ``at``."""
+
+    target: str
+    value: float
+    start: float | None = None
+    at: float | None = None
+    where: Location = Location()
+
+
+@dataclass(frozen=True)
+class Response:
+    """A lever-response expectation: ``variable`` (or a declared outcome) moves ``direction``
+    when the lever goes from its range minimum to its maximum (``auto``: from the causal paths)."""
+
+    variable: str
+    direction: Direction = "auto"
+    where: Location = Location()
+
+
+@dataclass(frozen=True)
+class Check:
+    """A validation check written in the model file (``checks:``), run by ``policylab validate``.
+
+    One record for every kind (so XMILE's extension carries it with one rule); fields a kind
+    does not use keep their defaults, and the reader refuses them. Expressions are kept as
+    text in the expression language, parsed by ``policylab.validation`` (dates stay quoted
+    strings there); times elsewhere are model times. ``mapping`` is relative to the model file.
+    """
+
+    name: str
+    kind: CheckKind
+    doc: str = ""
+    scenario: str | None = None
+    require: float = 1.0
+    runs: int | None = None
+    expect: str = ""
+    """behaviour and reality: the condition each run must satisfy."""
+    median: bool = False
+    against: str | None = None
+    when: str = ""
+    trigger_require: float | None = None
+    given: tuple[Given, ...] = ()
+    lever: str = ""
+    lever_from: tuple[float, ...] = ()
+    at: float | None = None
+    responses: tuple[Response, ...] = ()
+    mapping: str = ""
+    series: str = ""
+    tolerance: ToleranceKind | None = None
+    tolerance_value: float | None = None
+    reason: str = ""
+    start: float | None = None
+    until: float | None = None
+    cutoff: float | None = None
+    fit: tuple[str, ...] = ()
+    display: str = ""
+    where: Location = Location()
+
+
 AnyVariable: TypeAlias = Stock | Flow | Auxiliary | Constant | Lookup | Lever | Event
 
 
@@ -253,6 +325,7 @@ class Model:
     default_scenario: str | None = None
     sources: dict[str, Source] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    checks: dict[str, Check] = field(default_factory=dict)
     doc: str = ""
     path: str = ""
     extras: dict[str, object] = field(default_factory=dict)
