@@ -64,11 +64,12 @@ def test_json_table_is_versioned_and_compares_scenarios():
     result = invoke("run", SIR, "--format", "json", "--runs", "20")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["format"] == "policylab.run-table/1"
+    assert data["format"] == "policylab.run-table/2"
+    assert data["interval"]["label"] == "median [10–90 % of runs]"
     assert data["scenarios"] == ["baseline", "distancing"]
     assert data["runs"] == 20
     first = data["rows"][0]["values"]["baseline"]
-    assert first["p10"] <= first["median"] <= first["p90"]
+    assert first["low"] <= first["median"] <= first["high"]
 
 
 def test_unknown_variable_in_vars_suggests_a_name():

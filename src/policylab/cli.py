@@ -19,6 +19,7 @@ from rich.table import Table
 
 from policylab.api import BACKENDS, Backend, Model, __version__, load
 from policylab.errors import PolicyLabError, UsageError
+from policylab.results.intervals import Interval
 
 OutputFormat = Literal["table", "csv", "json"]
 DEFAULT_MODELS = ("iraq_dialogue", "sir")
@@ -133,7 +134,9 @@ def run(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people), csv (time series) or json (the table's data).")] = "table",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Data only: no progress bar, no notes on standard error.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the model's description (to standard error).")] = False,
+    interval: Annotated[int, typer.Option("--interval", help="Share of runs the band holds, in % (80: the 10–90 % band).")] = 80,
     backend: Annotated[str, typer.Option("--backend", help="numpy (default, the reference engine), numba (compiled; pip install 'policylab[fast]') or auto (numba if installed).")] = "numpy",
     save_every: Annotated[Optional[float], typer.Option("--save-every", help="CSV: print every this many model time units (a multiple of dt; default: the model's save interval).")] = None,
 ) -> None:
@@ -152,7 +155,8 @@ def run(
             _run_csv(loaded, scenario or [], runs or 1, seed, variables, output, deterministic, quiet, backend,
                      save_every)
         else:
-            _run_table(loaded, scenario or [], runs, seed, variables, fmt, output, deterministic, quiet, backend)
+            _run_table(loaded, scenario or [], runs, seed, variables, fmt, output, deterministic, quiet, backend,
+                       Interval.percent(interval), verbose)
 
 
 def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variables: list[str] | None,
@@ -176,9 +180,11 @@ def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variable
 
 
 def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int, variables: list[str] | None,
-               fmt: str, output: Path | None, deterministic: bool, quiet: bool, backend: Backend) -> None:
+               fmt: str, output: Path | None, deterministic: bool, quiet: bool, backend: Backend,
+               interval: Interval, verbose: bool) -> None:
     from policylab.results.outcomes import needed_variables
-    from policylab.results.tables import comparison_table, default_rows, format_cell, to_json
+    from policylab.results.tables import comparison_table, default_rows, to_json
+    from policylab.results.text import render
     from policylab.simulate import judgement_parameters
 
     ir = loaded.ir
@@ -194,25 +200,13 @@ def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int,
                                                   deterministic=deterministic, progress=progress, backend=backend)
         finally:
             progress.close()
-    table = comparison_table(ir, results, rows)
+    table = comparison_table(ir, results, rows, interval)
     if fmt == "json":
-        _emit(json.dumps(to_json(ir, results, table), indent=2) + "\n", output)
+        _emit(json.dumps(to_json(ir, results, table, interval), indent=2) + "\n", output)
         return
-    title = f"{ir.name}: {n} run{'s' if n > 1 else ''}, seed {seed}" + (
-        " — median [10–90 % of runs]" if n > 1 else "")
-    grid = Table(title=title, show_lines=False, highlight=False)
-    grid.add_column("outcome", style="bold")
-    for name in results:
-        grid.add_column(name, justify="right")
-    for entry in table:
-        grid.add_row(entry["name"], *[format_cell(entry["values"][s], n) for s in results])
-    if output is not None:
-        with output.open("w", encoding="utf-8") as handle:
-            Console(file=handle, width=200).print(grid)
-    else:
-        out.print(grid)
-        if ir.doc:
-            out.print(f"\n{ir.doc.strip()}", highlight=False)
+    _emit(render(ir.name, table, n, seed, interval, deterministic), output)
+    if verbose and ir.doc:
+        err.print(f"\n{ir.doc.strip()}", markup=False, highlight=False)
 
 
 def _emit(text: str, output: Path | None) -> None:

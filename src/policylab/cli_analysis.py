@@ -24,6 +24,8 @@ from rich.text import Text
 from policylab.api import Model, check_backend, load
 from policylab.cli import _emit, _errors, _split_vars, default_model, err, out
 from policylab.errors import UsageError
+from policylab.results.intervals import Interval
+from policylab.results.tables import number
 
 if TYPE_CHECKING:
     from policylab.analysis.abc import Posterior
@@ -427,7 +429,7 @@ def _stored_robustness(loaded: Model, run_id: str, store: Path | None, scenarios
 def _robustness_table(result: xr.Dataset, source: str) -> Table:
     a = result.attrs
     grid = Table(title=f"{a['model']}: {a['runs']} runs per scenario ({source}, seed {a['seed']}, common random numbers) — "
-                 "median [5–95 %]", highlight=False)
+                 f"{Interval().label}", highlight=False)
     grid.add_column("", style="bold")
     scenarios = [str(s) for s in result["scenario"].values]
     for s in scenarios:
@@ -439,8 +441,9 @@ def _robustness_table(result: xr.Dataset, source: str) -> Table:
         grid.add_section()
     for o in result["outcome"].values:
         p = result["percentile"].sel(outcome=o)
-        grid.add_row(str(o), *[f"{float(p.sel(scenario=s, quantile=0.5)):.4g} [{float(p.sel(scenario=s, quantile=0.05)):.3g}–"
-                               f"{float(p.sel(scenario=s, quantile=0.95)):.3g}]" for s in scenarios])
+        lo, hi = Interval().low_q, Interval().high_q
+        grid.add_row(str(o), *[f"{number(float(p.sel(scenario=s, quantile=0.5)))} [{number(float(p.sel(scenario=s, quantile=lo)))}–"
+                               f"{number(float(p.sel(scenario=s, quantile=hi)))}]" for s in scenarios])
     directed = [o for o in result["outcome"].values if result["direction"].sel(outcome=o).item()]
     if directed:
         grid.add_section()

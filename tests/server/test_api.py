@@ -41,8 +41,7 @@ def test_an_ensemble_returns_ordered_bands_on_a_date_axis(client):
     result = client.post("/api/models/seeded/run", json={"runs": 30, "variables": ["attacks_per_month"]}).json()
     assert result["x_kind"] == "date" and result["x"][0] == "2018-01-01" and result["x"][-1] == "2021-12-31"
     b = _bands(result, "attacks_per_month")
-    assert np.all(b["p05"] <= b["p25"]) and np.all(b["p25"] <= b["p50"]) and np.all(b["p50"] <= b["p75"])
-    assert np.all(b["p75"] <= b["p95"]) and np.any(b["p95"] > b["p05"])
+    assert np.all(b["low"] <= b["median"]) and np.all(b["median"] <= b["high"]) and np.any(b["high"] > b["low"])
     assert [row["name"] for row in result["outcomes"]] == ["peak_attacks", "late_tension", "tense"]
 
 
@@ -51,7 +50,7 @@ def test_a_lever_override_acts_from_the_scenarios_policy_date_onward(client):
     plain = client.post("/api/models/seeded/run", json=body).json()
     eased = client.post("/api/models/seeded/run", json={**body, "params": {"maximum_pressure": 0}}).json()
     cut = sum(x <= POLICY for x in plain["x"])
-    before, after = _bands(plain, "attacks_per_month")["p50"], _bands(eased, "attacks_per_month")["p50"]
+    before, after = _bands(plain, "attacks_per_month")["median"], _bands(eased, "attacks_per_month")["median"]
     np.testing.assert_array_equal(before[:cut], after[:cut])
     assert after[-1] < before[-1]
     assert plain["policy_date"] == POLICY
@@ -61,8 +60,8 @@ def test_comparison_uses_common_random_numbers_so_scenarios_agree_before_the_pol
     result = client.post("/api/models/seeded/compare", json={"scenarios": ["historical", "ease_pressure"], "runs": 12,
                                                              "variables": ["us_iran_tension"]}).json()
     cut = sum(x <= POLICY for x in result["x"])
-    hist = np.array(result["scenarios"]["historical"]["us_iran_tension"]["p50"])
-    eased = np.array(result["scenarios"]["ease_pressure"]["us_iran_tension"]["p50"])
+    hist = np.array(result["scenarios"]["historical"]["us_iran_tension"]["median"])
+    eased = np.array(result["scenarios"]["ease_pressure"]["us_iran_tension"]["median"])
     np.testing.assert_array_equal(hist[:cut], eased[:cut])
     assert eased[-1] < hist[-1]
     assert result["policy_dates"] == {"historical": None, "ease_pressure": POLICY}

@@ -39,10 +39,11 @@ from policylab.analysis.evaluate import Condition, Progress, evaluate_outcomes, 
 from policylab.api import Backend, Model
 from policylab.errors import UsageError
 from policylab.model.ir import Outcome
+from policylab.results.intervals import Interval
 from policylab.simulate import Streams, judgement_parameters, sample_judgements
 
 Direction = Literal["max", "min"]
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+QUANTILES = Interval().quantiles  # the project's one interval convention
 
 
 def uncertainty_sample(model: Model, runs: int, seed: int = 0) -> dict[str, np.ndarray]:

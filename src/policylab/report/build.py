@@ -37,7 +37,8 @@ from policylab.report.fan import (
 )
 from policylab.report.figures import bars_figure, box_figure, colour, fan_panels
 from policylab.results.outcomes import needed_variables
-from policylab.results.tables import comparison_table, default_rows, format_cell
+from policylab.results.intervals import Interval
+from policylab.results.tables import comparison_table, default_rows, number, percent
 
 DEFAULT_RUNS = 200
 
@@ -150,17 +151,27 @@ def _comparison(model: Model, results: Mapping[str, xr.Dataset], runs: int) -> l
         cells = []
         for scenario in results:
             cell = row["values"][scenario]
-            share = cell.get("share_at_least_threshold")
-            cells.append({"median": _number(cell["median"]),
-                          "range": f"{_number(cell['p10'])} – {_number(cell['p90'])}" if runs > 1 else "",
-                          "share": f"{share:.0%} of runs ≥ threshold" if share is not None else ""})
-        rows.append({"name": row["name"], "doc": row["doc"], "cells": cells})
+            cells.append(_report_cell(row, cell, runs))
+        rows.append({"name": row["label"], "units": row["units"], "doc": row["doc"], "cells": cells})
     return rows
 
 
-def _number(value: float) -> str:
-    """One number as the CLI's tables print it."""
-    return format_cell({"median": value}, 1)
+def _report_cell(row: dict[str, object], cell: dict[str, object], runs: int) -> dict[str, str]:
+    """One cell's texts under the interval convention: the central figure, its interval, notes."""
+    if row["probability"]:
+        if runs == 1:
+            return {"median": number(cell["share"]), "range": "", "share": ""}  # type: ignore[arg-type]
+        return {"median": percent(cell["share"]), "range": f"{percent(cell['low'])} – {percent(cell['high'])}",  # type: ignore[arg-type]
+                "share": ""}
+    notes = []
+    if "share_at_least_threshold" in cell:
+        notes.append(f"{row['threshold']} in {percent(cell['share_at_least_threshold'])} of runs")  # type: ignore[arg-type]
+    if "bimodal" in cell:
+        b = cell["bimodal"]
+        notes.append(f"bimodal: {percent(b['share_below'])} below {number(b['split'])}, "  # type: ignore[index]
+                     f"{percent(b['share_above'])} above")  # type: ignore[index]
+    return {"median": number(cell["median"]), "range": f"{number(cell['low'])} – {number(cell['high'])}" if runs > 1 else "",  # type: ignore[arg-type]
+            "share": "; ".join(notes)}
 
 
 def _parameters(model: Model) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
@@ -225,6 +236,7 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
         "evidence": _evidence_rows(model, graph, sources), "judgements": judgements, "levers": levers,
         "findings": findings, "bars": bars, "boxes": boxes, "card": model_card_html(ir),
         "plotly_js": get_plotlyjs().replace("</script", "<\\/script"),
+        "interval_label": Interval().label, "interval_band": Interval().band, "interval_share_label": Interval().share_label,
     }
     return _template().render(**context)
 

@@ -1,8 +1,8 @@
 """Fan-chart data: per-time quantiles of an ensemble, the x axis (dates for calendar models), event marks.
 
 Both the HTML report and the dashboard's HTTP API draw the same bands, so they are
-computed here once: the median, the central 50 % (25th–75th percentiles) and the
-central 90 % (5th–95th) of the runs at every saved time.
+computed here once under the interval convention (``results.intervals``): the median and
+the central band (by default 10th–90th percentile) of the runs at every saved time.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import numpy as np
 import xarray as xr
 
 from policylab.model.ir import Event, Model, Stock
+from policylab.results.intervals import Interval
 from policylab.results.outcomes import needed_variables
 from policylab.simulate.results import dates_of, iso_dates
 
-QUANTILES: dict[str, float] = {"p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
+BANDS = ("low", "median", "high")
 MAX_POINTS = 600
 SIGNIFICANT = 6
 
@@ -97,7 +98,7 @@ def _rounded(values: np.ndarray) -> list[float | None]:
     return [value if keep else None for value, keep in zip(out.tolist(), finite.tolist())]
 
 
-def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None) -> Fan:
+def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None, interval: Interval = Interval()) -> Fan:
     """Quantiles over the ``run`` dimension of ``ds[variable]`` at each saved time (or at ``index``).
 
     NaNs are left out (``nanquantile``). Columns without any take ``quantile`` of the runs
@@ -108,14 +109,14 @@ def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None) -> Fan:
     if index is not None:
         values = values[:, index]
     if values.shape[0] > 1:
-        levels = list(QUANTILES.values())
+        levels = [interval.low_q, 0.5, interval.high_q]
         qs = np.quantile(np.sort(values, axis=0), levels, axis=0, overwrite_input=True)
         holes = np.flatnonzero(np.isnan(values).any(axis=0))
         if holes.size:
             qs[:, holes] = np.nanquantile(values[:, holes], levels, axis=0)
     else:
-        qs = np.repeat(values, 5, 0)
-    return Fan(variable, {key: _rounded(row) for key, row in zip(QUANTILES, qs)})
+        qs = np.repeat(values, 3, 0)
+    return Fan(variable, {key: _rounded(row) for key, row in zip(BANDS, qs)})
 
 
 def key_variables(model: Model) -> list[str]:

@@ -2,7 +2,7 @@
 
 Every figure uses one quiet house style (white background, light grid, the same colour
 per scenario everywhere) so a report reads as one document. The dashboard draws the
-same fan charts in the browser from the same band names (``p05`` … ``p95``).
+same fan charts in the browser from the same band names (``low``, ``median``, ``high``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from policylab.report.fan import EventMark, Fan, format_x
 
 SCENARIO_COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#17869e", "#6c757d", "#a0522d")
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-BAND_90 = 0.12
-BAND_50 = 0.28
+BAND = 0.2
 
 
 def colour(index: int) -> str:
@@ -60,17 +59,16 @@ def fan_panels(title: str, y_title: str, x: Sequence[str] | Sequence[float], fan
         row, col = divmod(i, cols)
         c = colour(i)
         fan = fans[name]
-        for low, high, alpha in (("p05", "p95", BAND_90), ("p25", "p75", BAND_50)):
-            figure.add_trace(go.Scatter(x=list(x), y=fan.bands[high], mode="lines", line={"width": 0}, showlegend=False,
-                                        hoverinfo="skip"), row=row + 1, col=col + 1)
-            figure.add_trace(go.Scatter(x=list(x), y=fan.bands[low], mode="lines", line={"width": 0}, fill="tonexty",
-                                        fillcolor=_rgba(c, alpha), showlegend=False, hoverinfo="skip"),
-                             row=row + 1, col=col + 1)
+        figure.add_trace(go.Scatter(x=list(x), y=fan.bands["high"], mode="lines", line={"width": 0}, showlegend=False,
+                                    hoverinfo="skip"), row=row + 1, col=col + 1)
+        figure.add_trace(go.Scatter(x=list(x), y=fan.bands["low"], mode="lines", line={"width": 0}, fill="tonexty",
+                                    fillcolor=_rgba(c, BAND), showlegend=False, hoverinfo="skip"),
+                         row=row + 1, col=col + 1)
         if name != reference:
-            figure.add_trace(go.Scatter(x=list(x), y=fans[reference].bands["p50"], mode="lines", showlegend=False,
+            figure.add_trace(go.Scatter(x=list(x), y=fans[reference].bands["median"], mode="lines", showlegend=False,
                                         line={"width": 1.2, "color": "#888", "dash": "dot"},
                                         hovertemplate=f"{reference}: %{{y:.4g}}<extra></extra>"), row=row + 1, col=col + 1)
-        figure.add_trace(go.Scatter(x=list(x), y=fan.bands["p50"], mode="lines", line={"width": 2, "color": c}, name=name,
+        figure.add_trace(go.Scatter(x=list(x), y=fan.bands["median"], mode="lines", line={"width": 2, "color": c}, name=name,
                                     showlegend=False, hovertemplate=f"{name}: %{{y:.4g}}<extra></extra>"),
                          row=row + 1, col=col + 1)
         axis = "" if i == 0 else str(i + 1)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from policylab.model.ir import Model, Outcome, Stock
+from policylab.model.ir import Constant, Model, Outcome, Stock
+from policylab.results.intervals import Interval, bimodal
 from policylab.results.outcomes import evaluate_outcome, threshold_value
 
-JSON_FORMAT = "policylab.run-table/1"
+JSON_FORMAT = "policylab.run-table/2"
 
 
 def to_csv_frame(model: Model, ds: xr.Dataset, variables: list[str]) -> pd.DataFrame:
@@ -29,11 +31,6 @@ def to_csv_frame(model: Model, ds: xr.Dataset, variables: list[str]) -> pd.DataF
     return pd.DataFrame(columns)
 
 
-def _summary(values: np.ndarray) -> dict[str, float]:
-    p10, p50, p90 = np.percentile(values, [10, 50, 90])
-    return {"median": float(p50), "p10": float(p10), "p90": float(p90)}
-
-
 def _final_outcome(model: Model, name: str) -> Outcome:
     return Outcome(name=name, variable=name, stat="final", display=model.display_name(name),
                    doc=f"{model.display_name(name)} at the end of the run")
@@ -47,24 +44,69 @@ def default_rows(model: Model, variables: list[str] | None) -> list[Outcome]:
     return [_final_outcome(model, n) for n in names]
 
 
-def comparison_table(model: Model, results: dict[str, xr.Dataset], rows: list[Outcome]) -> list[dict[str, Any]]:
-    """One entry per row: per scenario, median and 10–90 % band over the ensemble (and threshold share)."""
+def outcome_units(model: Model, outcome: Outcome) -> str:
+    """The units an outcome is in: its variable's (a probability outcome is a share of runs)."""
+    if outcome.probability:
+        return "share of runs"
+    var = model.variables.get(outcome.variable)
+    return var.units if var is not None else ""
+
+
+def threshold_text(model: Model, outcome: Outcome) -> str:
+    """``≥ 5000`` or ``≥ dialogue_threshold (0.5)``: the threshold stated where a share is shown."""
+    if outcome.threshold is None:
+        return ""
+    if isinstance(outcome.threshold, float):
+        return f"≥ {number(outcome.threshold)}"
+    var = model.variables[outcome.threshold]
+    judged = isinstance(var, Constant) and var.judgement
+    return f"≥ {model.display_name(outcome.threshold)}" + ("" if judged else f" ({number(var.value)})")  # type: ignore[union-attr]
+
+
+def _cell(model: Model, ds: xr.Dataset, outcome: Outcome, interval: Interval) -> dict[str, Any]:
+    values = np.asarray(evaluate_outcome(ds, outcome).values, dtype=float)
+    finite = np.isfinite(values)
+    cell: dict[str, Any] = {"runs": int(values.size), "failed_runs": int(values.size - finite.sum())}
+    if outcome.probability:
+        hits = int(np.sum(values[finite] >= 0.5))
+        cell["share"] = hits / max(1, int(finite.sum())) if finite.any() else float("nan")
+        cell["low"], cell["high"] = interval.wilson(hits, int(finite.sum()))
+        cell["not_binary_runs"] = int(np.sum(finite & (np.abs(values) > 1e-9) & (np.abs(values - 1) > 1e-9)))
+        return cell
+    cell.update(interval.summarise(values))
+    threshold = threshold_value(model, ds, outcome)
+    if threshold is not None:
+        limit = np.asarray(threshold.values if isinstance(threshold, xr.DataArray) else threshold)
+        reached = np.broadcast_to(values >= limit, values.shape)
+        hits, n = int(np.sum(reached[finite])), int(finite.sum())
+        cell["share_at_least_threshold"] = hits / n if n else float("nan")
+        cell["share_interval"] = list(interval.wilson(hits, n))
+    modes = bimodal(values)
+    if modes is not None:
+        cell["bimodal"] = {"split": modes.split, "share_below": modes.below, "share_above": modes.above}
+    return cell
+
+
+def comparison_table(model: Model, results: dict[str, xr.Dataset], rows: list[Outcome],
+                     interval: Interval = Interval()) -> list[dict[str, Any]]:
+    """One entry per outcome: per scenario, the median and band (or the share of a probability outcome).
+
+    Cells also carry the share reaching the threshold with its Wilson interval, the two
+    modes of a bimodal outcome and the number of runs that failed (NaN).
+    """
     table = []
     for outcome in rows:
-        entry: dict[str, Any] = {"name": outcome.display or outcome.name, "doc": outcome.doc, "values": {}}
-        for scenario, ds in results.items():
-            values = evaluate_outcome(ds, outcome)
-            cell: dict[str, Any] = _summary(values.values)
-            threshold = threshold_value(model, ds, outcome)
-            if threshold is not None:
-                limit = np.asarray(threshold.values if isinstance(threshold, xr.DataArray) else threshold)
-                cell["share_at_least_threshold"] = float(np.mean(values.values >= limit))
-            entry["values"][scenario] = cell
+        entry: dict[str, Any] = {
+            "name": outcome.display or outcome.name, "label": outcome.title, "units": outcome_units(model, outcome),
+            "doc": outcome.doc, "probability": outcome.probability, "threshold": threshold_text(model, outcome),
+            "values": {scenario: _cell(model, ds, outcome, interval) for scenario, ds in results.items()},
+        }
         table.append(entry)
     return table
 
 
-def to_json(model: Model, results: dict[str, xr.Dataset], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def to_json(model: Model, results: dict[str, xr.Dataset], rows: list[dict[str, Any]],
+            interval: Interval = Interval()) -> dict[str, Any]:
     """The documented, versioned JSON form of the comparison table."""
     first = next(iter(results.values()))
     return {
@@ -73,22 +115,27 @@ def to_json(model: Model, results: dict[str, xr.Dataset], rows: list[dict[str, A
         "runs": int(first.sizes["run"]),
         "seed": int(first.attrs.get("seed", 0)),
         "policylab_version": first.attrs.get("policylab_version", ""),
+        "interval": {"coverage": interval.coverage, "low_quantile": interval.low_q, "high_quantile": interval.high_q,
+                     "label": interval.label, "share_label": interval.share_label},
         "scenarios": list(results),
         "rows": rows,
     }
 
 
-def format_cell(cell: dict[str, Any], runs: int) -> str:
-    """Human text for one table cell."""
-    text = _number(cell["median"]) if runs == 1 else (
-        f"{_number(cell['median'])} [{_number(cell['p10'])}–{_number(cell['p90'])}]"
-    )
-    if "share_at_least_threshold" in cell:
-        text += f" ({cell['share_at_least_threshold']:.0%} of runs ≥ threshold)"
-    return text
-
-
-def _number(x: float) -> str:
-    if x == 0 or 1e-3 <= abs(x) < 1e6:
-        return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+def number(x: float) -> str:
+    """A number to 3 significant figures, as every table prints it (``n/a`` when not finite)."""
+    if not math.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e6:
+        if abs(x) < 1000:
+            return f"{x:.3g}"
+        digits = 2 - int(math.floor(math.log10(abs(x))))
+        return f"{round(x, digits):,.0f}"
     return f"{x:.2e}"
+
+
+def percent(share: float) -> str:
+    """A share of runs as a percentage to 3 significant figures."""
+    return "n/a" if not math.isfinite(share) else f"{share * 100:.3g} %"

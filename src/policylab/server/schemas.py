@@ -213,27 +213,46 @@ class ModelCard(BaseModel):
 
 
 class Bands(BaseModel):
-    """Per saved time: 5th, 25th, 50th, 75th and 95th percentile over the runs (null where not finite)."""
+    """Per saved time over the runs: the median and the convention's band (10th–90th percentile; null where not finite)."""
 
-    p05: list[float | None]
-    p25: list[float | None]
-    p50: list[float | None]
-    p75: list[float | None]
-    p95: list[float | None]
+    low: list[float | None]
+    median: list[float | None]
+    high: list[float | None]
+
+
+class Modes(BaseModel):
+    """A bimodal outcome: the share of runs below and above the valley that splits them."""
+
+    split: float
+    share_below: float
+    share_above: float
 
 
 class OutcomeCell(BaseModel):
-    """An outcome over the ensemble: median and 10th/90th percentiles (null where not finite)."""
+    """An outcome over the ensemble: median and the convention's band (null where not finite).
 
-    median: float | None
-    p10: float | None
-    p90: float | None
+    A probability outcome has ``share`` (of runs at 1) with its Wilson interval in ``low``/``high``.
+    """
+
+    runs: int
+    failed_runs: int = 0
+    median: float | None = None
+    low: float | None
+    high: float | None
+    share: float | None = None
+    not_binary_runs: int = 0
     share_at_least_threshold: float | None = None
+    share_interval: list[float | None] | None = None
+    bimodal: Modes | None = None
 
 
 class OutcomeRow(BaseModel):
     name: str
+    label: str
+    units: str
     doc: str
+    probability: bool
+    threshold: str
     values: dict[str, OutcomeCell]
 
 

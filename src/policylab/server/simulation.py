@@ -191,9 +191,16 @@ def _table(entry: Entry, results: dict[str, xr.Dataset]) -> list[s.OutcomeRow]:
     if not ir.outcomes:
         return []
     rows = comparison_table(ir, results, default_rows(ir, None))
-    return [s.OutcomeRow(name=r["name"], doc=r["doc"], values={k: s.OutcomeCell(**_finite(v)) for k, v in r["values"].items()})
+    return [s.OutcomeRow(**{**r, "values": {k: s.OutcomeCell(**_finite(v)) for k, v in r["values"].items()}})
             for r in rows]
 
 
-def _finite(cell: dict[str, float]) -> dict[str, float | None]:
-    return {k: (v if math.isfinite(v) else None) for k, v in cell.items()}
+def _finite(cell: object) -> object:
+    """The cell with every non-finite number as None (JSON has no NaN)."""
+    if isinstance(cell, float):
+        return cell if math.isfinite(cell) else None
+    if isinstance(cell, dict):
+        return {k: _finite(v) for k, v in cell.items()}
+    if isinstance(cell, list):
+        return [_finite(v) for v in cell]
+    return cell

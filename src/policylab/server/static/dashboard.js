@@ -81,11 +81,9 @@
   function fanTraces(x, bands, name, colour, showLegend) {
     const line = {width: 0};
     return [
-      {x, y: bands.p95, mode: "lines", line, hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 95%"},
-      {x, y: bands.p05, mode: "lines", line, fill: "tonexty", fillcolor: rgba(colour, 0.13), hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 5%"},
-      {x, y: bands.p75, mode: "lines", line, hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 75%"},
-      {x, y: bands.p25, mode: "lines", line, fill: "tonexty", fillcolor: rgba(colour, 0.3), hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 25%"},
-      {x, y: bands.p50, mode: "lines", line: {width: 2, color: colour}, name, legendgroup: name, showlegend: showLegend,
+      {x, y: bands.high, mode: "lines", line, hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 90 %"},
+      {x, y: bands.low, mode: "lines", line, fill: "tonexty", fillcolor: rgba(colour, 0.2), hoverinfo: "skip", showlegend: false, legendgroup: name, name: name + " 10 %"},
+      {x, y: bands.median, mode: "lines", line: {width: 2, color: colour}, name, legendgroup: name, showlegend: showLegend,
        hovertemplate: name + ": %{y:.4g}<extra></extra>"},
     ];
   }
@@ -137,7 +135,7 @@
       const units = unitsOf(name);
       const traces = fanTraces(result.x, bands, result.scenario || state.info.name, colour, false);
       if (reference && reference.series[name]) {
-        traces.push({x: reference.x, y: reference.series[name].p50, mode: "lines", name: "as written", showlegend: false,
+        traces.push({x: reference.x, y: reference.series[name].median, mode: "lines", name: "as written", showlegend: false,
                      line: {width: 1.3, color: "#777", dash: "dot"}, hovertemplate: "scenario as written: %{y:.4g}<extra></extra>"});
       }
       Plotly.react(node, traces,
@@ -145,6 +143,19 @@
       node.dataset.version = String(state.version);
     });
     drawOutcomes($("#outcome-table"), result.outcomes, [result.scenario]);
+  }
+
+  const pct = (v) => (v === null || v === undefined ? "–" : `${fmt(100 * v)} %`);
+
+  // One table cell under the project's interval convention (docs/cli.md): median [band], or a share [Wilson].
+  function cellText(row, c) {
+    if (!c) return "–";
+    if (row.probability) return c.runs > 1 ? `${pct(c.share)} [${pct(c.low)}–${pct(c.high)}]` : fmt(c.share);
+    let text = c.runs > 1 ? `${fmt(c.median)} [${fmt(c.low)}–${fmt(c.high)}]` : fmt(c.median);
+    if (c.share_at_least_threshold !== null && c.share_at_least_threshold !== undefined) text += `  (${row.threshold}: ${pct(c.share_at_least_threshold)} of runs)`;
+    if (c.bimodal) text += `  bimodal: ${pct(c.bimodal.share_below)} < ${fmt(c.bimodal.split)} ≤ ${pct(c.bimodal.share_above)}`;
+    if (c.failed_runs) text += `  (${c.failed_runs} runs failed)`;
+    return text;
   }
 
   function drawOutcomes(table, rows, scenarios) {
@@ -155,12 +166,10 @@
     table.append(el("thead", {}, head));
     const body = el("tbody");
     for (const row of rows) {
-      const tr = el("tr", {}, el("td", {}, el("b", {text: row.name}), row.doc ? el("div", {class: "doc", text: row.doc}) : null));
+      const title = row.label + (row.units && !row.probability ? ` (${row.units})` : "");
+      const tr = el("tr", {}, el("td", {}, el("b", {text: title}), row.doc ? el("div", {class: "doc", text: row.doc}) : null));
       for (const s of scenarios) {
-        const c = row.values[s];
-        let text = c ? `${fmt(c.median)} [${fmt(c.p10)}–${fmt(c.p90)}]` : "–";
-        if (c && c.share_at_least_threshold !== null && c.share_at_least_threshold !== undefined) text += `  (${Math.round(100 * c.share_at_least_threshold)} % ≥ threshold)`;
-        tr.append(el("td", {class: "num", text}));
+        tr.append(el("td", {class: "num", text: cellText(row, row.values[s])}));
       }
       body.append(tr);
     }
@@ -175,7 +184,7 @@
     const names = Object.keys(result.scenarios);
     for (const variable of state.variables) {
       let lo = Infinity, hi = -Infinity;
-      for (const n of names) for (const k of ["p05", "p95"]) for (const v of result.scenarios[n][variable][k]) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      for (const n of names) for (const k of ["low", "high"]) for (const v of result.scenarios[n][variable][k]) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
       const pad = (hi - lo) * 0.05 || 1;
       const grid = el("div", {class: "compare-grid", style: `grid-template-columns: repeat(${names.length}, minmax(0, 1fr))`});
       box.append(el("div", {class: "compare-row"}, el("h4", {text: displayName(variable) + (unitsOf(variable) ? ` (${unitsOf(variable)})` : "")}), grid));
