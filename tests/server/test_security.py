@@ -76,7 +76,9 @@ def test_with_a_token_the_api_needs_the_bearer_header_and_the_dashboard_page_doe
         assert http.get("/api/models", headers={"authorization": "Bearer wrong"}).status_code == 401
         assert http.get("/api/models", headers={"authorization": "Bearer s3cret"}).status_code == 200
         assert http.get("/").status_code == 200
-        schema = http.get("/openapi.json").json()
+        assert http.get("/docs").status_code == 200  # the page shell: no data
+        assert http.get("/openapi.json").status_code == 401  # the schema needs the token
+        schema = http.get("/openapi.json", headers={"authorization": "Bearer s3cret"}).json()
         assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 

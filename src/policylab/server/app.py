@@ -17,10 +17,11 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import plotly
+from swagger_ui_bundle import swagger_ui_path
 from fastapi import FastAPI, HTTPException
 from fastapi import Path as PathParam
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from policylab.api import __version__
@@ -68,7 +69,7 @@ def create_app(config: ServerConfig) -> Guards:
         yield
         jobs.close()
 
-    app = FastAPI(title="PolicyLab", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan,
+    app = FastAPI(title="PolicyLab", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Run, compare and explore the system-dynamics models this server was started with. "
                               "Errors are RFC 7807 problem details naming the offending field.")
     app.state.catalogue, app.state.simulator, app.state.jobs, app.state.config = catalogue, simulator, jobs, config
@@ -173,6 +174,17 @@ def create_app(config: ServerConfig) -> Guards:
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(str(STATIC.joinpath("index.html")), media_type="text/html")
+
+    # Swagger UI from the pinned swagger-ui-bundle package, served here: it works offline and under the CSP
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    docs_page = STATIC.joinpath("docs.html").read_text(encoding="utf-8").replace(
+        "{token}", "required" if config.token else "none")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """The page shell (no data): whether a token is needed, so it asks before fetching the schema."""
+        return HTMLResponse(docs_page)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -2,8 +2,9 @@
 
 * **Host** — a loopback server accepts only loopback Host names, so a web page cannot
   reach it through DNS rebinding; with a token, the token is the guard.
-* **Token** — when configured, every ``/api/`` request needs ``Authorization: Bearer T``
-  (compared in constant time). The dashboard's static files carry no data and stay open.
+* **Token** — when configured, every ``/api/`` request and the schema ``/openapi.json`` need
+  ``Authorization: Bearer T`` (compared in constant time). The dashboard's and ``/docs``'s
+  static files carry no data and stay open; their scripts send the token.
 * **Body size** — a declared ``Content-Length`` over the cap is refused at once (413);
   a body without one is read (up to the cap) before the app sees it and refused when it passes it.
 
@@ -105,7 +106,7 @@ class Guards:
             name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
             if name not in self.hosts:
                 return 400, f"Host {host!r} is not served here; use one of: {', '.join(sorted(self.hosts))}"
-        if self.token is not None and path.startswith("/api/"):
+        if self.token is not None and (path.startswith("/api/") or path == "/openapi.json"):
             given = headers.get(b"authorization", b"")
             scheme, _, value = given.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
