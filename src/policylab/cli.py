@@ -139,6 +139,8 @@ def run(
     interval: Annotated[int, typer.Option("--interval", help="Share of runs the band holds, in % (80: the 10–90 % band).")] = 80,
     backend: Annotated[str, typer.Option("--backend", help="numpy (default, the reference engine), numba (compiled; pip install 'policylab[fast]') or auto (numba if installed).")] = "numpy",
     save_every: Annotated[Optional[float], typer.Option("--save-every", help="CSV: print every this many model time units (a multiple of dt; default: the model's save interval).")] = None,
+    run_index: Annotated[Optional[int], typer.Option("--run-index", min=0, help="Run only run K of the ensemble: its sampled parameters and random stream (reproduces a `validate` counter-example).")] = None,
+    settings: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: set a constant, or a lever's level (from the scenario's policy date). Repeatable.")] = None,
 ) -> None:
     """Simulate a model and print a table, CSV time series or JSON."""
     with _errors():
@@ -151,17 +153,39 @@ def run(
             raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         if save_every is not None and fmt != "csv":
             raise UsageError("--save-every sets the interval of --format csv time series; tables summarise whole runs")
+        selection = _selection(run_index, runs, settings)
         if fmt == "csv":
             _run_csv(loaded, scenario or [], runs or 1, seed, variables, output, deterministic, quiet, backend,
-                     save_every)
+                     save_every, selection)
         else:
             _run_table(loaded, scenario or [], runs, seed, variables, fmt, output, deterministic, quiet, backend,
-                       Interval.percent(interval), verbose)
+                       Interval.percent(interval), verbose, selection)
+
+
+def _selection(run_index: int | None, runs: int | None, settings: list[str] | None) -> dict[str, object]:
+    """``Model.run`` arguments for ``--run-index K`` (run K alone, sampled as in an ensemble) and ``--set``."""
+    chosen: dict[str, object] = {}
+    if run_index is not None:
+        if runs not in (None, 1):
+            raise UsageError("--run-index K runs run K alone; leave out --runs (or give --runs 1)")
+        chosen.update(first_run=run_index, sample=True)
+    params: dict[str, float] = {}
+    for item in settings or []:
+        name, sep, text = item.partition("=")
+        try:
+            params[name.strip()] = float(text)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise UsageError(f"--set takes NAME=VALUE with a number, e.g. --set distancing=0.5; got {item!r}")
+    if params:
+        chosen["params"] = params
+    return chosen
 
 
 def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variables: list[str] | None,
              output: Path | None, deterministic: bool, quiet: bool, backend: Backend,
-             save_every: float | None = None) -> None:
+             save_every: float | None = None, selection: dict[str, object] | None = None) -> None:
     from policylab.results import to_csv_frame
 
     if len(scenarios) > 1:
@@ -170,7 +194,7 @@ def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variable
     progress = _LazyProgress(loaded.ir.time.n_steps, f"{loaded.name} × {runs}", quiet)
     try:
         ds = loaded.run(chosen, runs=runs, seed=seed, variables=variables, deterministic=deterministic, progress=progress,
-                        backend=backend, save_every=save_every)
+                        backend=backend, save_every=save_every, **(selection or {}))  # type: ignore[arg-type]
     finally:
         progress.close()
     names = list(ds.data_vars)
@@ -181,7 +205,7 @@ def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variable
 
 def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int, variables: list[str] | None,
                fmt: str, output: Path | None, deterministic: bool, quiet: bool, backend: Backend,
-               interval: Interval, verbose: bool) -> None:
+               interval: Interval, verbose: bool, selection: dict[str, object] | None = None) -> None:
     from policylab.results.outcomes import needed_variables
     from policylab.results.tables import comparison_table, default_rows, to_json
     from policylab.results.text import render
@@ -189,7 +213,8 @@ def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int,
 
     ir = loaded.ir
     chosen = scenarios or list(ir.scenarios) or [None]
-    n = runs if runs is not None else (DEFAULT_ENSEMBLE if judgement_parameters(ir) else 1)
+    n = 1 if selection and "first_run" in selection else (
+        runs if runs is not None else (DEFAULT_ENSEMBLE if judgement_parameters(ir) else 1))
     rows = default_rows(ir, variables)
     save = list(dict.fromkeys([oc.variable for oc in rows] + (needed_variables(ir) if variables is None else [])))
     results = {}
@@ -197,7 +222,8 @@ def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int,
         progress = _LazyProgress(ir.time.n_steps, f"{name or ir.name} × {n}", quiet)
         try:
             results[name or ir.name] = loaded.run(name, runs=n, seed=seed, variables=save,
-                                                  deterministic=deterministic, progress=progress, backend=backend)
+                                                  deterministic=deterministic, progress=progress, backend=backend,
+                                                  **(selection or {}))  # type: ignore[arg-type]
         finally:
             progress.close()
     table = comparison_table(ir, results, rows, interval)
@@ -303,6 +329,7 @@ PLUGIN_MODULES: tuple[str, ...] = (
     "policylab.cli_analysis",
     "policylab.cli_bargain",
     "policylab.cli_report",
+    "policylab.cli_validate",
 )
 
 

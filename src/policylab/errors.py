@@ -4,6 +4,7 @@
 
     PolicyLabError(Exception)             every error a user can trigger
     ├── ModelFileError(ValueError)        a model file cannot be read or validated
+    │   └── CheckError                    a validation check names something wrong (unknown variable, window outside the run...)
     ├── ExpressionError(ValueError)       an equation does not parse or names a bad call
     ├── UnknownNameError(KeyError)        an equation names a variable that does not exist
     ├── AlgebraicLoopError                auxiliaries depend on themselves within a step
@@ -37,6 +38,10 @@ class PolicyLabError(Exception):
 
 class ModelFileError(PolicyLabError, ValueError):
     """A model file cannot be parsed or validated."""
+
+
+class CheckError(ModelFileError):
+    """A check of the model's ``checks:`` section cannot be evaluated as written (``policylab validate``)."""
 
 
 class ExpressionError(PolicyLabError, ValueError):

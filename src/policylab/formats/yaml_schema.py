@@ -208,7 +208,7 @@ CHECK_KEYS: dict[str, tuple[str, ...]] = {
     "data": ("scenario", "runs", "mapping", "series", "tolerance", "reason", "from", "until"),
     "reality": ("scenario", "require", "runs", "given", "expect"),
     "lever_response": ("scenario", "require", "runs", "lever", "from", "at", "expect"),
-    "holdout": ("scenario", "runs", "mapping", "cutoff", "until", "fit"),
+    "holdout": ("scenario", "require", "runs", "mapping", "cutoff", "until", "fit"),
 }
 _CHECK_REQUIRED: dict[str, tuple[str, ...]] = {
     "behaviour": ("expect",), "data": ("mapping", "series", "tolerance", "reason"),
