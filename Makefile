@@ -24,6 +24,7 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	scripts/debian-packages.sh dot=graphviz chromium=chromium
+	POLICYLAB_SOURCES=$(CURDIR)/../shared/seed $(BIN)/policylab check --strict models/iraq_dialogue/model.yaml
 	POLICYLAB_SOURCES=$(CURDIR)/../shared/seed $(BIN)/python -m pytest -q
 
 test-slow: $(TEST_STAMP)

@@ -72,3 +72,40 @@ auxiliaries:
 """
     report = report_for(text)
     assert report.ok and report.warnings == 0, report.lines
+
+
+SOURCED = (MODEL % "+").replace('sign: "+", assumption: "a fuller stock drains faster"',
+                               'sign: "+", source: doc, quote: "a fuller stock drains faster"')
+SOURCED = SOURCED.replace("model: t\n", "model: t\nsources: {doc: {title: A report, file: report.txt}}\n")
+
+
+def test_a_source_file_off_the_sources_path_is_one_grouped_warning_or_an_error_when_strict(tmp_path):
+    model = Model(read_yaml_text(SOURCED, "t.yaml"))
+    lenient = run_checks(model, [str(tmp_path)])
+    assert lenient.ok and lenient.warnings == 1
+    missing = [line for line in lenient.lines if "report.txt" in line]
+    assert missing == ["warning: source file 'report.txt' (doc) is not on the sources path: 1 quote not verified"]
+    assert lenient.lines[-1] == "check passed with 1 warning"
+    strict = run_checks(model, [str(tmp_path)], strict=True)
+    assert not strict.ok and strict.lines[-1] == "check failed: 1 problem"
+
+
+def test_a_quote_missing_from_a_source_that_is_found_stays_an_error(tmp_path):
+    (tmp_path / "report.txt").write_text("Nothing about stocks here.")
+    report = run_checks(Model(read_yaml_text(SOURCED, "t.yaml")), [str(tmp_path)])
+    assert not report.ok and any("quote not found verbatim" in line for line in report.lines)
+    (tmp_path / "report.txt").write_text("We found that a fuller stock drains faster, as expected.")
+    assert run_checks(Model(read_yaml_text(SOURCED, "t.yaml")), [str(tmp_path)], strict=True).ok
+
+
+def test_check_without_sources_exits_0_with_a_warning_and_1_with_strict(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from policylab.cli import app
+
+    monkeypatch.delenv("POLICYLAB_SOURCES", raising=False)
+    path = tmp_path / "t.yaml"
+    path.write_text(SOURCED)
+    lenient = CliRunner().invoke(app, ["check", str(path)])
+    assert lenient.exit_code == 0 and "warning: source file 'report.txt'" in lenient.stderr
+    assert CliRunner().invoke(app, ["check", "--strict", str(path)]).exit_code == 1

@@ -269,15 +269,16 @@ class Model:
             _remember(self._tapes, key, plan)
         return plan
 
-    def check(self, sources: Sequence[str] = ()):  # type: ignore[no-untyped-def]
+    def check(self, sources: Sequence[str] = (), strict: bool = False):  # type: ignore[no-untyped-def]
         """Run every static check (names, loops, units, evidence quotes, link polarity); return the report.
 
         ``report.ok`` is the verdict and ``report.lines`` the findings, one per line.
-        ``sources`` adds folders to search for the documents evidence quotes come from.
+        ``sources`` adds folders to search for the documents evidence quotes come from; a
+        source document not found there is a warning, or an error when ``strict``.
         """
         from policylab.checks import run_checks  # interface layer, imported lazily to keep api at the centre
 
-        return run_checks(self, list(sources))
+        return run_checks(self, list(sources), strict=strict)
 
     def _save_list(self, variables: Sequence[str] | None) -> list[str]:
         known = self.compiled.output_names

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from policylab.api import Model
 from policylab.compile.graph import references
 from policylab.errors import PolicyLabError
-from policylab.model.evidence import check_quotes
+from policylab.grammar import plural
+from policylab.model.evidence import QuoteResult, check_quotes, sources_path
 from policylab.model.ir import Stock
 
 
 @dataclass
 class CheckReport:
-    """Lines to print (errors start with 'error', warnings with 'warning') and the verdict."""
+    """Lines to print (errors start with 'error', warnings with 'warning', hints with 'note') and the verdict."""
 
     lines: list[str] = field(default_factory=list)
     errors: int = 0
@@ -54,8 +57,13 @@ def _check_links(model: Model, report: CheckReport) -> int:
     return count
 
 
-def run_checks(model: Model, source_folders: list[str]) -> CheckReport:
-    """Compile, then check units, links, quotes and polarity; collect every finding."""
+def run_checks(model: Model, source_folders: list[str], strict: bool = False) -> CheckReport:
+    """Compile, then check units, links, quotes and polarity; collect every finding.
+
+    A source document that is not on the sources path (they are not shipped) is one
+    warning per file, or an error with ``strict``; a quote missing from a source that
+    is found is always an error.
+    """
     report = CheckReport()
     ir = model.ir
     try:
@@ -63,8 +71,9 @@ def run_checks(model: Model, source_folders: list[str]) -> CheckReport:
     except PolicyLabError as error:
         report.error(str(error))
         return report
-    report.info(f"{ir.path or ir.name}: {len(ir.variables)} variables, {len(compiled.system.stocks)} stocks "
-                f"(incl. hidden), {len(ir.scenarios)} scenarios — equations parse, names resolve, no algebraic loops")
+    report.info(f"{ir.path or ir.name}: {plural(len(ir.variables), 'variable')}, "
+                f"{plural(len(compiled.system.stocks), 'stock')} "
+                f"(incl. hidden), {plural(len(ir.scenarios), 'scenario')} — equations parse, names resolve, no algebraic loops")
     try:
         from policylab.expr.units import check_units
     except ImportError:
@@ -81,9 +90,9 @@ def run_checks(model: Model, source_folders: list[str]) -> CheckReport:
     for q in quotes:
         if q.status == "not_found":
             report.error(q.message)
-        elif q.status == "source_missing":
-            report.error(q.message)
-    report.info(f"evidence: {links} links, {len(quotes)} quotes, {verified} verified verbatim in their sources")
+    _missing_sources(model, quotes, source_folders, report.error if strict else report.warning, report)
+    report.info(f"evidence: {plural(links, 'link')}, {plural(len(quotes), 'quote')}, "
+                f"{verified} verified verbatim in their sources")
     try:
         from policylab.compile.polarity import check_polarity
     except ImportError:
@@ -94,5 +103,23 @@ def run_checks(model: Model, source_folders: list[str]) -> CheckReport:
             (report.error if finding.severity == "error" else report.warning)(finding.message)
         if not any(f.severity == "error" for f in findings):
             report.info("link polarity: every declared sign agrees with its equation's partial derivative")
-    report.info("check passed" if report.ok else f"check failed: {report.errors} problem(s)")
+    if report.ok:
+        report.info("check passed" + (f" with {plural(report.warnings, 'warning')}" if report.warnings else ""))
+    else:
+        report.info(f"check failed: {plural(report.errors, 'problem')}")
     return report
+
+
+def _missing_sources(model: Model, quotes: list[QuoteResult], folders: list[str], emit: Callable[[str], None],
+                     report: CheckReport) -> None:
+    """One line per source file that is not on the sources path, with how many quotes it leaves unverified."""
+    missing = Counter(q.source for q in quotes if q.status == "source_missing")
+    if not missing:
+        return
+    path = ", ".join(map(str, sources_path(model.ir, folders))) or "empty"
+    for source, count in missing.items():
+        entry = model.ir.sources.get(source)
+        file = entry.file if entry is not None and entry.file else "(no file)"
+        emit(f"source file {file!r} ({source}) is not on the sources path: {plural(count, 'quote')} not verified")
+    report.info(f"note: the sources path is {path}; sources are not shipped with models: put the files in one of those folders, "
+         "set POLICYLAB_SOURCES or pass --sources DIR (`check --strict` makes this an error)")

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from policylab.api import BACKENDS, Backend, Model, __version__, load
 from policylab.errors import PolicyLabError, UsageError
+from policylab.grammar import plural
 from policylab.results.intervals import Interval
 
 OutputFormat = Literal["table", "csv", "json"]
@@ -246,15 +247,16 @@ def _emit(text: str, output: Path | None) -> None:
 def check(
     model: Annotated[Optional[Path], typer.Argument(help="Model file; default: the flagship.")] = None,
     sources: Annotated[Optional[list[Path]], typer.Option("--sources", help="Extra folder to look for source documents in.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="A source file missing from the sources path is an error (exit 1), not a warning.")] = False,
 ) -> None:
     """Check a model: parse, names and loops, units, evidence quotes, link polarity."""
     from policylab.checks import run_checks
 
     with _errors():
         loaded = load(model if model is not None else default_model())
-        report = run_checks(loaded, [str(s) for s in sources or []])
+        report = run_checks(loaded, [str(s) for s in sources or []], strict=strict)
     for line in report.lines:
-        (err if line.startswith(("error", "warning")) else out).print(line, markup=False, highlight=False)
+        (err if line.startswith(("error", "warning", "note")) else out).print(line, markup=False, highlight=False)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -307,7 +309,8 @@ def diagram(
         _emit(text, output)
         reinforcing = sum(loop.polarity == "R" for loop in graph.loops)
         balancing = sum(loop.polarity == "B" for loop in graph.loops)
-        err.print(f"{len(graph.nodes)} variables, {len(graph.links)} links, {len(graph.loops)} feedback loops "
+        err.print(f"{plural(len(graph.nodes), 'variable')}, {plural(len(graph.links), 'link')}, "
+                  f"{plural(len(graph.loops), 'feedback loop')} "
                   f"({reinforcing} reinforcing, {balancing} balancing)" + (" (loop search truncated)" if graph.truncated else ""),
                   highlight=False)
 

@@ -342,7 +342,7 @@ def test_halving_dt_changes_no_reported_figure_by_more_than_2_percent(tmp_path: 
 # --------------------------------------------------------------------------- the file itself
 def test_the_model_checks_clean_with_its_source(model: policylab.Model, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POLICYLAB_SOURCES", str(SEED_DIR))
-    report = model.check()
+    report = model.check(strict=True)  # every source found, every quote verified
     assert report.ok, "\n".join(str(line) for line in getattr(report, "lines", []))
 
 
