@@ -38,11 +38,6 @@ outcomes:
 
 
 HEALTHY_LOSS = "0.01 * (level - 0) / settle_time"
-NEGATIVE_ERROR = "0.01 * (capacity - level) / settle_time * (1 + 200 * effort)"
-"""A planted sign error: (capacity - level) for (level - capacity) in an overflow drain, which then
-drains a level below capacity; with effort at 1 it drains the level below zero within days."""
-
-
 def write_model(folder: Path, checks: str = "", loss: str = HEALTHY_LOSS, extra: dict[str, str] | None = None) -> Path:
     """The test model with ``checks`` appended (text under `checks:`) and the loss flow's equation."""
     text = MODEL.replace("LOSS", loss)

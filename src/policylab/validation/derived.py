@@ -73,7 +73,7 @@ def given_scenario(ir: ModelIR, base: str | None, name: str, given: tuple[Given,
     start = ir.time.start
     for item in given:
         var = ir.variables.get(item.target)
-        here = f"{where}.given.{item.target} ({item.where})"
+        here = f"{item.where}: {where}.given.{item.target}"
         if isinstance(var, Constant):
             if item.start is not None and item.start > start + 1e-9 or item.at is not None:
                 raise CheckError(f"{here}: {item.target} is a constant: it holds for the whole run, so it cannot "
@@ -92,9 +92,9 @@ def given_scenario(ir: ModelIR, base: str | None, name: str, given: tuple[Given,
             overrides.append(Override(event, times=(item.at,), where=item.where))
             params[target] = item.value
         else:
-            settable = sorted(n for n, v in ir.variables.items() if isinstance(v, (Constant, Lever, Stock)) and "~" not in n)
             from policylab.compile.graph import suggest
 
+            settable = sorted(n for n in ir.variables if not n.startswith(RESET))
             kind = "not defined" if var is None else f"a {type(var).__name__.lower()}"
             raise CheckError(f"{here}: {item.target!r} is {kind}; `given` sets constants, levers (from a date) and "
                              f"stocks (at a date).{suggest(item.target, settable)}")

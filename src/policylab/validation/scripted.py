@@ -120,7 +120,7 @@ def reality_variant(ctx: Context, checks: list[Check]) -> tuple[Model, dict[str,
     for check in checks:
         name = f"~given:{check.name}"
         scenario, params = derived.given_scenario(variant_ir, ctx.scenario_of(check), name, check.given,
-                                                  f"{check.where}: checks.{check.display or check.name}")
+                                                  f"checks.{check.display or check.name}")
         scenarios[name] = scenario
         arms[check.name] = (name, params)
     return derived.load_ir(derived.with_scenarios(variant_ir, scenarios)), arms
