@@ -99,25 +99,45 @@ def _lognormal(u: np.ndarray, mean: Value, sd: Value) -> Value:
     return np.exp(mu + np.sqrt(sigma2) * special.ndtri(u))
 
 
+POISSON_NORMAL_FROM = 1e7
+"""Means from which POISSON draws the Cornish-Fisher normal approximation instead of the exact quantile.
+
+The exact inverse CDF needs a search over SciPy's incomplete gamma function whose cost grows
+with the mean (milliseconds per draw at 1e9; it never ends near 2**53, and SciPy's root finder
+returns NaN there). From 1e7 on the approximation ``poisson_normal`` is within one count of the
+exact quantile (no difference in 20,000 draws at 1e7 and 1e8, one off-by-one at 3e7), in constant
+time, on both engines.
+"""
+
+
+def poisson_normal(z: Value, mean: Value) -> Value:
+    """The Poisson quantile at standard normal quantile ``z`` for a large ``mean``: Cornish-Fisher with
+    continuity correction, ``ceil(mean + sqrt(mean) z + (z^2 - 1)/6 - 1/2)`` (Johnson, Kemp & Kotz 2005, 4.5)."""
+    return np.maximum(np.ceil(mean + np.sqrt(mean) * z + (z * z - 1.0) / 6.0 - 0.5), 0.0)
+
+
 def _poisson(u: np.ndarray, mean: Value) -> Value:
     """Inverse CDF: the smallest k with P(K <= k) >= u, found from a Cornish-Fisher start.
 
     Same values as ``scipy.stats.poisson.ppf`` (0 differences in 28 million draws over means
     1e-9 … 3000, see tests) at a tenth of its cost: SciPy inverts the incomplete gamma
     function (``pdtrik``) for every draw; here ``pdtr`` is evaluated at the one to three
-    integers around the Cornish-Fisher estimate.
+    integers around the Cornish-Fisher estimate. Means from :data:`POISSON_NORMAL_FROM` on
+    take :func:`poisson_normal` (the search would take ever longer); a NaN or non-positive
+    mean gives 0; an infinite one a non-finite count (the run then stops with an error).
     """
     mean = np.maximum(np.asarray(mean, dtype=float), 0.0)
     q, mu = np.broadcast_arrays(np.asarray(u, dtype=float), np.where(mean > 0, mean, 1e-300))
     z = special.ndtri(q)
-    k = np.maximum(np.floor(mu + np.sqrt(mu) * z + (z * z - 1.0) / 6.0), 0.0)
-    while True:
-        low = special.pdtr(k, mu) < q
+    large = mu >= POISSON_NORMAL_FROM
+    k = np.where(large, poisson_normal(z, mu), np.maximum(np.floor(mu + np.sqrt(mu) * z + (z * z - 1.0) / 6.0), 0.0))
+    while True:  # below POISSON_NORMAL_FROM the start is a few counts off at most
+        low = ~large & (special.pdtr(k, mu) < q)
         if not low.any():
             break
         k = k + low
     while True:
-        high = (k > 0) & (special.pdtr(k - 1.0, mu) >= q)
+        high = ~large & (k > 0) & (special.pdtr(k - 1.0, mu) >= q)
         if not high.any():
             break
         k = k - high

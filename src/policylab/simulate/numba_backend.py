@@ -26,7 +26,8 @@ compiled on its own (``_exec_call``), where it optimises best; ``_section`` pick
 
 Random numbers reproduce :func:`policylab.simulate.streams.uniform` bit for bit with the
 same uint64 arithmetic; normal and lognormal draws call SciPy's own ``ndtri``, and
-Poisson draws SciPy's ``pdtrik``/``pdtr`` exactly as ``scipy.stats.poisson.ppf`` does,
+Poisson draws SciPy's ``pdtrik``/``pdtr`` exactly as ``scipy.stats.poisson.ppf`` does (below
+``POISSON_NORMAL_FROM``; from there both engines take the same normal approximation),
 through the C entry points SciPy exports (``scipy.special.cython_special``), so the
 compiled backend draws the same numbers as the NumPy one.
 
@@ -49,6 +50,7 @@ from numba.extending import get_cython_function_address
 from policylab.compile import Program
 from policylab.compile.desugar import HIDDEN
 from policylab.compile.opcodes import Extrapolation, Op, Search, Tape
+from policylab.expr.builtins import POISSON_NORMAL_FROM
 from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error, saved_times
 from policylab.simulate.streams import Streams
@@ -177,7 +179,10 @@ def _poisson_ppf(q, mu):  # type: ignore[no-untyped-def]
     ``pdtr`` calls from a cheap guess; in that narrow band (and for extreme means) it defers to
     SciPy's own steps, so the result is always SciPy's.
     """
-    if not (1e-10 < mu < 1e7):
+    if mu >= POISSON_NORMAL_FROM:  # as expr.builtins.poisson_normal: the search would take ever longer
+        z = _ndtri(q, 0)
+        return _nmax(np.ceil(mu + np.sqrt(mu) * z + (z * z - 1.0) / 6.0 - 0.5), 0.0)
+    if not mu > 1e-10:
         return _poisson_ppf_scipy(q, mu)
     if mu < 50.0:  # the guess: sum the probabilities in floating point
         p = np.exp(-mu)
