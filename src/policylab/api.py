@@ -8,7 +8,6 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache, cached_property
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -25,11 +24,7 @@ from policylab.formats import read_model
 from policylab.model.ir import Model as ModelIR
 from policylab.simulate import Streams, sample_judgements, simulate, to_dataset
 from policylab.simulate.engine import saved_times
-
-try:
-    __version__ = version("policylab")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+from policylab.version import __version__
 
 ParamValue = float | Sequence[float] | np.ndarray
 MAX_RUNS = 10_000_000
@@ -276,7 +271,7 @@ class Model:
         ``sources`` adds folders to search for the documents evidence quotes come from; a
         source document not found there is a warning, or an error when ``strict``.
         """
-        from policylab.checks import run_checks  # interface layer, imported lazily to keep api at the centre
+        from policylab.compile.checks import run_checks
 
         return run_checks(self, list(sources), strict=strict)
 

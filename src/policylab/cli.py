@@ -250,7 +250,7 @@ def check(
     strict: Annotated[bool, typer.Option("--strict", help="A source file missing from the sources path is an error (exit 1), not a warning.")] = False,
 ) -> None:
     """Check a model: parse, names and loops, units, evidence quotes, link polarity."""
-    from policylab.checks import run_checks
+    from policylab.compile.checks import run_checks
 
     with _errors():
         loaded = load(model if model is not None else default_model())

@@ -262,7 +262,7 @@ def _integration_doc(label: str) -> str:
 
 def run_units(ctx: Context) -> CheckResult:
     """Dimensional consistency, as ``policylab check`` reports it."""
-    from policylab.expr.units import check_units
+    from policylab.compile.units import check_units
 
     issues = check_units(ctx.ir)
     detail = "; ".join(str(i) for i in issues[:5]) + (f" (and {len(issues) - 5} more)" if len(issues) > 5 else "")

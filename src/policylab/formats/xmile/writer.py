@@ -33,6 +33,7 @@ from policylab.model.ir import (
     Stock,
     TimeSpec,
 )
+from policylab.version import __version__
 
 XMILE_NS = "http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"
 GF_TYPES = {"clamp": "continuous", "linear": "extrapolate", "discrete": "discrete"}
@@ -94,8 +95,6 @@ class _Writer:
 
     # -- document ----------------------------------------------------------------------------
     def document(self) -> str:
-        from policylab.api import __version__
-
         model = self.model
         root = Element("xmile", {"version": "1.0", "xmlns": XMILE_NS, "xmlns:isee": ISEE_NS,
                                  "xmlns:policylab": POLICYLAB_NS})

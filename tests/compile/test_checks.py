@@ -1,7 +1,7 @@
 """`policylab check`: evidence must name real inputs, and declared signs must match the equations."""
 
 from policylab.api import Model
-from policylab.checks import run_checks
+from policylab.compile.checks import run_checks
 from policylab.formats.yaml_reader import read_yaml_text
 
 MODEL = """

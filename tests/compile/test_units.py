@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policylab.expr.units import UnitIssue, check_units
+from policylab.compile.units import UnitIssue, check_units
 from policylab.formats.yaml_reader import read_yaml, read_yaml_text
 from policylab.model.ir import Model
 

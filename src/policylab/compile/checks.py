@@ -6,12 +6,29 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from policylab.api import Model
+from typing import Protocol
+
 from policylab.compile.graph import references
+from policylab.compile.plan import CompiledModel
+from policylab.compile.polarity import check_polarity
+from policylab.compile.units import check_units
 from policylab.errors import PolicyLabError
 from policylab.grammar import plural
 from policylab.model.evidence import QuoteResult, check_quotes, sources_path
+from policylab.model.ir import Model as ModelIR
 from policylab.model.ir import Stock
+
+
+class Model(Protocol):
+    """What the checks need of a loaded model (``policylab.api.Model`` is one): the IR, its compiled plan,
+    and ``run`` for the polarity check's probe runs."""
+
+    ir: ModelIR
+
+    @property
+    def compiled(self) -> CompiledModel: ...
+
+    def run(self, *args: object, **kwargs: object) -> object: ...
 
 
 @dataclass
@@ -74,16 +91,11 @@ def run_checks(model: Model, source_folders: list[str], strict: bool = False) ->
     report.info(f"{ir.path or ir.name}: {plural(len(ir.variables), 'variable')}, "
                 f"{plural(len(compiled.system.stocks), 'stock')} "
                 f"(incl. hidden), {plural(len(ir.scenarios), 'scenario')} — equations parse, names resolve, no algebraic loops")
-    try:
-        from policylab.expr.units import check_units
-    except ImportError:
-        report.warning("units were not checked: this installation has no units checker")
-    else:
-        issues = check_units(ir)
-        for issue in issues:
-            report.error(str(issue))
-        if not issues:
-            report.info("units: consistent")
+    issues = check_units(ir)
+    for issue in issues:
+        report.error(str(issue))
+    if not issues:
+        report.info("units: consistent")
     links = _check_links(model, report)
     quotes = check_quotes(ir, source_folders)
     verified = sum(q.status == "verified" for q in quotes)
@@ -93,16 +105,11 @@ def run_checks(model: Model, source_folders: list[str], strict: bool = False) ->
     _missing_sources(model, quotes, source_folders, report.error if strict else report.warning, report)
     report.info(f"evidence: {plural(links, 'link')}, {plural(len(quotes), 'quote')}, "
                 f"{verified} verified verbatim in their sources")
-    try:
-        from policylab.compile.polarity import check_polarity
-    except ImportError:
-        pass
-    else:
-        findings = check_polarity(model)
-        for finding in findings:
-            (report.error if finding.severity == "error" else report.warning)(finding.message)
-        if not any(f.severity == "error" for f in findings):
-            report.info("link polarity: every declared sign agrees with its equation's partial derivative")
+    findings = check_polarity(model)
+    for finding in findings:
+        (report.error if finding.severity == "error" else report.warning)(finding.message)
+    if not any(f.severity == "error" for f in findings):
+        report.info("link polarity: every declared sign agrees with its equation's partial derivative")
     if report.ok:
         report.info("check passed" + (f" with {plural(report.warnings, 'warning')}" if report.warnings else ""))
     else:
