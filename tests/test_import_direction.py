@@ -13,7 +13,7 @@ import networkx as nx
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "policylab"
 
-# Stages from left to right; a stage may import those before it (and itself). ``errors`` and
+# Stages from left to right; a stage may import those before it (and itself). ``errors``, ``grammar`` and
 # ``version`` are leaves any stage may import; the package's ``__init__``/``__main__`` sit outside.
 STAGES: list[set[str]] = [
     {"expr"},
