@@ -214,8 +214,12 @@ def _template() -> jinja2.Template:
 
 
 def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: Sequence[str] = (),
-                  findings: Findings | None = None, include_constants: bool = False) -> str:
-    """The report as one HTML string, from ensembles already simulated (one Dataset per scenario)."""
+                  findings: Findings | None = None, include_constants: bool = False,
+                  validation: object | None = None) -> str:
+    """The report as one HTML string, from ensembles already simulated (one Dataset per scenario).
+
+    ``validation`` (a ``policylab.validation.ValidationReport``) adds the Validation section.
+    """
     ir = model.ir
     first = next(iter(results.values()))
     runs = int(first.sizes["run"])
@@ -237,6 +241,7 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
         "findings": findings, "bars": bars, "boxes": boxes, "card": model_card_html(ir),
         "plotly_js": get_plotlyjs().replace("</script", "<\\/script"),
         "interval_label": Interval().label, "interval_band": Interval().band, "interval_share_label": Interval().share_label,
+        "validation": _validation_rows(validation),
     }
     return _template().render(**context)
 
@@ -244,6 +249,41 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
 def build_report(model: Model, scenarios: Sequence[str] | None = None, runs: int = DEFAULT_RUNS, seed: int = 0,
                  sources: Sequence[str] = (), findings: Findings | None = None,
                  progress: Callable[[str], None] | None = None, backend: str = "auto") -> str:
-    """Simulate the scenarios (default: all) as ``runs``-member ensembles and render the report."""
+    """Simulate the scenarios (default: all) as ``runs``-member ensembles and render the report.
+
+    A model with a ``checks:`` section also gets its Validation section: the written checks
+    (holdouts aside, which calibrate) and units, over ``runs``-member ensembles.
+    """
     results = run_scenarios(model, scenarios, runs, seed, progress, backend)
-    return render_report(model, results, sources=sources, findings=findings)
+    return render_report(model, results, sources=sources, findings=findings,
+                         validation=report_validation(model, runs, seed, backend, progress))
+
+
+REPORT_CHECK_KINDS = ("behaviour", "data", "reality", "lever_response", "units")
+"""Kinds the report runs (holdouts calibrate, and the extreme and integration sweeps take longer:
+``policylab validate`` runs those)."""
+
+
+def report_validation(model: Model, runs: int, seed: int, backend: str,
+                      progress: Callable[[str], None] | None = None) -> object | None:
+    """The report's validation: ``None`` for a model without checks."""
+    if not model.ir.checks:
+        return None
+    from policylab.validation import validate
+
+    if progress is not None:
+        progress("validation checks")
+    return validate(model, kinds=REPORT_CHECK_KINDS, runs=runs, seed=seed, backend=backend)  # type: ignore[arg-type]
+
+
+def _validation_rows(validation: object | None) -> dict[str, object] | None:
+    """The Validation section's table: one row per check, and the failures' details."""
+    if validation is None:
+        return None
+    rows = []
+    for result in validation.results:  # type: ignore[attr-defined]
+        row = result.row()
+        rows.append({**row, "doc": result.doc, "passed": result.passed, "detail": result.detail,
+                     "command": result.counter_example.command if result.counter_example and not result.passed else ""})
+    return {"rows": rows, "runs": validation.runs, "seed": validation.seed,  # type: ignore[attr-defined]
+            "passed": sum(r["passed"] for r in rows), "failed": sum(not r["passed"] for r in rows)}
