@@ -21,6 +21,7 @@ from policylab.compile.plan import Program
 from policylab.errors import UsageError
 from policylab.expr.names import canonical
 from policylab.formats import read_model
+from policylab.model.guards import check_settings
 from policylab.model.ir import Model as ModelIR
 from policylab.simulate import Streams, sample_judgements, simulate, to_dataset
 from policylab.simulate.engine import saved_times
@@ -213,6 +214,7 @@ class Model:
         do_sample = runs > 1 if sample is None else sample
         parameters: dict[str, float | np.ndarray] = sample_judgements(self.ir, streams) if do_sample else {}
         given = {canonical(k): _as_param(k, v, runs) for k, v in (params or {}).items()}
+        check_settings(self.ir, given)  # bounds refuse, sampling ranges warn
         parameters.update({k: v for k, v in given.items()})
         apply_params(self.ir, inputs, parameters)
         return chosen, run_indices, streams, inputs, parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from policylab.api import BACKENDS, Backend, Model, __version__, load
-from policylab.errors import PolicyLabError, UsageError
+from policylab.errors import PolicyLabError, UnitsError, UsageError
 from policylab.grammar import plural
 from policylab.results.intervals import Interval
 
@@ -62,10 +63,18 @@ def _fail(error: PolicyLabError) -> typer.Exit:
     return typer.Exit(2 if isinstance(error, UsageError) else 1)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_args: object, **_kwargs: object) -> None:
+    err.print(f"warning: {message}", markup=False, highlight=False)
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
+    """Errors as one line and an exit code (2: the command line, 1: the model or data); warnings as lines."""
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # each distinct warning once, whatever the caller's filters
+            warnings.showwarning = _show_warning
+            yield
     except PolicyLabError as error:
         raise _fail(error) from None
     except OSError as error:
@@ -141,7 +150,8 @@ def run(
     backend: Annotated[str, typer.Option("--backend", help="numpy (default, the reference engine), numba (compiled; pip install 'policylab[fast]') or auto (numba if installed).")] = "numpy",
     save_every: Annotated[Optional[float], typer.Option("--save-every", help="CSV: print every this many model time units (a multiple of dt; default: the model's save interval).")] = None,
     run_index: Annotated[Optional[int], typer.Option("--run-index", min=0, help="Run only run K of the ensemble: its sampled parameters and random stream (reproduces a `validate` counter-example).")] = None,
-    settings: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: set a constant, or a lever's level (from the scenario's policy date). Repeatable.")] = None,
+    settings: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: set a constant, or a lever's level (from the scenario's policy date). Repeatable. Outside physical bounds: refused; outside a sampling range: a warning.")] = None,
+    no_unit_check: Annotated[bool, typer.Option("--no-unit-check", help="Run a native (YAML) model whose units do not check; it is refused otherwise, as `check` fails it.")] = False,
 ) -> None:
     """Simulate a model and print a table, CSV time series or JSON."""
     with _errors():
@@ -149,6 +159,7 @@ def run(
             raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
         path = model if model is not None else default_model()
         loaded = load(path)
+        _unit_guard(loaded, no_unit_check)
         variables = _split_vars(vars)
         if backend not in BACKENDS:
             raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
@@ -173,12 +184,16 @@ def _selection(run_index: int | None, runs: int | None, settings: list[str] | No
     params: dict[str, float] = {}
     for item in settings or []:
         name, sep, text = item.partition("=")
+        name = name.strip()
         try:
-            params[name.strip()] = float(text)
+            value = float(text)
         except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise UsageError(f"--set takes NAME=VALUE with a number, e.g. --set distancing=0.5; got {item!r}")
+            value = math.nan
+        if not sep or not name or not math.isfinite(value):
+            raise UsageError(f"--set takes NAME=VALUE with a finite number, e.g. --set distancing=0.5; got {item!r}")
+        if name in params:
+            raise UsageError(f"--set {name} is given twice; give each name once")
+        params[name] = value
     if params:
         chosen["params"] = params
     return chosen
@@ -234,6 +249,24 @@ def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int,
     _emit(render(ir.name, table, n, seed, interval, deterministic), output)
     if verbose and ir.doc:
         err.print(f"\n{ir.doc.strip()}", markup=False, highlight=False)
+
+
+def _unit_guard(loaded: Model, skip: bool) -> None:
+    """A native model whose units do not check is refused, as `check` fails it; imported models only warn."""
+    if skip:
+        return
+    from policylab.expr.units import check_units
+
+    issues = check_units(loaded.ir)
+    if not issues:
+        return
+    first = str(issues[0]).splitlines()[0]
+    count = plural(len(issues), "unit mismatch", "unit mismatches")
+    if Path(loaded.ir.path).suffix.lower() in (".yaml", ".yml"):
+        raise UnitsError(f"{count}, the first: {first}\n`policylab check` lists them all; fix the units, "
+                         "or run anyway with --no-unit-check")
+    warnings.warn(f"{count} in this imported model (run anyway; `policylab check` lists them), the first: {first}",
+                  stacklevel=2)
 
 
 def _emit(text: str, output: Path | None) -> None:

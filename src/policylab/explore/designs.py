@@ -47,6 +47,7 @@ from scipy.stats import qmc
 
 from policylab.expr.names import canonical
 from policylab.explore.errors import DesignError
+from policylab.model.guards import check_settings
 from policylab.model.ir import Constant, Lever, Model
 from policylab.simulate import Streams
 from policylab.simulate.sampling import PARAMETER_SITE, from_unit
@@ -187,6 +188,7 @@ def lever_grid(model: Model, levels: Mapping[str, Sequence[float] | int]) -> pd.
             values = [float(v) for v in given]  # type: ignore[union-attr]
             if not values or not all(np.isfinite(values)):
                 raise DesignError(f"lever {raw!r}: levels must be finite numbers, got {list(given)!r}")  # type: ignore[arg-type]
+            check_settings(model, {name: values})  # bounds refuse; outside the range: a warning, here, once
         columns[name] = values
     rows = list(itertools.product(*columns.values()))
     return pd.DataFrame(rows, columns=list(columns), dtype=float) if columns else pd.DataFrame(index=pd.RangeIndex(1))

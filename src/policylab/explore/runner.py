@@ -32,6 +32,7 @@ from policylab.errors import UsageError
 from policylab.explore.designs import parameter_columns
 from policylab.explore.errors import DesignError
 from policylab.explore.outcomes import OutcomeSpec, SeriesSpec, evaluate, needed_variables, series_indices
+from policylab.model.guards import OutsideRangeWarning
 
 DEFAULT_CHUNK_BUDGET = 128 * 2**20  # bytes of saved trajectories per chunk
 MIN_CHUNK, MAX_CHUNK = 16, 20_000
@@ -157,17 +158,19 @@ def evaluate_rows(model: Model, rows: pd.DataFrame, plan: ExplorePlan, chunk: in
         breaks = np.flatnonzero(np.diff(samples) != 1) + 1
         for positions in np.split(np.arange(len(group)), breaks):
             part = group.iloc[positions]
-            ds = model.run(
-                scenario or None,
-                params={c: part[c].to_numpy(dtype=float) for c in params},
-                runs=len(part),
-                seed=plan.seed,
-                variables=variables,
-                deterministic=plan.deterministic,
-                first_run=int(samples[positions[0]]),
-                sample=False,
-                backend=plan.backend,  # type: ignore[arg-type]
-            )
+            with warnings.catch_warnings():  # the design's levels were checked (and warned about) when it was made
+                warnings.simplefilter("ignore", OutsideRangeWarning)
+                ds = model.run(
+                    scenario or None,
+                    params={c: part[c].to_numpy(dtype=float) for c in params},
+                    runs=len(part),
+                    seed=plan.seed,
+                    variables=variables,
+                    deterministic=plan.deterministic,
+                    first_run=int(samples[positions[0]]),
+                    sample=False,
+                    backend=plan.backend,  # type: ignore[arg-type]
+                )
             values = part.copy()
             for outcome in plan.outcomes:
                 values[outcome.name] = evaluate(ds, outcome)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from policylab.api import Backend, Model
+from policylab.model.guards import OutsideRangeWarning
 from policylab.model.ir import Check, Constant
 from policylab.simulate import judgement_parameters
 from policylab.validation.conditions import pointwise_median
@@ -61,8 +63,10 @@ class Context:
         if found is not None and wanted <= set(found.data_vars) | set(found.coords):
             return found
         saved = sorted(n for n in wanted if n not in _constants(model))
-        ds = model.run(scenario, params=params, runs=runs, seed=self.seed, variables=saved or None, sample=True,
-                       backend=self.backend, deterministic=deterministic)
+        with warnings.catch_warnings():  # checks set values outside the sampling ranges on purpose
+            warnings.simplefilter("ignore", OutsideRangeWarning)
+            ds = model.run(scenario, params=params, runs=runs, seed=self.seed, variables=saved or None, sample=True,
+                           backend=self.backend, deterministic=deterministic)
         self.cache[key] = ds
         return ds
 
