@@ -95,6 +95,14 @@ def create_app(config: ServerConfig) -> Guards:
         """The model card: the README.md beside the model file, rendered."""
         return s.ModelCard(html=model_card_html(_entry(catalogue, model_id).model.ir))
 
+    @app.get("/api/models/{model_id}/validation", tags=["models"], responses={**NOT_FOUND, **BUSY})
+    async def model_validation(model_id: ModelId) -> s.ValidationTable:
+        """The model's checks (`checks:`, holdouts aside) and units, as `policylab validate` reports them."""
+        try:
+            return await simulator.validation(_entry(catalogue, model_id))
+        except Overloaded as error:
+            raise HTTPException(503, str(error), headers={"retry-after": "1"}) from error
+
     @app.get("/api/models/{model_id}/diagram.svg", tags=["models"], response_class=Response,
              responses={200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "SVG"},
                         **NOT_FOUND, 503: {"description": "Graphviz is not installed"}})

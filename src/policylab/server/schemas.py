@@ -206,6 +206,28 @@ class ModelDescription(ModelSummary):
     limits: Limits
 
 
+class ValidationRow(BaseModel):
+    """One check of the model's validation, as `policylab validate` prints it."""
+
+    name: str
+    kind: str
+    scenario: str
+    share: str
+    required: str
+    verdict: str
+    doc: str = ""
+    detail: str = ""
+
+
+class ValidationTable(BaseModel):
+    """The model's written checks (holdouts aside) and units, over the dashboard's ensemble."""
+
+    runs: int
+    seed: int
+    ok: bool
+    checks: list[ValidationRow]
+
+
 class ModelCard(BaseModel):
     """The model folder's README.md rendered to HTML (raw HTML in it escaped); null when there is none."""
 

@@ -84,6 +84,20 @@ class Simulator:
             self.cache.popitem(last=False)
         return value
 
+    async def validation(self, entry: Entry) -> s.ValidationTable:
+        """The model's written checks and units over ``dashboard_runs`` runs (computed once per model)."""
+        key = json.dumps(["validation", entry.id, self.config.dashboard_runs])
+        return await self._shared(key, lambda: self._validation(entry))
+
+    def _validation(self, entry: Entry) -> s.ValidationTable:
+        from policylab.report.build import REPORT_CHECK_KINDS
+        from policylab.validation import validate
+
+        report = validate(entry.model, kinds=REPORT_CHECK_KINDS, runs=self.config.dashboard_runs, seed=0,
+                          backend=self.config.backend)  # type: ignore[arg-type]
+        rows = [s.ValidationRow(**r.row(), doc=r.doc, detail=r.detail) for r in report.results]
+        return s.ValidationTable(runs=report.runs, seed=report.seed, ok=report.ok, checks=rows)
+
     def check_size(self, entry: Entry, runs: int, scenarios: int = 1) -> None:
         """422 material: more runs, or more runs × steps, than this server allows per request."""
         cfg = self.config

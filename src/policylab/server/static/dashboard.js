@@ -457,9 +457,29 @@
       about.replaceChildren(el("h3", {text: state.info.name}), el("p", {text: state.info.doc}));
       if (card.html) { const div = el("div"); div.innerHTML = card.html; about.append(div); }
       else about.append(el("p", {class: "hint", text: "This model folder has no README.md model card."}));
+      loadValidation(id);
     }).catch(() => {});
     loadDiagram();
     await refresh();
+  }
+
+  // The model's validation (its `checks:` and units), as `policylab validate` prints it, below the card.
+  function loadValidation(id) {
+    const box = el("div", {id: "validation"}, el("h3", {text: "Validation"}),
+                   el("p", {class: "hint", text: "running the model's checks…"}));
+    $("#about").append(box);
+    api(`/api/models/${id}/validation`).then((v) => {
+      if (state.model !== id) return;
+      const head = el("tr", {}, ...["check", "kind", "scenario", "holds in", "required", "verdict"].map((t) => el("th", {text: t})));
+      const rows = v.checks.map((c) => el("tr", {title: [c.doc, c.detail].filter(Boolean).join(" — ")},
+        el("td", {text: c.name}), el("td", {text: c.kind}), el("td", {text: c.scenario}), el("td", {text: c.share}),
+        el("td", {text: c.required}), el("td", {text: c.verdict})));
+      const failed = v.checks.filter((c) => c.verdict !== "pass").length;
+      box.replaceChildren(el("h3", {text: "Validation"}),
+        el("p", {class: "hint", text: `${v.checks.length - failed} passed, ${failed} failed; ${v.runs} runs per check, seed ${v.seed}. ` +
+          "`policylab validate` also runs the extreme-condition, integration and holdout checks."}),
+        el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
+    }).catch((e) => box.replaceChildren(el("h3", {text: "Validation"}), el("p", {class: "hint", text: `not available: ${e.message || e}`})));
   }
 
   function selectTab(name) {
