@@ -255,7 +255,7 @@ def _unit_guard(loaded: Model, skip: bool) -> None:
     """A native model whose units do not check is refused, as `check` fails it; imported models only warn."""
     if skip:
         return
-    from policylab.expr.units import check_units
+    from policylab.compile.units import check_units
 
     issues = check_units(loaded.ir)
     if not issues:
