@@ -18,7 +18,7 @@ import numpy as np
 from policylab.compile.closures import Const, Context, build
 from policylab.compile.desugar import HIDDEN
 from policylab.compile.graph import references
-from policylab.model.ir import Event, Lever, Lookup, Stock
+from policylab.model.ir import Event, GeneratedEvent, Lever, Lookup, Stock
 
 OPERATING_RUNS = 32
 TIME_SAMPLES = 60
@@ -92,10 +92,18 @@ def _derivative(expr, target: str, values: dict[str, np.ndarray], model_ir, size
 
 
 def _rate_equations(model, names: list[str]) -> dict[str, list]:  # type: ignore[no-untyped-def]
-    """Each rate's desugared equation plus the hidden rates made from it."""
+    """Each rate's desugared equation plus the hidden rates made from it.
+
+    A generated event is differentiated through its hazard: the sign of a link into a random
+    event is the sign with which the source moves the event's expected rate.
+    """
     system = model.compiled.system
     found: dict[str, list] = {}
     for name in names:
+        var = model.ir.variables.get(name)
+        if isinstance(var, GeneratedEvent) and var.hazard is not None:
+            found[name] = [var.hazard]
+            continue
         exprs = [system.rates[name].expr] if name in system.rates else []
         exprs += [r.expr for n, r in system.rates.items() if n.startswith(name + HIDDEN)]
         found[name] = exprs

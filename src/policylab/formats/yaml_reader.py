@@ -20,12 +20,15 @@ from policylab.expr.names import canonical
 from policylab.expr.parser import parse
 from policylab.formats import yaml_schema as schema
 from policylab.model.ir import (
+    CONDITIONED_UNTIL,
+    RECORD_SUFFIX,
     Auxiliary,
     Check,
     Constant,
     Event,
     Evidence,
     Flow,
+    GeneratedEvent,
     Given,
     Lever,
     Lookup,
@@ -259,14 +262,25 @@ class _Builder:
             found[key] = var
 
         for raw, c in s.constants.items():
-            add("constants", raw, Constant(**self.common("constants", raw, c), value=c.value, range=c.range,
+            add("constants", raw, Constant(**self.common("constants", raw, c),
+                                             value=self.when(c.value, "constants", raw, "value"), range=c.range,
                                              judgement=c.judgement, distribution=c.distribution, basis=c.basis))
         for raw, lv in s.levers.items():
             add("levers", raw, Lever(**self.common("levers", raw, lv), baseline=lv.baseline, range=lv.range,
                                       schedule=self.schedule(lv, lv.baseline, "levers", raw)))
         for raw, ev in s.events.items():
-            times = tuple(sorted(self.when(d, "events", raw, "dates") for d in ev.dates))
-            add("events", raw, Event(**self.common("events", raw, ev), times=times, magnitude=ev.magnitude))
+            if ev.hazard is None:
+                times = tuple(sorted(self.when(d, "events", raw, "dates") for d in ev.dates or ()))
+                add("events", raw, Event(**self.common("events", raw, ev), times=times, magnitude=ev.magnitude,
+                                         why=ev.exogenous))
+            else:
+                for var in self.generated_event(raw, ev):
+                    add("events", var.display, var)
+        if any(isinstance(v, GeneratedEvent) for v in found.values()):
+            add("events", CONDITIONED_UNTIL, Constant(
+                CONDITIONED_UNTIL, units=self.time.units, display=CONDITIONED_UNTIL, where=self.loc("events"),
+                value=self.time.start,
+                doc="Model time up to which generated events follow their record (set by a scenario's condition_until)."))
         for raw, lk in s.lookups.items():
             xs = tuple(p[0] for p in lk.points)
             if any(b < a for a, b in zip(xs, xs[1:])):
@@ -286,11 +300,43 @@ class _Builder:
                                                equation_text=str(ax.equation)))
         return found
 
+    def generated_event(self, raw: str, ev: schema.EventModel) -> tuple[Event, GeneratedEvent]:
+        """A generated event and the exogenous event holding its record (lowered to a Poisson draw)."""
+        keys = ("events", raw)
+        hazard = self.expr(ev.hazard, *keys, "hazard")  # type: ignore[arg-type]
+        name = canonical(raw)
+        record_name = name + RECORD_SUFFIX
+        times = tuple(sorted(self.when(d, *keys, "record") for d in ev.record))
+        record = Event(record_name, units=ev.units, display=raw + RECORD_SUFFIX, where=self.loc(*keys, "record"),
+                       doc=f"Recorded occurrences of {raw} (followed while a scenario conditions on the record).",
+                       times=times, magnitude=ev.magnitude, why="the record of a generated event")
+        text = (f"IF TIME < {CONDITIONED_UNTIL} THEN {record_name} "
+                f"ELSE POISSON(MAX(0, ({ev.hazard})) * DT) * {float(ev.magnitude)!r} / DT")
+        event = GeneratedEvent(**self.common("events", raw, ev), equation=self.expr(text, *keys, "hazard"),
+                               equation_text=text, hazard=hazard, hazard_text=str(ev.hazard), record=times,
+                               magnitude=ev.magnitude)
+        return record, event
+
+    def condition_until(self, raw: str, sc: schema.ScenarioModel, policy_from: float | None,
+                        variables: dict[str, Any]) -> list[Override]:
+        """The override of ``conditioned_until`` a scenario implies (its `condition_until`, else its policy date)."""
+        keys = ("scenarios", raw, "condition_until")
+        if CONDITIONED_UNTIL not in variables:
+            if sc.condition_until is not None:
+                raise self.fail("`condition_until` needs generated events (events with a `hazard`); this model has none",
+                                *keys)
+            return []
+        if sc.condition_until is not None:
+            until: float | None = self.when(sc.condition_until, *keys)
+        else:
+            until = policy_from
+        return [] if until is None else [Override(CONDITIONED_UNTIL, until, where=self.loc(*keys))]
+
     def scenarios(self, variables: dict[str, Any]) -> dict[str, Scenario]:
         built: dict[str, Scenario] = {}
         for raw, sc in self.spec.scenarios.items():
             policy_from = None if sc.policy_from is None else self.when(sc.policy_from, "scenarios", raw, "policy_from")
-            overrides = []
+            overrides = self.condition_until(raw, sc, policy_from, variables)
             for target_raw, setting in sc.set.items():
                 keys = ("scenarios", raw, "set", target_raw)
                 target = canonical(target_raw)
@@ -300,13 +346,17 @@ class _Builder:
                     close = difflib.get_close_matches(target, settable, n=1, cutoff=0.6)
                     hint = f" Did you mean {close[0]!r}?" if close else ""
                     raise self.fail(f"{target_raw!r} is not defined in this model.{hint}", *keys)
+                if isinstance(var, GeneratedEvent):
+                    raise self.fail("a generated event is not set by a scenario: set the levers or parameters of its "
+                                    "hazard, or the scenario's `condition_until`", *keys)
                 if not isinstance(var, (Constant, Lever, Event)):
                     kind = type(var).__name__.lower()
                     raise self.fail(f"only constants, levers and events can be set by a scenario; this is a {kind}", *keys)
                 times = None if setting.dates is None else tuple(sorted(self.when(d, *keys, "dates") for d in setting.dates))
                 baseline = var.baseline if isinstance(var, Lever) else 0.0
                 overrides.append(Override(target, setting.value, self.schedule(setting, baseline, *keys), times, self.loc(*keys)))
-            built[raw] = Scenario(raw, sc.doc, tuple(overrides), policy_from, self.loc("scenarios", raw))
+            condition = next((o.value for o in overrides if o.target == CONDITIONED_UNTIL), None)
+            built[raw] = Scenario(raw, sc.doc, tuple(overrides), policy_from, self.loc("scenarios", raw), condition)
         return built
 
     def outcomes(self, variables: dict[str, Any]) -> dict[str, Outcome]:

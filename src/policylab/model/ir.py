@@ -182,6 +182,30 @@ class Event(Variable):
 
     times: tuple[float, ...] = ()
     magnitude: float = 1.0
+    why: str = ""
+
+
+CONDITIONED_UNTIL = "conditioned_until"
+"""The constant holding the model time up to which generated events follow their record."""
+
+RECORD_SUFFIX = "_record"
+"""A generated event ``e`` keeps its recorded occurrences in the exogenous event ``e_record``."""
+
+
+@dataclass(frozen=True)
+class GeneratedEvent(Auxiliary):
+    """A discrete random event the model generates: a Poisson count at ``hazard`` per time unit.
+
+    Its ``equation`` (built by the reader) is ``magnitude / DT`` times the count of the step;
+    while model time is before ``conditioned_until`` (a scenario's ``condition_until``) it
+    follows the recorded occurrences (the event ``<name>_record``) instead of drawing. In
+    deterministic mode the draw is its mean, ``hazard * magnitude``.
+    """
+
+    hazard: Expr | None = None
+    hazard_text: str = ""
+    record: tuple[float, ...] = ()
+    magnitude: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -201,13 +225,18 @@ class Override:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named set of overrides; ``policy_from`` is the model time its policy changes start."""
+    """A named set of overrides; ``policy_from`` is the model time its policy changes start.
+
+    ``condition_until``: generated events follow their record before this model time
+    (default: ``policy_from``; None: they are drawn from the start).
+    """
 
     name: str
     doc: str = ""
     overrides: tuple[Override, ...] = ()
     policy_from: float | None = None
     where: Location = Location()
+    condition_until: float | None = None
 
 
 @dataclass(frozen=True)
