@@ -1,0 +1,210 @@
+"""The flagship's model card: regenerate its results file, render it, or check it has not drifted.
+
+    python scripts/flagship_card.py results   # re-run every figure (numba backend, ~10 min on 2 cores)
+    python scripts/flagship_card.py render    # README.md from card/template.md.j2 + card/results.json
+    python scripts/flagship_card.py check     # exit 1 when README.md is not the rendering of the two
+
+Every figure in the card comes from ``card/results.json`` (written by ``results``) or from the
+model file itself (events, levers, parameters, evidence); the template holds prose only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+import policylab
+from policylab.model.ir import Constant, Event, GeneratedEvent, Lever, Stock
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_DIR = ROOT / "models" / "iraq_dialogue"
+MODEL = MODEL_DIR / "model.yaml"
+CARD = MODEL_DIR / "README.md"
+TEMPLATE = MODEL_DIR / "card" / "template.md.j2"
+RESULTS = MODEL_DIR / "card" / "results.json"
+
+RUNS = 1000
+SEED = 0
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+WILSON_Z = 1.2815515655446004  # 80 % two-sided
+
+
+def wilson(successes: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
+    """Wilson score interval of a share (the Monte Carlo uncertainty of a probability)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _date_index(ds: Any, date: str) -> int:
+    dates = ds["date"].values.astype("datetime64[D]")
+    return int(np.searchsorted(dates, np.datetime64(date, "D")))
+
+
+def outcome_results(model: policylab.Model, backend: str) -> dict[str, Any]:
+    """Per scenario: every outcome's median and 10-90 % band, or its probability with an 80 % interval."""
+    from policylab.results.outcomes import needed_variables, outcome_values
+
+    ir = model.ir
+    out: dict[str, Any] = {}
+    for scenario in ir.scenarios:
+        ds = model.run(scenario=scenario, runs=RUNS, seed=SEED, variables=needed_variables(ir), backend=backend)
+        frame = {name: values.values for name, values in outcome_values(ir, ds).items()}
+        rows: dict[str, Any] = {}
+        for name, outcome in ir.outcomes.items():
+            values = np.asarray(frame[name], dtype=float)
+            if getattr(outcome, "probability", False):
+                hits = int(np.sum(values >= 0.5))
+                low, high = wilson(hits, values.size)
+                rows[name] = {"p": hits / values.size, "low": low, "high": high}
+            else:
+                rows[name] = {"median": float(np.median(values)), "p10": float(np.percentile(values, 10)),
+                              "p90": float(np.percentile(values, 90))}
+        sust = np.asarray(frame["dialogue_sustainability_end_2021"], dtype=float)
+        rows["sustainability_shares"] = {f"{t:g}": float(np.mean(sust >= t)) for t in THRESHOLDS}
+        out[scenario] = rows
+    return out
+
+
+def stream_results(model: policylab.Model, backend: str) -> dict[str, Any]:
+    """How much the random draws matter: pairs of runs with the same parameters, different streams."""
+    names = ["us_troops", "us_bases", "us_diplomatic_staff"]
+    ds = model.run(scenario="generative", runs=2 * RUNS, seed=SEED, sample=False, variables=names, backend=backend)
+    end = _date_index(ds, "2021-12-31")
+    differs = np.zeros(RUNS, dtype=bool)
+    for name in names:
+        v = ds[name].values[:, end]
+        a, b = v[0::2], v[1::2]
+        differs |= np.abs(a - b) > 0.05 * np.maximum(np.abs(a), np.abs(b))
+    decap = model.run(scenario="generative", runs=RUNS, seed=SEED, sample=False, variables=["decapitation_strike"],
+                      backend=backend)
+    p_decap = float(((decap["decapitation_strike"].values[:, :end + 1] > 0).any(axis=1)).mean())
+    return {"pairs": RUNS, "pairs_differing": float(differs.mean()), "p_decapitation_nominal_2021": p_decap}
+
+
+def validation_results(model: policylab.Model, backend: str) -> dict[str, Any]:
+    """Every check of the model file and the automatic ones, as ``policylab validate`` reports them."""
+    from policylab.validation import validate
+
+    report = validate(model, runs=RUNS, seed=SEED, backend=backend)  # type: ignore[arg-type]
+    return {r.name: {"kind": r.kind, "scenario": r.scenario, "share": r.share, "required": r.required,
+                     "passed": r.passed, "median": r.median, "trigger_share": r.trigger_share,
+                     "total": r.total, "counted": r.counted, "doc": r.doc, "detail": r.detail,
+                     "metrics": r.metrics}
+            for r in report.results}
+
+
+def regenerate(backend: str = "numba") -> dict[str, Any]:
+    """Every figure of the card, from the model file (slow: thousands of runs)."""
+    model = policylab.load(MODEL)
+    return {"runs": RUNS, "seed": SEED, "backend": backend,
+            "outcomes": outcome_results(model, backend),
+            "streams": stream_results(model, backend),
+            "validation": validation_results(model, backend)}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else round(value, 6)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _clean(value.item())
+    return value
+
+
+def model_facts(model: policylab.Model) -> dict[str, Any]:
+    """Tables drawn from the model file itself: events, levers, parameters, evidence."""
+    ir = model.ir
+    when = ir.time
+
+    def date(t: float) -> str:
+        import datetime as dt
+        assert when.calendar_start is not None and when.days_per_unit is not None
+        return str(when.calendar_start + dt.timedelta(days=round((t - when.start) * when.days_per_unit)))
+
+    events = []
+    for name, var in ir.variables.items():
+        if isinstance(var, GeneratedEvent):
+            events.append({"name": name, "kind": "generated", "how": var.hazard_text,
+                           "record": ", ".join(date(t) for t in var.record) or "none", "doc": var.doc})
+        elif isinstance(var, Event) and not name.endswith("_record"):
+            events.append({"name": name, "kind": "exogenous", "how": var.why,
+                           "record": ", ".join(date(t) for t in var.times), "doc": var.doc})
+    levers = [{"name": n, "baseline": v.baseline, "range": v.range, "doc": v.doc,
+               "path": ", ".join(f"{date(t)}: {x:g}" for t, x in zip(v.schedule.times, v.schedule.values))
+               if v.schedule else "—"} for n, v in ir.variables.items() if isinstance(v, Lever)]
+    params = [{"name": n, "value": v.value, "range": v.range, "units": v.units, "doc": v.doc, "basis": v.basis}
+              for n, v in ir.variables.items() if isinstance(v, Constant) and v.judgement]
+    facts = [{"name": n, "value": v.value, "units": v.units, "doc": v.doc, "source": v.source or "definition"}
+             for n, v in ir.variables.items() if isinstance(v, Constant) and not v.judgement and n != "conditioned_until"]
+    links = []
+    for n, v in ir.variables.items():
+        for ev in v.evidence:
+            links.append({"from": ev.from_, "to": n, "sign": ev.sign, "kind": ev.kind,
+                          "text": ev.quote if ev.kind == "source" else ev.reason})
+    stocks = sum(1 for v in ir.variables.values() if isinstance(v, Stock))
+    return {"events": events, "levers": levers, "params": params, "facts": facts, "links": links,
+            "n_links": len(links), "n_quotes": sum(1 for lk in links if lk["kind"] == "source"),
+            "n_stocks": stocks, "n_params": len(params),
+            "scenarios": {n: s.doc for n, s in ir.scenarios.items()}, "outcomes": ir.outcomes}
+
+
+def pct(x: float | None, digits: int = 0) -> str:
+    return "—" if x is None else f"{100 * x:.{digits}f} %"
+
+
+def num(x: float | None) -> str:
+    """Three significant figures, as every table of PolicyLab prints them."""
+    if x is None:
+        return "—"
+    if x == 0:
+        return "0"
+    return f"{x:.3g}" if abs(x) < 1e4 else f"{x:,.0f}"
+
+
+def render() -> str:
+    """The card: the template filled with the results file and the model file's own tables."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = pct
+    env.filters["num"] = num
+    results = json.loads(RESULTS.read_text(encoding="utf-8"))
+    model = policylab.load(MODEL)
+    return env.get_template(TEMPLATE.name).render(r=results, m=model_facts(model))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["results", "render", "check"])
+    parser.add_argument("--backend", default="numba", choices=["numpy", "numba", "auto"])
+    args = parser.parse_args(argv)
+    if args.action == "results":
+        RESULTS.write_text(json.dumps(_clean(regenerate(args.backend)), indent=1, sort_keys=True) + "\n",
+                           encoding="utf-8")
+        return 0
+    text = render()
+    if args.action == "render":
+        CARD.write_text(text, encoding="utf-8")
+        return 0
+    if CARD.read_text(encoding="utf-8") != text:
+        print(f"{CARD} is not the rendering of {TEMPLATE} with {RESULTS}: run "
+              "`python scripts/flagship_card.py render`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
