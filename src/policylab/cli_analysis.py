@@ -279,6 +279,9 @@ def discover(
         found_cart = cart(x, y, max_depth=depth, min_mass=min_mass, seed=seed) if method != "prim" else None
         header = f"{label}: {int(y.sum())} of {runs} runs have {condition} ({y.mean():.1%})" + (
             f", seed {seed}" if from_run is None else "")
+        for i, search in enumerate(found_prim, start=1):
+            for note in search.warnings:
+                err.print(f"warning: PRIM box {i}: {note}", markup=False, highlight=False)
         if fmt == "json":
             _emit(json.dumps(_discover_json(header, str(condition), found_prim, found_cart), indent=2) + "\n", output)
         else:
@@ -345,7 +348,8 @@ def _discover_json(header: str, condition: str, found_prim: list[BoxSearch], fou
     return {
         "version": 1, "title": header, "condition": condition,
         "prim": [{**box_json(s.box), "trajectory": s.trajectory.to_dict(orient="records"), "chosen_step": s.chosen,
-                  "pruned": None if s.pruned is None else box_json(s.pruned)} for s in found_prim],
+                  "pruned": None if s.pruned is None else box_json(s.pruned), "warnings": list(s.warnings)}
+                 for s in found_prim],
         "cart": None if found_cart is None else {
             "accuracy": found_cart.accuracy, "rules": found_cart.rules,
             "leaves": [{"limits": limits(leaf.limits), "coverage": leaf.coverage, "density": leaf.density, "mass": leaf.mass}

@@ -91,3 +91,33 @@ def test_pruning_by_quasi_p_value_keeps_only_the_planted_restrictions():
     assert len(unpruned.limits) > 2 and max(unpruned.quasi_p.values()) > 0.05
     assert set(pruned.limits) == {"p0", "p1"} and max(pruned.quasi_p.values()) < 1e-10
     assert pruned.coverage > unpruned.coverage
+
+
+def test_a_planted_strong_box_carries_no_warning():
+    x, y = planted()
+    assert prim(x, y, threshold=0.9, max_p=0.05)[0].warnings == ()
+
+
+def test_a_planted_weak_box_warns_that_the_density_was_not_reached_and_names_chance_restrictions():
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame(rng.random((2000, 8)), columns=[f"p{i}" for i in range(8)])
+    y = (rng.random(2000) < 0.25 + 0.1 * (x.p0 > 0.5)).to_numpy()  # a weak effect of p0, no box of density 0.8
+    search = prim(x, y, threshold=0.8, max_p=0.05)[0]
+    assert search.box.density < 0.8
+    assert any("below the 0.80 asked" in w for w in search.warnings)
+    assert any("chance alone could produce them" in w for w in search.warnings)
+
+
+def test_discover_prints_the_warnings_on_stderr_and_the_trajectory_on_stdout():
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from policylab.cli import app
+
+    sir = str(Path(__file__).resolve().parents[2] / "models" / "sir" / "model.yaml")
+    result = CliRunner().invoke(app, ["discover", sir, "--where", "peak_infected>=2000", "-n", "200", "-m", "prim",
+                                      "-q", "--backend", "numpy"])
+    assert result.exit_code == 0, result.output
+    assert "warning: PRIM box 1: 1 of 3 restrictions have a quasi-p-value above 0.05" in result.stderr
+    assert "PRIM peeling trajectory" in result.stdout

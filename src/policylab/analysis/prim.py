@@ -83,6 +83,8 @@ class BoxSearch:
     """The chosen step's box after pasting."""
     pruned: Box | None = None
     """``box`` without the restrictions whose quasi-p-value exceeds ``max_p`` (when asked)."""
+    warnings: tuple[str, ...] = ()
+    """Why the box is weak, when it is (density not reached, restrictions chance could produce, few cases)."""
 
 
 @dataclass
@@ -189,7 +191,33 @@ def _search(data: _Data, alpha: float, paste_alpha: float, min_mass: float, thre
     chosen = int(meets[0]) if meets.size else int(np.argmax(trajectory["density"].to_numpy()))
     lows, highs = _paste(data, *steps[chosen], paste_alpha)
     pruned = _box(data, *_prune(data, lows, highs, max_p)) if max_p is not None else None
-    return BoxSearch(trajectory, chosen, _box(data, lows, highs), pruned)
+    box = _box(data, lows, highs)
+    return BoxSearch(trajectory, chosen, box, pruned, weaknesses(box, threshold, max_p or SIGNIFICANCE))
+
+
+SIGNIFICANCE = 0.05
+MANY_RESTRICTIONS = 5
+FEW_CASES = 10
+
+
+def weaknesses(box: Box, threshold: float, significance: float = SIGNIFICANCE) -> tuple[str, ...]:
+    """What makes a box weak evidence, one sentence each (none for a box an analyst can rely on)."""
+    notes = []
+    if box.density < threshold - 1e-12:
+        notes.append(f"density {box.density:.2f} is below the {threshold:.2f} asked: no box on the peeling trajectory "
+                     "reaches it, so the densest is shown; the cases of interest do not concentrate in a box of "
+                     "these parameters")
+    weak = sorted((n for n, p in box.quasi_p.items() if p > significance), key=lambda n: -box.quasi_p[n])
+    if weak:
+        listed = ", ".join(f"{n} ({box.quasi_p[n]:.2g})" for n in weak[:4]) + (", …" if len(weak) > 4 else "")
+        notes.append(f"{len(weak)} of {len(box.limits)} restrictions have a quasi-p-value above {significance:g}, so "
+                     f"chance alone could produce them: {listed}; the pruned box leaves them out")
+    if len(box.limits) > MANY_RESTRICTIONS:
+        notes.append(f"the box restricts {len(box.limits)} parameters; boxes of more than {MANY_RESTRICTIONS} rarely "
+                     "describe a scenario (Bryant & Lempert 2010): raise --min-mass or --alpha, or restrict --params")
+    if box.cases < FEW_CASES:
+        notes.append(f"only {box.cases} cases of interest fall in the box: too few to characterise it; run more")
+    return tuple(notes)
 
 
 def _prune(data: _Data, lows: np.ndarray, highs: np.ndarray, max_p: float) -> tuple[np.ndarray, np.ndarray]:
