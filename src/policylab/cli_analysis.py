@@ -24,13 +24,13 @@ from rich.text import Text
 from policylab.api import Model, check_backend, load
 from policylab.cli import _emit, _errors, _split_vars, default_model, err, out
 from policylab.errors import UsageError
+from policylab.grammar import plural
 from policylab.results.intervals import Interval
 from policylab.results.tables import number
 
 if TYPE_CHECKING:
-    from policylab.analysis.abc import Posterior
+    from policylab.analysis.calibration_summary import CalibrationSummary
     from policylab.analysis.evaluate import Condition
-    from policylab.analysis.calibration import Fit, Problem
     from policylab.analysis.cart import CartResult
     from policylab.analysis.prim import Box, BoxSearch
 
@@ -497,11 +497,18 @@ def calibrate(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     backend: BackendOption = "auto",
+    allow_underdetermined: Annotated[bool, typer.Option("--allow-underdetermined", help="Fit even when parameters outnumber observations (refused otherwise).")] = False,
 ) -> None:
-    """Fit judgement parameters to observed series: differential evolution, or ABC rejection / SMC."""
+    """Fit judgement parameters to observed series: differential evolution, or ABC rejection / SMC.
+
+    Says how far to trust the result: refuses more parameters than observations (unless
+    --allow-underdetermined), heads an unconverged fit "best point found", and reports which
+    parameters the data constrain (local sensitivity and collinearity, Brun et al. 2001).
+    """
     from policylab.analysis import plots
-    from policylab.analysis.abc import Posterior, abc_rejection, abc_smc, write_posterior
-    from policylab.analysis.calibration import calibration_problem, fit_de, fit_table, fitted_series, loss, predict
+    from policylab.analysis.abc import abc_rejection, abc_smc, write_posterior
+    from policylab.analysis.calibration import calibration_problem, check_determined, fit_de, fitted_series
+    from policylab.analysis.calibration_summary import summarise
 
     with _errors():
         _check_format(fmt, ("table", "json"))
@@ -513,8 +520,9 @@ def calibrate(
         loaded = _model(model)
         problem = calibration_problem(loaded, mapping, data, parameters=_split_vars(params), scenario=scenario,
                                       deterministic=not stochastic, seed=seed, backend=backend)  # type: ignore[arg-type]
+        check_determined(problem, allow_underdetermined)
         if problem.skipped:
-            err.print(f"note: {len(problem.skipped)} observations outside the run or the mapping's window are not fitted: "
+            err.print(f"note: {plural(len(problem.skipped), 'observation')} outside the run or the mapping's window are not fitted: "
                       + ", ".join(f"{s} {d}" for s, d in problem.skipped), highlight=False, markup=False)
         unit_label = "generations" if method != "rejection" else "runs"
         fit, posterior = None, None
@@ -525,90 +533,82 @@ def calibrate(
                 posterior = abc_rejection(problem, samples=samples, accept=accept, seed=seed, progress=progress)  # type: ignore[arg-type]
             else:
                 posterior = abc_smc(problem, particles=particles, generations=generations or 6, seed=seed, progress=progress)  # type: ignore[arg-type]
-        if posterior is None and fit is not None:
-            posterior = Posterior(pd.DataFrame({**{k: [v] for k, v in fit.parameters.items()}, "weight": [1.0],
-                                                "distance": [fit.rms_error]}), fit.rms_error, fit.evaluations, "de", pd.DataFrame())
-        best = posterior.sample.iloc[int(np.argmin(posterior.sample["distance"].to_numpy()))]
-        best_unit = problem.space.unit({n: np.array([best[n]]) for n in problem.space.names})[0]
-        table = fit_table(problem, best_unit)
-        nominal = problem.space.unit({u.name: np.array([u.nominal]) for u in problem.space.uncertainties})
-        errors = {"best": float(np.sqrt(loss(problem, predict(problem, best_unit[None, :]))[0])),
-                  "file": float(np.sqrt(loss(problem, predict(problem, nominal))[0]))}
+        summary = summarise(problem, fit, posterior)
+        for note in summary.warnings:
+            err.print(f"warning: {note}", markup=False, highlight=False)
         if output is not None:
-            write_posterior(posterior, output)
+            write_posterior(summary.posterior, output)
             err.print(f"parameter sets written to {output}", highlight=False)
-        posterior = None if fit is not None else posterior
         if fmt == "json":
-            _emit(json.dumps({**_calibration_json(problem, fit, posterior, table), "rms_error": errors}, indent=2,
-                             default=str) + "\n", None)
+            _emit(json.dumps(_calibration_json(summary), indent=2, default=str) + "\n", None)
         else:
-            _print_calibration(problem, fit, posterior, table)
-            out.print(f"overall RMS error (in units of each series' scale): {errors['best']:.3f} "
-                      f"{'best fit' if fit is not None else 'best particle'}, {errors['file']:.3f} at the model file's values",
-                      highlight=False)
+            _print_calibration(summary)
+            out.print(f"overall RMS error (in units of each series' scale): {summary.rms_best:.3g} {summary.heading}, "
+                      f"{summary.rms_file:.3g} at the model file's values", highlight=False)
         if plot is not None:
-            _plot(plots.calibration_figure(table, fitted_series(problem, best_unit), f"{loaded.name}: calibration ({method})"), plot)
+            _plot(plots.calibration_figure(summary.table, fitted_series(problem, summary.best_unit),
+                                           f"{loaded.name}: calibration ({method})"), plot)
 
 
-def _series_errors(problem: Problem, table: pd.DataFrame) -> dict[str, float]:
-    found = {}
-    for t in problem.targets:
-        rows = table[table["series"] == t.name]
-        found[t.name] = float(np.sqrt(np.average(((rows["fitted"] - rows["observed"]) / t.scale) ** 2, weights=rows["weight"])))
-    return found
-
-
-def _print_calibration(problem: Problem, fit: Fit | None, posterior: Posterior | None, table: pd.DataFrame) -> None:
-    how = ""
+def _print_calibration(summary: CalibrationSummary) -> None:
+    problem, fit = summary.problem, summary.fit
+    posterior = None if fit is not None else summary.posterior
     if fit is not None:
         how = f"{fit.evaluations} runs, {fit.generations} generations; {fit.message}"
-    elif posterior is not None:
-        how = (f"ABC {posterior.method}: {posterior.simulations} runs, {len(posterior.sample)} accepted, "
-               f"ε = {posterior.epsilon:.3g}")
-    grid = Table(title=f"{problem.model.name}: {len(problem.space)} parameters fitted to {problem.observations} "
-                 f"observations of {len(problem.targets)} series ({how})", highlight=False)
+    else:
+        how = (f"ABC {summary.posterior.method}: {summary.posterior.simulations} runs, "
+               f"{len(summary.posterior.sample)} accepted, ε = {summary.posterior.epsilon:.3g}")
+    found = summary.identifiability
+    grid = Table(title=f"{problem.model.name}: {plural(len(problem.space), 'parameter')} fitted to "
+                 f"{plural(problem.observations, 'observation')} of {plural(len(problem.targets), 'series', 'series')} "
+                 f"({how}); the data constrain {len(found.constrained)} of {len(problem.space)}", highlight=False)
     grid.add_column("parameter", style="bold")
     grid.add_column("prior range", justify="right")
     grid.add_column("file value", justify="right")
-    heads = ("best fit",) if fit is not None else ("posterior mean ± sd", "5 %", "95 %")
+    heads = (summary.heading,) if fit is not None else ("posterior mean ± sd", "5 %", "95 %")
     for head in heads:
         grid.add_column(head, justify="right")
+    grid.add_column("constrained by the data (sensitivity)", justify="right")
     for u in problem.space.uncertainties:
-        cells = [u.name, f"[{u.low:.4g}, {u.high:.4g}]" + (f" {u.distribution}" if u.distribution != "uniform" else ""),
-                 f"{u.nominal:.4g}"]
+        cells = [u.name, f"[{number(u.low)}, {number(u.high)}]" + (f" {u.distribution}" if u.distribution != "uniform" else ""),
+                 number(u.nominal)]
         if fit is not None:
-            cells.append(f"{fit.parameters[u.name]:.4g}")
+            cells.append(number(fit.parameters[u.name]))
         elif posterior is not None:
             s = posterior.sample
-            lo, hi = _weighted_quantiles(s[u.name].to_numpy(), s["weight"].to_numpy(), (0.05, 0.95))
-            cells += [f"{posterior.mean()[u.name]:.4g} ± {posterior.std()[u.name]:.2g}", f"{lo:.4g}", f"{hi:.4g}"]
+            from policylab.analysis.calibration_summary import weighted_quantiles
+
+            lo, hi = weighted_quantiles(s[u.name].to_numpy(), s["weight"].to_numpy(), (0.05, 0.95))
+            cells += [f"{number(posterior.mean()[u.name])} ± {posterior.std()[u.name]:.2g}", number(lo), number(hi)]
+        sensitivity = found.sensitivity[u.name]
+        cells.append(f"{'yes' if u.name in found.constrained else 'no'} ({sensitivity:.2g})")
         grid.add_row(*cells)
     out.print(grid)
-    errors = _series_errors(problem, table)
     fits = Table(title="observed and fitted" + (" (best particle)" if fit is None else ""), highlight=False)
     for col in ("series", "date", "observed", "fitted"):
         fits.add_column(col, justify="left" if col in ("series", "date") else "right")
-    for name, rows in table.groupby("series", sort=False):
+    for name, rows in summary.table.groupby("series", sort=False):
         for n, (_, row) in enumerate(rows.iterrows()):
-            fits.add_row(f"{name} → {row['variable']} (RMS error {errors[str(name)]:.1%} of scale)" if n == 0 else "",
-                         str(row["date"]), f"{row['observed']:.4g}", f"{row['fitted']:.4g}")
+            fits.add_row(f"{name} → {row['variable']} (RMS error {summary.series_rms[str(name)]:.1%} of scale)" if n == 0 else "",
+                         str(row["date"]), number(row["observed"]), number(row["fitted"]))
         fits.add_section()
     out.print(fits)
 
 
-def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float, ...]) -> list[float]:
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order]) / weights.sum()
-    return [float(values[order][min(int(np.searchsorted(cumulative, q)), len(values) - 1)]) for q in qs]
-
-
-def _calibration_json(problem: Problem, fit: Fit | None, posterior: Posterior | None, table: pd.DataFrame) -> dict[str, object]:
-    result: dict[str, object] = {"version": 1, "model": problem.model.name, "series_rms_error": _series_errors(problem, table),
-                                 "observed_vs_fitted": json.loads(table.to_json(orient="records", date_format="iso"))}
+def _calibration_json(summary: CalibrationSummary) -> dict[str, object]:
+    problem, fit, posterior = summary.problem, summary.fit, summary.posterior
+    result: dict[str, object] = {
+        "version": 2, "model": problem.model.name, "series_rms_error": summary.series_rms,
+        "rms_error": {"best": summary.rms_best, "file": summary.rms_file},
+        "observed_vs_fitted": json.loads(summary.table.to_json(orient="records", date_format="iso")),
+        "identifiability": {"sensitivity": summary.identifiability.sensitivity,
+                            "constrained": summary.identifiability.constrained,
+                            "collinearity": summary.identifiability.collinearity},
+        "warnings": summary.warnings}
     if fit is not None:
         result.update({"method": "de", "parameters": fit.parameters, "loss": fit.loss, "evaluations": fit.evaluations,
-                       "generations": fit.generations})
-    elif posterior is not None:
+                       "generations": fit.generations, "converged": fit.converged})
+    else:
         result.update({"method": posterior.method, "posterior_mean": posterior.mean(), "posterior_std": posterior.std(),
                        "epsilon": posterior.epsilon, "simulations": posterior.simulations,
                        "history": posterior.history.to_dict(orient="records")})

@@ -162,3 +162,38 @@ def test_analysis_results_say_which_backend_ran():
     assert sobol_indices(model, base_samples=8, backend="numpy").attrs["backend"] == "numpy"
     expected = "numba" if policylab.api.numba_available() else "numpy"
     assert sobol_indices(model, base_samples=8).attrs["backend"] == expected
+
+
+def _sir_data(tmp_path, times, parameters: str) -> tuple[str, str]:
+    model = policylab.load(SIR)
+    truth = model.run(params={"contact_rate": 6.0, "infectivity": 0.05, "recovery_time": 8.0})
+    pd.DataFrame({"date": times, "series": "cases", "value": truth["infected"].sel(time=times).values[0]}).to_csv(
+        tmp_path / "data.csv", index=False)
+    (tmp_path / "map.yaml").write_text(f"series:\n  cases: {{variable: infected}}\nparameters: {parameters}\n",
+                                       encoding="utf-8")
+    return str(tmp_path / "map.yaml"), str(tmp_path / "data.csv")
+
+
+def test_calibrate_refuses_more_parameters_than_observations(tmp_path):
+    mapping, data = _sir_data(tmp_path, [20, 40], "[contact_rate, infectivity, recovery_time]")
+    refused = invoke("calibrate", SIR, "--mapping", mapping, "--data", data, "-g", "2")
+    assert refused.exit_code == 2
+    assert "3 parameters cannot be fitted to 2 observations" in refused.stderr and "--params" in refused.stderr
+    forced = invoke("calibrate", SIR, "--mapping", mapping, "--data", data, "-g", "2", "--allow-underdetermined",
+                    "--format", "json")
+    assert forced.exit_code == 0, forced.output
+    found = json.loads(forced.stdout)
+    assert any("3 parameters were fitted to 2 observations" in w for w in found["warnings"])
+    assert any("did not converge" in w for w in found["warnings"]) and not found["converged"]
+    assert "best point found (not converged)" in invoke(
+        "calibrate", SIR, "--mapping", mapping, "--data", data, "-g", "2", "--allow-underdetermined").stdout
+
+
+def test_calibrate_says_which_parameters_the_data_constrain(tmp_path):
+    # infectivity and contact_rate enter only as their product: the data cannot tell them apart
+    mapping, data = _sir_data(tmp_path, list(range(0, 120, 5)), "[contact_rate, infectivity, recovery_time]")
+    result = invoke("calibrate", SIR, "--mapping", mapping, "--data", data, "-g", "15", "--format", "json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)["identifiability"]
+    assert set(found["constrained"]) == {"contact_rate", "infectivity", "recovery_time"}
+    assert found["collinearity"] > 15  # the product is determined, not its factors

@@ -216,6 +216,8 @@ class Fit:
     evaluations: int
     generations: int
     message: str
+    converged: bool = True
+    """Whether the optimiser met its tolerance (not merely ran out of generations)."""
 
     @property
     def rms_error(self) -> float:
@@ -295,4 +297,83 @@ def fit_de(
                                     vectorized=True, updating="deferred", polish=False, init="latinhypercube", callback=callback, **rng_arg)
     best = np.clip(np.asarray(result.x), 0.0, 1.0)
     values = {name: float(v[0]) for name, v in problem.space.values(best[None, :]).items()}
-    return Fit(values, float(result.fun), fit_table(problem, best), evaluations, int(result.nit), str(result.message))
+    return Fit(values, float(result.fun), fit_table(problem, best), evaluations, int(result.nit), str(result.message),
+               bool(result.success))
+
+
+IDENTIFIABLE = 0.05
+"""Below this sensitivity (RMS change of the scaled residuals per whole prior range) the data do not constrain a parameter."""
+COLLINEAR = 15.0
+"""Collinearity index above which parameters trade off against each other (Brun et al. 2001 use 10-15)."""
+
+
+@dataclass(frozen=True)
+class Identifiability:
+    """Which parameters the data constrain, from the local sensitivity of the fit (Brun et al. 2001).
+
+    ``sensitivity[p]`` is delta^msqr: the root-mean-square change of the scaled residuals
+    when ``p`` moves across its whole prior range, by central differences at the best fit.
+    ``collinearity`` is the index of the constrained parameters together: large when the
+    fit cannot tell them apart (one can make up for another).
+    """
+
+    sensitivity: dict[str, float]
+    collinearity: float
+
+    @property
+    def constrained(self) -> list[str]:
+        return [name for name, value in self.sensitivity.items() if value >= IDENTIFIABLE]
+
+    @property
+    def unconstrained(self) -> list[str]:
+        return [name for name, value in self.sensitivity.items() if value < IDENTIFIABLE]
+
+
+def identifiability(problem: Problem, unit: np.ndarray, step: float = 0.05) -> Identifiability:
+    """Local sensitivities and the collinearity index at ``unit`` (one ensemble of 2 k runs)."""
+    k = len(problem.space)
+    centre = np.clip(np.asarray(unit, dtype=float), step, 1 - step)
+    points = np.repeat(centre[None, :], 2 * k, axis=0)
+    points[np.arange(k), np.arange(k)] += step
+    points[k + np.arange(k), np.arange(k)] -= step
+    scaled = np.concatenate([np.full(len(t.values), t.scale) for t in problem.targets])
+    jacobian = ((predict(problem, points[:k]) - predict(problem, points[k:])) / scaled / (2 * step)).T  # (n, k)
+    jacobian = np.where(np.isfinite(jacobian), jacobian, 0.0)
+    sensitivity = np.sqrt(np.mean(jacobian**2, axis=0))
+    names = problem.space.names
+    strong = sensitivity >= IDENTIFIABLE
+    collinearity = 1.0
+    if strong.sum() > 1:
+        normal = jacobian[:, strong] / np.linalg.norm(jacobian[:, strong], axis=0)
+        smallest = float(np.linalg.eigvalsh(normal.T @ normal)[0])
+        collinearity = float("inf") if smallest <= 1e-12 else 1 / np.sqrt(smallest)
+    return Identifiability({n: float(v) for n, v in zip(names, sensitivity)}, collinearity)
+
+
+def warnings_for(problem: Problem, fit: Fit | None, found: Identifiability | None) -> list[str]:
+    """What limits trust in a calibration, one sentence each (empty for a well-posed, converged fit)."""
+    notes = []
+    k, n = len(problem.space), problem.observations
+    if k > n:
+        notes.append(f"{k} parameters were fitted to {n} observations: the data cannot determine them all")
+    if fit is not None and not fit.converged:
+        notes.append(f"the optimiser did not converge ({fit.message}); this is the best point found, not a best fit; "
+                     "raise --generations or fit fewer --params")
+    if found is not None and found.unconstrained:
+        names = ", ".join(found.unconstrained[:6]) + (", …" if len(found.unconstrained) > 6 else "")
+        notes.append(f"the data do not constrain {len(found.unconstrained)} of {k} parameters (moving one across its "
+                     f"prior range changes the fit by less than {IDENTIFIABLE:.0%} of the series' scale): {names}; "
+                     "their fitted values are arbitrary")
+    if found is not None and found.collinearity > COLLINEAR:
+        notes.append(f"the constrained parameters trade off against each other (collinearity index "
+                     f"{found.collinearity:.3g} > {COLLINEAR:g}): several combinations fit equally well")
+    return notes
+
+
+def check_determined(problem: Problem, allow: bool = False) -> None:
+    """Refuse to fit more parameters than there are observations, unless ``allow``."""
+    k, n = len(problem.space), problem.observations
+    if k > n and not allow:
+        raise UsageError(f"{k} parameters cannot be fitted to {n} observations (more unknowns than data); choose "
+                         f"the parameters the data speak to with --params, or pass --allow-underdetermined to fit "
+                         "anyway (the result says which parameters the data constrain)")
