@@ -50,6 +50,8 @@ class SensitivityPanel:
     outcome: str
     method: str
     values: dict[str, float]
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Confidence interval per parameter, when the method has one; bars whose interval holds 0 are greyed."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,9 @@ def _findings_figures(findings: Findings | None) -> tuple[list[dict[str, str]], 
     bars = []
     for panel in findings.sensitivity:
         frame = pd.DataFrame({"parameter": list(panel.values), "value": list(panel.values.values())})
+        if panel.intervals:
+            frame["low"] = [panel.intervals[p][0] for p in panel.values]
+            frame["high"] = [panel.intervals[p][1] for p in panel.values]
         figure = bars_figure(frame, f"{panel.outcome}: {panel.method}", panel.method)
         bars.append({"name": panel.outcome, "method": panel.method, "json": _figure_json(figure)})
     boxes = []

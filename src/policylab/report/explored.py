@@ -16,6 +16,7 @@ parameters) and the outcomes. From those, without re-running anything:
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -27,12 +28,29 @@ from policylab.report.build import BoxPanel, Findings, SensitivityPanel
 MAX_BARS = 15
 
 
-def _rank_correlations(frame: pd.DataFrame, parameters: list[str], outcome: str) -> dict[str, float]:
+CONFIDENCE = 0.95
+
+
+def spearman_interval(rho: float, n: int, z: float) -> tuple[float, float]:
+    """Confidence interval of a Spearman correlation by Fisher's z with Fieller et al.'s (1957) variance 1.06/(n-3)."""
+    half = z * np.sqrt(1.06 / max(n - 3, 1))
+    centre = np.arctanh(np.clip(rho, -0.999999, 0.999999))
+    return float(np.tanh(centre - half)), float(np.tanh(centre + half))
+
+
+def resolvable(n: int, k: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The z of a Bonferroni-corrected two-sided interval over ``k`` parameters, and the smallest |rho| it resolves."""
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / (2 * max(k, 1)))
+    return z, float(np.tanh(z * np.sqrt(1.06 / max(n - 3, 1))))
+
+
+def _rank_correlations(frame: pd.DataFrame, parameters: list[str], outcome: str,
+                       z: float) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
     y = frame[outcome].to_numpy(dtype=float)
     values: dict[str, float] = {}
     ok = np.isfinite(y)
     if ok.sum() < 3 or np.ptp(y[ok]) == 0:
-        return values
+        return values, {}
     for name in parameters:
         x = frame[name].to_numpy(dtype=float)[ok]
         if np.ptp(x) == 0:
@@ -41,7 +59,8 @@ def _rank_correlations(frame: pd.DataFrame, parameters: list[str], outcome: str)
         if np.isfinite(rho):
             values[name] = float(rho)
     top = sorted(values, key=lambda n: -abs(values[n]))[:MAX_BARS]
-    return {n: values[n] for n in top}
+    n = int(ok.sum())
+    return {p: values[p] for p in top}, {p: spearman_interval(values[p], n, z) for p in top}
 
 
 def _conditions(model: Model | None, outcomes: list[str], condition: str | None) -> list[tuple[str, str, float]]:
@@ -71,13 +90,20 @@ def _boxes(frame: pd.DataFrame, parameters: list[str],
     x = frame[varying].astype(float)
     ranges = {p: (float(x[p].min()), float(x[p].max())) for p in varying}
     panels, notes = [], []
+    if not conditions:
+        notes.append("No PRIM boxes: no declared outcome has a numeric threshold to search for, and no condition "
+                     "was given (`policylab report RUN_ID --condition 'OUTCOME>=VALUE'`).")
     for outcome, op, limit in conditions:
         if outcome not in frame:
+            notes.append(f"No PRIM box for {outcome} {op} {limit:g}: the exploration did not store {outcome}.")
             continue
         y = _holds(frame[outcome].to_numpy(dtype=float), op, limit)
         if not varying or y.sum() == 0 or y.all():
+            why = ("no parameter was varied" if not varying else
+                   f"{'no' if y.sum() == 0 else 'every'} run has {outcome} {op} {limit:g}")
+            notes.append(f"No PRIM box for {outcome} {op} {limit:g}: {why}, so there is nothing to tell apart.")
             continue
-        searches = prim(x, y)
+        searches = prim(x, y, max_p=0.05)
         if not searches:
             continue
         box = searches[0].box
@@ -85,6 +111,7 @@ def _boxes(frame: pd.DataFrame, parameters: list[str],
             notes.append(f"No PRIM box for {outcome} {op} {limit:g}: it holds in {y.mean():.0%} of runs, and no "
                          "restriction of the parameters makes it markedly more likely.")
             continue
+        notes += [f"PRIM box for {outcome} {op} {limit:g}: {w}." for w in searches[0].warnings]
         panels.append(BoxPanel(f"{outcome} {op} {limit:g}", dict(box.limits), {p: ranges[p] for p in box.limits},
                                box.coverage, box.density, box.mass, dict(box.quasi_p)))
     return panels, notes
@@ -95,12 +122,21 @@ def findings_from_frame(frame: pd.DataFrame, run_id: str, parameters: list[str],
     """Sensitivity and PRIM boxes from an exploration's outcome table (one row per run)."""
     first_policy = frame["policy"].iloc[0] if "policy" in frame else None
     within = frame[frame["policy"] == first_policy] if first_policy is not None else frame
-    panels = tuple(SensitivityPanel(o, "Spearman rank correlation with the outcome", v)
-                   for o in outcomes if o in within and (v := _rank_correlations(within, parameters, o)))
+    z, smallest = resolvable(len(within), len(parameters))
+    panels = []
+    for o in outcomes:
+        if o in within:
+            values, intervals = _rank_correlations(within, parameters, o, z)
+            if values:
+                panels.append(SensitivityPanel(o, "Spearman rank correlation with the outcome", values, intervals))
     boxes, notes = _boxes(frame, parameters, _conditions(model, outcomes, condition))
+    notes.insert(0, f"Sensitivity: {len(within):,} runs over {len(parameters)} parameters resolve rank correlations "
+                    f"of at least ±{smallest:.2f} ({CONFIDENCE:.0%} intervals, Bonferroni-corrected over the "
+                    "parameters); bars whose interval includes 0 are grey: noise at this sample size."
+                 + (" Run a larger exploration to resolve smaller effects." if smallest > 0.1 else ""))
     if first_policy is not None and frame["policy"].nunique() > 1:
         notes.append(f"Sensitivity is computed within policy {first_policy!r}.")
-    return Findings(run_id, len(frame), panels, tuple(boxes), tuple(notes))
+    return Findings(run_id, len(frame), tuple(panels), tuple(boxes), tuple(notes))
 
 
 def findings_from_store(store, run_id: str, model: Model | None = None,  # type: ignore[no-untyped-def]

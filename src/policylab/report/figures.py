@@ -132,9 +132,13 @@ def _wrap(text: str, width: int = 70) -> str:
 def bars_figure(frame: pd.DataFrame, title: str, x_title: str) -> go.Figure:
     """Horizontal bars of ``value`` per ``parameter``, largest on top (one panel of a sensitivity analysis)."""
     ordered = frame.sort_values("value", key=lambda s: s.abs())
-    figure = go.Figure(go.Bar(x=ordered["value"], y=ordered["parameter"], orientation="h",
-                              marker_color=["#1f5fa8" if v >= 0 else "#c0392b" for v in ordered["value"]],
-                              hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    has_ci = {"low", "high"} <= set(ordered.columns)
+    noise = (ordered["low"] <= 0) & (ordered["high"] >= 0) if has_ci else pd.Series(False, index=ordered.index)
+    colours = ["#bbbbbb" if n else "#1f5fa8" if v >= 0 else "#c0392b" for v, n in zip(ordered["value"], noise)]
+    error = ({"type": "data", "symmetric": False, "array": ordered["high"] - ordered["value"],
+              "arrayminus": ordered["value"] - ordered["low"], "color": "#555", "thickness": 1} if has_ci else None)
+    figure = go.Figure(go.Bar(x=ordered["value"], y=ordered["parameter"], orientation="h", marker_color=colours,
+                              error_x=error, hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     layout = _layout(title, 120 + 22 * len(ordered))
     layout["xaxis"] = {"title": {"text": x_title}, "showgrid": True, "gridcolor": "#eee", "zeroline": True}
     layout["margin"] = {"l": 200, "r": 24, "t": 48, "b": 48}
