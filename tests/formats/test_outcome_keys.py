@@ -22,7 +22,7 @@ MILESTONE = """
 
 
 def _with(outcome_yaml: str) -> str:
-    return SIR + outcome_yaml
+    return SIR.replace("\noutcomes:\n", "\noutcomes:" + outcome_yaml, 1)
 
 
 def test_label_and_probability_are_read_and_default_sensibly() -> None:
