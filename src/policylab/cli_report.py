@@ -105,6 +105,12 @@ def serve(
 
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
         shown = f"[{host}]" if ":" in host else host
-        err.print(f"PolicyLab dashboard: http://{shown}:{port}/" + (f"#token={secret}" if secret else "")
-                  + f"  (simulating with {resolve_backend(backend)}; warming up, then Ctrl+C to stop)", highlight=False)
-        serve_forever(config, host, port)
+        url = f"http://{shown}:{port}/" + (f"#token={secret}" if secret else "")
+        def bound() -> None:
+            err.print(f"warming up the {resolve_backend(backend)} backend…", highlight=False)
+
+        def ready() -> None:
+            err.print(f"PolicyLab ready at {url}  (API reference at http://{shown}:{port}/docs; Ctrl+C to stop)",
+                      highlight=False, markup=False)
+
+        serve_forever(config, host, port, on_ready=ready, on_bound=bound)

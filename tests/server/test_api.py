@@ -136,3 +136,12 @@ def test_an_exploration_runs_in_the_background_and_its_results_come_from_the_sto
 def test_an_exploration_over_the_sample_cap_is_refused(client):
     problem = client.post("/api/models/sir/explorations", json={"samples": 150, "scenarios": ["all"]}).json()
     assert problem["status"] == 422 and problem["field"] == "samples"
+
+
+def test_misspelt_names_in_requests_get_a_did_you_mean(client):
+    scenario = client.post("/api/models/sir/run", json={"scenario": "distancng", "runs": 1})
+    assert scenario.status_code == 422 and "Did you mean 'distancing'?" in scenario.json()["detail"]
+    lever = client.post("/api/models/sir/run", json={"params": {"distancng": 0.2}, "runs": 1})
+    assert lever.status_code == 422 and "Did you mean 'distancing'?" in lever.json()["detail"]
+    model = client.get("/api/models/sri")
+    assert model.status_code == 404 and "Did you mean 'sir'?" in model.json()["detail"]

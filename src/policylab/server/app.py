@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from policylab.api import __version__
+from policylab.compile.graph import suggest
 from policylab.errors import PolicyLabError
 from policylab.report.card import model_card_html
 from policylab.report.diagram import DiagramError
@@ -53,7 +54,8 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 def _entry(catalogue: Catalogue, model_id: str) -> Entry:
     entry = catalogue.get(model_id)
     if entry is None:
-        raise HTTPException(404, f"no model {model_id!r}; this server has: {', '.join(catalogue.entries) or '(none)'}")
+        raise HTTPException(404, f"no model {model_id!r}.{suggest(model_id, catalogue.entries)} "
+                                 f"This server has: {', '.join(catalogue.entries) or '(none)'}")
     return entry
 
 

@@ -27,6 +27,7 @@ import xarray as xr
 from policylab.errors import UsageError
 from policylab.report.fan import fan, key_variables, policy_date, thinned_index, x_axis
 from policylab.results.outcomes import needed_variables
+from policylab.compile.graph import suggest
 from policylab.results.tables import comparison_table, default_rows
 from policylab.server import schemas as s
 from policylab.server.catalogue import Entry
@@ -116,17 +117,19 @@ class Simulator:
         for i, name in enumerate(scenarios):
             if name is not None and name not in ir.scenarios:
                 where = f"{field_prefix}[{i}]" if field_prefix == "scenarios" else "scenario"
-                raise FieldError(where, f"scenario {name!r} is not defined in {entry.id}; choose one of: "
-                                        f"{', '.join(ir.scenarios) or '(none)'}")
+                raise FieldError(where, f"scenario {name!r} is not defined in {entry.id}.{suggest(name, ir.scenarios)} "
+                                        f"Choose one of: {', '.join(ir.scenarios) or '(none)'}")
         settable = {n for n, v in ir.variables.items() if type(v).__name__ in ("Constant", "Lever")}
         for name in params:
             if _canonical(name) not in settable:
-                raise FieldError(f"params.{name}", f"params: {name!r} is not a lever or constant of {entry.id}")
+                raise FieldError(f"params.{name}", f"params: {name!r} is not a lever or constant of {entry.id}."
+                                                   f"{suggest(_canonical(name), settable)}")
         chosen = list(variables) if variables else key_variables(ir)
         known = set(entry.model.variables) | {n for n, v in ir.variables.items() if type(v).__name__ in ("Lever", "Event")}
         for i, name in enumerate(chosen):
             if _canonical(name) not in known:
-                raise FieldError(f"variables[{i}]", f"variable {name!r} is not an output of {entry.id}")
+                raise FieldError(f"variables[{i}]", f"variable {name!r} is not an output of {entry.id}."
+                                                    f"{suggest(_canonical(name), known)}")
         return [_canonical(v) for v in chosen]
 
     async def run(self, entry: Entry, body: s.RunRequest) -> s.RunResult:

@@ -1,0 +1,60 @@
+"""`policylab serve` from the command line: a taken port is one line and exit 1; "ready" comes after warm-up."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+SIR = ROOT / "models" / "sir" / "model.yaml"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def test_a_port_in_use_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "policylab", "serve", "--model", str(SIR), "--port", str(port),
+                                 "--store", str(tmp_path), "--backend", "numpy"],
+                                capture_output=True, text=True, env=_env(), timeout=120)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == f"error: port {port} on 127.0.0.1 is already in use; stop the other server or choose another --port"
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+
+
+def test_ready_is_announced_only_once_the_server_answers(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "policylab", "serve", "--model", str(SIR), "--port", str(port),
+                                "--store", str(tmp_path), "--backend", "numpy"],
+                               stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        seen = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            seen.append(line)
+            if "ready at" in line:
+                break
+        assert any("warming up" in s for s in seen[:-1]), seen
+        assert seen[-1].startswith(f"PolicyLab ready at http://127.0.0.1:{port}/"), seen
+        answer = httpx.get(f"http://127.0.0.1:{port}/api/models/sir", timeout=10)  # at once: no retry
+        assert answer.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stderr.close()  # type: ignore[union-attr]
