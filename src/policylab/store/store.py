@@ -45,7 +45,7 @@ from policylab.store.errors import ResumeError, RunNotFoundError, StoreError, St
 from policylab.store.locks import NOTICE_AFTER, FileLock, describe_holder
 
 CATALOGUE = "runs.duckdb"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of the catalogue and of each manifest.json; a store written by a newer version is refused
 _RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR)",
@@ -119,6 +119,9 @@ class Store:
             try:
                 for statement in _SCHEMA:
                     con.execute(statement)
+                _check_schema(con, self.catalogue_path)
+                con.execute("INSERT INTO meta SELECT 'schema_version', ? WHERE NOT EXISTS "
+                            "(SELECT 1 FROM meta WHERE key = 'schema_version')", [str(SCHEMA_VERSION)])
                 yield con
             finally:
                 con.close()
@@ -130,6 +133,8 @@ class Store:
             return
         con = self._connect(read_only=True)
         try:
+            if _has_tables(con):
+                _check_schema(con, self.catalogue_path)
             yield con
         finally:
             con.close()
@@ -169,7 +174,7 @@ class Store:
         run_id = new_run_id()
         folder = self.run_folder(run_id)
         folder.mkdir(parents=True)
-        writer = RunWriter(self, run_id, {**manifest, "run_id": run_id}, set())
+        writer = RunWriter(self, run_id, {**manifest, "run_id": run_id, "schema_version": SCHEMA_VERSION}, set())
         writer.lock.acquire(timeout=0)
         try:
             write_bytes_atomic(folder / "manifest.json", json.dumps(writer.manifest, indent=2, default=str).encode())
@@ -239,7 +244,10 @@ class Store:
 
     def manifest(self, run_id: str) -> dict:
         """What a run was asked to compute (model, design, request), as written when it started."""
-        return json.loads((self.run_folder(run_id) / "manifest.json").read_text(encoding="utf-8"))
+        path = self.run_folder(run_id) / "manifest.json"
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        _refuse_newer(manifest.get("schema_version", 1) if isinstance(manifest, dict) else 1, path)
+        return manifest
 
     def info(self, run_id: str) -> RunInfo:
         self.run_folder(run_id)  # refuses what is not a run id (e.g. a path) before touching the catalogue
@@ -324,6 +332,22 @@ class RunWriter:
             raise StoreError(f"run {self.run_id} cannot be marked complete: chunks {missing[:5]} are missing")
         with self.store._writing() as con:
             con.execute("UPDATE runs SET status = 'complete', finished = ? WHERE run_id = ?", [dt.datetime.now(), self.run_id])
+
+
+def _check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a catalogue written by a newer PolicyLab (one without a version is version 1)."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    _refuse_newer(row[0] if row else 1, path)
+
+
+def _refuse_newer(version: object, path: Path) -> None:
+    try:
+        number = int(version)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        number = SCHEMA_VERSION + 1  # unreadable: not ours to interpret
+    if number > SCHEMA_VERSION:
+        raise StoreError(f"{path} was written by a newer PolicyLab (store schema {version}; this version reads up to "
+                         f"{SCHEMA_VERSION}); upgrade PolicyLab to read it, or use another --store folder")
 
 
 def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
