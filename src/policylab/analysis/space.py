@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from policylab.compile.graph import suggest
 from policylab.errors import UsageError
 from policylab.expr.names import canonical
-from policylab.model.ir import Constant, Model
+from policylab.model.ir import Constant, Distribution, Model
 from policylab.simulate import judgement_parameters
 
-Distribution = Literal["uniform", "loguniform", "triangular"]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable, Iterator
 from graphlib import CycleError, TopologicalSorter
 
-from policylab.compile.desugar import Draw, LookupCall, System, describe
+from policylab.compile.desugar import Draw, LookupCall, System, describe, is_hidden
 from policylab.errors import AlgebraicLoopError, Location, UnknownNameError
 from policylab.expr.ast import Expr, Name, Subscript, children
 
@@ -42,7 +42,7 @@ def references(expr: Expr) -> set[str]:
 
 def suggest(name: str, known: Iterable[str]) -> str:
     """' Did you mean x?' for the closest known name, or ''."""
-    visible = [k for k in known if "~" not in k]
+    visible = [k for k in known if not is_hidden(k)]
     close = difflib.get_close_matches(name, visible, n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
 

@@ -48,13 +48,12 @@ from scipy.stats import qmc
 from policylab.expr.names import canonical
 from policylab.explore.errors import DesignError
 from policylab.model.guards import check_settings
-from policylab.model.ir import Constant, Lever, Model
+from policylab.model.ir import Constant, Distribution, Lever, Model
 from policylab.simulate import Streams
 from policylab.simulate.sampling import PARAMETER_SITE, from_unit
 
 Sampler = Literal["mc", "lhs", "sobol"]
 Combine = Literal["crossed", "paired"]
-Distribution = Literal["uniform", "loguniform", "triangular"]
 Kind = Literal["constant", "lever"]
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 COMBINES: tuple[str, ...] = get_args(Combine)

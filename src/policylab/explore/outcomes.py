@@ -28,12 +28,12 @@ import xarray as xr
 
 from policylab.expr.names import canonical
 from policylab.explore.errors import DesignError
-from policylab.model.ir import Model, Outcome
+from policylab.model.ir import Model, Outcome, Statistic
 from policylab.results.outcomes import evaluate_outcome
 
 Period = Literal["week", "month", "quarter", "year"]
 PERIODS: tuple[str, ...] = get_args(Period)
-STATS = ("mean", "value", "max", "min", "final", "sum", "change")
+STATS: tuple[str, ...] = get_args(Statistic)
 _DAYS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "quarter": 365.25 / 4, "year": 365.25}
 _FREQ = {"week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
+from policylab.model.ir import Distribution, Extrapolation, Interpolation, Sign, Statistic
+
 TimePoint = dt.date | float
 
 
@@ -33,7 +35,7 @@ class SourceModel(_Strict):
 
 class EvidenceModel(_Strict):
     from_: str = Field(alias="from")
-    sign: Literal["+", "-"]
+    sign: Sign
     source: str | None = None
     quote: str | None = None
     assumption: str | None = None
@@ -68,7 +70,7 @@ class ConstantModel(_Documented):
     value: TimePoint  # a date is read as its model time (calendar models)
     range: tuple[float, float] | None = None
     judgement: bool = False
-    distribution: Literal["uniform", "loguniform", "triangular"] = "uniform"
+    distribution: Distribution = "uniform"
     basis: str = ""
 
     @model_validator(mode="after")
@@ -99,7 +101,7 @@ class LeverModel(_Documented):
     path: dict[TimePoint, float] | None = None
     step: StepModel | None = None
     ramp: RampModel | None = None
-    interpolation: Literal["hold", "linear"] = "hold"
+    interpolation: Interpolation = "hold"
 
     @model_validator(mode="after")
     def _one_path(self) -> LeverModel:
@@ -130,7 +132,7 @@ class EventModel(_Documented):
 
 class LookupModel(_Documented):
     points: list[tuple[float, float]] = Field(min_length=1)
-    extrapolation: Literal["clamp", "linear", "discrete"] = "clamp"
+    extrapolation: Extrapolation = "clamp"
 
 
 class StockModel(_Documented):
@@ -154,7 +156,7 @@ class SettingModel(_Strict):
     path: dict[TimePoint, float] | None = None
     step: StepModel | None = None
     ramp: RampModel | None = None
-    interpolation: Literal["hold", "linear"] = "hold"
+    interpolation: Interpolation = "hold"
     dates: list[TimePoint] | None = None
 
     @model_validator(mode="after")
@@ -174,7 +176,7 @@ class ScenarioModel(_Strict):
 
 class OutcomeModel(_Strict):
     variable: str
-    stat: Literal["mean", "value", "max", "min", "final", "sum", "change"] = "final"
+    stat: Statistic = "final"
     at: TimePoint | None = None
     start: TimePoint | None = Field(default=None, alias="from")
     end: TimePoint | None = Field(default=None, alias="to")

@@ -17,6 +17,8 @@ from policylab.expr.ast import Expr
 Extrapolation = Literal["clamp", "linear", "discrete"]
 Interpolation = Literal["hold", "linear"]
 Sign = Literal["+", "-"]
+Distribution = Literal["uniform", "loguniform", "triangular"]  # of a judgement parameter over its range
+Statistic = Literal["mean", "value", "max", "min", "final", "sum", "change"]  # of an outcome over its window
 
 
 class Method(str, Enum):
@@ -146,7 +148,7 @@ class Constant(Variable):
     value: float = 0.0
     range: tuple[float, float] | None = None
     judgement: bool = False
-    distribution: Literal["uniform", "loguniform", "triangular"] = "uniform"
+    distribution: Distribution = "uniform"
     basis: str = ""
 
 
@@ -254,7 +256,7 @@ class Outcome:
 
     name: str
     variable: str
-    stat: Literal["mean", "value", "max", "min", "final", "sum", "change"] = "final"
+    stat: Statistic = "final"
     at: float | None = None
     start: float | None = None
     end: float | None = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from policylab.compile.desugar import is_hidden
 from policylab.model.ir import Event, Model, Stock
 from policylab.results.intervals import Interval
 from policylab.results.outcomes import needed_variables
@@ -124,7 +125,7 @@ def key_variables(model: Model) -> list[str]:
     declared = needed_variables(model)
     if declared:
         return declared
-    return [name for name, var in model.variables.items() if isinstance(var, Stock) and "~" not in name]
+    return [name for name, var in model.variables.items() if isinstance(var, Stock) and not is_hidden(name)]
 
 
 def model_x(model: Model, time: float) -> str | float:

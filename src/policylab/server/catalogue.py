@@ -15,6 +15,7 @@ from pathlib import Path
 from policylab.api import Model, load
 from policylab.compile import resolve_inputs
 from policylab.compile.causal import CausalGraph, causal_graph
+from policylab.compile.desugar import is_hidden
 from policylab.errors import PolicyLabError
 from policylab.model.ir import Auxiliary, Constant, Event, Flow, Lever, Lookup, Stock
 from policylab.report.diagram import DiagramError, render_svg, to_dot
@@ -106,7 +107,7 @@ class Catalogue:
                             calendar_start=spec.calendar_start.isoformat() if spec.calendar_start else None,
                             n_steps=spec.n_steps, method=spec.method.value),
             variables=[s.VariableInfo(name=n, display=ir.display_name(n), kind=_kind(v), units=v.units, doc=v.doc)
-                       for n, v in ir.variables.items() if "~" not in n],
+                       for n, v in ir.variables.items() if not is_hidden(n)],
             levers=self._levers(entry),
             judgements=[s.JudgementInfo(name=n, display=ir.display_name(n), units=c.units, doc=c.doc, value=c.value,
                                         range=c.range, basis=c.basis)  # type: ignore[arg-type]

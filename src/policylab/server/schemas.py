@@ -13,12 +13,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from policylab.api import Backend
+from policylab.explore.designs import Sampler
+
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1, description="Root random seed; run k uses stream k.")]
 Runs = Annotated[int, Field(ge=1, description="Ensemble size (capped by the server: see `limits` of a model).")]
-Sampler = Literal["lhs", "sobol", "mc"]
-Backend = Literal["numpy", "numba", "auto"]
 Engine = Annotated[str, Field(description="The simulation engine that ran: numpy or numba.")]
 Band = Literal["p05", "p25", "p50", "p75", "p95"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policylab.compile import Program
-from policylab.compile.desugar import describe, is_hidden
+from policylab.compile.desugar import HIDDEN, describe, is_hidden
 from policylab.errors import SimulationError
 from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.streams import Streams
@@ -100,7 +100,7 @@ def _delay_steps(program: Program, env: _Env, out: int, delay: int, n_steps: int
     steps = np.broadcast_to(np.asarray(env.v[delay], dtype=float), (program.runs,)) / env.dt
     bad = np.isnan(steps)
     if bad.any():
-        owner = next(n for n, s in program.slots.items() if s == out).partition("~")[0]
+        owner = next(n for n, s in program.slots.items() if s == out).partition(HIDDEN)[0]
         raise delay_error(owner, int(env.streams.run_indices[int(np.argmax(bad))]))
     return np.clip(np.rint(steps), 1, n_steps + 1).astype(np.int64)
 

@@ -1,0 +1,70 @@
+"""Each vocabulary is defined in one module and imported everywhere else (STYLE: option values as Literals, once).
+
+A copy drifts: the distribution ``Literal`` once existed four times and the statistics
+four times. The test reads every module's source and finds each vocabulary's values
+written out anywhere but its home.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from policylab.api import Backend
+from policylab.compile.desugar import HIDDEN
+from policylab.explore.designs import Sampler
+from policylab.model.ir import Distribution, Statistic
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "policylab"
+
+VOCABULARIES = {  # name -> (its values, the one module that spells them out)
+    "distributions": (get_args(Distribution), "model/ir.py"),
+    "statistics": (get_args(Statistic), "model/ir.py"),
+    "backends": (get_args(Backend), "api.py"),
+    "samplers": (get_args(Sampler), "explore/designs.py"),
+}
+
+
+def _string_sets(path: Path) -> list[tuple[int, frozenset[str]]]:
+    """Every Literal[...], tuple, list or set of two or more string constants in a module, with its line."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        elements = None
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "Literal":
+            elements = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            elements = node.elts
+        if elements and len(elements) > 1 and all(isinstance(e, ast.Constant) and isinstance(e.value, str)
+                                                  for e in elements):
+            found.append((node.lineno, frozenset(e.value for e in elements)))  # type: ignore[union-attr]
+    return found
+
+
+@pytest.mark.parametrize("vocabulary", sorted(VOCABULARIES))
+def test_a_vocabulary_is_spelled_out_only_in_its_home_module(vocabulary: str) -> None:
+    values, home = VOCABULARIES[vocabulary]
+    copies = [f"{path.relative_to(PACKAGE)}:{line}" for path in PACKAGE.rglob("*.py")
+              for line, strings in _string_sets(path)
+              if strings == frozenset(values) and path.relative_to(PACKAGE).as_posix() != home]
+    assert not copies, f"import {vocabulary} from policylab/{home} instead of repeating them: {copies}"
+
+
+ENGINE = ["expr", "compile", "simulate"]
+
+
+def test_the_time_tolerance_is_one_constant_in_the_engine() -> None:
+    inline = [f"{path.relative_to(PACKAGE)}:{node.lineno}" for stage in ENGINE for path in (PACKAGE / stage).rglob("*.py")
+              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+              if isinstance(node, ast.Constant) and node.value == 1e-9 and path.name not in ("builtins.py", "units.py",
+                                                                                              "polarity.py")]
+    assert not inline, f"use policylab.expr.builtins.TIME_TOLERANCE: {inline}"
+
+
+def test_the_hidden_name_marker_is_written_once() -> None:
+    copies = [f"{path.relative_to(PACKAGE)}:{node.lineno}" for path in PACKAGE.rglob("*.py")
+              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+              if isinstance(node, ast.Constant) and node.value == HIDDEN and path.name != "desugar.py"]
+    assert not copies, f"use policylab.compile.desugar.HIDDEN or is_hidden: {copies}"
