@@ -239,6 +239,8 @@ class Model:
             except ImportError as err:
                 raise UsageError("backend 'numba' needs numba: pip install 'policylab[fast]'") from err
             plan = self._parametric(chosen, inputs, parameters, deterministic, runs)
+            if not isinstance(plan, Unsupported) and (lacking := numba_backend.supports(plan.tape)) is not None:
+                plan = Unsupported(lacking)
             if isinstance(plan, Unsupported):
                 warnings.warn(f"{self.ir.name}: the numba backend cannot run this model ({plan}); "
                               f"it ran with the NumPy backend instead", BackendFallbackWarning, stacklevel=3)

@@ -23,10 +23,10 @@ from scipy import special, stats
 pytest.importorskip("numba")
 
 from policylab.api import BackendFallbackWarning, Model, load  # noqa: E402
-from policylab.compile.closures import _lookup_fn  # noqa: E402
+from policylab.compile.lookups import lookup_function  # noqa: E402
 from policylab.compile.opcodes import Op, _tables  # noqa: E402
 from policylab.errors import SimulationError, UsageError  # noqa: E402
-from policylab.expr.builtins import POISSON_NORMAL_FROM, find_builtin  # noqa: E402
+from policylab.expr.builtins import BUILTINS, POISSON_NORMAL_FROM, find_builtin  # noqa: E402
 from policylab.formats.yaml_reader import read_yaml_text  # noqa: E402
 from policylab.model.ir import Lookup  # noqa: E402
 from policylab.simulate import numba_backend  # noqa: E402
@@ -69,8 +69,27 @@ def run_both(model: Model, **kwargs):  # type: ignore[no-untyped-def]
 NUMBERS = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 0.25, 1.7, 4.2, 10.0, 0.1, 7.3])
 BINARY = ["+", "-", "*", "/", "^", "mod"]
 COMPARE = ["<", "<=", ">", ">=", "=", "<>"]
-UNARY_FUNCTIONS = ["abs", "exp", "ln", "log10", "sqrt", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
-                   "int", "round", "trunc"]
+PURE = [row for row in BUILTINS.values() if row.kind == "pure"]  # every registered pure builtin, at every arity
+# the other builtins, each with arguments it is meant for (below); a registered builtin missing here fails a test
+GENERATED_OTHERS = {"step", "pulse", "ramp", "pulse_train", "uniform", "normal", "lognormal", "poisson", "exponential",
+                    "smooth", "smooth3", "delay1", "delay3", "trend", "delay_fixed", "previous", "init", "lookup",
+                    "smoothn", "delayn", "forecast"}
+
+
+def pure_calls(sub: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """A call of any registered pure builtin with an allowed number of arguments."""
+
+    @st.composite
+    def call(draw: st.DrawFn) -> str:
+        row = draw(st.sampled_from(PURE))
+        count = draw(st.integers(row.min_args, row.max_args if row.max_args is not None else row.min_args + 2))
+        return f"{row.name}({', '.join(draw(st.lists(sub, min_size=count, max_size=count)))})"
+
+    return call()
+
+
+def test_the_generated_models_use_every_registered_builtin() -> None:
+    assert set(BUILTINS) == {row.name for row in PURE} | GENERATED_OTHERS
 
 
 def expressions(names: list[str], lookups: list[str], depth: int = 3) -> st.SearchStrategy[str]:
@@ -88,13 +107,8 @@ def expressions(names: list[str], lookups: list[str], depth: int = 3) -> st.Sear
         sub.map(lambda e: f"(not {e})"),
         sub.map(lambda e: f"(-{e})"),
         st.tuples(sub, sub, sub).map(lambda t: f"(if {t[0]} then {t[1]} else {t[2]})"),
-        st.tuples(st.sampled_from(UNARY_FUNCTIONS), sub).map(lambda t: f"{t[0]}({t[1]})"),
-        st.tuples(st.sampled_from(["min", "max"]), st.lists(sub, min_size=1, max_size=3)).map(
-            lambda t: f"{t[0]}({', '.join(t[1])})"),
-        st.tuples(st.sampled_from(["modulo", "fmod", "zidz", "safediv"]), sub, sub).map(
-            lambda t: f"{t[0]}({t[1]}, {t[2]})"),
-        st.tuples(sub, sub, sub).map(lambda t: f"xidz({t[0]}, {t[1]}, {t[2]})"),
-        st.tuples(sub, sub, sub).map(lambda t: f"if_then_else({t[0]}, {t[1]}, {t[2]})"),
+        pure_calls(sub),
+        pure_calls(sub),
         st.tuples(small, NUMBERS).map(lambda t: f"step({t[0]}, {t[1]})"),
         st.tuples(small, NUMBERS, st.sampled_from(["", ", 0", ", 1.5", ", 2"])).map(
             lambda t: f"pulse({t[0]}, {t[1]}{t[2]})"),
@@ -107,12 +121,16 @@ def expressions(names: list[str], lookups: list[str], depth: int = 3) -> st.Sear
         sub.map(lambda e: f"exponential({e})"),
         st.tuples(sub, st.sampled_from(["smooth", "smooth3", "delay1", "delay3", "trend"]), NUMBERS).map(
             lambda t: f"{t[1]}({t[0]}, {t[2]} + 0.5)"),
+        st.tuples(sub, st.sampled_from(["smoothn", "delayn"]), NUMBERS, st.sampled_from([1, 2, 3])).map(
+            lambda t: f"{t[1]}({t[0]}, {t[2]} + 0.5, {t[3]})"),
+        st.tuples(sub, NUMBERS, NUMBERS).map(lambda t: f"forecast({t[0]}, {t[1]} + 0.5, {t[2]})"),
         st.tuples(sub, NUMBERS).map(lambda t: f"delay_fixed({t[0]}, {t[1]}, 1)"),
         sub.map(lambda e: f"previous({e}, 0.5)"),
         sub.map(lambda e: f"init({e})"),
     ]
     if lookups:
         options.append(st.tuples(st.sampled_from(lookups), sub).map(lambda t: f"{t[0]}({t[1]})"))
+        options.append(st.tuples(st.sampled_from(lookups), sub).map(lambda t: f"lookup({t[0]}, {t[1]})"))
     return st.one_of(*options)
 
 
@@ -268,7 +286,7 @@ def test_lookups_are_numpy_interp_bit_for_bit(extrapolation: str) -> None:
             x = np.concatenate([xs, np.nextafter(xs, np.inf), np.nextafter(xs, -np.inf), rng.uniform(-7, 7, 50),
                                 [np.nan, np.inf, -np.inf]])
             with np.errstate(all="ignore"):
-                expected = _lookup_fn(table)(x)
+                expected = lookup_function(table)(x)
             index, data, params = _tables([table])
             registers = np.zeros((3, x.size))  # argument, result, the interpreter's scratch row
             registers[0] = x
@@ -399,7 +417,7 @@ def test_the_first_compile_is_announced_once_and_a_cached_interpreter_silently(m
     model = Model(read_yaml_text(BLOW_UP.replace("1 / (TIME - TIME)", "1") % "euler", "quiet.yaml"))
     model.run(backend="numba")  # compiled (or loaded) by now
     assert numba_backend.needs_compiling(False) is False
-    monkeypatch.setattr(numba_backend, "_announced", set())
+    monkeypatch.setattr(numba_backend, "_loaded", set())
     monkeypatch.setattr(numba_backend, "needs_compiling", lambda parallel: True)
     with caplog.at_level("WARNING", logger="policylab"):
         model.run(backend="numba")

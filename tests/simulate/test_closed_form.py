@@ -233,8 +233,8 @@ def test_previous_without_init_starts_at_its_argument() -> None:
 
 # --- time inputs ------------------------------------------------------------------------
 
-def run_aux(equation: str, time: str = "{start: 0, stop: 6, dt: 0.5}") -> tuple[np.ndarray, np.ndarray]:
-    return trajectory(f"auxiliaries:\n  y: {{equation: '{equation}'}}\n", time, "y")
+def run_aux(equation: str, time: str = "{start: 0, stop: 6, dt: 0.5}", **run: object) -> tuple[np.ndarray, np.ndarray]:
+    return trajectory(f"auxiliaries:\n  y: {{equation: '{equation}'}}\n", time, "y", **run)
 
 
 def test_step_is_zero_before_its_time_and_its_height_from_then_on() -> None:
@@ -323,6 +323,27 @@ auxiliaries:
 def test_safe_division_returns_the_fallback_exactly_when_the_divisor_is_zero(equation: str, expected: list[float]) -> None:
     _t, y = run_aux(equation, "{start: 0, stop: 4, dt: 1}")
     assert y.tolist() == expected
+
+
+# --- constants and signs (docs/dev/adding-a-builtin.md follows these two) -----------------
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_pi_is_the_circle_constant_on_both_engines(backend: str) -> None:
+    if backend == "numba":
+        pytest.importorskip("numba")
+    body = "auxiliaries:\n  area: {equation: 'PI() * TIME ^ 2'}\n  wave: {equation: 'SIN(PI() * TIME / 2)'}\n"
+    ds = model(body, "{start: 0, stop: 3, dt: 1}").run(backend=backend)
+    np.testing.assert_allclose(ds["area"].values[0], np.pi * np.arange(4.0) ** 2, rtol=1e-15)
+    np.testing.assert_allclose(ds["wave"].values[0], [0, 1, 0, -1], atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_sign_is_minus_one_zero_or_one_on_both_engines(backend: str) -> None:
+    if backend == "numba":
+        pytest.importorskip("numba")
+    _t, y = run_aux("SIGN(TIME - 2) + SIGN(0 * TIME)", "{start: 0, stop: 4, dt: 1}", backend=backend)
+    assert y.tolist() == [-1, -1, 0, 1, 1]
+    assert not np.signbit(y[2])  # a zero sign is +0.0, as NumPy gives
 
 
 # --- random functions -------------------------------------------------------------------

@@ -14,9 +14,10 @@ from typing import Protocol
 import numpy as np
 
 from policylab.compile.desugar import Draw, LookupCall, describe
+from policylab.compile.lookups import lookup_function
 from policylab.errors import ExpressionError
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
-from policylab.expr.builtins import find_builtin
+from policylab.expr.builtins import OPERATORS, find_builtin
 from policylab.model.ir import Lookup
 
 Value = float | np.ndarray
@@ -65,27 +66,7 @@ def _as_fn(node: Node) -> Fn:
     return node
 
 
-_ARITH: dict[str, Callable[[Value, Value], Value]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: np.divide(a, b) if isinstance(b, np.ndarray) or b != 0 else np.divide(a, np.float64(b)),
-    "^": lambda a, b: np.power(a, b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else _scalar_pow(a, b),
-    "mod": np.mod,
-}
-
-_COMPARE: dict[str, np.ufunc] = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "=": np.equal,
-    "<>": np.not_equal,
-}
-
-
-def _scalar_pow(a: float, b: float) -> float:
-    return float(np.power(np.float64(a), np.float64(b)))
+_ARITH: dict[str, Callable[[Value, Value], Value]] = {op: OPERATORS[op].fold for op in ("+", "-", "*", "/", "^", "mod")}
 
 
 def _binary(op: Callable[[Value, Value], Value], a: Node, b: Node) -> Node:
@@ -117,10 +98,6 @@ def _binary(op: Callable[[Value, Value], Value], a: Node, b: Node) -> Node:
     return lambda e: op(fa(e), fb(e))
 
 
-def _truth(x: Value) -> Value:
-    return np.not_equal(x, 0)
-
-
 def _if(cond: Node, a: Node, b: Node) -> Node:
     if isinstance(cond, Const) and np.ndim(cond.value) == 0:
         return a if cond.value else b
@@ -133,35 +110,6 @@ def _if(cond: Node, a: Node, b: Node) -> Node:
         return np.where(c != 0, fa(e), fb(e))
 
     return choose
-
-
-def _lookup_fn(table: Lookup) -> Callable[[Value], Value]:
-    xs = np.asarray(table.xs, dtype=float)
-    ys = np.asarray(table.ys, dtype=float)
-    if table.extrapolation == "discrete":
-        last = len(xs) - 1
-
-        def discrete(x: Value) -> Value:
-            idx = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, last)
-            return ys[idx] if np.ndim(idx) else float(ys[int(idx)])
-
-        return discrete
-    if table.extrapolation == "linear" and len(xs) > 1:
-        lo_slope = (ys[1] - ys[0]) / (xs[1] - xs[0]) if xs[1] != xs[0] else 0.0
-        hi_slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) if xs[-1] != xs[-2] else 0.0
-
-        def linear(x: Value) -> Value:
-            y = np.interp(x, xs, ys)
-            y = y + np.minimum(np.asarray(x) - xs[0], 0.0) * lo_slope + np.maximum(np.asarray(x) - xs[-1], 0.0) * hi_slope
-            return y if np.ndim(y) else float(y)
-
-        return linear
-
-    def clamp(x: Value) -> Value:
-        y = np.interp(x, xs, ys)
-        return y if np.ndim(y) else float(y)
-
-    return clamp
 
 
 def build(expr: Expr, ctx: Context) -> Node:
@@ -180,23 +128,19 @@ def build(expr: Expr, ctx: Context) -> Node:
             return lambda e: -inner(e)  # type: ignore[operator]
         case BinOp(op=op, left=a, right=b):
             return _binary(_ARITH[op], build(a, ctx), build(b, ctx))
-        case Compare(op=op, left=a, right=b):
-            ufunc = _COMPARE[op]
-            return _binary(lambda x, y: ufunc(x, y) * 1.0, build(a, ctx), build(b, ctx))
-        case BoolOp(op=op, left=a, right=b):
-            combine = np.logical_and if op == "and" else np.logical_or
-            return _binary(lambda x, y: combine(_truth(x), _truth(y)) * 1.0, build(a, ctx), build(b, ctx))
+        case Compare(op=op, left=a, right=b) | BoolOp(op=op, left=a, right=b):
+            return _binary(OPERATORS[op].fold, build(a, ctx), build(b, ctx))
         case Not(operand=o):
-            inner = build(o, ctx)
+            inner, fold = build(o, ctx), OPERATORS["not"].fold
             if isinstance(inner, Const):
-                return Const(np.logical_not(_truth(inner.value)) * 1.0)
-            return lambda e: np.logical_not(_truth(inner(e))) * 1.0  # type: ignore[operator]
+                return Const(fold(inner.value))
+            return lambda e: fold(inner(e))  # type: ignore[operator]
         case IfThenElse(condition=c, then=a, otherwise=b):
             return _if(build(c, ctx), build(a, ctx), build(b, ctx))
         case Call():
             return _call(expr, ctx)
         case LookupCall(table=t, arg=a):
-            return _apply(_lookup_fn(ctx.lookups[t]), [build(a, ctx)])
+            return _apply(lookup_function(ctx.lookups[t]), [build(a, ctx)])
         case Draw():
             return _draw(expr, ctx)
     raise ExpressionError(f"{ctx.where}: {describe(ctx.owner)}: cannot compile {expr!r}")

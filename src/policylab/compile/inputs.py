@@ -10,6 +10,7 @@ import numpy as np
 
 from policylab.compile.graph import suggest
 from policylab.errors import UsageError
+from policylab.expr.builtins import TIME_TOLERANCE
 from policylab.expr.names import canonical
 from policylab.model.ir import Constant, Event, Lever, Model, Override, Scenario, Schedule
 
@@ -25,7 +26,7 @@ class LeverInput:
     level: Value | None = None
     from_time: float | None = None
 
-    def at(self, time: float, tol: float = 1e-9) -> Value:
+    def at(self, time: float, tol: float = TIME_TOLERANCE) -> Value:
         """The lever's value at model time ``time``."""
         value = _path_value(self.baseline, self.schedule, time, tol)
         if self.level is not None and (self.from_time is None or time >= self.from_time - tol):

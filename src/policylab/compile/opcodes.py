@@ -33,13 +33,13 @@ from enum import IntEnum
 
 import numpy as np
 
-from policylab.compile.closures import _ARITH, _COMPARE, _lookup_fn, _truth
 from policylab.compile.desugar import Draw, LookupCall
 from policylab.compile.inputs import Inputs, LeverInput
+from policylab.compile.lookups import lookup_function
 from policylab.compile.plan import CompiledModel, Program
 from policylab.errors import PolicyLabError
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
-from policylab.expr.builtins import find_builtin
+from policylab.expr.builtins import BUILTINS, OPERATORS, TIME_TOLERANCE, Builtin, find_builtin
 from policylab.model.ir import Event, Lever, Lookup, Method, Model, Schedule
 
 
@@ -96,6 +96,8 @@ class Op(IntEnum):
     EXPONENTIAL = 47  # (mean), c: call site
     LEVER = 48  # a: lever number, b: register of its per-run level (or -1)
     EVENT = 49  # a: event number
+    SIGN = 50
+    # New opcodes go at the end: the numba interpreter's cached machine code holds these numbers.
 
 
 class Extrapolation(IntEnum):
@@ -118,20 +120,15 @@ class Unsupported(PolicyLabError):
     """A model feature the tape cannot express; the caller runs the NumPy backend instead."""
 
 
-_PURE_OPS: dict[str, Op] = {
-    "min": Op.MIN, "max": Op.MAX, "abs": Op.ABS, "exp": Op.EXP, "ln": Op.LN, "log10": Op.LOG10, "sqrt": Op.SQRT,
-    "sin": Op.SIN, "cos": Op.COS, "tan": Op.TAN, "arcsin": Op.ASIN, "arccos": Op.ACOS, "arctan": Op.ATAN,
-    "int": Op.FLOOR, "round": Op.ROUND, "modulo": Op.MOD, "trunc": Op.TRUNC, "fmod": Op.FMOD,
-    "safediv": Op.XIDZ, "xidz": Op.XIDZ, "zidz": Op.XIDZ, "if_then_else": Op.SELECT0,
-}
-_TIME_OPS: dict[str, Op] = {"step": Op.STEP, "pulse": Op.PULSE, "ramp": Op.RAMP, "pulse_train": Op.PULSE_TRAIN}
-_TIME_DEFAULTS: dict[str, tuple[float, ...]] = {"pulse": (0.0,), "ramp": (np.inf,)}  # trailing optional arguments
-_DRAW_OPS: dict[str, tuple[Op, int]] = {  # opcode and the number of arguments it reads
-    "uniform": (Op.UNIFORM, 2), "normal": (Op.NORMAL, 2), "lognormal": (Op.LOGNORMAL, 2),
-    "poisson": (Op.POISSON, 1), "exponential": (Op.EXPONENTIAL, 1),
-}
-_ARITH_OPS: dict[str, Op] = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "^": Op.POW, "mod": Op.MOD}
-_COMPARE_OPS: dict[str, Op] = {"<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE, "=": Op.EQ, "<>": Op.NE}
+def _opcodes(kind: str) -> dict[str, Op]:
+    """Builtins of ``kind`` and their opcodes, from the registry."""
+    return {name: Op[row.opcode] for name, row in BUILTINS.items() if row.kind == kind and row.opcode is not None}
+
+
+_PURE_OPS = _opcodes("pure")
+_TIME_OPS = _opcodes("time")
+_DRAW_OPS = _opcodes("random")  # each reads its required arguments (a seed after them is ignored)
+_OPERATOR_OPS: dict[str, Op] = {symbol: Op[o.opcode] for symbol, o in OPERATORS.items()}
 
 _VARYING = frozenset({Op.STEP, Op.PULSE, Op.RAMP, Op.PULSE_TRAIN, Op.UNIFORM, Op.NORMAL, Op.LOGNORMAL, Op.POISSON,
                       Op.EXPONENTIAL, Op.LEVER, Op.EVENT})  # never hoisted: they depend on time or draw
@@ -325,19 +322,12 @@ class _Lowering:
                 if isinstance(inner, K):
                     return K(-inner.value)
                 return self.emit(Op.NEG, inner)
-            case BinOp(op=op, left=a, right=b):
-                return self.binary(_ARITH[op], _ARITH_OPS[op], self.node(a), self.node(b))
-            case Compare(op=op, left=a, right=b):
-                ufunc = _COMPARE[op]
-                return self.binary(lambda x, y: ufunc(x, y) * 1.0, _COMPARE_OPS[op], self.node(a), self.node(b))
-            case BoolOp(op=op, left=a, right=b):
-                combine = np.logical_and if op == "and" else np.logical_or
-                return self.binary(lambda x, y: combine(_truth(x), _truth(y)) * 1.0,
-                                   Op.AND if op == "and" else Op.OR, self.node(a), self.node(b))
+            case BinOp(op=op, left=a, right=b) | Compare(op=op, left=a, right=b) | BoolOp(op=op, left=a, right=b):
+                return self.binary(OPERATORS[op].fold, _OPERATOR_OPS[op], self.node(a), self.node(b))
             case Not(operand=o):
                 inner = self.node(o)
                 if isinstance(inner, K):
-                    return K(np.logical_not(_truth(inner.value)) * 1.0)
+                    return K(OPERATORS["not"].fold(inner.value))
                 return self.emit(Op.NOT, inner)
             case IfThenElse(condition=c, then=a, otherwise=b):
                 cond = self.node(c)
@@ -349,7 +339,7 @@ class _Lowering:
             case LookupCall(table=t, arg=a):
                 arg = self.node(a)
                 if isinstance(arg, K):
-                    return K(_lookup_fn(self.lookups[t])(arg.value))
+                    return K(lookup_function(self.lookups[t])(arg.value))
                 return self.emit(Op.LOOKUP, arg, extra=(self.table(t),))
             case Draw():
                 return self.draw(expr)
@@ -377,26 +367,20 @@ class _Lowering:
             raise Unsupported(f"unknown function {expr.func.upper()}()")
         nodes = [self.node(a) for a in expr.args]
         if spec.kind == "time":
-            if spec.name not in _TIME_OPS:
-                raise Unsupported(f"the compiled backend has no {spec.name.upper()}()")
-            defaults = _TIME_DEFAULTS.get(spec.name, ())
-            missing = spec.max_args - len(nodes) if spec.max_args is not None else 0
-            nodes += [K(v) for v in defaults[len(defaults) - missing:]] if missing > 0 else []
-            return self.emit(_TIME_OPS[spec.name], *nodes)
-        if spec.kind != "pure" or spec.name not in _PURE_OPS:
+            return self.emit(_TIME_OPS[spec.name], *_with_defaults(spec, nodes))
+        if spec.kind != "pure":
             raise Unsupported(f"the compiled backend has no {spec.name.upper()}()")
         if all(isinstance(n, K) for n in nodes):
             return K(spec.impl(*[n.value for n in nodes]))  # type: ignore[union-attr]
+        if spec.name not in _PURE_OPS:
+            raise Unsupported(f"{spec.name.upper()}() has no opcode; give its registry row one")
         op = _PURE_OPS[spec.name]
         if op in (Op.MIN, Op.MAX):
             result = nodes[0]
             for other in nodes[1:]:
                 result = self.emit(op, result, other)
             return result
-        if op == Op.XIDZ:
-            fallback = nodes[2] if len(nodes) > 2 else K(0.0)
-            return self.emit(op, nodes[0], nodes[1], fallback)
-        return self.emit(op, *nodes)
+        return self.emit(op, *_with_defaults(spec, nodes))
 
     def draw(self, expr: Draw) -> Node:
         spec = find_builtin(expr.func)
@@ -410,9 +394,9 @@ class _Lowering:
                 return self.emit(Op.DIV, self.emit(Op.ADD, nodes[0], nodes[1]), K(2))
             self.discard(*nodes[1:])
             return nodes[0]
-        op, arity = _DRAW_OPS[spec.name]
+        arity = spec.min_args
         self.discard(*nodes[arity:])
-        return self.emit(op, *nodes[:arity], extra=(expr.site,) if arity == 2 else (-1, expr.site))
+        return self.emit(_DRAW_OPS[spec.name], *nodes[:arity], extra=(expr.site,) if arity == 2 else (-1, expr.site))
 
     def table(self, name: str) -> int:
         if name not in self.tables:
@@ -552,6 +536,11 @@ class _Lowering:
         )
 
 
+def _with_defaults(spec: Builtin, nodes: list[Node]) -> list[Node]:
+    """The operands an opcode reads: the arguments given, then the registry's defaults for trailing optional ones."""
+    return nodes + [K(v) for v in spec.defaults[len(nodes) - spec.min_args:]]
+
+
 def _renumber(r: np.ndarray, n_fixed: int, n_scalar: int, n_const: int) -> np.ndarray:
     """Provisional register numbers -> final ones: slots stay, then constants (scalar, per run), then temporaries."""
     k, per_run = np.divmod(r - _CONST, 2)
@@ -626,7 +615,7 @@ def _schedules(model: Model, inputs: Inputs, runs: int) -> tuple[np.ndarray, ...
     base = spec.start + np.arange(n + 1) * dt
     times = base[:, None] if spec.method != Method.RK4 else np.stack(
         [base, base + 0.5 * dt, base + 0.5 * dt, base + 1.0 * dt], axis=1)
-    tol = 1e-9 * dt
+    tol = TIME_TOLERANCE * dt
     levers = list(model.of_kind(Lever))
     path = np.zeros(times.shape + (len(levers),))
     flag = np.zeros(times.shape + (len(levers),), dtype=np.int8)
@@ -636,7 +625,7 @@ def _schedules(model: Model, inputs: Inputs, runs: int) -> tuple[np.ndarray, ...
     events = np.zeros((n + 1, len(event_names)))
     for k, name in enumerate(event_names):
         dates, magnitude = inputs.events[name]
-        steps = {int(np.floor((t - spec.start) / spec.dt + 1e-9)) for t in dates if spec.start <= t <= spec.stop}
+        steps = {int(np.floor((t - spec.start) / spec.dt + TIME_TOLERANCE)) for t in dates if spec.start <= t <= spec.stop}
         pulse = magnitude / spec.dt
         for step in steps:
             if 0 <= step <= n:

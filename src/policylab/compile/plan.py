@@ -16,6 +16,7 @@ from policylab.compile.desugar import HIDDEN, System, desugar, describe, is_hidd
 from policylab.compile.graph import check_names, init_order, rate_order, suggest
 from policylab.compile.inputs import Inputs
 from policylab.errors import ModelFileError
+from policylab.expr.builtins import TIME_TOLERANCE
 from policylab.model.ir import Constant, Event, Lever, Lookup, Model, Stock
 
 
@@ -95,7 +96,7 @@ class Program:
 
 def _event_fn(times: tuple[float, ...], magnitude: float, model: Model) -> Fn:
     spec = model.time
-    steps = {int(np.floor((t - spec.start) / spec.dt + 1e-9)) for t in times if spec.start <= t <= spec.stop}
+    steps = {int(np.floor((t - spec.start) / spec.dt + TIME_TOLERANCE)) for t in times if spec.start <= t <= spec.stop}
     pulse = magnitude / spec.dt
     return lambda e: pulse if e.step in steps else 0.0
 
@@ -139,7 +140,7 @@ def _bind(compiled: CompiledModel, inputs: Inputs, runs: int, deterministic: boo
     for name in held:
         slot(name)
 
-    tol = 1e-9 * model.time.dt
+    tol = TIME_TOLERANCE * model.time.dt
     input_steps = [(slot(n), _lever_fn(inputs, n, tol)) for n in model.of_kind(Lever)]
     input_steps += [(slot(n), _event_fn(*inputs.events[n], model)) for n in model.of_kind(Event)]
     for name in system.stocks:

@@ -50,7 +50,7 @@ import pint
 
 from policylab.errors import Location
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, UnaryOp, children, to_text
-from policylab.expr.builtins import find_builtin
+from policylab.expr.builtins import BUILTINS, find_builtin
 from policylab.model.ir import Auxiliary, Flow, Lookup, Model, Stock
 
 
@@ -402,7 +402,7 @@ class _Checker:
         label = name.upper()
         params, result = _SIGNATURES[name].split(" -> ")
         patterns = params.split()
-        if patterns[-1].endswith("..."):
+        if patterns and patterns[-1].endswith("..."):
             patterns[-1:] = [patterns[-1][:-3]] * (len(args) - len(patterns) + 1)
         shared = {var: self.agree([(_text(arg), self.infer(arg)) for arg, p in zip(args, patterns) if p == var],
                                   f"these arguments of {label}") for var in "ab"}
@@ -478,29 +478,8 @@ def _scaled(units: Units, by: pint.Quantity | None, op: str) -> Units:
     return units * by if op == "*" else units / by  # type: ignore[operator]
 
 
-# The units signature of each builtin: argument patterns -> result. ``a`` and ``b`` are any
-# units, shared by every argument so marked; ``t`` is the model's time unit; ``1`` is
-# dimensionless; ``?`` is anything (a condition or a seed); ``...`` repeats the last pattern.
+# The units signature of each builtin (the registry's ``units`` column): argument patterns -> result.
+# ``a`` and ``b`` are any units, shared by every argument so marked; ``t`` is the model's time unit;
+# ``1`` is dimensionless; ``?`` is anything (a condition or a seed); ``...`` repeats the last pattern.
 # Optional trailing arguments simply follow the pattern when present.
-_SIGNATURES: dict[str, str] = {
-    **dict.fromkeys(("min", "max"), "a... -> a"),
-    **dict.fromkeys(("abs", "int", "trunc", "round", "init"), "a -> a"),
-    **dict.fromkeys(("exp", "ln", "log10", "sin", "cos", "tan", "arcsin", "arccos", "arctan"), "1 -> 1"),
-    "sqrt": "a -> sqrt(a)",
-    "modulo": "a a -> a",
-    "fmod": "a a -> a",
-    "if_then_else": "? a a -> a",
-    **dict.fromkeys(("safediv", "xidz"), "a b a/b -> a/b"),
-    "zidz": "a b -> a/b",
-    "step": "a t -> a",
-    "pulse": "a t t -> a/t",
-    "ramp": "a t t -> a*t",
-    "pulse_train": "t t t t -> 1",
-    **dict.fromkeys(("smooth", "smooth3", "delay1", "delay3", "delay_fixed"), "a t a -> a"),
-    **dict.fromkeys(("smoothn", "delayn"), "a t 1 a -> a"),
-    "previous": "a a -> a",
-    "trend": "a t 1/t -> 1/t",
-    "forecast": "a t t 1/t -> a",
-    **dict.fromkeys(("uniform", "normal", "lognormal"), "a a ? -> a"),
-    **dict.fromkeys(("poisson", "exponential"), "a ? -> a"),
-}
+_SIGNATURES: dict[str, str] = {name: row.units for name, row in BUILTINS.items() if row.units is not None}

@@ -1,4 +1,11 @@
-"""The builtin-function registry: one entry per function, looked up by canonical name.
+"""The op registry: one row per operation of the expression language, looked up by canonical name.
+
+A row says everything the rest of the pipeline needs to know about one builtin: its arity,
+kind, NumPy kernel, units signature, the opcode of the tape both engines run, its XMILE
+and Vensim spellings and a one-line doc. The parser's list of callable names, the unit
+checker's signatures (``compile.units``), constant folding and lowering (``compile.opcodes``)
+and both interpreters' dispatch (``simulate``) are read from here; tests fail when a row
+lacks a column its kind needs (``tests/expr/test_registry.py``).
 
 Kinds:
 
@@ -6,10 +13,11 @@ Kinds:
 - ``time``: a function of (time, dt, *args) — STEP, PULSE, RAMP…;
 - ``random``: a function of (uniform draws, *args), plus the mean used in deterministic mode;
 - ``stateful``: expanded by the compiler into hidden stocks or discrete states
-  (SMOOTH*, DELAY*, TREND, FORECAST, INIT, PREVIOUS);
+  (SMOOTH*, DELAY*, TREND, FORECAST, INIT, PREVIOUS; ``compile.desugar``);
 - ``lookup``: ``LOOKUP(table, x)``, resolved by the compiler.
 
-Adding a builtin: see ``docs/dev/adding-a-builtin.md``.
+Operators (``+``, ``<``, ``and``…) have rows in :data:`OPERATORS` with their opcode and
+the NumPy function that folds them. Adding a builtin: see ``docs/dev/adding-a-builtin.md``.
 """
 
 from __future__ import annotations
@@ -19,23 +27,49 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 Kind = Literal["pure", "time", "random", "stateful", "lookup"]
 Value = float | np.ndarray
 
+TIME_TOLERANCE = 1e-9
+"""How close (as a fraction of DT) a time must be to an event, a STEP's start or a lever's date to count as
+reached: clock times are sums of DT and carry rounding error."""
+
 
 @dataclass(frozen=True)
 class Builtin:
-    """One builtin: its canonical name, arity, kind, implementation and a one-line doc."""
+    """One row of the registry (see the module docstring for what reads each column)."""
 
     name: str
     min_args: int
     max_args: int | None
     kind: Kind
     doc: str
-    impl: Callable[..., Value] | None = None
-    mean: Callable[..., Value] | None = None
+    impl: Callable[..., Value] | None = None  # the NumPy kernel (pure: of the arguments; time: of time, dt, *args)
+    mean: Callable[..., Value] | None = None  # random: the value in deterministic mode
+    units: str | None = None  # the signature ``compile.units`` checks: argument patterns -> result
+    opcode: str | None = None  # the member of ``compile.opcodes.Op`` both interpreters run (None: folded or expanded)
+    defaults: tuple[float, ...] = ()  # values of trailing optional arguments the opcode always reads
+    xmile: str | None = None  # how XMILE spells it (default: the name in capitals); "" where XMILE has none
+    vensim: str | None = None  # how Vensim spells it, where the meaning is the same; None where it differs or is missing
+
+    @property
+    def xmile_name(self) -> str | None:
+        """The XMILE spelling the writer emits (None where XMILE has no such function)."""
+        if self.xmile == "":
+            return None
+        return self.xmile or self.name.upper()
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An operator of the grammar: its opcode and the NumPy function that folds it (``a op b`` -> float 0/1 for tests)."""
+
+    symbol: str
+    opcode: str
+    fold: Callable[..., Value]
+    doc: str
 
 
 def _variadic(ufunc: np.ufunc) -> Callable[..., Value]:
@@ -65,7 +99,7 @@ def _round(x: Value) -> Value:
 
 
 def _step(time: float, dt: float, height: Value, start: Value) -> Value:
-    return np.where(time >= np.asarray(start) - 1e-9 * dt, height, 0.0) + 0.0
+    return np.where(time >= np.asarray(start) - TIME_TOLERANCE * dt, height, 0.0) + 0.0
 
 
 def _pulse(time: float, dt: float, volume: Value, first: Value, interval: Value = 0.0) -> Value:
@@ -87,7 +121,7 @@ def _pulse_train(time: float, dt: float, start: Value, width: Value, interval: V
     since = time - np.asarray(start, dtype=float)
     interval = np.asarray(interval, dtype=float)
     phase = np.mod(since, np.where(interval > 0, interval, np.inf))
-    on = (since >= -1e-9 * dt) & (time <= np.asarray(end) + 1e-9 * dt) & (phase < width)
+    on = (since >= -TIME_TOLERANCE * dt) & (time <= np.asarray(end) + TIME_TOLERANCE * dt) & (phase < width)
     return np.where(on, 1.0, 0.0)
 
 
@@ -144,58 +178,125 @@ def _poisson(u: np.ndarray, mean: Value) -> Value:
     return k * (mean > 0)
 
 
-_PURE: list[tuple[str, int, int | None, Callable[..., Value], str]] = [
-    ("min", 1, None, _variadic(np.minimum), "smallest argument"),
-    ("max", 1, None, _variadic(np.maximum), "largest argument"),
-    ("abs", 1, 1, np.abs, "absolute value"),
-    ("exp", 1, 1, np.exp, "e to the power x"),
-    ("ln", 1, 1, np.log, "natural logarithm"),
-    ("log10", 1, 1, np.log10, "base-10 logarithm"),
-    ("sqrt", 1, 1, np.sqrt, "square root"),
-    ("sin", 1, 1, np.sin, "sine (radians)"),
-    ("cos", 1, 1, np.cos, "cosine (radians)"),
-    ("tan", 1, 1, np.tan, "tangent (radians)"),
-    ("arcsin", 1, 1, np.arcsin, "inverse sine"),
-    ("arccos", 1, 1, np.arccos, "inverse cosine"),
-    ("arctan", 1, 1, np.arctan, "inverse tangent"),
-    ("int", 1, 1, np.floor, "largest integer not above x"),
-    ("round", 1, 1, _round, "nearest integer, halves away from zero"),
-    ("modulo", 2, 2, np.mod, "remainder of a / b (sign of b)"),
-    ("trunc", 1, 1, np.trunc, "integer part, rounding toward zero (XMILE/Vensim INT)"),
-    ("fmod", 2, 2, np.fmod, "remainder of a / b with the sign of a (XMILE MOD)"),
-    ("safediv", 2, 3, _xidz, "a / b, or x (default 0) when b is 0"),
-    ("xidz", 3, 3, _xidz, "a / b, or x when b is 0"),
-    ("zidz", 2, 2, _zidz, "a / b, or 0 when b is 0"),
+def _truth(x: Value) -> Value:
+    return np.not_equal(x, 0)
+
+
+def _divide(a: Value, b: Value) -> Value:
+    """``a / b`` as NumPy divides (a float zero divisor gives inf or NaN, not ZeroDivisionError)."""
+    return np.divide(a, b) if isinstance(b, np.ndarray) or b != 0 else np.divide(a, np.float64(b))
+
+
+def _power(a: Value, b: Value) -> Value:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.power(a, b)
+    return float(np.power(np.float64(a), np.float64(b)))
+
+
+def _compare(ufunc: np.ufunc) -> Callable[[Value, Value], Value]:
+    return lambda a, b: ufunc(a, b) * 1.0
+
+
+def _pi() -> float:
+    return float(np.pi)
+
+
+_TRIG = "1 -> 1"
+_ROWS: list[Builtin] = [
+    # pure: a function of the arguments
+    Builtin("min", 1, None, "pure", "smallest argument", _variadic(np.minimum), units="a... -> a", opcode="MIN"),
+    Builtin("max", 1, None, "pure", "largest argument", _variadic(np.maximum), units="a... -> a", opcode="MAX"),
+    Builtin("abs", 1, 1, "pure", "absolute value", np.abs, units="a -> a", opcode="ABS", vensim="ABS"),
+    Builtin("sign", 1, 1, "pure", "-1, 0 or 1: the sign of x (NaN stays NaN)", lambda x: np.sign(x) + 0.0,
+            units="a -> 1", opcode="SIGN"),
+    Builtin("exp", 1, 1, "pure", "e to the power x", np.exp, units=_TRIG, opcode="EXP", vensim="EXP"),
+    Builtin("ln", 1, 1, "pure", "natural logarithm", np.log, units=_TRIG, opcode="LN", vensim="LN"),
+    Builtin("log10", 1, 1, "pure", "base-10 logarithm", np.log10, units=_TRIG, opcode="LOG10"),
+    Builtin("sqrt", 1, 1, "pure", "square root", np.sqrt, units="a -> sqrt(a)", opcode="SQRT", vensim="SQRT"),
+    Builtin("sin", 1, 1, "pure", "sine (radians)", np.sin, units=_TRIG, opcode="SIN", vensim="SIN"),
+    Builtin("cos", 1, 1, "pure", "cosine (radians)", np.cos, units=_TRIG, opcode="COS", vensim="COS"),
+    Builtin("tan", 1, 1, "pure", "tangent (radians)", np.tan, units=_TRIG, opcode="TAN", vensim="TAN"),
+    Builtin("arcsin", 1, 1, "pure", "inverse sine", np.arcsin, units=_TRIG, opcode="ASIN", vensim="ARCSIN"),
+    Builtin("arccos", 1, 1, "pure", "inverse cosine", np.arccos, units=_TRIG, opcode="ACOS", vensim="ARCCOS"),
+    Builtin("arctan", 1, 1, "pure", "inverse tangent", np.arctan, units=_TRIG, opcode="ATAN", vensim="ARCTAN"),
+    Builtin("pi", 0, 0, "pure", "the number π (3.14159…)", _pi, units=" -> 1", xmile="PI"),
+    Builtin("int", 1, 1, "pure", "largest integer not above x", np.floor, units="a -> a", opcode="FLOOR",
+            xmile="FLOOR"),
+    Builtin("round", 1, 1, "pure", "nearest integer, halves away from zero", _round, units="a -> a", opcode="ROUND"),
+    Builtin("modulo", 2, 2, "pure", "remainder of a / b (sign of b)", np.mod, units="a a -> a", opcode="MOD"),
+    Builtin("trunc", 1, 1, "pure", "integer part, rounding toward zero (XMILE/Vensim INT)", np.trunc, units="a -> a",
+            opcode="TRUNC", xmile="INT", vensim="INTEGER"),
+    Builtin("fmod", 2, 2, "pure", "remainder of a / b with the sign of a (XMILE MOD)", np.fmod, units="a a -> a",
+            opcode="FMOD", xmile="MOD"),
+    Builtin("safediv", 2, 3, "pure", "a / b, or x (default 0) when b is 0", _xidz, units="a b a/b -> a/b",
+            opcode="XIDZ", defaults=(0.0,)),
+    Builtin("xidz", 3, 3, "pure", "a / b, or x when b is 0", _xidz, units="a b a/b -> a/b", opcode="XIDZ",
+            xmile="SAFEDIV", vensim="XIDZ"),
+    Builtin("zidz", 2, 2, "pure", "a / b, or 0 when b is 0", _zidz, units="a b -> a/b", opcode="XIDZ",
+            defaults=(0.0,), xmile="SAFEDIV", vensim="ZIDZ"),
+    Builtin("if_then_else", 3, 3, "pure", "IF_THEN_ELSE(c, a, b)",
+            lambda c, a, b: np.where(np.asarray(c) != 0, a, b) + 0.0, units="? a a -> a", opcode="SELECT0",
+            vensim="IF THEN ELSE"),
+    # time: a function of the clock
+    Builtin("step", 2, 2, "time", "height from time t0 on, else 0", _step, units="a t -> a", opcode="STEP",
+            vensim="STEP"),
+    Builtin("pulse", 2, 3, "time", "volume/DT in the step at `first` (and every `interval` after)", _pulse,
+            units="a t t -> a/t", opcode="PULSE", defaults=(0.0,)),
+    Builtin("ramp", 2, 3, "time", "slope * (TIME - start) from start (to end)", _ramp, units="a t t -> a*t",
+            opcode="RAMP", defaults=(np.inf,), vensim="RAMP"),
+    Builtin("pulse_train", 4, 4, "time", "1 for `width` every `interval` from start to end", _pulse_train,
+            units="t t t t -> 1", opcode="PULSE_TRAIN", vensim="PULSE TRAIN"),
+    # random: drawn from the run's stream
+    Builtin("uniform", 2, 3, "random", "uniform on [min, max]", lambda u, a, b, *_: a + (b - a) * u,
+            lambda a, b, *_: (a + b) / 2, units="a a ? -> a", opcode="UNIFORM", xmile="RANDOM"),
+    Builtin("normal", 2, 3, "random", "normal(mean, sd)", lambda u, m, s, *_: m + s * special.ndtri(u),
+            lambda m, s, *_: m, units="a a ? -> a", opcode="NORMAL"),
+    Builtin("lognormal", 2, 3, "random", "lognormal with that mean and sd", lambda u, m, s, *_: _lognormal(u, m, s),
+            lambda m, s, *_: m, units="a a ? -> a", opcode="LOGNORMAL"),
+    Builtin("poisson", 1, 2, "random", "Poisson count with that mean", lambda u, m, *_: _poisson(u, m),
+            lambda m, *_: m, units="a ? -> a", opcode="POISSON"),
+    Builtin("exponential", 1, 2, "random", "exponential with that mean", lambda u, m, *_: -m * np.log1p(-u),
+            lambda m, *_: m, units="a ? -> a", opcode="EXPONENTIAL", xmile="EXPRND"),
+    # stateful: expanded into hidden stocks or pipelines by compile.desugar
+    Builtin("smooth", 2, 3, "stateful", "first-order exponential smooth of input over time (init)",
+            units="a t a -> a", xmile="SMTH1", vensim="SMOOTH"),
+    Builtin("smooth3", 2, 3, "stateful", "third-order exponential smooth", units="a t a -> a", xmile="SMTH3",
+            vensim="SMOOTH3"),
+    Builtin("smoothn", 3, 4, "stateful", "n-th order exponential smooth", units="a t 1 a -> a", xmile="SMTHN",
+            vensim="SMOOTH N"),
+    Builtin("delay1", 2, 3, "stateful", "first-order material delay", units="a t a -> a", vensim="DELAY1"),
+    Builtin("delay3", 2, 3, "stateful", "third-order material delay", units="a t a -> a", vensim="DELAY3"),
+    Builtin("delayn", 3, 4, "stateful", "n-th order material delay", units="a t 1 a -> a", vensim="DELAY N"),
+    Builtin("delay_fixed", 2, 3, "stateful", "pipeline delay: input as it was `time` ago", units="a t a -> a",
+            xmile="DELAY", vensim="DELAY FIXED"),
+    Builtin("trend", 2, 3, "stateful", "fractional rate of change of input, averaged over time",
+            units="a t 1/t -> 1/t", vensim="TREND"),
+    Builtin("forecast", 3, 4, "stateful", "input extrapolated `horizon` ahead along its trend",
+            units="a t t 1/t -> a", xmile="FORCST", vensim="FORECAST"),
+    Builtin("init", 1, 1, "stateful", "value of x at the start of the run", units="a -> a", vensim="INITIAL"),
+    Builtin("previous", 1, 2, "stateful", "value of x one step earlier (init in the first step)", units="a a -> a"),
+    # lookup: a graphical function, resolved by the compiler
+    Builtin("lookup", 2, 2, "lookup", "LOOKUP(table, x): a graphical function at x", opcode="LOOKUP"),
 ]
 
-_TIME: list[tuple[str, int, int | None, Callable[..., Value], str]] = [
-    ("step", 2, 2, _step, "height from time t0 on, else 0"),
-    ("pulse", 2, 3, _pulse, "volume/DT in the step at `first` (and every `interval` after)"),
-    ("ramp", 2, 3, _ramp, "slope * (TIME - start) from start (to end)"),
-    ("pulse_train", 4, 4, _pulse_train, "1 for `width` every `interval` from start to end"),
-]
-
-_RANDOM: list[tuple[str, int, int | None, Callable[..., Value], Callable[..., Value], str]] = [
-    ("uniform", 2, 3, lambda u, a, b, *_: a + (b - a) * u, lambda a, b, *_: (a + b) / 2, "uniform on [min, max]"),
-    ("normal", 2, 3, lambda u, m, s, *_: m + s * special.ndtri(u), lambda m, s, *_: m, "normal(mean, sd)"),
-    ("lognormal", 2, 3, lambda u, m, s, *_: _lognormal(u, m, s), lambda m, s, *_: m, "lognormal with that mean and sd"),
-    ("poisson", 1, 2, lambda u, m, *_: _poisson(u, m), lambda m, *_: m, "Poisson count with that mean"),
-    ("exponential", 1, 2, lambda u, m, *_: -m * np.log1p(-u), lambda m, *_: m, "exponential with that mean"),
-]
-
-_STATEFUL: list[tuple[str, int, int | None, str]] = [
-    ("smooth", 2, 3, "first-order exponential smooth of input over time (init)"),
-    ("smooth3", 2, 3, "third-order exponential smooth"),
-    ("smoothn", 3, 4, "n-th order exponential smooth"),
-    ("delay1", 2, 3, "first-order material delay"),
-    ("delay3", 2, 3, "third-order material delay"),
-    ("delayn", 3, 4, "n-th order material delay"),
-    ("delay_fixed", 2, 3, "pipeline delay: input as it was `time` ago"),
-    ("trend", 2, 3, "fractional rate of change of input, averaged over time"),
-    ("forecast", 3, 4, "input extrapolated `horizon` ahead along its trend"),
-    ("init", 1, 1, "value of x at the start of the run"),
-    ("previous", 1, 2, "value of x one step earlier (init in the first step)"),
-]
+OPERATORS: dict[str, Operator] = {o.symbol: o for o in [
+    Operator("+", "ADD", lambda a, b: a + b, "sum"),
+    Operator("-", "SUB", lambda a, b: a - b, "difference"),
+    Operator("*", "MUL", lambda a, b: a * b, "product"),
+    Operator("/", "DIV", _divide, "quotient (IEEE: x/0 is ±inf or NaN)"),
+    Operator("^", "POW", _power, "power"),
+    Operator("mod", "MOD", np.mod, "remainder with the sign of the divisor"),
+    Operator("<", "LT", _compare(np.less), "1 if less, else 0"),
+    Operator("<=", "LE", _compare(np.less_equal), "1 if less or equal, else 0"),
+    Operator(">", "GT", _compare(np.greater), "1 if greater, else 0"),
+    Operator(">=", "GE", _compare(np.greater_equal), "1 if greater or equal, else 0"),
+    Operator("=", "EQ", _compare(np.equal), "1 if equal, else 0"),
+    Operator("<>", "NE", _compare(np.not_equal), "1 if different, else 0"),
+    Operator("and", "AND", lambda a, b: np.logical_and(_truth(a), _truth(b)) * 1.0, "1 if both are non-zero"),
+    Operator("or", "OR", lambda a, b: np.logical_or(_truth(a), _truth(b)) * 1.0, "1 if either is non-zero"),
+    Operator("not", "NOT", lambda a: np.logical_not(_truth(a)) * 1.0, "1 if zero, else 0"),
+    Operator("neg", "NEG", lambda a: -a, "minus x"),
+]}
 
 ALIASES: dict[str, str] = {
     "initial": "init",
@@ -210,32 +311,19 @@ ALIASES: dict[str, str] = {
     "random_normal": "normal",
     "random_poisson": "poisson",
     "arctangent": "arctan",
-    "if_then_else": "if_then_else",
     "pulsetrain": "pulse_train",
     "mod": "modulo",
     "floor": "int",
 }
 
-
-def _build() -> dict[str, Builtin]:
-    table: dict[str, Builtin] = {}
-    for name, lo, hi, impl, doc in _PURE:
-        table[name] = Builtin(name, lo, hi, "pure", doc, impl)
-    for name, lo, hi, impl, doc in _TIME:
-        table[name] = Builtin(name, lo, hi, "time", doc, impl)
-    for name, lo, hi, impl, mean, doc in _RANDOM:
-        table[name] = Builtin(name, lo, hi, "random", doc, impl, mean)
-    for name, lo, hi, doc in _STATEFUL:
-        table[name] = Builtin(name, lo, hi, "stateful", doc)
-    table["lookup"] = Builtin("lookup", 2, 2, "lookup", "LOOKUP(table, x): a graphical function at x")
-    table["if_then_else"] = Builtin("if_then_else", 3, 3, "pure", "IF_THEN_ELSE(c, a, b)",
-                                    lambda c, a, b: np.where(np.asarray(c) != 0, a, b) + 0.0)
-    return table
-
-
-BUILTINS: dict[str, Builtin] = _build()
+BUILTINS: dict[str, Builtin] = {row.name: row for row in _ROWS}
 
 
 def find_builtin(name: str) -> Builtin | None:
     """The builtin called ``name`` (canonical spelling, aliases resolved), or None."""
     return BUILTINS.get(ALIASES.get(name, name))
+
+
+def truth(x: Value) -> Value:
+    """A number as a condition: non-zero is true (as every interpreter reads it)."""
+    return _truth(x)

@@ -3,8 +3,20 @@
 Nothing here is generated from a model. :func:`policylab.compile.opcodes.lower` turns
 the bound plan into arrays (instructions, constants, lookup tables, lever and event
 tables); the functions below are ordinary, ahead-of-time-written numba code that loops
-over blocks of runs, steps and instructions. ``cache=True`` stores their machine code
-next to this file, so compilation happens once per installation, not per model or call.
+over blocks of runs, steps and instructions. ``cache=True`` stores their machine code in
+the user's cache folder (``platformdirs.user_cache_dir("policylab")/numba``, or
+``NUMBA_CACHE_DIR`` when set; never the package folder, which may be read-only), so
+compilation happens once per installation, not per model or call. A file lock there makes
+processes that start at the same time compile it once: the first compiles, the others
+wait and load its result.
+
+Concurrency
+-----------
+The kernels release the GIL (``nogil``), so simulations run in parallel from several
+Python threads. numba's thread pool (the ``prange`` kernels) may be entered by one thread
+at a time; a simulation that finds it busy runs its blocks on its own thread with the
+serial kernels instead of waiting. Blocks are independent, so the results are the same
+either way.
 
 Memory layout
 -------------
@@ -37,12 +49,17 @@ cached machine code is loaded); it is imported only when the backend is selected
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import numba
 import numpy as np
+import platformdirs
 from llvmlite import binding as llvm
 from numba import njit, prange, types
 from numba.extending import get_cython_function_address
@@ -50,10 +67,19 @@ from numba.extending import get_cython_function_address
 from policylab.compile import Program
 from policylab.compile.desugar import HIDDEN
 from policylab.compile.opcodes import Extrapolation, Op, Search, Tape
-from policylab.expr.builtins import POISSON_NORMAL_FROM
+from policylab.expr.builtins import POISSON_NORMAL_FROM, TIME_TOLERANCE
 from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error, saved_times
 from policylab.simulate.streams import Streams
+
+def cache_folder() -> Path:
+    """Where numba keeps the compiled interpreter: ``NUMBA_CACHE_DIR`` when set, else the user's cache folder."""
+    return Path(os.environ.get("NUMBA_CACHE_DIR") or Path(platformdirs.user_cache_dir("policylab")) / "numba")
+
+
+# numba picks a function's cache folder when it is decorated: point it at ours for this module's kernels only
+_CACHE_DIR_BEFORE = numba.config.CACHE_DIR
+numba.config.CACHE_DIR = str(cache_folder())
 
 BLOCK = 512  # most runs per register file: long enough to amortise dispatch, small enough to stay in L2
 MIN_BLOCK = 32  # ensembles smaller than this are not split between threads
@@ -80,7 +106,7 @@ ASIN, ACOS, ATAN, FLOOR, ROUND, TRUNC, FMOD, XIDZ = (
 STEP, PULSE, RAMP, PULSE_TRAIN, LOOKUP = (int(Op[n]) for n in ("STEP", "PULSE", "RAMP", "PULSE_TRAIN", "LOOKUP"))
 UNIFORM, NORMAL, LOGNORMAL, POISSON, EXPONENTIAL = (
     int(Op[n]) for n in ("UNIFORM", "NORMAL", "LOGNORMAL", "POISSON", "EXPONENTIAL"))
-LEVER, EVENT = int(Op.LEVER), int(Op.EVENT)
+LEVER, EVENT, SIGN = int(Op.LEVER), int(Op.EVENT), int(Op.SIGN)
 LINEAR, DISCRETE = int(Extrapolation.LINEAR), int(Extrapolation.DISCRETE)
 GENERIC, GRID = int(Search.GENERIC), int(Search.GRID)
 
@@ -432,6 +458,12 @@ def _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag,
             _time_function(op, R, o, a, b, code[pc, 4], code[pc, 5], nb, t, dt)
         elif op >= UNIFORM and op <= EXPONENTIAL:
             _draw(op, R, o, a, b, _offset(code[pc, 4], step), keys, nb)
+        elif op == SIGN:
+            for r in range(nb):
+                R[o, r] = _sign(R[a, r]) + 0.0
+        else:  # an opcode this interpreter does not know (``supports`` refuses such tapes): never a silent no-op
+            for r in range(nb):
+                R[o, r] = np.nan
 
 
 @njit(**_JIT)
@@ -524,7 +556,7 @@ def _math(op, R, o, a, b, nb):  # type: ignore[no-untyped-def]
 @njit(**_JIT)
 def _time_function(op, R, o, a, b, c, d, nb, t, dt):  # type: ignore[no-untyped-def]
     """STEP, PULSE, RAMP and PULSE_TRAIN with the comparisons of ``expr.builtins``."""
-    tol = 1e-9 * dt
+    tol = TIME_TOLERANCE * dt
     half = dt / 2
     for r in range(nb):
         if op == STEP:  # (height, start)
@@ -544,7 +576,7 @@ def _time_function(op, R, o, a, b, c, d, nb, t, dt):  # type: ignore[no-untyped-
             interval = R[c, r]
             since = t - R[a, r]
             phase = _npmod(since, interval if interval > 0 else np.inf)
-            on = since >= -1e-9 * dt and t <= R[d, r] + tol and phase < R[b, r]
+            on = since >= -tol and t <= R[d, r] + tol and phase < R[b, r]
             R[o, r] = 1.0 if on else 0.0
 
 
@@ -822,10 +854,25 @@ def _steps_parallel(code, sections, registers, runs, dt, n_steps, stride, rk4, f
 # ---------------------------------------------------------------------------------------
 # Python side
 
-_LOCK = threading.Lock()  # numba's default thread pool must not be entered from two Python threads at once
+numba.config.CACHE_DIR = _CACHE_DIR_BEFORE  # other libraries' numba functions cache where they did before
+
+# The opcodes ``_exec`` has a branch for: a new Op needs a branch there and its name here (tests check the registry's).
+DISPATCHED = frozenset(Op[name] for name in (
+    "MOV", "ADD", "SUB", "MUL", "DIV", "NEG", "POW", "MOD", "LT", "LE", "GT", "GE", "EQ", "NE", "AND", "OR", "NOT",
+    "SELECT", "SELECT0", "MIN", "MAX", "CLIP0", "ABS", "EXP", "LN", "LOG10", "SQRT", "SIN", "COS", "TAN", "ASIN", "ACOS",
+    "ATAN", "FLOOR", "ROUND", "TRUNC", "FMOD", "XIDZ", "STEP", "PULSE", "RAMP", "PULSE_TRAIN", "LOOKUP", "UNIFORM",
+    "NORMAL", "LOGNORMAL", "POISSON", "EXPONENTIAL", "LEVER", "EVENT", "SIGN"))
+_POOL = threading.Lock()  # numba's thread pool (the prange kernels) may be entered by one Python thread at a time
 _KERNELS = {False: (_init_serial, _steps_serial), True: (_init_parallel, _steps_parallel)}
-_announced: set[bool] = set()
+_loaded: set[bool] = set()  # kernels (serial, parallel) this process has compiled or loaded
+_loading = threading.Lock()
 log = logging.getLogger("policylab")
+
+
+def supports(tape: Tape) -> str | None:
+    """None if this interpreter runs every instruction of ``tape``, else what it lacks (the caller falls back)."""
+    unknown = sorted(set(np.unique(tape.code[:, 0]).tolist()) - {int(op) for op in DISPATCHED})
+    return f"the numba interpreter has no opcode {unknown}" if unknown else None
 
 
 def needs_compiling(parallel: bool) -> bool:
@@ -836,13 +883,44 @@ def needs_compiling(parallel: bool) -> bool:
         return False
 
 
-def _announce_compiling(parallel: bool) -> None:
-    """Say once per process why the first compiled run takes about a minute (never again once cached)."""
-    if parallel not in _announced:
-        _announced.add(parallel)
-        if needs_compiling(parallel):
-            log.warning("policylab: compiling the numba backend's interpreter for this installation "
-                        "(once, about a minute; later runs load it from disk)")
+@contextmanager
+def _first_use(parallel: bool) -> Iterator[None]:
+    """Around this process's first run of the (serial or parallel) kernels: one process at a time compiles.
+
+    The first process to get the cache folder's lock compiles and writes the cache; a process
+    that waited finds the cache filled and loads it. Says once why the first run takes a minute.
+    """
+    if parallel in _loaded:
+        yield
+        return
+    with _loading:
+        if parallel in _loaded:
+            yield
+            return
+        with _cache_lock():
+            if needs_compiling(parallel):
+                log.warning("policylab: compiling the numba backend's interpreter for this installation "
+                            "(once, about a minute; later runs load it from disk)")
+            yield
+        _loaded.add(parallel)
+
+
+@contextmanager
+def _cache_lock() -> Iterator[None]:
+    """An exclusive lock on the cache folder across processes (none if the folder cannot be written)."""
+    try:
+        folder = cache_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / "policylab-compile.lock", "a+")  # noqa: SIM115 - held for the with block
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class _Run:
@@ -950,32 +1028,42 @@ def simulate(
 ) -> Trajectory:
     """Integrate ``tape`` (lowered from ``program``) like :func:`policylab.simulate.engine.simulate`."""
     run = _Run(program, tape, spec, streams, save)
-    _announce_compiling(run.parallel)
-    with _LOCK:
-        run.start()
-        n = run.n_steps
-        chunk = n + 1 if progress is None else max(run.stride, (n + 1) // 20)
-        first = 0
-        while first <= n:
-            last = min(first + chunk, n + 1)
-            run.steps(first, last)
-            if run.failed_step() is not None:
-                break
-            if progress is not None:
-                for i in range(first, last):
-                    if i % run.stride == 0:
-                        progress(i)
-            first = last
-        bad = run.failed_step()
-        if bad is not None:  # run again to that step, and look at every block there, as NumPy does
-            run.start()
-            run.diag[:] = -1
-            run.steps(0, bad + 1, diag_step=bad)
-            run._raise_nonfinite(bad)
+    pooled = run.parallel and _POOL.acquire(blocking=False)  # busy: this thread runs its blocks itself
+    run.parallel = pooled
+    try:
+        with _first_use(run.parallel):
+            _integrate(run, progress)
+    finally:
+        if pooled:
+            _POOL.release()
     data = {name: run.out[k] for k, name in enumerate(save)}
     check_saved(data, run.times, streams.run_indices)
     return Trajectory(run.times, data)
 
 
-__all__ = ["BLOCK", "block_width", "simulate"]
+def _integrate(run: _Run, progress: Callable[[int], None] | None) -> None:
+    """Start, step to the end (reporting progress), and on a non-finite state name what went wrong."""
+    run.start()
+    n = run.n_steps
+    chunk = n + 1 if progress is None else max(run.stride, (n + 1) // 20)
+    first = 0
+    while first <= n:
+        last = min(first + chunk, n + 1)
+        run.steps(first, last)
+        if run.failed_step() is not None:
+            break
+        if progress is not None:
+            for i in range(first, last):
+                if i % run.stride == 0:
+                    progress(i)
+        first = last
+    bad = run.failed_step()
+    if bad is not None:  # run again to that step, and look at every block there, as NumPy does
+        run.start()
+        run.diag[:] = -1
+        run.steps(0, bad + 1, diag_step=bad)
+        run._raise_nonfinite(bad)
+
+
+__all__ = ["BLOCK", "DISPATCHED", "block_width", "cache_folder", "simulate", "supports"]
 

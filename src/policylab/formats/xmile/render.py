@@ -13,12 +13,10 @@ import re
 from collections.abc import Callable
 
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.builtins import BUILTINS, find_builtin
 
-XMILE_FUNCTIONS = {
-    "smooth": "SMTH1", "smooth3": "SMTH3", "smoothn": "SMTHN", "delay_fixed": "DELAY", "forecast": "FORCST",
-    "exponential": "EXPRND", "uniform": "RANDOM", "trunc": "INT", "int": "FLOOR", "xidz": "SAFEDIV",
-    "zidz": "SAFEDIV", "modulo": "MODULO",
-}
+XMILE_FUNCTIONS = {name: row.xmile_name for name, row in BUILTINS.items()
+                   if row.xmile_name is not None and row.xmile_name != name.upper()}
 _KEYWORDS = frozenset({"if", "then", "else", "and", "or", "not", "mod"})
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][\w.$]*$")
 
@@ -82,8 +80,6 @@ def render(expr: Expr, name_of: Callable[[str], str] = quote_name) -> str:
 def _function(func: str, name_of: Callable[[str], str]) -> str:
     if func in XMILE_FUNCTIONS:
         return XMILE_FUNCTIONS[func]
-    from policylab.expr.builtins import find_builtin
-
     if find_builtin(func) is not None:
         return func.upper()
     return name_of(func)  # a graphical function called by name

@@ -1,0 +1,84 @@
+"""The numba backend runs simulations from several threads at once, and keeps its compiled code in the user's cache.
+
+No process-wide lock serialises simulations: a thread that finds numba's thread pool busy
+runs its blocks itself, so results must be the same whichever way a run was scheduled.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from policylab.api import load  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAGSHIP = ROOT / "models" / "iraq_dialogue" / "model.yaml"
+SRC = str(ROOT / "src")
+
+
+def test_simulations_from_several_threads_give_the_results_they_give_one_at_a_time() -> None:
+    model = load(FLAGSHIP)
+    calls = [dict(runs=runs, seed=seed, variables=["us_iran_tension", "militia_capability"])
+             for runs in (1, 300) for seed in (1, 2, 3)]
+    alone = [model.run(backend="numba", **call) for call in calls]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        together = list(pool.map(lambda call: model.run(backend="numba", **call), calls * 2))
+    for k, result in enumerate(together):
+        expected = alone[k % len(calls)]
+        for name in expected.data_vars:
+            np.testing.assert_array_equal(result[name].values, expected[name].values)
+
+
+def _cache_path(env: dict[str, str]) -> str:
+    code = textwrap.dedent("""
+        import numba
+        from policylab.simulate import numba_backend
+        print(numba_backend._exec_call._cache._cache_path)
+        print(repr(numba.config.CACHE_DIR))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=True)
+    return done.stdout
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    return {**env, **extra}
+
+
+def test_the_compiled_interpreter_is_cached_in_the_users_cache_folder(tmp_path: Path) -> None:
+    out = _cache_path(_environment(XDG_CACHE_HOME=str(tmp_path)))
+    path, config = out.splitlines()
+    assert path.startswith(str(tmp_path / "policylab" / "numba"))
+    assert config == "''"  # other libraries' numba functions still cache where numba puts them by default
+
+
+def test_numba_cache_dir_wins_over_the_users_cache_folder(tmp_path: Path) -> None:
+    out = _cache_path(_environment(XDG_CACHE_HOME=str(tmp_path / "xdg"), NUMBA_CACHE_DIR=str(tmp_path / "numba")))
+    assert out.splitlines()[0].startswith(str(tmp_path / "numba"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_processes_that_start_together_compile_the_interpreter_once(tmp_path: Path) -> None:
+    code = textwrap.dedent(f"""
+        import logging
+        logging.basicConfig(level=logging.WARNING)
+        from policylab.api import load
+        load({str(FLAGSHIP)!r}).run(backend="numba")
+    """)
+    env = _environment(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    workers = [subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [w.communicate(timeout=3000)[1] for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    assert sum("compiling the numba backend" in out for out in outputs) == 1, outputs
