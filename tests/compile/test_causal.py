@@ -27,3 +27,15 @@ def test_link_signs_come_from_evidence_or_the_partial_derivative():
     assert signs[("susceptible", "infection")] == ("+", False)
     assert signs[("infection", "susceptible")] == ("-", False)
     assert signs[("recovery", "recovered")] == ("+", False)
+
+
+def test_loop_identifiers_come_from_members_not_rank():
+    """Adding a loop elsewhere renames nothing; the same loop in any rotation has one identifier."""
+    from policylab.compile.causal import loop_id
+
+    stocks = {"a", "b", "c"}
+    assert loop_id(["a", "x", "b"], "R", stocks) == loop_id(["b", "a", "x"], "R", stocks)
+    assert loop_id(["a", "x", "b"], "R", stocks).startswith("R[a+b]#")
+    assert loop_id(["a", "x", "b"], "R", stocks) != loop_id(["a", "y", "b"], "R", stocks)
+    assert loop_id(["a", "b", "c", "x"], "B", stocks).startswith("B[a+b+1]#")
+    assert loop_id(["x", "y"], "?", stocks).startswith("U[x+y]#")

@@ -15,7 +15,7 @@ def test_dot_output_lists_signed_links_and_the_loop_legend():
     result = CliRunner().invoke(app, ["diagram", SIR, "--format", "dot"])
     assert result.exit_code == 0, result.output
     assert '"distancing" -> "infection" [label="-"' in result.stdout
-    assert "Feedback loops" in result.stdout and "R1" in result.stdout
+    assert "Feedback loops" in result.stdout and "R[infected]#" in result.stdout
     assert "assumption: avoided contacts do not transmit" in result.stdout
 
 

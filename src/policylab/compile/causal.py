@@ -9,6 +9,7 @@ balancing (B) when negative, and undetermined when a link's sign is mixed or unk
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -34,7 +35,7 @@ class Link:
 
 @dataclass(frozen=True)
 class Loop:
-    """A feedback loop: its variables in order, its polarity and label (R1, B2, …)."""
+    """A feedback loop: its variables in order, its polarity and its identifier (see ``loop_id``)."""
 
     label: str
     variables: tuple[str, ...]
@@ -97,6 +98,26 @@ def causal_graph(model, include_constants: bool = False) -> CausalGraph:  # type
     return graph
 
 
+LOOP_ID_STOCKS = 2  # stocks named in an identifier before "+N more"
+
+
+def loop_id(cycle: tuple[str, ...] | list[str], polarity: str, stocks: set[str]) -> str:
+    """A loop's identifier from its members, not its rank: adding a loop elsewhere renames nothing.
+
+    Polarity (R, B, or U when undetermined), the loop's stocks in canonical (sorted) order —
+    the first two, then "+N" — and a 4-hex hash of the cycle in canonical rotation (starting
+    at its smallest name), which tells apart loops through the same stocks:
+    ``R[us_iran_tension+anti_us_outrage]#3fa2``.
+    """
+    members = list(cycle)
+    start = members.index(min(members))
+    rotation = members[start:] + members[:start]
+    digest = hashlib.sha1("\x1f".join(rotation).encode("utf-8")).hexdigest()[:4]
+    named = sorted(n for n in members if n in stocks) or sorted(members)
+    head = "+".join(named[:LOOP_ID_STOCKS]) + (f"+{len(named) - LOOP_ID_STOCKS}" if len(named) > LOOP_ID_STOCKS else "")
+    return f"{'U' if polarity == '?' else polarity}[{head}]#{digest}"
+
+
 def _loops(graph: CausalGraph, ir) -> tuple[list[Loop], bool]:  # type: ignore[no-untyped-def]
     exogenous = (Constant, Lever, Event)
     digraph = nx.DiGraph()
@@ -115,7 +136,7 @@ def _loops(graph: CausalGraph, ir) -> tuple[list[Loop], bool]:  # type: ignore[n
             break
     cycles.sort(key=lambda c: (len(c), c))
     loops: list[Loop] = []
-    counters = {"R": 0, "B": 0, "?": 0}
+    stocks = {n for n, v in ir.variables.items() if isinstance(v, Stock)}
     for cycle in cycles:
         edges = list(zip(cycle, cycle[1:] + cycle[:1]))
         link_signs = [signs[e] for e in edges]
@@ -123,7 +144,5 @@ def _loops(graph: CausalGraph, ir) -> tuple[list[Loop], bool]:  # type: ignore[n
             polarity = "?"
         else:
             polarity = "R" if sum(s == "-" for s in link_signs) % 2 == 0 else "B"
-        counters[polarity] += 1
-        label = f"{polarity}{counters[polarity]}" if polarity != "?" else f"U{counters['?']}"
-        loops.append(Loop(label, tuple(cycle), polarity))
+        loops.append(Loop(loop_id(cycle, polarity, stocks), tuple(cycle), polarity))
     return loops, truncated
