@@ -268,6 +268,42 @@ class Model:
             _remember(self._tapes, key, plan)
         return plan
 
+    def loops(
+        self,
+        scenario: str | None = None,
+        runs: int = 1,
+        seed: int = 0,
+        params: Mapping[str, ParamValue] | None = None,
+        deterministic: bool = False,
+        sample: bool | None = None,
+        backend: Backend = "auto",
+        mode: Literal["auto", "exhaustive", "discovery"] = "auto",
+        save_every: float | None = None,
+        periods: Sequence[tuple[str, float, float]] | None = None,
+    ) -> xr.Dataset:
+        """Which feedback loops drive the behaviour (Loops That Matter), per step, over ``runs`` runs.
+
+        Returns a Dataset with ``relative_score`` and ``score`` over (loop, time, run): each loop's
+        share of the change of its cycle partition (signed: + reinforcing, - balancing) and its
+        raw loop score. Loops are named by ``policylab.compile.causal.loop_id`` (coords give
+        polarity, partition, members (the loop as "a -> b -> a"), stocks, and ``alone`` for a loop alone in its partition).
+        Saved times are every ``save_every`` (default: every step ``dt``; a saved value is the mean
+        over the steps since the previous one); step 0 is NaN (a score needs the previous step).
+        ``periods`` — ``(label, start, end)`` in model time — adds ``period_score`` (loop, period,
+        run), the mean relative score over ``[start, end)``, and ``dominant``, whether the loop has
+        the largest ``|period_score|`` of its partition in that run. ``mode``: ``exhaustive`` scores
+        every loop of the causal graph (up to its budget), ``discovery`` the loops a strongest-path
+        search finds, ``auto`` the first unless the budget was hit; ``attrs`` say which and the budget.
+        The other arguments are those of :meth:`run`. See docs/loops.md.
+        """
+        from policylab.results.loops import Period, loop_scores_dataset
+
+        check_backend(backend)
+        chosen = self.ir.default_scenario if scenario is None else scenario
+        spans = [Period(str(label), float(start), float(end)) for label, start, end in periods] if periods else None
+        return loop_scores_dataset(self, chosen, runs, seed, params, deterministic, sample, backend, mode,
+                                   save_every, spans)
+
     def check(self, sources: Sequence[str] = (), strict: bool = False):  # type: ignore[no-untyped-def]
         """Run every static check (names, loops, units, evidence quotes, link polarity); return the report.
 
