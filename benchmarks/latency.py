@@ -4,7 +4,10 @@
    time (so no cached answer), a 200-run ensemble of the flagship (else the SIR example's
    first lever) — the request the dashboard sends when a slider stops moving. Reports p50
    and p95 of the wall time from sending the request to having parsed the response.
-2. **Load**: C concurrent clients for S seconds on loopback, each looping over what a
+2. **Two at once**: pairs of slider moves (new levels) sent one after the other, then both
+   at once from two threads; the medians of each pair's wall time. With the server's two
+   simulation slots running in parallel, a concurrent pair takes less than a sequential one.
+3. **Load**: C concurrent clients for S seconds on loopback, each looping over what a
    dashboard user triggers — list and describe models, fetch link evidence and the
    diagram, and slider moves among a few positions (cached after the first) — and counts
    errors (any non-2xx or transport failure).
@@ -13,7 +16,7 @@ The server simulates with ``--backend`` (numpy, numba or auto — numba when ins
 default, as for ``policylab serve``); it warms each model up before it answers, so the
 time to start includes loading (or, after an installation, compiling) numba's machine code.
 
-Usage: python benchmarks/latency.py [--requests 30] [--clients 50] [--seconds 30] [--runs 200] [--backend auto]
+Usage: python benchmarks/latency.py [--requests 30] [--pairs 10] [--clients 50] [--seconds 30] [--runs 200] [--backend auto]
 """
 
 from __future__ import annotations
@@ -90,6 +93,28 @@ def slider_round_trips(base: str, model_id: str, lever: str, runs: int, requests
             "backend": ",".join(sorted(engines))}
 
 
+def slider_pairs(base: str, model_id: str, lever: str, runs: int, pairs: int) -> dict[str, float]:
+    """Median wall time of two slider moves in sequence and of two sent at once (each a new level)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def move(client: httpx.Client, level: float) -> None:
+        client.post(f"/api/models/{model_id}/run", json={"runs": runs, "params": {lever: level}}).raise_for_status()
+
+    sequential, concurrent = [], []
+    with httpx.Client(base_url=base, timeout=300) as one, httpx.Client(base_url=base, timeout=300) as two, \
+            ThreadPoolExecutor(max_workers=2) as pool:
+        for i in range(pairs):
+            a, b, c, d = (round((4 * i + k + 0.25) / (4 * pairs), 6) for k in range(4))
+            started = time.perf_counter()
+            move(one, a)
+            move(one, b)
+            sequential.append(1000 * (time.perf_counter() - started))
+            started = time.perf_counter()
+            list(pool.map(lambda job: move(*job), [(one, c), (two, d)]))
+            concurrent.append(1000 * (time.perf_counter() - started))
+    return {"sequential_ms": statistics.median(sequential), "concurrent_ms": statistics.median(concurrent), "n": pairs}
+
+
 async def _client(base: str, model_id: str, lever: str, link: tuple[str, str] | None, runs: int, stop: float,
                   rng: random.Random, latencies: dict[str, list[float]], errors: list[str]) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=300) as client:
@@ -139,6 +164,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients in the load test")
     parser.add_argument("--seconds", type=float, default=30, help="length of the load test")
     parser.add_argument("--runs", type=int, default=200, help="ensemble size per slider move")
+    parser.add_argument("--pairs", type=int, default=10, help="pairs of slider moves, in sequence and at once")
     parser.add_argument("--backend", default="auto", choices=["numpy", "numba", "auto"], help="the server's backend")
     args = parser.parse_args()
     model = FLAGSHIP if FLAGSHIP.exists() else SIR
@@ -164,6 +190,9 @@ def main() -> None:
               f"(inside the server: p50 {trips['server_p50_ms']:.0f} ms, p95 {trips['server_p95_ms']:.0f} ms); "
               f"target p95 < 150 ms; the first move after start took {trips['first_ms']:.0f} ms; "
               f"load average now {os.getloadavg()[0]:.2f}")
+        both = slider_pairs(base, model_id, lever, args.runs, args.pairs)
+        print(f"two slider moves ({both['n']} pairs, medians): one after the other {both['sequential_ms']:.0f} ms, "
+              f"both at once {both['concurrent_ms']:.0f} ms")
         latencies, errors, elapsed = load_test(base, model_id, lever, link, args.runs, args.clients, args.seconds)
         total = sum(len(v) for v in latencies.values())
         print(f"load: {args.clients} clients for {elapsed:.0f} s: {total} responses ({total / elapsed:.0f}/s), "

@@ -68,3 +68,9 @@ def test_the_hidden_name_marker_is_written_once() -> None:
               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
               if isinstance(node, ast.Constant) and node.value == HIDDEN and path.name != "desugar.py"]
     assert not copies, f"use policylab.compile.desugar.HIDDEN or is_hidden: {copies}"
+
+
+def test_the_inverse_cdf_of_a_parameter_distribution_is_written_once() -> None:
+    copies = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+              if "np.sqrt((1 - u)" in path.read_text(encoding="utf-8") and path.name != "sampling.py"]
+    assert not copies, f"call policylab.simulate.sampling.from_unit: {copies}"

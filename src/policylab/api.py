@@ -1,10 +1,16 @@
-"""The Python API: ``load`` a model file and ``run`` it. Outer layers (CLI, server) call only this."""
+"""The Python API: ``load`` a model file and ``run`` it. Outer layers (CLI, server) call only this.
+
+A facade: :class:`Model` checks a call's arguments once, at this edge, and delegates the
+simulation to an engine (``policylab.simulate.engines``: ``Engine.prepare(...) -> Runner``),
+keeping the prepared runners of recent calls.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache, cached_property
@@ -14,17 +20,18 @@ from typing import Literal, get_args
 import numpy as np
 import xarray as xr
 
-from policylab.compile import CompiledModel, apply_params, bind, compile_model, resolve_inputs
+from policylab.compile import CompiledModel, apply_params, compile_model, resolve_inputs
+from policylab.compile.inputs import Inputs
 from policylab.compile.opcodes import Unsupported
-from policylab.compile.parametric import ParametricTape, parametric
-from policylab.compile.plan import Program
 from policylab.errors import UsageError
 from policylab.expr.names import canonical
 from policylab.formats import read_model
 from policylab.model.guards import check_settings
 from policylab.model.ir import Model as ModelIR
-from policylab.simulate import Streams, sample_judgements, simulate, to_dataset
+from policylab.model.ir import TimeSpec
+from policylab.simulate import Streams, sample_judgements, to_dataset
 from policylab.simulate.engine import saved_times
+from policylab.simulate.engines import ENGINES, Runner
 from policylab.version import __version__
 
 ParamValue = float | Sequence[float] | np.ndarray
@@ -32,6 +39,21 @@ MAX_RUNS = 10_000_000
 Backend = Literal["numpy", "numba", "auto"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 log = logging.getLogger("policylab")
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One checked call of ``Model.run``: its scenario, run indices and streams, inputs and parameter values."""
+
+    scenario: str | None
+    run_indices: np.ndarray
+    streams: Streams
+    inputs: Inputs  # the scenario's, with ``parameters`` applied
+    parameters: dict[str, float | np.ndarray]  # sampled judgement parameters and the values set
+
+    @property
+    def runs(self) -> int:
+        return len(self.run_indices)
 
 
 class BackendFallbackWarning(UserWarning):
@@ -72,8 +94,9 @@ class Model:
 
     def __init__(self, ir: ModelIR) -> None:
         self.ir = ir
-        self._programs: dict[tuple, Program] = {}  # (scenario, runs, deterministic) -> program, calls without parameters
-        self._tapes: dict[tuple, ParametricTape | Unsupported] = {}  # + parameter names -> the compiled backend's tape
+        # (backend, scenario, runs, mode, parameter names) -> its prepared runner, or why numba cannot run it
+        self._runners: dict[tuple, Runner | Unsupported] = {}
+        self._runners_lock = threading.Lock()  # the server runs one model from several threads
 
     def __repr__(self) -> str:
         return f"<policylab.Model {self.ir.name!r}: {len(self.ir.variables)} variables, {len(self.ir.scenarios)} scenarios>"
@@ -132,17 +155,16 @@ class Model:
             that would need more than half the machine's available memory is refused up front.
         """
         engine = resolve_backend(backend)
-        spec = self._time_spec(save_every)
-        save = self._save_list(variables)
+        spec = self.time_spec(save_every)
+        save = self.save_list(variables)
         check_output_size(self.ir.name, len(save), len(saved_times(spec)[1]), runs)
-        chosen, run_indices, streams, inputs, parameters = self._prepare(
-            scenario, params, runs, seed, variables, first_run, sample)
-        trajectory, used = self._simulate(chosen, inputs, parameters, bool(deterministic), streams, save, progress,
-                                          engine, spec)
+        call = self.prepare_call(scenario, params, runs, seed, first_run, sample)
+        runner = self.runner(engine, call, bool(deterministic))
+        trajectory = runner.run(call.inputs, call.parameters, call.streams, spec, save, progress)
         attrs = {
             "model": self.ir.name,
             "model_hash": str(self.ir.extras.get("sha256", "")),
-            "scenario": chosen or "",
+            "scenario": call.scenario or "",
             "seed": int(seed),
             "runs": int(runs),
             "method": self.ir.time.method.value,
@@ -150,9 +172,9 @@ class Model:
             "save_every": spec.save_every,
             "deterministic": int(deterministic),
             "policylab_version": __version__,
-            "backend": used,
+            "backend": runner.backend,
         }
-        return to_dataset(self.ir, trajectory, run_indices, parameters, attrs)
+        return to_dataset(self.ir, trajectory, call.run_indices, call.parameters, attrs)
 
     def simulator(
         self,
@@ -191,11 +213,11 @@ class Model:
         engine = resolve_backend(backend)
         if engine != "numba" or not numba_available():
             return engine
-        chosen, _, _, inputs, parameters = self._prepare(scenario, params, runs, 0, None, 0, sample)
-        plan = self._parametric(chosen, inputs, parameters, bool(deterministic), int(runs))
-        return "numpy" if isinstance(plan, Unsupported) else "numba"
+        call = self.prepare_call(scenario, params, runs, 0, 0, sample)
+        return self.runner(engine, call, bool(deterministic), warn=False).backend
 
-    def _prepare(self, scenario, params, runs, seed, variables, first_run, sample):  # type: ignore[no-untyped-def]
+    def prepare_call(self, scenario: str | None = None, params: Mapping[str, ParamValue] | None = None, runs: int = 1,
+                     seed: int = 0, first_run: int = 0, sample: bool | None = None) -> Call:
         """Check the arguments of ``run``; the scenario, run indices, streams, inputs and parameters."""
         if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1 or runs > MAX_RUNS:
             raise UsageError(f"runs must be a whole number from 1 to {MAX_RUNS}, got {runs!r}")
@@ -205,8 +227,6 @@ class Model:
             0 <= first_run <= 2**32 - runs
         ):
             raise UsageError(f"first_run must be a whole number from 0 to 2**32 - runs, got {first_run!r}")
-        if isinstance(variables, str):
-            raise UsageError(f"variables must be a list of names, e.g. [{variables!r}], not a string")
         chosen = self.ir.default_scenario if scenario is None else scenario
         run_indices = np.arange(first_run, first_run + runs, dtype=np.int64)
         streams = Streams(int(seed), run_indices)
@@ -217,9 +237,9 @@ class Model:
         check_settings(self.ir, given)  # bounds refuse, sampling ranges warn
         parameters.update({k: v for k, v in given.items()})
         apply_params(self.ir, inputs, parameters)
-        return chosen, run_indices, streams, inputs, parameters
+        return Call(chosen, run_indices, streams, inputs, parameters)
 
-    def _time_spec(self, save_every: float | None):  # type: ignore[no-untyped-def]
+    def time_spec(self, save_every: float | None = None) -> TimeSpec:
         """The model's time spec, saving every ``save_every`` if given (a positive multiple of dt)."""
         spec = self.ir.time
         if save_every is None:
@@ -230,43 +250,25 @@ class Model:
                              f"{spec.units}, got {save_every!r}")
         return dataclasses.replace(spec, save_every=round(ratio) * spec.dt)
 
-    def _simulate(self, chosen, inputs, parameters, deterministic, streams, save, progress, backend, spec):  # type: ignore[no-untyped-def]
-        """Run one call on ``backend``; return the trajectory and the name of the backend that ran it."""
-        runs = len(streams.run_indices)
-        if backend == "numba":
-            try:
-                from policylab.simulate import numba_backend
-            except ImportError as err:
-                raise UsageError("backend 'numba' needs numba: pip install 'policylab[fast]'") from err
-            plan = self._parametric(chosen, inputs, parameters, deterministic, runs)
-            if not isinstance(plan, Unsupported) and (lacking := numba_backend.supports(plan.tape)) is not None:
-                plan = Unsupported(lacking)
-            if isinstance(plan, Unsupported):
-                warnings.warn(f"{self.ir.name}: the numba backend cannot run this model ({plan}); "
+    def runner(self, backend: str, call: Call, deterministic: bool, warn: bool = True) -> Runner:
+        """The engine ``backend`` (numpy or numba) prepared for ``call``'s scenario, size and parameter names
+        (kept for the next call alike). A model the numba engine cannot run gets NumPy's, with a
+        :class:`BackendFallbackWarning` unless ``warn`` is false."""
+        key = (backend, call.scenario, call.runs, deterministic, tuple(sorted(call.parameters)))
+        with self._runners_lock:
+            runner = self._runners.get(key)
+            if runner is None:
+                try:
+                    runner = ENGINES[backend].prepare(self.compiled, call.inputs, call.runs, deterministic, key[4])
+                except Unsupported as why:
+                    runner = why
+                _remember(self._runners, key, runner)
+        if isinstance(runner, Unsupported):
+            if warn:
+                warnings.warn(f"{self.ir.name}: the numba backend cannot run this model ({runner}); "
                               f"it ran with the NumPy backend instead", BackendFallbackWarning, stacklevel=3)
-            else:
-                tape = plan.with_values(parameters)
-                return numba_backend.simulate(plan.program, tape, spec, streams, save, progress), "numba"
-        key = (chosen, runs, deterministic)
-        if parameters:
-            program = bind(self.compiled, inputs, runs, deterministic)
-        else:  # a plan without parameters depends only on the scenario, the ensemble size and the mode
-            program = self._programs.get(key) or bind(self.compiled, inputs, runs, deterministic)
-            _remember(self._programs, key, program)
-        return simulate(program, spec, streams, save, progress), "numpy"
-
-    def _parametric(self, chosen, inputs, parameters, deterministic, runs):  # type: ignore[no-untyped-def]
-        """The compiled backend's tape for this scenario, size, mode and set of parameter names (built once),
-        or why it cannot be built. Parameters are registers: their values do not matter here."""
-        key = (chosen, runs, deterministic, tuple(sorted(parameters)))
-        plan = self._tapes.get(key)
-        if plan is None:
-            try:
-                plan = parametric(self.compiled, inputs, runs, deterministic, key[3])
-            except Unsupported as why:
-                plan = why
-            _remember(self._tapes, key, plan)
-        return plan
+            return self.runner("numpy", call, deterministic)
+        return runner
 
     def loops(
         self,
@@ -315,7 +317,8 @@ class Model:
 
         return run_checks(self, list(sources), strict=strict)
 
-    def _save_list(self, variables: Sequence[str] | None) -> list[str]:
+    def save_list(self, variables: Sequence[str] | None = None) -> list[str]:
+        """The canonical names ``run`` saves for ``variables`` (default: every stock, flow and auxiliary)."""
         known = self.compiled.output_names
         if variables is None:
             return known
@@ -353,10 +356,11 @@ class Simulator:
             raise UsageError(f"parameters must be a list of names, e.g. [{parameters!r}], not a string")
         self.model = model
         self.backend = resolve_backend(backend)
-        self.spec = model._time_spec(save_every)
-        self.save = model._save_list(variables)
-        chosen, _, self.streams, inputs, _ = model._prepare(scenario, None, runs, seed, variables, 0, False)
-        self.scenario, self.runs, self.deterministic = chosen, int(runs), bool(deterministic)
+        self.spec = model.time_spec(save_every)
+        self.save = model.save_list(variables)
+        call = model.prepare_call(scenario, None, runs, seed, 0, False)
+        inputs, self.streams = call.inputs, call.streams
+        self.scenario, self.runs, self.deterministic = call.scenario, int(runs), bool(deterministic)
         self.names = [canonical(p) for p in parameters]
         self.defaults = {n: inputs.constants[n] for n in self.names if n in inputs.constants}
         self.inputs = dataclasses.replace(inputs, constants=dict(inputs.constants), levers=dict(inputs.levers))
@@ -383,8 +387,9 @@ class Simulator:
         base = self.inputs  # the scenario's, resolved once; apply_params changes only these two dicts
         inputs = apply_params(self.model.ir, dataclasses.replace(base, constants=dict(base.constants),
                                                                  levers=dict(base.levers)), parameters)
-        trajectory, _ = self.model._simulate(self.scenario, inputs, parameters, self.deterministic, self.streams,
-                                             self.save, None, self.backend, self.spec)
+        call = Call(self.scenario, self.streams.run_indices, self.streams, inputs, parameters)
+        trajectory = self.model.runner(self.backend, call, self.deterministic).run(
+            inputs, parameters, self.streams, self.spec, self.save)
         return {name: trajectory.data[name].T for name in self.save}
 
 

@@ -71,15 +71,14 @@ flows:
 def test_an_unknown_opcode_is_never_a_silent_no_op_in_the_numba_interpreter() -> None:
     numba_backend = pytest.importorskip("policylab.simulate.numba_backend")
     model = Model(read_yaml_text(MODEL, "unknown_op.yaml"))
-    model.run(backend="numba")
-    plan = next(iter(model._tapes.values()))
+    call = model.prepare_call()
+    plan = model.runner("numba", call, False).plan
     code = plan.tape.code.copy()
     code[code[:, 0] == int(Op.ABS), 0] = 999  # an opcode nobody defined
     tape = dataclasses.replace(plan.tape, code=code)
     assert numba_backend.supports(tape) is not None
-    streams = model._prepare(None, None, 1, 0, None, 0, False)[2]
     with pytest.raises(SimulationError, match="became NaN"):
-        numba_backend.simulate(plan.program, tape, model.ir.time, streams, ["f"])
+        numba_backend.simulate(plan.program, tape, model.ir.time, call.streams, ["f"])
 
 
 def test_a_tape_the_numba_interpreter_cannot_run_falls_back_to_numpy_with_a_warning(monkeypatch) -> None:  # type: ignore[no-untyped-def]

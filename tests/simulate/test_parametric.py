@@ -64,7 +64,7 @@ def test_one_model_run_with_other_values_gives_what_a_freshly_loaded_model_gives
     reused = load(RIVALS)
     for row in design_rows(4):
         same(reused.run(params=row, backend="numba"), load(RIVALS).run(params=row, backend="numba"))
-    assert len(reused._tapes) == 1  # one tape served every call
+    assert len(reused._runners) == 1  # one prepared tape served every call
 
 
 @pytest.mark.parametrize("runs", [1, 3])
@@ -81,8 +81,7 @@ def test_constants_and_levers_set_again_and_again_are_never_stale(runs: int) -> 
 
 def test_what_depends_only_on_parameters_is_computed_once_not_every_step() -> None:
     model = small()
-    chosen, _, _, inputs, parameters = model._prepare(None, {"k": 3.0}, 1, 0, None, 0, False)
-    tape = model._parametric(chosen, inputs, parameters, False, 1).tape
+    tape = model.runner("numba", model.prepare_call(params={"k": 3.0}), False).plan.tape
     stage = tape.code[tape.stage[0]:tape.deriv[1], 0]
     assert Op.EXP not in stage and Op.DIV not in stage  # k / 2 and exp(k) / 100 moved to the prelude
     assert Op.EXP in tape.code[:tape.init[1], 0]

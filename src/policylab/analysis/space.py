@@ -20,6 +20,7 @@ from policylab.errors import UsageError
 from policylab.expr.names import canonical
 from policylab.model.ir import Constant, Distribution, Model
 from policylab.simulate import judgement_parameters
+from policylab.simulate.sampling import from_unit
 
 
 
@@ -34,18 +35,8 @@ class Uncertainty:
     nominal: float = 0.0
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
-        """Parameter values at cumulative probabilities ``u`` (the inverse CDF of the prior)."""
-        u = np.asarray(u, dtype=float)
-        low, high = self.low, self.high
-        if self.distribution == "loguniform" and low > 0:
-            return np.exp(np.log(low) + (np.log(high) - np.log(low)) * u)
-        if self.distribution == "triangular" and high > low:
-            mode = min(max(self.nominal, low), high)
-            cut = (mode - low) / (high - low)
-            left = low + np.sqrt(u * (high - low) * (mode - low))
-            right = high - np.sqrt((1 - u) * (high - low) * (high - mode))
-            return np.where(u < cut, left, right)
-        return low + (high - low) * u
+        """Parameter values at cumulative probabilities ``u`` (the inverse CDF of the prior, as ``Model.run`` samples)."""
+        return from_unit(np.asarray(u, dtype=float), self.low, self.high, self.distribution, self.nominal)
 
     def to_unit(self, value: np.ndarray) -> np.ndarray:
         """Cumulative probabilities of parameter values (the prior's CDF; inverse of ``from_unit``)."""

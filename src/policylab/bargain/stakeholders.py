@@ -51,6 +51,7 @@ from ruamel.yaml.error import YAMLError
 from policylab.bargain._yaml import line_of, validation_message
 from policylab.errors import ModelFileError, UsageError
 from policylab.formats.yaml_reader import load_yaml
+from policylab.simulate.sampling import from_unit
 from policylab.simulate.streams import Streams
 
 Distribution = Literal["uniform", "triangular"]
@@ -347,12 +348,7 @@ def _site(path: str) -> int:
 def _draw(j: Judgement, u: np.ndarray) -> np.ndarray:
     if j.fixed:
         return np.full(u.shape, j.value)
-    if j.distribution == "triangular":
-        cut = (j.value - j.low) / (j.high - j.low)
-        left = j.low + np.sqrt(u * (j.high - j.low) * (j.value - j.low))
-        right = j.high - np.sqrt((1 - u) * (j.high - j.low) * (j.high - j.value))
-        return np.where(u < cut, left, right)
-    return j.low + (j.high - j.low) * u
+    return from_unit(u, j.low, j.high, j.distribution, j.value)  # the judgement's value is a triangle's mode
 
 
 def sample_case(case: Case, runs: int = 1, seed: int = 0, first_run: int = 0, sample: bool | None = None) -> xr.Dataset:

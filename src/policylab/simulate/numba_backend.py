@@ -50,6 +50,7 @@ cached machine code is loaded); it is imported only when the backend is selected
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import threading
@@ -907,11 +908,13 @@ def _first_use(parallel: bool) -> Iterator[None]:
 
 @contextmanager
 def _cache_lock() -> Iterator[None]:
-    """An exclusive lock on the cache folder across processes (none if the folder cannot be written)."""
+    """An exclusive lock on this installation's compilation across processes (none if the folder cannot be written)."""
     try:
         folder = cache_folder()
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / "policylab-compile.lock", "a+")  # noqa: SIM115 - held for the with block
+        # one lock per installation (numba keeps one cache per source path): others compile meanwhile
+        installation = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:16]
+        handle = open(folder / f"policylab-compile-{installation}.lock", "a+")  # noqa: SIM115 - held for the with block
     except OSError:
         yield
         return
