@@ -74,3 +74,10 @@ def test_a_lever_response_naming_an_unknown_outcome(model_with) -> None:  # type
 def test_a_lever_response_on_something_that_is_not_a_lever(model_with) -> None:  # type: ignore[no-untyped-def]
     model = model_with("  lr:\n    kind: lever_response\n    lever: efort\n    expect: {level: auto}\n")
     _fails(model, r"model.yaml:\d+: checks.lr.lever: 'efort' is not a lever of growth. Did you mean 'effort'")
+
+
+def test_an_auto_direction_is_refused_when_the_causal_paths_disagree(model_with) -> None:  # type: ignore[no-untyped-def]
+    # effort raises the gain (+ to level) and, here, also the loss (- to level): declare the direction
+    model = model_with("  lr:\n    kind: lever_response\n    lever: effort\n    expect: {level: auto}\n",
+                       loss="0.01 * level / settle_time * (1 + effort)")
+    _fails(model, r"model.yaml:\d+: checks.lr.expect.level: causal paths from effort to level disagree in sign")
