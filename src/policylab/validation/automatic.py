@@ -31,7 +31,7 @@ from policylab.results.outcomes import evaluate_outcome
 from policylab.simulate import Streams, judgement_parameters, sample_judgements
 from policylab.simulate.results import dates_of
 from policylab.validation import derived
-from policylab.validation.context import Context
+from policylab.validation.context import Context, display_path
 from policylab.validation.results import CheckResult, CounterExample, run_command
 
 INTEGRATION_TOLERANCE = 0.02
@@ -188,9 +188,7 @@ def run_extreme(ctx: Context) -> CheckResult:
 
 
 def _path(ctx: Context) -> str:
-    from policylab.validation.context import _display_path
-
-    return _display_path(ctx.path)
+    return display_path(ctx.path)
 
 
 def _figures(ctx: Context, ds: xr.Dataset) -> dict[str, tuple[float, float]]:

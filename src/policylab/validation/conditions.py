@@ -26,8 +26,8 @@ import numpy as np
 import xarray as xr
 
 from policylab.compile.graph import suggest
-from policylab.errors import CheckError, ExpressionError, Location
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp, walk
+from policylab.errors import CheckError, ExpressionError
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
 from policylab.expr.parser import parse
 from policylab.model.ir import Constant, Lever, Model
 from policylab.results.outcomes import evaluate_outcome
@@ -371,7 +371,3 @@ def pointwise_median(ds: xr.Dataset) -> xr.Dataset:
         median = median.assign_coords(date=ds["date"])
     return median
 
-
-def where_text(location: Location, check: str, key: str) -> str:
-    """``file:line: checks.NAME.KEY`` for messages."""
-    return f"{location}: checks.{check}.{key}"

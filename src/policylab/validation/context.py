@@ -12,6 +12,7 @@ import xarray as xr
 from policylab.api import Backend, Model
 from policylab.model.guards import OutsideRangeWarning
 from policylab.model.ir import Check, Constant
+from policylab.model.ir import Model as ModelIR
 from policylab.simulate import judgement_parameters
 from policylab.validation.conditions import pointwise_median
 from policylab.validation.results import CounterExample, run_command
@@ -35,7 +36,7 @@ class Context:
     medians: dict[int, tuple[xr.Dataset, xr.Dataset]] = field(default_factory=dict)
 
     @property
-    def ir(self):  # type: ignore[no-untyped-def]
+    def ir(self) -> ModelIR:
         return self.model.ir
 
     @property
@@ -95,16 +96,21 @@ class Context:
         run = int(ds["run"].values[position])
         parameters = {n: float(ds[n].values[position]) for n in ds.coords
                       if n in judgement_parameters(self.ir) and ds[n].dims == ("run",)}
-        command = run_command(_display_path(self.path), scenario, self.seed, run, settings or {}, variables,
+        command = run_command(display_path(self.path), scenario, self.seed, run, settings or {}, variables,
                               bool(ds.attrs.get("deterministic", 0))) if expressible else ""
         return CounterExample(run, self.seed, scenario, parameters, dict(settings or {}), command, note)
+
+
+def where(check: Check, key: str) -> str:
+    """``file:line: checks.NAME.KEY``, the prefix of every message about a check."""
+    return f"{check.where}: checks.{check.display or check.name}.{key}"
 
 
 def _constants(model: Model) -> set[str]:
     return set(model.ir.of_kind(Constant))
 
 
-def _display_path(path: str) -> str:
+def display_path(path: str) -> str:
     """The model path as the user gave it, relative to the working folder where it lies below it."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd()))

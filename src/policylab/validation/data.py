@@ -23,7 +23,7 @@ from policylab.compile.graph import suggest
 from policylab.errors import CheckError, DataError
 from policylab.model.ir import Check
 from policylab.validation.conditions import _at
-from policylab.validation.context import Context
+from policylab.validation.context import Context, where
 from policylab.validation.results import CheckResult
 
 BANDS = (0.5, 0.8, 0.9)
@@ -40,9 +40,6 @@ class Observed:
     values: np.ndarray
 
 
-def _where(check: Check, key: str) -> str:
-    return f"{check.where}: checks.{check.display or check.name}.{key}"
-
 
 def _mapping(ctx: Context, check: Check) -> MappingFile:
     path = Path(check.mapping)
@@ -51,20 +48,20 @@ def _mapping(ctx: Context, check: Check) -> MappingFile:
     try:
         return read_mapping(path)
     except DataError as err:
-        raise CheckError(f"{_where(check, 'mapping')}: {err}") from err
+        raise CheckError(f"{where(check, 'mapping')}: {err}") from err
 
 
 def _observed(ctx: Context, check: Check, mapping: MappingFile, name: str, frame: pd.DataFrame) -> Observed:
     entry = next((s for s in mapping.series if s.name == name), None)
     if entry is None:
         names = [s.name for s in mapping.series]
-        raise CheckError(f"{_where(check, 'series')}: {name!r} is not a series of {mapping.where.file}.{suggest(name, names)}")
+        raise CheckError(f"{where(check, 'series')}: {name!r} is not a series of {mapping.where.file}.{suggest(name, names)}")
     if entry.variable not in ctx.model.variables:
         raise CheckError(f"{entry.where}: series.{name}: {entry.variable!r} is not a variable of {ctx.ir.name}."
                          f"{suggest(entry.variable, ctx.model.variables)}")
     rows = frame[frame["series"] == name]
     if rows.empty:
-        raise CheckError(f"{_where(check, 'series')}: series {name!r} has no rows in {mapping.data}")
+        raise CheckError(f"{where(check, 'series')}: series {name!r} has no rows in {mapping.data}")
     spec = ctx.ir.time
     times = np.array([model_time(spec, d, f"{mapping.data}:{line}") for d, line in zip(rows["date"], rows["line"])])
     order = np.argsort(times, kind="stable")
@@ -87,7 +84,7 @@ def _model_values(ds, observed: Observed, ctx: Context) -> np.ndarray:  # type: 
 def prepare_data(ctx: Context, check: Check) -> tuple[Check, Observed]:
     mapping = _mapping(ctx, check)
     if mapping.data is None:
-        raise CheckError(f"{_where(check, 'mapping')}: {mapping.where.file} names no `data:` file")
+        raise CheckError(f"{where(check, 'mapping')}: {mapping.where.file} names no `data:` file")
     frame = _read(mapping, check)
     observed = _observed(ctx, check, mapping, check.series, frame)
     spec = ctx.ir.time
@@ -107,7 +104,7 @@ def _read(mapping: MappingFile, check: Check) -> pd.DataFrame:
     try:
         return read_observations(mapping.data)  # type: ignore[arg-type]
     except DataError as err:
-        raise CheckError(f"{_where(check, 'mapping')}: {err}") from err
+        raise CheckError(f"{where(check, 'mapping')}: {err}") from err
 
 
 def within(kind: str, tolerance: float, model: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -144,7 +141,7 @@ def run_data(ctx: Context, item: tuple[Check, Observed]) -> CheckResult:
 def prepare_holdout(ctx: Context, check: Check) -> tuple[Check, MappingFile]:
     mapping = _mapping(ctx, check)
     if mapping.data is None:
-        raise CheckError(f"{_where(check, 'mapping')}: {mapping.where.file} names no `data:` file")
+        raise CheckError(f"{where(check, 'mapping')}: {mapping.where.file} names no `data:` file")
     frame = _read(mapping, check)
     cutoff = check.cutoff if check.cutoff is not None else ctx.ir.time.stop
     latest = []
@@ -152,17 +149,17 @@ def prepare_holdout(ctx: Context, check: Check) -> tuple[Check, MappingFile]:
         observed = _observed(ctx, check, mapping, entry.name, frame)
         latest.append(float(observed.times.max()))
         if not (observed.times <= cutoff + 1e-9).any():
-            raise CheckError(f"{_where(check, 'cutoff')}: series {entry.name!r} has no observation up to the cut-off, "
+            raise CheckError(f"{where(check, 'cutoff')}: series {entry.name!r} has no observation up to the cut-off, "
                              "so nothing can be fitted; move the cut-off later or drop the series from the mapping")
     if max(latest) < cutoff - 1e-9:
-        raise CheckError(f"{_where(check, 'cutoff')}: the data end before the cut-off (last observation at model time "
+        raise CheckError(f"{where(check, 'cutoff')}: the data end before the cut-off (last observation at model time "
                          f"{max(latest):g}, cut-off {cutoff:g}); there is nothing to predict — move the cut-off earlier")
     from policylab.simulate import judgement_parameters
 
     known = judgement_parameters(ctx.ir)
     for name in check.fit:
         if name not in known:
-            raise CheckError(f"{_where(check, 'fit')}: {name!r} is not a judgement parameter.{suggest(name, known)}")
+            raise CheckError(f"{where(check, 'fit')}: {name!r} is not a judgement parameter.{suggest(name, known)}")
     return check, mapping
 
 

@@ -21,14 +21,11 @@ from policylab.model.ir import Check, Lever, Stock
 from policylab.results.outcomes import evaluate_outcome
 from policylab.validation import derived
 from policylab.validation.conditions import Condition, Frames, compile_condition, evaluate, holds
-from policylab.validation.context import Context
+from policylab.validation.context import Context, where
 from policylab.validation.results import CheckResult
 
 MAX_PATHS = 20_000
 
-
-def _where(check: Check, key: str) -> str:
-    return f"{check.where}: checks.{check.display or check.name}.{key}"
 
 
 def _outputs(model: Model) -> set[str]:
@@ -46,8 +43,8 @@ class Behaviour:
 def prepare_behaviour(ctx: Context, check: Check) -> Behaviour:
     """Parse and name-check the conditions; declare what the scenarios must save."""
     frames = ("against",) if check.against else ()
-    expect = compile_condition(ctx.ir, check.expect, _where(check, "expect"), _outputs(ctx.model), frames)
-    when = compile_condition(ctx.ir, check.when, _where(check, "when"), _outputs(ctx.model), frames) if check.when else None
+    expect = compile_condition(ctx.ir, check.expect, where(check, "expect"), _outputs(ctx.model), frames)
+    when = compile_condition(ctx.ir, check.when, where(check, "when"), _outputs(ctx.model), frames) if check.when else None
     scenario = ctx.scenario_of(check)
     for condition in filter(None, (expect, when)):
         ctx.need(scenario, condition.variables("run"))
@@ -127,7 +124,7 @@ def reality_variant(ctx: Context, checks: list[Check]) -> tuple[Model, dict[str,
 
 
 def prepare_reality(ctx: Context, check: Check, variant: Model, arm: tuple[str, dict[str, float]]) -> Reality:
-    expect = compile_condition(ctx.ir, check.expect, _where(check, "expect"), _outputs(ctx.model), ("baseline",))
+    expect = compile_condition(ctx.ir, check.expect, where(check, "expect"), _outputs(ctx.model), ("baseline",))
     return Reality(check, expect, variant, arm[0], arm[1])
 
 
@@ -187,13 +184,13 @@ def prepare_lever_responses(ctx: Context, checks: list[Check]) -> list[LeverResp
     ir = ctx.ir
     scenarios, prepared = {}, []
     for check in checks:
-        where = _where(check, "lever")
+        at_lever = where(check, "lever")
         lever = ir.variables.get(check.lever)
         if not isinstance(lever, Lever):
             levers = list(ir.of_kind(Lever))
-            raise CheckError(f"{where}: {check.lever!r} is not a lever of {ir.name}.{suggest(check.lever, levers)}")
+            raise CheckError(f"{at_lever}: {check.lever!r} is not a lever of {ir.name}.{suggest(check.lever, levers)}")
         if lever.range is None:
-            raise CheckError(f"{where}: lever {check.lever!r} has no `range: [min, max]` to move across; give it one")
+            raise CheckError(f"{at_lever}: lever {check.lever!r} has no `range: [min, max]` to move across; give it one")
         directions = {}
         for response in check.responses:
             here = f"{response.where}: checks.{check.display or check.name}.expect.{response.variable}"
@@ -206,7 +203,7 @@ def prepare_lever_responses(ctx: Context, checks: list[Check]) -> list[LeverResp
         times = check.lever_from or (ir.time.start,)
         for t in times:
             if not ir.time.start - 1e-9 <= t <= ir.time.stop + 1e-9:
-                raise CheckError(f"{_where(check, 'from')}: {t:g} is outside the run")
+                raise CheckError(f"{where(check, 'from')}: {t:g} is outside the run")
         arms = {}
         for t in times:
             for end, value in (("min", lever.range[0]), ("max", lever.range[1])):
@@ -218,7 +215,7 @@ def prepare_lever_responses(ctx: Context, checks: list[Check]) -> list[LeverResp
     return [LeverResponse(c, d, a, variant) for c, d, a in prepared]
 
 
-def _path_sign(ctx: Context, lever: str, target: str, where: str) -> str:
+def _path_sign(ctx: Context, lever: str, target: str, here: str) -> str:
     """The sign shared by every signed causal path lever -> target, else a CheckError asking to declare it."""
     from policylab.compile.causal import causal_graph
 
@@ -229,19 +226,19 @@ def _path_sign(ctx: Context, lever: str, target: str, where: str) -> str:
     for link in graph.links:
         digraph.add_edge(link.source, link.target, sign=link.sign)
     if lever not in digraph or variable not in digraph or not nx.has_path(digraph, lever, variable):
-        raise CheckError(f"{where}: no causal path leads from {lever} to {variable}; declare the direction (\"+\" or \"-\") "
+        raise CheckError(f"{here}: no causal path leads from {lever} to {variable}; declare the direction (\"+\" or \"-\") "
                          "or drop it")
     signs = set()
     for count, path in enumerate(nx.all_simple_paths(digraph, lever, variable, cutoff=12)):
         if count >= MAX_PATHS:
-            raise CheckError(f"{where}: more than {MAX_PATHS:,} causal paths lead from {lever} to {variable}; "
+            raise CheckError(f"{here}: more than {MAX_PATHS:,} causal paths lead from {lever} to {variable}; "
                              "declare the direction (\"+\" or \"-\")")
         link_signs = [digraph.edges[a, b]["sign"] for a, b in zip(path, path[1:])]
         if any(s not in ("+", "-") for s in link_signs):
-            raise CheckError(f"{where}: the path {' -> '.join(path)} has a link of unknown sign; declare the direction")
+            raise CheckError(f"{here}: the path {' -> '.join(path)} has a link of unknown sign; declare the direction")
         signs.add("-" if link_signs.count("-") % 2 else "+")
         if len(signs) > 1:
-            raise CheckError(f"{where}: causal paths from {lever} to {variable} disagree in sign (some raise it, "
+            raise CheckError(f"{here}: causal paths from {lever} to {variable} disagree in sign (some raise it, "
                              "some lower it); declare the direction you expect (\"+\" or \"-\")")
     return signs.pop()
 
