@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from policylab.api import BACKENDS, Backend, Model, __version__, load
-from policylab.errors import PolicyLabError, UnitsError, UsageError
+from policylab.errors import PolicyLabError, UnitsError, UsageError, printable
 from policylab.grammar import plural
 from policylab.results.intervals import Interval
 
@@ -59,7 +59,7 @@ def default_model() -> Path:
 
 
 def _fail(error: PolicyLabError) -> typer.Exit:
-    err.print(f"error: {error}", markup=False, highlight=False)
+    err.print(f"error: {printable(str(error))}", markup=False, highlight=False)
     return typer.Exit(2 if isinstance(error, UsageError) else 1)
 
 
@@ -78,7 +78,7 @@ def _errors() -> Iterator[None]:
     except PolicyLabError as error:
         raise _fail(error) from None
     except OSError as error:
-        err.print(f"error: {error}", markup=False, highlight=False)
+        err.print(f"error: {printable(str(error))}", markup=False, highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -370,7 +370,7 @@ PLUGIN_MODULES: tuple[str, ...] = (
 
 
 def _format_warning(message: Warning | str, category: type[Warning], *_args: object, **_kwargs: object) -> str:
-    return f"warning: {message}\n"
+    return f"warning: {printable(str(message))}\n"
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import typer
 
 from policylab.errors import PolicyLabError, UsageError
 
-runs_app = typer.Typer(name="runs", help="List, show, export and delete stored explorations.", no_args_is_help=True,
+runs_app = typer.Typer(name="runs", help="List, show, export, repair and delete stored explorations.", no_args_is_help=True,
                        add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
 
 StoreOption = Annotated[Optional[Path], typer.Option(
@@ -269,6 +269,26 @@ def runs_export(
         path = output or Path(f"{run_id}{'-series' if table == 'series' and fmt != 'netcdf' else ''}{SUFFIX[fmt]}")
         written = export_run(target, run_id, fmt, path, table)  # type: ignore[arg-type]
         err.print(f"wrote {written} ({os.path.getsize(written):,} bytes)", highlight=False, markup=False)
+
+
+@runs_app.command("repair")
+def runs_repair(
+    run_id: Annotated[str, typer.Argument(help="Run id (see `policylab runs list`).")],
+    store: StoreOption = None,
+    lock_timeout: LockTimeout = 60.0,
+) -> None:
+    """Drop a run's missing or damaged chunks, so `explore --resume` can compute them again."""
+    from policylab.cli import _errors, err
+
+    with _errors():
+        dropped = _store(store, lock_timeout).repair(run_id)
+        if not dropped:
+            err.print(f"run {run_id}: every catalogued chunk reads back; nothing to repair", highlight=False)
+            return
+        for chunk, why in dropped:
+            err.print(f"dropped chunk {chunk}: {why}", highlight=False, markup=False)
+        err.print(f"resume with: policylab explore --resume {run_id}" + (f" --store {store}" if store else ""),
+                  highlight=False, markup=False)
 
 
 @runs_app.command("delete")

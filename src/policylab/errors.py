@@ -11,14 +11,19 @@
     ├── UnitsError                        dimensional inconsistency (raised by ``check``)
     ├── SimulationError(ArithmeticError)  NaN/Inf or another failure while integrating
     ├── DataError(ValueError)             observed data or an analysis file (mapping) cannot be used
-    └── UsageError(ValueError)            an API or CLI call with bad arguments
+    ├── UsageError(ValueError)            an API or CLI call with bad arguments
+    └── UnreadableFileError(ValueError)   a file is missing, not a regular file, or over its size limit
 
 Every message names where the problem is (file, line, variable) and what to do.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# C0 and C1 controls but tab and newline, and the bidirectional overrides ("Trojan source")
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -73,3 +78,18 @@ class DataError(PolicyLabError, ValueError):
 
 class UsageError(PolicyLabError, ValueError):
     """A function or command was called with arguments it cannot accept."""
+
+
+class UnreadableFileError(PolicyLabError, ValueError):
+    """A file cannot be read: missing, not a regular file, or over its size limit."""
+
+
+def unprintable(text: str) -> str | None:
+    """The first character of ``text`` that would act on a terminal instead of printing, if any."""
+    found = _UNPRINTABLE.search(text)
+    return found.group() if found else None
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters shown as escapes, so printing it cannot drive the terminal."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

@@ -36,7 +36,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from policylab.errors import DataError, Location
+from policylab.files import read_capped
 from policylab.formats.yaml_reader import load_yaml
+from policylab.limits import MODEL_BYTES
 from policylab.model.ir import TimeSpec
 
 MAPPING_KEYS = ("data", "scenario", "parameters", "from", "until", "series")
@@ -72,9 +74,9 @@ def read_mapping(path: str | Path) -> MappingFile:
     """Parse and validate a mapping file; errors name the file, line and key."""
     path = Path(path)
     try:
-        doc = load_yaml(YAML(typ="rt"), path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise DataError(f"{path}: cannot read the mapping file ({error.strerror or error})") from error
+        doc = load_yaml(YAML(typ="rt"), read_capped(path, MODEL_BYTES, "mapping file").decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: the mapping file is not UTF-8 text (byte {error.start}); save it as UTF-8") from error
     except YAMLError as error:
         raise DataError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(doc, dict):

@@ -40,7 +40,9 @@ from ruamel.yaml.error import YAMLError
 from policylab.bargain._yaml import line_of, validation_message
 from policylab.bargain.stakeholders import Case
 from policylab.errors import ModelFileError, UsageError
+from policylab.files import read_capped
 from policylab.formats.yaml_reader import load_yaml
+from policylab.limits import MODEL_BYTES
 
 Attribute = Literal["capability", "salience"]
 
@@ -127,9 +129,9 @@ def read_coupling(path: str | Path) -> Coupling:
     """Read and validate a coupling file; model and stakeholder paths resolve beside it."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ModelFileError(f"{file}: cannot read coupling file ({err.strerror})") from err
+        text = read_capped(file, MODEL_BYTES, "coupling file").decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ModelFileError(f"{file}: the coupling file is not UTF-8 text (byte {err.start}); save it as UTF-8") from err
     try:
         doc = load_yaml(YAML(typ="rt"), text)
     except YAMLError as err:

@@ -50,14 +50,15 @@ from ruamel.yaml.error import YAMLError
 
 from policylab.bargain._yaml import line_of, validation_message
 from policylab.errors import ModelFileError, UsageError
+from policylab.files import read_capped
 from policylab.formats.yaml_reader import load_yaml
+from policylab.limits import MODEL_BYTES
 from policylab.simulate.sampling import from_unit
 from policylab.simulate.streams import Streams
 
 Distribution = Literal["uniform", "triangular"]
 DISAGREEMENT_BOUNDS = (-1.0, 0.5)
 STAKEHOLDER_SITE = 1 << 41  # stream sites above the flagship's parameter sites (1 << 40 + i)
-MAX_BYTES = 2_000_000
 
 
 # ---------------------------------------------------------------- file schema (pydantic)
@@ -227,12 +228,7 @@ class Case:
 def read_case(path: str | Path) -> Case:
     """Read and validate a stakeholder YAML file; errors name the file, line and key."""
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except OSError as err:
-        raise ModelFileError(f"{file}: cannot read stakeholder file ({err.strerror})") from err
-    if len(raw) > MAX_BYTES:
-        raise ModelFileError(f"{file}: stakeholder file larger than {MAX_BYTES} bytes")
+    raw = read_capped(file, MODEL_BYTES, "stakeholder file")
     return read_case_text(raw.decode("utf-8", errors="replace"), str(file))
 
 

@@ -66,6 +66,13 @@ class ExploreRequest:
     backend: str = "auto"
     """numpy, numba or auto; a stored run records the one it settled on (``numpy`` or ``numba``)."""
 
+    def __post_init__(self) -> None:
+        names = [name for name, _levels in self.grid]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DesignError(f"lever(s) {', '.join(repeated)} appear twice in the grid; give each lever's levels "
+                              f"once (name=v1,v2,...)")
+
     def to_json(self) -> dict[str, object]:
         return asdict(self)
 

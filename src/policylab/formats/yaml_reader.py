@@ -13,9 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer, ComposerError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node
 
-from policylab.errors import ExpressionError, Location, ModelFileError
+from policylab.errors import ExpressionError, Location, ModelFileError, unprintable
+from policylab.files import read_capped
+from policylab.limits import MODEL_BYTES, YAML_VALUES
 from policylab.expr.names import canonical
 from policylab.expr.parser import parse
 from policylab.formats import yaml_schema as schema
@@ -45,8 +50,9 @@ from policylab.model.ir import (
 )
 
 DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
-MAX_BYTES = 5_000_000
-MAX_VALUES = 500_000
+_STANDARD_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq",
+                                                              "timestamp"))
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _days_per_unit(units: str) -> float | None:
@@ -431,11 +437,33 @@ class _Builder:
 def read_yaml(path: str | Path) -> Model:
     """Load a native YAML model file; raise ModelFileError naming file, line and key on any problem."""
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except OSError as err:
-        raise ModelFileError(f"{file}: cannot read the model file ({err.strerror}); check the path") from err
-    return read_yaml_text(raw, str(file))
+    return read_yaml_text(read_capped(file, MODEL_BYTES, "model file"), str(file))
+
+
+class StrictConstructor(RoundTripConstructor):
+    """Plain YAML only: merge keys and tags beyond the core schema are refused where they are written.
+
+    ``<<: *base`` makes a mapping whose keys no line holds (so errors cannot point at
+    them), and tags (``!!omap``, ``!!binary``, ``!custom``, even ``!!str``) build objects
+    the model schema never expects; a model file needs neither.
+    """
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        if getattr(node.ctag, "handle", None) or node.tag not in _STANDARD_TAGS:
+            shown = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+            raise ConstructorError(None, None, f"the tag {shown} is not supported; write plain mappings, lists "
+                                   "and values without tags", node.start_mark)
+        if isinstance(node, MappingNode):
+            for key, _value in node.value:
+                if key.tag == _MERGE_TAG:
+                    raise ConstructorError(None, None, "merge keys (<<) are not supported; write the keys out",
+                                           key.start_mark)
+        value = super().construct_object(node, deep)
+        bad = unprintable(value) if isinstance(value, str) else None
+        if bad is not None:
+            raise ConstructorError(None, None, f"the text holds the control character "
+                                   f"{bad.encode('unicode_escape').decode('ascii')}; remove it", node.start_mark)
+        return value
 
 
 class ReusedAnchorError(YAMLError):
@@ -450,8 +478,25 @@ class ReusedAnchorError(YAMLError):
         super().__init__(f"{self.anchor} is defined twice (line {self.line}); give each anchor (&name) its own name")
 
 
+class CountingComposer(Composer):
+    """Stops composing at the values limit, before a huge file has been turned into a tree of millions of nodes."""
+
+    def compose_document(self) -> Any:
+        self.values_left = YAML_VALUES.value()
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.values_left -= 1
+        if self.values_left < 0:
+            raise ComposerError(None, None, f"the file holds more than {YAML_VALUES.value():,} values; "
+                                f"{YAML_VALUES.hint()}", self.parser.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
 def load_yaml(yaml: YAML, text: str) -> Any:
-    """``yaml.load(text)``, with a reused anchor raised as :class:`ReusedAnchorError` (a YAMLError)."""
+    """``yaml.load(text)``, strict and counted; a reused anchor raised as :class:`ReusedAnchorError` (a YAMLError)."""
+    yaml.Constructor = StrictConstructor
+    yaml.Composer = CountingComposer
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", ReusedAnchorWarning)
@@ -462,8 +507,8 @@ def load_yaml(yaml: YAML, text: str) -> Any:
 
 def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
     """Load a model from YAML text (``file`` names it in messages)."""
-    if len(raw) > MAX_BYTES:
-        raise ModelFileError(f"{file}: the file is {len(raw)} bytes; model files are limited to {MAX_BYTES}")
+    if len(raw) > MODEL_BYTES.value():
+        raise ModelFileError(f"{file}: the file is {len(raw):,} bytes, over the limit; {MODEL_BYTES.hint()}")
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     try:
         text = data.decode("utf-8")
@@ -521,11 +566,11 @@ def _plain(node: Any, file: str, depth: int = 0, budget: list[int] | None = None
     YAML aliases are expanded here, so the number of values is capped: a few lines of
     anchors and aliases can otherwise expand to billions of values ("billion laughs").
     """
-    budget = [MAX_VALUES] if budget is None else budget
+    budget = [YAML_VALUES.value()] if budget is None else budget
     budget[0] -= 1
     if budget[0] < 0:
-        raise ModelFileError(f"{file}: the model file expands to more than {MAX_VALUES:,} values "
-                             f"(through YAML anchors and aliases?); write it out plainly")
+        raise ModelFileError(f"{file}: the model file holds more than {YAML_VALUES.value():,} values (counting "
+                             f"each use of a YAML alias); {YAML_VALUES.hint()}")
     if depth > 50:
         raise ModelFileError(f"{file}: the model file nests more than 50 levels deep")
     if isinstance(node, dict):

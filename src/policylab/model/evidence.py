@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from policylab.files import read_capped, within
+from policylab.limits import SOURCE_BYTES
 from policylab.model.ir import Model
 
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"'})
@@ -52,14 +54,20 @@ def sources_path(model: Model, extra: list[str] | None = None) -> list[Path]:
     return folders
 
 
-def _find(file: str, folders: list[Path]) -> Path | None:
+def find_source(file: str, folders: list[Path]) -> Path | None:
+    """The first ``folder/file`` that is a file and, symlinks resolved, still inside its folder."""
     if not file or Path(file).name != file:  # a bare file name only: no paths from model files
         return None
     for folder in folders:
         candidate = folder / file
-        if candidate.is_file():
+        if candidate.is_file() and within(folder, candidate):
             return candidate
     return None
+
+
+def read_source_text(path: Path) -> str:
+    """A source document's text, read with the size cap (UnreadableFileError past it)."""
+    return read_capped(path, SOURCE_BYTES, "source document").decode("utf-8", errors="replace")
 
 
 def check_quotes(model: Model, extra_folders: list[str] | None = None) -> list[QuoteResult]:
@@ -73,8 +81,8 @@ def check_quotes(model: Model, extra_folders: list[str] | None = None) -> list[Q
                 continue
             source = model.sources.get(ev.source)
             if ev.source not in texts:
-                found = _find(source.file, folders) if source is not None else None
-                texts[ev.source] = normalise(found.read_text(encoding="utf-8", errors="replace")) if found else None
+                found = find_source(source.file, folders) if source is not None else None
+                texts[ev.source] = normalise(read_source_text(found)) if found else None
             text = texts[ev.source]
             label = f"{ev.where}: {ev.from_} -> {var.name}"
             if text is None:

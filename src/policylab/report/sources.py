@@ -13,11 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from policylab.model.evidence import normalise, sources_path
+from policylab.model.evidence import find_source, normalise, read_source_text, sources_path
 from policylab.model.ir import Model
-
-MAX_SOURCE_BYTES = 2_000_000
-
 
 @dataclass(frozen=True)
 class SourceDocument:
@@ -35,13 +32,7 @@ class SourceDocument:
 def find_source_file(model: Model, source_id: str, extra: list[str] | None = None) -> Path | None:
     """The file of source ``source_id`` on the sources path; only a bare file name is ever looked up."""
     source = model.sources.get(source_id)
-    if source is None or not source.file or Path(source.file).name != source.file:
-        return None
-    for folder in sources_path(model, extra):
-        candidate = folder / source.file
-        if candidate.is_file():
-            return candidate
-    return None
+    return None if source is None else find_source(source.file, sources_path(model, extra))
 
 
 def read_source(model: Model, source_id: str, extra: list[str] | None = None) -> SourceDocument | None:
@@ -50,9 +41,7 @@ def read_source(model: Model, source_id: str, extra: list[str] | None = None) ->
     if source is None:
         return None
     path = find_source_file(model, source_id, extra)
-    text = None
-    if path is not None and path.stat().st_size <= MAX_SOURCE_BYTES:
-        text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_source_text(path) if path is not None else None
     return SourceDocument(source.id, source.title, source.publisher, source.date, source.url, source.file, text)
 
 

@@ -8,7 +8,6 @@ delegate to the simulator, catalogue or job queue, and return pydantic models.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -45,8 +44,8 @@ JobId = Annotated[str, PathParam(min_length=1, max_length=64)]
 RunId = Annotated[str, PathParam(min_length=1, max_length=64)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such model, link, job or run"}}
 BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "Too many simulations waiting; retry shortly"}}
-STORE_BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "The store is busy being written; retry shortly"}}
-STORE_RETRY_SECONDS = 5.0
+STORE_BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "The store is busy being written; retry shortly"},
+                                                500: {"description": "The stored run is damaged"}}
 STATIC = resources.files("policylab.server").joinpath("static")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
@@ -230,39 +229,37 @@ def _enumerate_models(schema: dict[str, Any], ids: list[str]) -> None:
 
 
 def _reading(read: Callable[[], T]) -> T:
-    """Read the store, retrying while an exploration of this process holds the catalogue for writing."""
-    import duckdb
+    """Read the store once: a busy catalogue is 503 at once, a damaged run 500; messages name no path or query."""
+    from policylab.store import CorruptRunError, RunNotFoundError, StoreError, StoreLockedError
 
-    from policylab.store import StoreLockedError
-
-    deadline = time.monotonic() + STORE_RETRY_SECONDS
-    delay = 0.02
-    while True:
-        try:
-            return read()
-        except (duckdb.Error, StoreLockedError) as error:
-            if time.monotonic() > deadline:
-                raise HTTPException(503, f"the results store is busy ({error}); retry shortly",
-                                    headers={"retry-after": "1"}) from error
-            time.sleep(delay)
-            delay = min(2 * delay, 0.25)
+    try:
+        return read()
+    except RunNotFoundError as error:
+        raise HTTPException(404, "no such stored run; GET /api/runs lists them") from error
+    except StoreLockedError as error:
+        raise HTTPException(503, "the results store is being written; retry shortly",
+                            headers={"retry-after": "1"}) from error
+    except CorruptRunError as error:
+        log.error("%s", error)
+        raise HTTPException(500, f"run {error.run_id} is damaged in the results store; the server's operator can "
+                                 f"repair it (`policylab runs repair {error.run_id}`) or delete it") from error
+    except StoreError as error:
+        log.error("%s", error)
+        raise HTTPException(500, "the results store cannot be read; the server log has the details") from error
 
 
 def _store(config: ServerConfig):  # type: ignore[no-untyped-def]
     try:
-        return open_store(config)
+        return open_store(config, lock_timeout=0.0)
     except Unavailable as error:
         raise HTTPException(501, str(error)) from error
 
 
 def _summary(store, run_id: str) -> s.StoredRunSummary:  # type: ignore[no-untyped-def]
     from policylab.explore.session import stored_backend
-    from policylab.store import RunNotFoundError, summarise
+    from policylab.store import summarise
 
-    try:
-        info = store.info(run_id)
-    except RunNotFoundError as error:
-        raise HTTPException(404, str(error)) from error
+    info = store.info(run_id)
     rows = summarise(store, run_id).to_dict("records")
     clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in rows]
     manifest = info.manifest

@@ -53,13 +53,17 @@ class Job:
                            run_id=self.run_id, error=self.error, submitted=self.submitted, finished=self.finished)
 
 
-def open_store(config: ServerConfig):  # type: ignore[no-untyped-def]
-    """The configured results store (raises Unavailable when this installation has none)."""
+def open_store(config: ServerConfig, lock_timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    """The configured results store (raises Unavailable when this installation has none).
+
+    Request handlers pass ``lock_timeout=0``: a catalogue held by a writer is answered
+    with 503 at once, never by waiting (and holding a worker thread) in the handler.
+    """
     try:
         from policylab.store import Store
     except ImportError as error:
         raise Unavailable("this PolicyLab installation has no results store (policylab.store)") from error
-    return Store(config.store_root, lock_timeout=10.0)
+    return Store(config.store_root, lock_timeout=lock_timeout)
 
 
 class Jobs:

@@ -6,6 +6,7 @@
     └── StoreError                     the store cannot be read or written as asked
         ├── StoreLockedError           another process holds a lock (names it)
         ├── RunNotFoundError(KeyError) no run with that id
+        ├── CorruptRunError            a run's manifest or a chunk file is missing or damaged
         └── ResumeError                a run cannot be resumed as asked
 """
 
@@ -31,3 +32,15 @@ class RunNotFoundError(StoreError, KeyError):
 
 class ResumeError(StoreError):
     """The run is complete, or its model or design changed since it started."""
+
+
+class CorruptRunError(StoreError):
+    """A run's manifest or one of its chunk files is missing or damaged; the message says how to recover."""
+
+    def __init__(self, run_id: str, problem: str, repairable: bool = True) -> None:
+        self.run_id = run_id
+        self.problem = problem
+        remedy = (f"`policylab runs repair {run_id}` drops the damaged chunks (then `policylab explore --resume "
+                  f"{run_id}` recomputes them), or `policylab runs delete {run_id}` removes the run"
+                  if repairable else f"the run cannot be repaired; remove it with `policylab runs delete {run_id}`")
+        super().__init__(f"run {run_id} is damaged: {problem}; {remedy}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-import duckdb
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -41,11 +40,8 @@ def export_run(store: Store, run_id: str, fmt: ExportFormat, out: Path, table: T
     order = "run, time" if table == "series" else "run"
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
     temp = out.with_name(f".{out.name}.tmp")
-    con = duckdb.connect()
-    try:
+    with store.querying(run_id) as con:
         con.execute(f"COPY (SELECT * FROM read_parquet({_list(files)}) ORDER BY {order}) TO '{_quote(temp)}' ({options})")
-    finally:
-        con.close()
     temp.replace(out)
     return out
 
@@ -102,11 +98,8 @@ def summarise(store: Store, run_id: str, quantiles: tuple[float, float, float] =
         f"SELECT policy, '{n}' AS outcome, count(\"{n}\") AS runs, quantile_cont(\"{n}\", {low}) AS p10, "
         f"quantile_cont(\"{n}\", {mid}) AS median, quantile_cont(\"{n}\", {high}) AS p90, min(run) AS first "
         f"FROM read_parquet({_list(files)}) GROUP BY policy" for n in names)
-    con = duckdb.connect()
-    try:
+    with store.querying(run_id) as con:
         frame = con.execute(f"SELECT * FROM ({parts}) ORDER BY first, outcome").df()
-    finally:
-        con.close()
     order = {n: i for i, n in enumerate(names)}
     frame["rank"] = frame["outcome"].map(order)
     return frame.sort_values(["first", "rank"]).drop(columns=["first", "rank"]).reset_index(drop=True)

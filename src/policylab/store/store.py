@@ -39,9 +39,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from policylab.store.atomic import remove_temporaries, write_bytes_atomic, write_parquet_atomic
-from policylab.store.errors import ResumeError, RunNotFoundError, StoreError, StoreLockedError
+from policylab.store.errors import CorruptRunError, ResumeError, RunNotFoundError, StoreError, StoreLockedError
 from policylab.store.locks import NOTICE_AFTER, FileLock, describe_holder
 
 CATALOGUE = "runs.duckdb"
@@ -148,9 +149,10 @@ class Store:
         while True:
             try:
                 return duckdb.connect(str(self.catalogue_path), read_only=read_only)
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower():
-                    raise StoreError(f"cannot open the run catalogue {self.catalogue_path}: {error}") from error
+            except duckdb.Error as error:
+                if not isinstance(error, duckdb.IOException) or "lock" not in str(error).lower():
+                    raise StoreError(f"cannot open the run catalogue {self.catalogue_path} ({error}); if it is "
+                                     "damaged, move it aside and start a new store") from error
                 if not told and self.on_wait is not None and time.monotonic() - began >= NOTICE_AFTER:
                     told = True
                     self.on_wait(f"waiting for the run catalogue {self.catalogue_path}, open in another process")
@@ -208,9 +210,9 @@ class Store:
         return writer
 
     def delete(self, run_id: str) -> None:
-        """Remove a run: catalogue rows first, then its files."""
+        """Remove a run: catalogue rows first, then its files (a damaged manifest does not stop it)."""
         folder = self.run_folder(run_id)
-        self.info(run_id)
+        self._catalogued(run_id)
         lock = FileLock(folder / ".writer.lock", f"run {run_id}")
         lock.acquire(timeout=0)
         try:
@@ -245,17 +247,29 @@ class Store:
     def manifest(self, run_id: str) -> dict:
         """What a run was asked to compute (model, design, request), as written when it started."""
         path = self.run_folder(run_id) / "manifest.json"
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        _refuse_newer(manifest.get("schema_version", 1) if isinstance(manifest, dict) else 1, path)
+        try:
+            manifest = json.loads(path.read_bytes().decode("utf-8"))
+        except FileNotFoundError as error:
+            raise CorruptRunError(run_id, "its manifest.json is missing", repairable=False) from error
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CorruptRunError(run_id, f"its manifest.json cannot be read ({error})", repairable=False) from error
+        if not isinstance(manifest, dict):
+            raise CorruptRunError(run_id, "its manifest.json is not a JSON object", repairable=False)
+        _refuse_newer(manifest.get("schema_version", 1), path)
         return manifest
 
-    def info(self, run_id: str) -> RunInfo:
+    def _catalogued(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The run's catalogue row and chunk rows (RunNotFoundError when it has none)."""
         self.run_folder(run_id)  # refuses what is not a run id (e.g. a path) before touching the catalogue
         with self._reading() as con:
             rows = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).df() if con is not None and _has_tables(con) else None
             if rows is None or rows.empty:
                 raise RunNotFoundError(f"no run {run_id} in the store {self.root}; see `policylab runs list`")
             chunks = con.execute("SELECT * FROM chunks WHERE run_id = ? ORDER BY chunk", [run_id]).df()  # type: ignore[union-attr]
+        return rows, chunks
+
+    def info(self, run_id: str) -> RunInfo:
+        rows, chunks = self._catalogued(run_id)
         manifest = self.manifest(run_id)
         row = rows.iloc[0].to_dict()
         writing = row["status"] != "complete" and self._live_status(run_id) == "running"
@@ -275,11 +289,62 @@ class Store:
         if not files:
             return pd.DataFrame()
         order = "run, time" if table == "series" else "run"
+        with self.querying(run_id) as con:
+            return con.execute(f"SELECT * FROM read_parquet(?) ORDER BY {order}", [[str(f) for f in files]]).df()
+
+    @contextmanager
+    def querying(self, run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB connection for queries over the run's chunk files; a failure is diagnosed, not passed on raw."""
         con = duckdb.connect()
         try:
-            return con.execute(f"SELECT * FROM read_parquet(?) ORDER BY {order}", [[str(f) for f in files]]).df()
+            yield con
+        except duckdb.Error as error:
+            damaged = self.damaged_chunks(run_id)
+            if damaged:
+                listed = ", ".join(f"chunk {chunk} ({why})" for chunk, why in damaged[:5])
+                more = f" and {len(damaged) - 5} more" if len(damaged) > 5 else ""
+                raise CorruptRunError(run_id, f"{listed}{more}") from error
+            raise StoreError(f"run {run_id}: the query over its results failed ({str(error).splitlines()[0]})") from error
         finally:
             con.close()
+
+    def damaged_chunks(self, run_id: str) -> list[tuple[int, str]]:
+        """The catalogued chunks of a run whose files are missing or not readable Parquet, with why."""
+        _rows, chunks = self._catalogued(run_id)
+        damaged = []
+        for row in chunks.itertuples():
+            for name in (row.outcomes_file, row.series_file):
+                if not isinstance(name, str) or not name:
+                    continue
+                why = _parquet_problem(self.root / name)
+                if why is not None:
+                    damaged.append((int(row.chunk), why))
+                    break
+        return damaged
+
+    def repair(self, run_id: str) -> list[tuple[int, str]]:
+        """Drop the damaged chunks of a run from the catalogue and disk; the run becomes resumable."""
+        self.manifest(run_id)  # a run without a readable manifest cannot be resumed: delete it instead
+        lock = FileLock(self.run_folder(run_id) / ".writer.lock", f"run {run_id}")
+        lock.acquire(timeout=0)
+        try:
+            damaged = self.damaged_chunks(run_id)
+            if damaged:
+                _rows, chunks = self._catalogued(run_id)
+                numbers = [chunk for chunk, _why in damaged]
+                with self._writing() as con:
+                    con.execute("BEGIN TRANSACTION")
+                    for chunk in numbers:
+                        con.execute("DELETE FROM chunks WHERE run_id = ? AND chunk = ?", [run_id, chunk])
+                    con.execute("UPDATE runs SET status = 'running', finished = NULL WHERE run_id = ?", [run_id])
+                    con.execute("COMMIT")
+                for row in chunks[chunks["chunk"].isin(numbers)].itertuples():
+                    for name in (row.outcomes_file, row.series_file):
+                        if isinstance(name, str) and name:
+                            (self.root / name).unlink(missing_ok=True)
+        finally:
+            lock.release()
+        return damaged
 
 
 class RunWriter:
@@ -353,3 +418,14 @@ def _refuse_newer(version: object, path: Path) -> None:
 def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
     names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     return {"runs", "chunks"} <= names
+
+
+def _parquet_problem(path: Path) -> str | None:
+    """Why ``path`` is not a readable Parquet file (None when it is)."""
+    try:
+        pq.read_metadata(path)
+    except FileNotFoundError:
+        return "file missing"
+    except (OSError, pa.ArrowException) as error:
+        return f"file unreadable: {str(error).splitlines()[0][:120]}"
+    return None

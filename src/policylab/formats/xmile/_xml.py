@@ -19,12 +19,12 @@ import re
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
-from policylab.errors import ModelFileError
+from policylab.errors import ModelFileError, unprintable
+from policylab.limits import XMILE_BYTES
 
 ISEE_NS = "http://iseesystems.com/XMILE"
 POLICYLAB_NS = "https://policylab.dev/xmile/1"
 KNOWN_PREFIXES = {"isee": ISEE_NS, "policylab": POLICYLAB_NS, "xml": "http://www.w3.org/XML/1998/namespace"}
-MAX_BYTES = 50_000_000
 MAX_REPAIRS = 20
 MAX_DEPTH = 200
 
@@ -98,9 +98,18 @@ class _Builder:
         self.undeclared.add(prefix)
         return KNOWN_PREFIXES.get(prefix, f"urn:undeclared:{prefix}")
 
+    def _printable(self, text: str) -> None:
+        """Refuse control characters (allowed by XML as ``&#x9b;`` and the like) that would drive a terminal."""
+        bad = unprintable(text)
+        if bad is not None:
+            raise ModelFileError(f"line {self.parser.CurrentLineNumber}: the text holds the control character "
+                                 f"{bad.encode('unicode_escape').decode('ascii')}; remove it")
+
     def start(self, qname: str, attrs: dict[str, str]) -> None:
         if len(self.stack) >= MAX_DEPTH:
             raise ModelFileError(f"elements nest deeper than {MAX_DEPTH} levels")
+        for key, value in attrs.items():
+            self._printable(key + value)
         scope = dict(self.stack[-1].declared) if self.stack else {"xml": KNOWN_PREFIXES["xml"]}
         for key, value in attrs.items():
             if key == "xmlns":
@@ -134,6 +143,7 @@ class _Builder:
         self.stack.pop()  # expat has already checked that the end tag matches
 
     def text(self, data: str) -> None:
+        self._printable(data)
         if self.stack:
             self.stack[-1].node.text_parts.append(data)
 
@@ -179,8 +189,8 @@ def parse_document(data: bytes, file: str) -> Document:
     Raises ``ModelFileError`` naming the file, line and column when the text is not XML
     that can be repaired.
     """
-    if len(data) > MAX_BYTES:
-        raise ModelFileError(f"{file}: the file is {len(data)} bytes long; PolicyLab reads XMILE files up to {MAX_BYTES}")
+    if len(data) > XMILE_BYTES.value():
+        raise ModelFileError(f"{file}: the file is {len(data):,} bytes, over the limit; {XMILE_BYTES.hint()}")
     repairs: list[str] = []
     for _ in range(MAX_REPAIRS + 1):
         try:

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from policylab.errors import Location, ModelFileError
+from policylab.files import read_capped
 from policylab.expr.ast import BinOp, Call, Expr, Name, Num
 from policylab.formats.xmile._raw import RawModel, RawVar
 from policylab.formats.xmile._xml import POLICYLAB_NS, Node, parse_document
@@ -27,6 +28,7 @@ from policylab.formats.xmile.arrays import ArrayFlattener
 from policylab.formats.xmile.elements import Reader
 from policylab.formats.xmile.extension import ExtensionReader
 from policylab.formats.xmile.modules import Flattener
+from policylab.limits import XMILE_BYTES
 from policylab.model.ir import AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec
 
 
@@ -40,11 +42,7 @@ SUPPORTED_METHODS = {"euler": Method.EULER, "rk4": Method.RK4}
 def read_xmile(path: str | Path) -> Model:
     """Read the XMILE file at ``path`` into a Model (one ``XmileRepairWarning`` if it needed repair)."""
     file = Path(path)
-    try:
-        data = file.read_bytes()
-    except OSError as err:
-        raise ModelFileError(f"{file}: cannot read the file ({err.strerror or err})") from err
-    return read_xmile_bytes(data, str(file))
+    return read_xmile_bytes(read_capped(file, XMILE_BYTES, "model file"), str(file))
 
 
 def read_xmile_bytes(data: bytes, file: str = "<string>") -> Model:
