@@ -47,7 +47,7 @@ MODEL_BYTES = Limit("model_bytes", 5_000_000, "bytes of a YAML model, stakeholde
 XMILE_BYTES = Limit("xmile_bytes", 50_000_000, "bytes of an XMILE model file")
 SOURCE_BYTES = Limit("source_bytes", 20_000_000, "bytes of one source document read to verify quotes")
 YAML_VALUES = Limit("yaml_values", 100_000, "values in a YAML file once its aliases are expanded")
-FLAT_VARIABLES = Limit("flat_variables", 200_000,
+FLAT_VARIABLES = Limit("flat_variables", 50_000,
                        "scalar variables of a model once XMILE modules and arrays are laid out")
 EXPLORE_RUNS = Limit("explore_runs", 10_000_000, "runs in one explore design")
 HEADER_SECONDS = Limit("header_seconds", 10, "seconds the server waits for a request's headers and body")

@@ -77,7 +77,8 @@ def _loop_error(kind: str, cycle: list[str], where: dict[str, Location]) -> Alge
 
 def rate_order(system: System) -> list[str]:
     """Rates in an order where each is computed after everything it reads within the step."""
-    graph = {name: references(rate.expr) & set(system.rates) for name, rate in system.rates.items()}
+    rates = set(system.rates)  # once: building it per rate made ordering quadratic in the model's size
+    graph = {name: references(rate.expr) & rates for name, rate in system.rates.items()}
     where = {name: rate.where for name, rate in system.rates.items()}
     try:
         return list(TopologicalSorter(graph).static_order())

@@ -49,7 +49,21 @@ from typing import TypeAlias
 import pint
 
 from policylab.errors import Location
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, UnaryOp, children, to_text
+from policylab.expr.ast import (
+    BinOp,
+    BoolOp,
+    Call,
+    Compare,
+    Expr,
+    IfThenElse,
+    Name,
+    Not,
+    Num,
+    UnaryOp,
+    children,
+    names_in,
+    to_text,
+)
 from policylab.expr.builtins import BUILTINS, find_builtin
 from policylab.model.ir import Auxiliary, Flow, Lookup, Model, Stock
 
@@ -434,7 +448,47 @@ class _Checker:
                                              f"{what} gives {self.show(got)} but {name} is declared in "
                                              f"{self.show(declared)}{note}; fix the equation or the declared units"))
 
+    def dependency_order(self) -> list[str]:
+        """Variables with what their units are inferred from first (iteratively: chains can be 100,000 long).
+
+        Inferring in this order means each variable finds the units of the names it uses
+        already memoised, so inference never recurses along a chain of variables.
+        """
+        variables = self.model.variables
+        order: list[str] = []
+        seen: set[str] = set()
+        for root in variables:
+            if root in seen:
+                continue
+            seen.add(root)
+            stack = [(root, iter(self._inferred_from(root)))]
+            while stack:
+                name, pending = stack[-1]
+                following = next((n for n in pending if n not in seen and n in variables), None)
+                if following is None:
+                    stack.pop()
+                    order.append(name)
+                else:
+                    seen.add(following)
+                    stack.append((following, iter(self._inferred_from(following))))
+        return order
+
+    def _inferred_from(self, name: str) -> list[str]:
+        """The names whose units ``units_of(name)`` may consult."""
+        var = self.model.variables[name]
+        if var.units.strip() or isinstance(var, Lookup):
+            return []
+        if isinstance(var, (Flow, Auxiliary)) and var.equation is not None:
+            return sorted(names_in(var.equation))
+        if isinstance(var, Stock):
+            initial = sorted(names_in(var.initial)) if var.initial is not None else []
+            return [*var.inflows, *var.outflows, *initial]
+        return []
+
     def run(self) -> list[UnitIssue]:
+        for name in self.dependency_order():
+            self.units_of(name)
+        position = {name: i for i, name in enumerate(self.model.variables)}
         for name, var in self.model.variables.items():
             declared = self.declared(name)
             if isinstance(var, (Flow, Auxiliary)) and var.equation is not None:
@@ -448,7 +502,7 @@ class _Checker:
                 self.context.append((name, var.where, _text(var.input)))
                 self.lookup(name, var.input)
                 self.context.pop()
-        return self.issues
+        return sorted(self.issues, key=lambda issue: position.get(issue.variable, len(position)))
 
     def check_flows(self, name: str, stock: Stock) -> None:
         units = self.units_of(name)

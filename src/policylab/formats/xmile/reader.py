@@ -73,7 +73,8 @@ def _build(root: Node, reader: Reader, file: str, notes: list[str], digest: str)
         raise ModelFileError(f"{file}:{root.line}: the file has no <model>; an XMILE file holds at least one")
     main = next((m for m in models if not m.name), models[0])
     by_name: dict[str, RawModel] = {m.name: m for m in models if m is not main}
-    flat = Flattener(file, by_name, time.start, time.stop, set(reader.dimensions)).flatten(main)
+    sizes = {name: len(dim.elements) for name, dim in reader.dimensions.items()}
+    flat = Flattener(file, by_name, time.start, time.stop, sizes).flatten(main)
     scalars = ArrayFlattener(file, flat, reader.dimensions).flatten()
     stock_default, flow_default = _behavior(root, reader)
     extension = ExtensionReader(file)
