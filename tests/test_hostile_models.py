@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import policylab
-from policylab.checks import run_checks
+from policylab.compile.checks import run_checks
 from policylab.errors import ModelFileError
-from policylab.expr.units import check_units
+from policylab.compile.units import check_units
 from policylab.formats.xmile import read_xmile_bytes
 from policylab.formats.yaml_reader import read_yaml_text
 from policylab.limits import FLAT_VARIABLES

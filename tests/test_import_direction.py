@@ -13,8 +13,9 @@ import networkx as nx
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "policylab"
 
-# Stages from left to right; a stage may import those before it (and itself). ``errors``, ``grammar`` and
-# ``version`` are leaves any stage may import; the package's ``__init__``/``__main__`` sit outside.
+# Stages from left to right; a stage may import those before it (and itself). ``errors``, ``grammar``,
+# ``version``, ``limits`` and ``files`` (bounds on untrusted input) are leaves any stage may import; the
+# package's ``__init__``/``__main__`` sit outside.
 STAGES: list[set[str]] = [
     {"expr"},
     {"model"},
@@ -29,7 +30,7 @@ STAGES: list[set[str]] = [
     {"validation"},
     {"conformance", "report", "server", "cli"},
 ]
-LEAVES = {"errors", "version", "grammar"}
+LEAVES = {"errors", "version", "grammar", "limits", "files"}
 
 
 def _module_name(path: Path) -> str:
