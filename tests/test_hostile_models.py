@@ -107,3 +107,27 @@ def test_units_inferred_down_a_deep_chain_still_find_a_mismatch_at_its_end() -> 
     issues = check_units(read_yaml_text(text, "chain.yaml"))
     assert [issue.variable for issue in issues] == ["total"]
     assert "person" in issues[0].message
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ("value: 1, range: [-1, 2], judgement: true, distribution: loguniform", "a loguniform range must be positive"),
+    ("value: 1, range: [0, 2], judgement: true, distribution: loguniform", "a loguniform range must be positive"),
+    ("value: 5, range: [0, 2], judgement: true, distribution: triangular", "a triangular distribution peaks at the value 5, which is outside"),
+])
+def test_a_distribution_that_cannot_be_sampled_is_refused_with_its_line(settings: str, message: str) -> None:
+    text = f"model: dist\ntime: {{start: 0, stop: 1, dt: 1}}\nconstants:\n  p: {{{settings}}}\n"
+    with pytest.raises(ModelFileError, match=rf"d\.yaml:4: constants\.p: {message}"):
+        read_yaml_text(text, "d.yaml")
+
+
+def test_a_model_built_in_code_with_a_bad_distribution_is_refused_when_sampled() -> None:
+    import dataclasses
+
+    from policylab.errors import UsageError
+
+    ir = read_yaml_text("model: dist\ntime: {start: 0, stop: 1, dt: 1}\nconstants:\n"
+                        "  p: {value: 1, range: [1, 2], judgement: true, distribution: loguniform}\n", "d.yaml")
+    bad = dataclasses.replace(ir.variables["p"], range=(-1.0, 2.0))
+    model = policylab.Model(dataclasses.replace(ir, variables={**ir.variables, "p": bad}))
+    with pytest.raises(UsageError, match="p: a loguniform range must be positive"):
+        model.run(runs=4)

@@ -35,7 +35,11 @@ Progress = Callable[[int, int], None]
 """Called with (runs done, runs in the design) after each chunk."""
 
 MEMORY_BUDGET = 200_000_000  # bytes of saved trajectories per chunk
-_CONDITION = re.compile(r"^\s*([A-Za-z_][\w .:]*?)\s*(?:(>=|<=|>|<)\s*([-+0-9.eE]+|[A-Za-z_]\w*))?\s*$")
+# Split at the first operator, then match each side on its own: one regex over the whole text, with spaces
+# allowed both inside the name and around it, backtracked cubically (33 s for a few thousand spaces).
+_OPERATOR = re.compile(r">=|<=|>|<")
+_CONDITION_NAME = re.compile(r"[A-Za-z_][\w .:]*")
+_CONDITION_VALUE = re.compile(r"[-+0-9.eE]+|[A-Za-z_]\w*")
 
 
 def resolve_outcomes(model: ModelIR, specs: Sequence[str] | None = None) -> list[Outcome]:
@@ -96,11 +100,12 @@ def parse_condition(text: str) -> Condition:
 
     A bare ``NAME`` means ``NAME>=`` the outcome's declared ``threshold``.
     """
-    match = _CONDITION.match(text)
-    if not match:
-        raise UsageError(f"cannot read the condition {text!r}; write OUTCOME>=VALUE, e.g. peak_infected<=2000 "
+    found = _OPERATOR.search(text)
+    name, op, raw = (text[:found.start()], found.group(), text[found.end():].strip()) if found else (text, None, "")
+    name = name.strip()
+    if not _CONDITION_NAME.fullmatch(name) or (op is not None and not _CONDITION_VALUE.fullmatch(raw)):
+        raise UsageError(f"cannot read the condition {text[:80]!r}; write OUTCOME>=VALUE, e.g. peak_infected<=2000 "
                          "(operators: >=, <=, >, <; VALUE a number or a constant), or an outcome with a declared threshold")
-    name, op, raw = match.groups()
     if op is None:
         return Condition(name.strip(), ">=", None)
     try:

@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
-from policylab.model.ir import Distribution, Extrapolation, Interpolation, Sign, Statistic
+from policylab.model.ir import (
+    Distribution,
+    Extrapolation,
+    Interpolation,
+    Sign,
+    Statistic,
+    distribution_problem,
+)
 
 TimePoint = dt.date | float
 
@@ -81,6 +88,9 @@ class ConstantModel(_Documented):
             raise ValueError(f"range {list(self.range)} is reversed; write [low, high]")
         if self.range is not None and abs(self.range[1] - self.range[0]) == float("inf"):
             raise ValueError(f"range {list(self.range)} is too wide to sample (its width overflows)")
+        problem = None if self.range is None else distribution_problem(self.distribution, self.range, self.value)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 

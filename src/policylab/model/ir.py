@@ -151,6 +151,22 @@ class Constant(Variable):
     distribution: Distribution = "uniform"
     basis: str = ""
 
+    def sampling_problem(self) -> str | None:
+        """Why this parameter cannot be sampled as declared (None when it can, or has no range)."""
+        return None if self.range is None else distribution_problem(self.distribution, self.range, self.value)
+
+
+def distribution_problem(distribution: str, bounds: tuple[float, float], mode: float) -> str | None:
+    """Why ``distribution`` over ``bounds`` (peaking at ``mode`` when triangular) is not a distribution."""
+    low, high = bounds
+    if distribution == "loguniform" and not low > 0:
+        return (f"a loguniform range must be positive (got [{low:g}, {high:g}]); shift the range above 0 or use "
+                "`distribution: uniform`")
+    if distribution == "triangular" and not low <= mode <= high:
+        return (f"a triangular distribution peaks at the value {mode:g}, which is outside its range "
+                f"[{low:g}, {high:g}]; move the value into the range")
+    return None
+
 
 @dataclass(frozen=True)
 class Lookup(Variable):

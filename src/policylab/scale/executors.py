@@ -23,6 +23,8 @@ import functools
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -79,6 +81,29 @@ def single_numba_thread() -> None:
         numba.set_num_threads(1)
 
 
+def watch_parent(parent: int, interval: float = 0.5) -> None:
+    """Exit this worker as soon as the process that started it is gone.
+
+    A pool's workers block reading their job queue, whose write end each of them also
+    holds, so they never see end-of-file: after ``kill -9`` of ``explore`` they (and
+    multiprocessing's resource tracker, which waits for them) lived on for good. A
+    daemon thread polls the parent id, which changes when the parent dies.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="policylab-parent-watch", daemon=True).start()
+
+
+def _start_worker(parent: int, single_thread: bool) -> None:
+    watch_parent(parent)
+    if single_thread:
+        single_numba_thread()
+
+
 def _with_single_numba_thread(fn: Callable[[J], R], job: J) -> R:
     single_numba_thread()
     return fn(job)
@@ -90,7 +115,7 @@ class ProcessPool:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=single_numba_thread if workers > 1 else None)
+                                        initializer=_start_worker, initargs=(os.getpid(), workers > 1))
 
     def map_unordered(self, fn: Callable[[J], R], jobs: Iterable[J], window: int | None = None) -> Iterator[R]:
         limit = window or 2 * self.workers

@@ -127,16 +127,20 @@ def create_app(config: ServerConfig) -> Guards:
     @app.post("/api/models/{model_id}/run", tags=["simulate"], responses={**NOT_FOUND, **BUSY})
     async def run(model_id: ModelId, body: s.RunRequest) -> s.RunResult:
         """Simulate one scenario with overrides: bands (5/25/50/75/95 %) per variable and the outcome table."""
+        entry = _entry(catalogue, model_id)
+        body = body.model_copy(update={"params": s.checked_params(body.params, entry.model.ir, entry.id)})
         try:
-            return await simulator.run(_entry(catalogue, model_id), body)
+            return await simulator.run(entry, body)
         except Overloaded as error:
             raise HTTPException(503, str(error), headers={"retry-after": "1"}) from error
 
     @app.post("/api/models/{model_id}/compare", tags=["simulate"], responses={**NOT_FOUND, **BUSY})
     async def compare(model_id: ModelId, body: s.CompareRequest) -> s.CompareResult:
         """Several scenarios with the same overrides and common random numbers, side by side."""
+        entry = _entry(catalogue, model_id)
+        body = body.model_copy(update={"params": s.checked_params(body.params, entry.model.ir, entry.id)})
         try:
-            return await simulator.compare(_entry(catalogue, model_id), body)
+            return await simulator.compare(entry, body)
         except Overloaded as error:
             raise HTTPException(503, str(error), headers={"retry-after": "1"}) from error
 

@@ -2,25 +2,62 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from policylab.errors import PolicyLabError
+from policylab.limits import CONNECTIONS, HEADER_SECONDS, IDLE_SECONDS
 from policylab.server.app import create_app
 from policylab.server.config import ServerConfig, check_bind
 
 
+class DeadlineProtocol(H11Protocol):
+    """HTTP/1.1 that closes a connection whose request is not wholly received in time.
+
+    uvicorn times out idle keep-alive connections but not a client that opens a
+    connection and then sends its headers (or body) a byte at a time, or never: 1,500
+    such connections were held open for good. Each request, from the connection's
+    opening or the previous response's end, must arrive whole within
+    ``POLICYLAB_LIMIT_HEADER_SECONDS``.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def _arm(self) -> None:
+        self.loop.call_later(HEADER_SECONDS.value(), self._expire, getattr(self, "cycle", None))
+
+    def _expire(self, cycle_then: Any) -> None:
+        cycle = getattr(self, "cycle", None)
+        unread = cycle is cycle_then or (cycle is not None and cycle.more_body and not cycle.response_started)
+        if unread and not self.transport.is_closing():
+            self.transport.close()
+
+
+def _settings(config: ServerConfig, host: str, port: int) -> uvicorn.Config:
+    """uvicorn's configuration: the app, the request deadline, and the connection limits of ``limits.py``."""
+    return uvicorn.Config(create_app(config), host=host, port=port, log_level="warning", access_log=False,
+                          http=DeadlineProtocol, limit_concurrency=CONNECTIONS.value(),
+                          timeout_keep_alive=IDLE_SECONDS.value(), lifespan="on")
+
+
 def _server(config: ServerConfig, host: str, port: int) -> uvicorn.Server:
     check_bind(host, config.token)
-    settings = uvicorn.Config(create_app(config), host=host, port=port, log_level="warning", access_log=False,
-                              limit_concurrency=256, timeout_keep_alive=5, lifespan="on")
-    return uvicorn.Server(settings)
+    return uvicorn.Server(_settings(config, host, port))
 
 
 class PortInUseError(PolicyLabError):
@@ -65,9 +102,7 @@ def serve_forever(config: ServerConfig, host: str = "127.0.0.1", port: int = 800
     sock = bind(host, port)
     if on_bound is not None:
         on_bound()
-    settings = uvicorn.Config(create_app(config), host=host, port=port, log_level="warning", access_log=False,
-                              limit_concurrency=256, timeout_keep_alive=5, lifespan="on")
-    _AnnouncingServer(settings, on_ready).run(sockets=[sock])
+    _AnnouncingServer(_settings(config, host, port), on_ready).run(sockets=[sock])
 
 
 def free_port(host: str = "127.0.0.1") -> int:

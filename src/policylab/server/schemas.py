@@ -1,20 +1,28 @@
 """Request and response bodies of the HTTP API (pydantic; they are the OpenAPI schema).
 
 Requests forbid unknown fields, so a misspelt option is an error naming it rather
-than a silent default. Numbers must be finite. Limits that depend on the server's
-configuration (runs, runs × steps) are checked by the handlers, with the same
-problem-details format.
+than a silent default. Numbers must be finite. Values that depend on the model are
+checked here too, once (``checked_params``): each parameter a lever or constant of
+the model, within its declared range and bounds; the simulator and the engine trust
+the result. Limits that depend on the server's configuration (runs, runs × steps)
+are checked by the handlers, with the same problem-details format.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from policylab.api import Backend
+from policylab.compile.graph import suggest
 from policylab.explore.designs import Sampler
+from policylab.expr.names import canonical
+from policylab.model.ir import Constant, Lever
+from policylab.model.ir import Model as ModelIR
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -47,6 +55,39 @@ class RunRequest(Request):
             if not math.isfinite(number):
                 raise ValueError(f"params[{name!r}] must be a finite number")
         return value
+
+
+def checked_params(params: Mapping[str, float], model: ModelIR, model_id: str) -> dict[str, float]:
+    """``params`` by canonical name, each a lever or constant of ``model`` within its declared range and bounds.
+
+    A request that fails is a 422 naming ``params.NAME``: a dashboard's sliders never
+    leave their ranges, so a value outside one is not a user's experiment but a
+    malformed or hostile request (1e20 here once spun the simulation slots for good).
+    """
+    checked: dict[str, float] = {}
+    for raw, value in params.items():
+        name = canonical(raw)
+        variable = model.variables.get(name)
+        if not isinstance(variable, (Lever, Constant)):
+            settable = [n for n, v in model.variables.items() if isinstance(v, (Lever, Constant))]
+            _refuse(raw, f"params: {raw!r} is not a lever or constant of {model_id}.{suggest(name, settable)}")
+        low, high = _allowed(variable)  # type: ignore[arg-type]
+        if not low <= value <= high:
+            _refuse(raw, f"params: {raw} = {value:g} is outside its allowed range [{low:g}, {high:g}]")
+        checked[name] = value
+    return checked
+
+
+def _allowed(variable: Lever | Constant) -> tuple[float, float]:
+    """The declared sampling range intersected with the physical bounds (either may be absent)."""
+    low, high = variable.range if variable.range is not None else (-math.inf, math.inf)
+    if variable.bounds is not None:
+        low, high = max(low, variable.bounds[0]), min(high, variable.bounds[1])
+    return low, high
+
+
+def _refuse(name: str, message: str) -> None:
+    raise RequestValidationError([{"loc": ("body", "params", name), "msg": message, "type": "value_error"}])
 
 
 class CompareRequest(Request):

@@ -111,19 +111,15 @@ class Simulator:
             raise FieldError("runs", f"runs × steps × scenarios = {runs} × {steps} × {scenarios} = {work:,} exceeds this "
                                      f"server's cap of {cfg.max_work:,}; ask for at most {most} runs")
 
-    def _check_names(self, entry: Entry, scenarios: Sequence[str | None], params: dict[str, float],
-                     variables: Sequence[str] | None, field_prefix: str) -> list[str]:
+    def _check_names(self, entry: Entry, scenarios: Sequence[str | None], variables: Sequence[str] | None,
+                     field_prefix: str) -> list[str]:
+        """Scenario and variable names (parameters were checked by the schema layer, ``schemas.checked_params``)."""
         ir = entry.model.ir
         for i, name in enumerate(scenarios):
             if name is not None and name not in ir.scenarios:
                 where = f"{field_prefix}[{i}]" if field_prefix == "scenarios" else "scenario"
                 raise FieldError(where, f"scenario {name!r} is not defined in {entry.id}.{suggest(name, ir.scenarios)} "
                                         f"Choose one of: {', '.join(ir.scenarios) or '(none)'}")
-        settable = {n for n, v in ir.variables.items() if type(v).__name__ in ("Constant", "Lever")}
-        for name in params:
-            if _canonical(name) not in settable:
-                raise FieldError(f"params.{name}", f"params: {name!r} is not a lever or constant of {entry.id}."
-                                                   f"{suggest(_canonical(name), settable)}")
         chosen = list(variables) if variables else key_variables(ir)
         known = set(entry.model.variables) | {n for n, v in ir.variables.items() if type(v).__name__ in ("Lever", "Event")}
         for i, name in enumerate(chosen):
@@ -135,14 +131,14 @@ class Simulator:
     async def run(self, entry: Entry, body: s.RunRequest) -> s.RunResult:
         """Check the request now; simulate (or share a simulation) in a worker thread."""
         self.check_size(entry, body.runs)
-        variables = self._check_names(entry, [body.scenario], body.params, body.variables, "scenario")
+        variables = self._check_names(entry, [body.scenario], body.variables, "scenario")
         key = json.dumps(["run", entry.id, body.model_dump()], sort_keys=True)
         return await self._shared(key, lambda: self._run(entry, body, variables))
 
     async def compare(self, entry: Entry, body: s.CompareRequest) -> s.CompareResult:
         names = list(dict.fromkeys(body.scenarios))
         self.check_size(entry, body.runs, len(names))
-        variables = self._check_names(entry, names, body.params, body.variables, "scenarios")
+        variables = self._check_names(entry, names, body.variables, "scenarios")
         key = json.dumps(["compare", entry.id, body.model_dump()], sort_keys=True)
         return await self._shared(key, lambda: self._compare(entry, body, names, variables))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from policylab.errors import UsageError
 from policylab.model.ir import Constant, Model
 from policylab.simulate.streams import Streams
 
@@ -21,6 +22,9 @@ def sample_judgements(model: Model, streams: Streams) -> dict[str, np.ndarray]:
     samples: dict[str, np.ndarray] = {}
     with np.errstate(all="ignore"):  # a range too wide to sample overflows to inf; the run reports it
         for i, (name, const) in enumerate(judgement_parameters(model).items()):
+            problem = const.sampling_problem()
+            if problem is not None:  # a model built in code, or read by a reader that let it through
+                raise UsageError(f"{const.where}: {name}: {problem}")
             low, high = const.range  # type: ignore[misc]
             u = streams.draw(PARAMETER_SITE + i, 0)
             samples[name] = from_unit(u, low, high, const.distribution, const.value)

@@ -150,7 +150,7 @@ class Store:
             try:
                 return duckdb.connect(str(self.catalogue_path), read_only=read_only)
             except duckdb.Error as error:
-                if not isinstance(error, duckdb.IOException) or "lock" not in str(error).lower():
+                if not _held_elsewhere(error):
                     raise StoreError(f"cannot open the run catalogue {self.catalogue_path} ({error}); if it is "
                                      "damaged, move it aside and start a new store") from error
                 if not told and self.on_wait is not None and time.monotonic() - began >= NOTICE_AFTER:
@@ -429,3 +429,10 @@ def _parquet_problem(path: Path) -> str | None:
     except (OSError, pa.ArrowException) as error:
         return f"file unreadable: {str(error).splitlines()[0][:120]}"
     return None
+
+
+def _held_elsewhere(error: duckdb.Error) -> bool:
+    """Whether opening the catalogue failed because a writer has it open (another process, or this one)."""
+    text = str(error).lower()
+    return (isinstance(error, duckdb.IOException) and "lock" in text) or (
+        isinstance(error, duckdb.ConnectionException) and "different configuration" in text)

@@ -48,7 +48,11 @@ class ExtensionReader:
         if node.tag == "constant":
             if not isinstance(var, Constant):
                 raise self.decoder.fail(node, f"{var.name!r} carries constant settings but its <eqn> is not a number")
-            return replace(var, **self.decoder.fields(node, Constant, STANDARD_FIELDS))
+            constant = replace(var, **self.decoder.fields(node, Constant, STANDARD_FIELDS))
+            problem = constant.sampling_problem()
+            if problem is not None:
+                raise self.decoder.fail(node, f"{var.name!r}: {problem}")
+            return constant
         if node.tag in ("lever", "event"):
             cls = Lever if node.tag == "lever" else Event
             return cls(**common, **self.decoder.fields(node, cls, STANDARD_FIELDS))
