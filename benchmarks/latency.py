@@ -16,7 +16,15 @@ The server simulates with ``--backend`` (numpy, numba or auto — numba when ins
 default, as for ``policylab serve``); it warms each model up before it answers, so the
 time to start includes loading (or, after an installation, compiling) numba's machine code.
 
+3. **Under attack** (``--attack``): the slider round trips again while an attacker on
+   loopback sends, for as long as they last, the attacks of issue 16 — slider values far
+   outside their ranges (1e20), slow clients holding connections with unfinished headers
+   (up to ``--slow-clients`` at once), reads of a missing and of a damaged stored run,
+   oversized and malformed bodies. Reports the slider p95 with and without the attacker
+   and what the attacker got back (every answer should be a 4xx/5xx, never a hang).
+
 Usage: python benchmarks/latency.py [--requests 30] [--pairs 10] [--clients 50] [--seconds 30] [--runs 200] [--backend auto]
+       [--attack] [--slow-clients 200]
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ import argparse
 import asyncio
 import os
 import random
+import socket
+import tempfile
+import threading
 import statistics
 import subprocess
 import sys
@@ -46,10 +57,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(model: Path, port: int, backend: str = "auto") -> subprocess.Popen:
+def start_server(model: Path, port: int, backend: str = "auto", store: Path | None = None) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("policylab")
     env = dict(os.environ)
     env.setdefault("POLICYLAB_SOURCES", str(ROOT.parent / "shared" / "seed"))
+    if store is not None:
+        env["POLICYLAB_STORE"] = str(store)
     process = subprocess.Popen([str(exe), "serve", "--port", str(port), "--model", str(model), "--backend", backend],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300  # the first start after an installation compiles numba's kernels
@@ -158,6 +171,87 @@ def load_test(base: str, model_id: str, lever: str, link: tuple[str, str] | None
     return latencies, errors, time.monotonic() - started
 
 
+def damaged_store(folder: Path) -> str:
+    """A store holding one exploration whose first chunk is truncated; returns its run id."""
+    from policylab.explore import ExploreRequest, start
+    from policylab.scale import InProcess
+    from policylab.store import Store
+
+    store = Store(folder)
+    run_id = start(policylab_load(SIR), ExploreRequest(samples=20, backend="numpy"), store, InProcess(), chunk_size=10)
+    chunk = folder / store.info(run_id).chunks["outcomes_file"][0]
+    chunk.write_bytes(chunk.read_bytes()[:100])
+    return run_id
+
+
+def policylab_load(path: Path):  # type: ignore[no-untyped-def]
+    import policylab
+
+    return policylab.load(path)
+
+
+class Attacker(threading.Thread):
+    """Sends issue 16's attacks at ``base`` until ``stop`` is set (a bounded loop: at most ``limit`` requests)."""
+
+    def __init__(self, base: str, model_id: str, lever: str, damaged_run: str, slow_clients: int,
+                 limit: int = 20_000) -> None:
+        super().__init__(name="attacker", daemon=True)
+        self.base, self.model_id, self.lever, self.damaged_run = base, model_id, lever, damaged_run
+        self.slow_clients, self.limit = slow_clients, limit
+        self.stop = threading.Event()
+        self.answers: dict[str, dict[int | str, int]] = {}
+
+    def _note(self, kind: str, status: int | str) -> None:
+        counts = self.answers.setdefault(kind, {})
+        counts[status] = counts.get(status, 0) + 1
+
+    def run(self) -> None:
+        host, port = self.base.removeprefix("http://").split(":")
+        held: list[socket.socket] = []
+        attacks = [
+            ("out-of-range slider", "POST", f"/api/models/{self.model_id}/run", {"json": {"params": {self.lever: 1e20}}}),
+            ("missing run", "GET", "/api/runs/20200101-000000-abcdef", {}),
+            ("damaged run", "GET", f"/api/runs/{self.damaged_run}", {}),
+            ("oversized body", "POST", f"/api/models/{self.model_id}/run", {"content": b"{" + b" " * 200_000 + b"}",
+                                                                          "headers": {"content-type": "application/json"}}),
+            ("malformed body", "POST", f"/api/models/{self.model_id}/run", {"content": b"{\"runs\": [[[[",
+                                                                          "headers": {"content-type": "application/json"}}),
+        ]
+        sent = 0
+        with httpx.Client(base_url=self.base, timeout=30) as client:
+            while not self.stop.is_set() and sent < self.limit:
+                for kind, method, path, extra in attacks:
+                    try:
+                        self._note(kind, client.request(method, path, **extra).status_code)
+                    except httpx.HTTPError as error:
+                        self._note(kind, type(error).__name__)
+                    sent += 1
+                held = [s for s in held if s.fileno() != -1]
+                while len(held) < self.slow_clients:
+                    try:
+                        sock = socket.create_connection((host, int(port)), timeout=5)
+                        sock.setblocking(False)
+                        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                        held.append(sock)
+                        self._note("slow client", "opened")
+                    except OSError as error:
+                        self._note("slow client", type(error).__name__)
+                        break
+                for sock in list(held):
+                    try:
+                        if sock.recv(1, socket.MSG_PEEK) == b"":
+                            self._note("slow client", "closed by server")
+                            sock.close()
+                            held.remove(sock)
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        sock.close()
+                        held.remove(sock)
+        for sock in held:
+            sock.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=30, help="slider round trips to time")
@@ -166,11 +260,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200, help="ensemble size per slider move")
     parser.add_argument("--pairs", type=int, default=10, help="pairs of slider moves, in sequence and at once")
     parser.add_argument("--backend", default="auto", choices=["numpy", "numba", "auto"], help="the server's backend")
+    parser.add_argument("--attack", action="store_true", help="also time the slider while an attacker runs")
+    parser.add_argument("--slow-clients", type=int, default=200, help="connections the attacker holds half-open")
     args = parser.parse_args()
     model = FLAGSHIP if FLAGSHIP.exists() else SIR
     port = _free_port()
+    store = Path(tempfile.mkdtemp(prefix="policylab-latency-")) / "store"
+    damaged_run = damaged_store(store) if args.attack else ""
     began = time.monotonic()
-    server = start_server(model, port, args.backend)
+    server = start_server(model, port, args.backend, store)
     ready = time.monotonic() - began
     base = f"http://127.0.0.1:{port}"
     try:
@@ -193,6 +291,18 @@ def main() -> None:
         both = slider_pairs(base, model_id, lever, args.runs, args.pairs)
         print(f"two slider moves ({both['n']} pairs, medians): one after the other {both['sequential_ms']:.0f} ms, "
               f"both at once {both['concurrent_ms']:.0f} ms")
+        if args.attack:
+            attacker = Attacker(base, model_id, lever, damaged_run, args.slow_clients)
+            attacker.start()
+            try:
+                attacked = slider_round_trips(base, model_id, lever, args.runs, args.requests)
+            finally:
+                attacker.stop.set()
+                attacker.join(timeout=60)
+            print(f"slider round trip under attack ({attacked['n']} requests): p50 {attacked['p50_ms']:.0f} ms, "
+                  f"p95 {attacked['p95_ms']:.0f} ms (without: p95 {trips['p95_ms']:.0f} ms); target p95 < 150 ms")
+            for kind, counts in attacker.answers.items():
+                print(f"  attacker {kind:20s} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
         latencies, errors, elapsed = load_test(base, model_id, lever, link, args.runs, args.clients, args.seconds)
         total = sum(len(v) for v in latencies.values())
         print(f"load: {args.clients} clients for {elapsed:.0f} s: {total} responses ({total / elapsed:.0f}/s), "

@@ -38,7 +38,7 @@ def test_a_save_interval_that_is_not_a_multiple_of_dt_is_refused_naming_dt(bad: 
 
 def test_a_result_too_big_for_memory_is_refused_before_simulating(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     model = policylab.load(SIR)
-    monkeypatch.setattr(api, "_available_memory", lambda: 2 * 2**20)  # 2 MiB: 1 MiB may be used
+    monkeypatch.setattr(api, "available_memory", lambda: 2 * 2**20)  # 2 MiB: 1 MiB may be used
     small = model.run(runs=10, variables=["infected"])  # 10 runs x 181 times x 8 bytes fits
     assert small["infected"].shape == (10, 181)
     with pytest.raises(UsageError) as caught:

@@ -53,3 +53,24 @@ def test_a_hostile_name_on_the_command_line_is_escaped_in_the_error(tmp_path: Pa
     done = subprocess.run([sys.executable, "-c", code, "run", str(model), "--scenario", "x\x1b[2Jy", "-n", "1"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode in (1, 2) and "\x1b" not in done.stderr and "\\x1b[2J" in done.stderr, done.stderr
+
+
+def test_a_store_edited_to_hold_control_characters_prints_them_escaped(tmp_path: Path) -> None:
+    import duckdb
+
+    import policylab
+    from policylab.explore import ExploreRequest, start
+    from policylab.scale import InProcess
+    from policylab.store import Store
+
+    store = Store(tmp_path / "store")
+    run_id = start(policylab.load(ROOT / "tests" / "explore" / "noisy.yaml"), ExploreRequest(samples=4), store,
+                   InProcess())
+    with duckdb.connect(str(store.catalogue_path)) as con:
+        con.execute("UPDATE runs SET model = ?", ["x\x1b]0;owned\x07y"])
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    code = "import sys; sys.argv[0] = 'policylab'; from policylab.cli import main; main()"
+    done = subprocess.run([sys.executable, "-c", code, "runs", "list", "--store", str(store.root)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and run_id in done.stdout, done.stderr
+    assert "\x1b" not in done.stdout and "\\x1b]0;owned\\x07y" in done.stdout

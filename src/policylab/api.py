@@ -157,7 +157,7 @@ class Model:
         engine = resolve_backend(backend)
         spec = self.time_spec(save_every)
         save = self.save_list(variables)
-        check_output_size(self.ir.name, len(save), len(saved_times(spec)[1]), runs)
+        check_output_size(self.ir.name, len(save), len(saved_times(spec)[1]), runs, model_size=self.model_size)
         call = self.prepare_call(scenario, params, runs, seed, first_run, sample)
         runner = self.runner(engine, call, bool(deterministic))
         trajectory = runner.run(call.inputs, call.parameters, call.streams, spec, save, progress)
@@ -175,6 +175,19 @@ class Model:
             "backend": runner.backend,
         }
         return to_dataset(self.ir, trajectory, call.run_indices, call.parameters, attrs)
+
+    @property
+    def model_size(self) -> int:
+        """Variables the engine holds per run while integrating (stocks and rates, hidden ones included)."""
+        system = self.compiled.system
+        return len(system.stocks) + len(system.rates)
+
+    def check_memory(self, runs: int, variables: Sequence[str] | None = None, save_every: float | None = None,
+                     scenarios: int = 1) -> None:
+        """Refuse up front ``scenarios`` results of ``run(runs=..., variables=...)`` held at once that would not fit."""
+        spec = self.time_spec(save_every)
+        check_output_size(self.ir.name, len(self.save_list(variables)), len(saved_times(spec)[1]), runs,
+                          model_size=self.model_size, scenarios=scenarios)
 
     def simulator(
         self,
@@ -367,7 +380,7 @@ class Simulator:
         apply_params(model.ir, inputs, dict.fromkeys(self.names, 0.0))  # refuses what is not a constant or lever
         self.spelling = {p: canonical(p) for p in parameters}  # names as given -> canonical, for run's keywords
         self.times = saved_times(self.spec)[1]
-        check_output_size(model.ir.name, len(self.save), len(self.times), self.runs)
+        check_output_size(model.ir.name, len(self.save), len(self.times), self.runs, model_size=model.model_size)
 
     def run(self, **values: ParamValue) -> dict[str, np.ndarray]:
         """One simulation with these parameter values: ``{variable: array (runs, saved times)}``."""
@@ -404,20 +417,33 @@ def _remember(cache: dict, key: tuple, value: object) -> None:
         cache.pop(next(iter(cache)))
 
 
-def check_output_size(model: str, variables: int, times: int, runs: int, budget: int | None = None) -> None:
+WORKING_VALUES = 8
+"""float64 values the engine holds per model variable and run besides the saved output (slot
+arrays, integration stages, temporaries); measured by benchmarks/memory_estimate.py."""
+
+
+def memory_needed(variables: int, times: int, runs: int, model_size: int = 0, scenarios: int = 1) -> int:
+    """Bytes of ``scenarios`` results held at once: saved output plus the engine's working arrays."""
+    return 8 * runs * scenarios * (variables * times + WORKING_VALUES * model_size)
+
+
+def check_output_size(model: str, variables: int, times: int, runs: int, budget: int | None = None,
+                      model_size: int = 0, scenarios: int = 1) -> None:
     """Refuse, before simulating, a result that would not fit in memory (rather than dying mid-run)."""
-    needed = variables * times * runs * 8
+    needed = memory_needed(variables, times, runs, model_size, scenarios)
     if budget is None:
-        budget = _available_memory() // 2
+        budget = available_memory() // 2
     if needed > budget:
+        each = f" for each of {scenarios} scenarios" if scenarios > 1 else ""
         raise UsageError(
-            f"{model}: saving {variables} variables x {times} times x {runs:,} runs needs {needed / 2**30:.1f} GiB, "
-            f"more than half of this machine's available memory ({2 * budget / 2**30:.1f} GiB). Save fewer variables "
-            "(variables=[...], --vars), save less often (save_every=...), or use `policylab explore`, which streams "
-            "chunks of runs to disk")
+            f"{model}: saving {variables} variables x {times} times x {runs:,} runs{each} needs {needed / 2**30:.1f} GiB "
+            f"with the engine's working memory, more than half of this machine's available memory "
+            f"({2 * budget / 2**30:.1f} GiB). Save fewer variables (variables=[...], --vars), save less often "
+            "(save_every=...), run fewer runs or scenarios, or use `policylab explore`, which streams chunks of runs "
+            "to disk")
 
 
-def _available_memory() -> int:
+def available_memory() -> int:
     """Bytes of physical memory available now (Linux/macOS sysconf; 16 GiB where it cannot be read)."""
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))

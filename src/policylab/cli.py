@@ -233,6 +233,7 @@ def _run_table(loaded: Model, scenarios: list[str], runs: int | None, seed: int,
         runs if runs is not None else (DEFAULT_ENSEMBLE if judgement_parameters(ir) else 1))
     rows = default_rows(ir, variables)
     save = list(dict.fromkeys([oc.variable for oc in rows] + (needed_variables(ir) if variables is None else [])))
+    loaded.check_memory(n, save, scenarios=len(chosen))  # every scenario's result is held until the table is built
     results = {}
     for name in chosen:
         progress = _LazyProgress(ir.time.n_steps, f"{name or ir.name} × {n}", quiet)

@@ -207,8 +207,14 @@ def _backend_of(target, run_id: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def _print_frame(console, frame: pd.DataFrame) -> None:
-    """A plain, aligned, unwrapped table (text left, numbers right): readable by people and by ``awk``."""
-    cells = [[str(c) for c in frame.columns]] + [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    """A plain, aligned, unwrapped table (text left, numbers right): readable by people and by ``awk``.
+
+    Cells come from the store, which may hold anything: control characters are shown escaped.
+    """
+    from policylab.errors import printable
+
+    cells = [[printable(str(c)) for c in frame.columns]] + [[printable(str(v)) for v in row]
+                                                            for row in frame.itertuples(index=False)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(frame.columns))]
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
     for row in cells:
@@ -221,6 +227,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (see `policylab
               store: StoreOption = None, lock_timeout: LockTimeout = 60.0) -> None:
     """Show a run: model, design, progress, and its outcomes per policy."""
     from policylab.cli import _errors, out
+    from policylab.errors import printable
     from policylab.explore.session import stored_backend
 
     with _errors():
@@ -243,7 +250,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (see `policylab
         if info.status == "interrupted":
             lines.append(f"resume     policylab explore --resume {run_id}" + (f" --store {store}" if store else ""))
         for line in lines:
-            out.print(line, highlight=False, markup=False)
+            out.print(printable(line), highlight=False, markup=False)
         if info.runs_done:
             _print_summary(target, run_id, out)
 

@@ -45,8 +45,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import qmc
 
+from policylab.api import available_memory
 from policylab.expr.names import canonical
 from policylab.explore.errors import DesignError
+from policylab.limits import EXPLORE_RUNS
 from policylab.model.guards import check_settings
 from policylab.model.ir import Constant, Distribution, Lever, Model
 from policylab.simulate import Streams
@@ -237,6 +239,11 @@ def _policy_label(scenario: str, levers: Mapping[str, float]) -> str:
     return f"{base} | {settings}" if settings else base
 
 
+LHS_BYTES_PER_VALUE = 24
+"""Peak bytes per sample and uncertainty while a Latin hypercube is drawn (unit cube, columns, frame);
+measured by benchmarks/memory_estimate.py."""
+
+
 class DesignSource:
     """A design whose rows are computed on demand, so a million-run design needs no memory.
 
@@ -261,10 +268,33 @@ class DesignSource:
                               f"(scenarios × lever levels) but {n} samples")
         self.combine = combine
         self.columns = list(self._template.columns)
+        self._check_size()
         self._held = sample_uncertainties(self.uncertainties, n, sampler, seed) if sampler == "lhs" else None
+
+    def _check_size(self) -> None:
+        """Refuse, before sampling, a design over the run limit or a Latin hypercube that would not fit in memory."""
+        runs = len(self)
+        if runs > EXPLORE_RUNS.value():
+            raise DesignError(f"the design has {runs:,} runs ({self.n:,} samples x {len(self.policies)} policies); "
+                              f"{EXPLORE_RUNS.hint()}")
+        needed = self.peak_bytes
+        if needed > available_memory() // 2:
+            raise DesignError(f"a Latin hypercube of {self.n:,} samples of {len(self.uncertainties)} uncertainties is "
+                              f"stratified all at once and needs {needed / 2**30:.1f} GiB, more than half of the "
+                              "memory available; use --sampler mc or sobol (computed chunk by chunk), or fewer samples")
 
     def __len__(self) -> int:
         return self.n * len(self.policies) if self.combine == "crossed" else self.n
+
+    @property
+    def peak_bytes(self) -> int:
+        """Memory the design itself takes at its peak: a Latin hypercube while it is drawn (others: rows on demand)."""
+        return LHS_BYTES_PER_VALUE * self.n * len(self.uncertainties) if self.sampler == "lhs" else 0
+
+    @property
+    def held_bytes(self) -> int:
+        """Memory the design holds while the runs are computed (a Latin hypercube's sample)."""
+        return 8 * self.n * len(self.uncertainties) if self.sampler == "lhs" else 0
 
     def samples(self, start: int, stop: int) -> pd.DataFrame:
         """Uncertainty samples ``start`` … ``stop - 1``, indexed by ``sample``."""

@@ -27,9 +27,18 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from policylab.api import BackendFallbackWarning, Model, check_backend, load, numba_available, resolve_backend
+from policylab.api import (
+    BackendFallbackWarning,
+    Model,
+    available_memory,
+    check_backend,
+    load,
+    memory_needed,
+    numba_available,
+    resolve_backend,
+)
 from policylab.errors import UsageError
-from policylab.explore.designs import parameter_columns
+from policylab.explore.designs import DesignSource, parameter_columns
 from policylab.explore.errors import DesignError
 from policylab.explore.outcomes import OutcomeSpec, SeriesSpec, evaluate, needed_variables, series_indices
 from policylab.model.guards import OutsideRangeWarning
@@ -228,6 +237,24 @@ def chunk_jobs(design: DesignRows | pd.DataFrame, model: ModelRef, plan: Explore
 
 def n_chunks(design: DesignRows | pd.DataFrame, chunk_size: int) -> int:
     return -(-len(design) // chunk_size)
+
+
+def explore_memory(model: Model, design: DesignSource, plan: ExplorePlan, chunk_size: int, workers: int) -> int:
+    """Bytes an exploration needs beyond its interpreters: the design at its peak, or the held design plus
+    one chunk's simulation per worker, whichever is larger."""
+    spec = model.ir.time
+    times = int(round((spec.stop - spec.start) / spec.save_every)) + 1
+    chunk = memory_needed(max(1, len(plan.variables)), times, chunk_size, model.model_size)
+    return max(design.peak_bytes, design.held_bytes + workers * chunk)
+
+
+def check_explore_memory(model: Model, design: DesignSource, plan: ExplorePlan, chunk_size: int, workers: int) -> None:
+    """Refuse, before any run, an exploration whose chunks would not fit in memory together."""
+    needed = explore_memory(model, design, plan, chunk_size, workers)
+    if needed > available_memory() // 2:
+        raise DesignError(f"{workers} worker(s) computing chunks of {chunk_size:,} runs need about "
+                          f"{needed / 2**30:.1f} GiB, more than half of the memory available; use a smaller "
+                          "--chunk-size or fewer --workers")
 
 
 def auto_chunk_size(model: Model, plan: ExplorePlan, budget: int = DEFAULT_CHUNK_BUDGET) -> int:

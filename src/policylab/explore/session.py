@@ -23,6 +23,7 @@ from policylab.explore.runner import (
     ExplorePlan,
     ModelRef,
     auto_chunk_size,
+    check_explore_memory,
     chunk_jobs,
     n_chunks,
     run_chunk,
@@ -135,6 +136,7 @@ def start(model: Model, request: ExploreRequest, store: Store, executor: Executo
     size = chunk_size or auto_chunk_size(model, plan)
     if size < 1:
         raise DesignError(f"--chunk-size must be at least 1, got {size}")
+    check_explore_memory(model, design, plan, size, executor.workers)
     if len(design):
         plan = settle_backend(model, plan, request.resolved_scenarios(model), design.rows(0, 1))
     request = replace(request, backend=plan.backend)  # stored as settled: a resumed run uses the same engine
