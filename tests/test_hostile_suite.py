@@ -71,7 +71,7 @@ def _calls(builtin_name: str, low: int, high: int) -> list[str]:
     rng = random.Random(builtin_name)
     calls = []
     for arity in range(low, high + 1):
-        for _ in range(12):
+        for _ in range(6):
             args = [repr(rng.choice(EXTREMES)) for _ in range(arity)]
             calls.append(f"{builtin_name}({', '.join(args)})")
     return calls
