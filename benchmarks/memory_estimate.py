@@ -91,10 +91,13 @@ def main() -> None:
     parser.add_argument("--run-sizes", type=int, nargs=3, default=[50_000, 100_000, 200_000])
     parser.add_argument("--explore-sizes", type=int, nargs=3, default=[200_000, 400_000, 800_000])
     parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--verbs", nargs="+", default=["run", "explore"], choices=["run", "explore"])
     args = parser.parse_args()
     worst = 0.0
     print(f"{'verb':8} {'size':>9} {'estimate MiB':>13} {'measured MiB':>13} {'error':>7}")
     for verb, child, sizes in (("run", RUN_CHILD, args.run_sizes), ("explore", EXPLORE_CHILD, args.explore_sizes)):
+        if verb not in args.verbs:
+            continue
         for size in sizes:
             row = measure(child, size, args.backend)
             error = row["estimate"] / row["measured"] - 1

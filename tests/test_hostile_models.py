@@ -131,3 +131,11 @@ def test_a_model_built_in_code_with_a_bad_distribution_is_refused_when_sampled()
     model = policylab.Model(dataclasses.replace(ir, variables={**ir.variables, "p": bad}))
     with pytest.raises(UsageError, match="p: a loguniform range must be positive"):
         model.run(runs=4)
+
+
+def test_a_lever_given_twice_in_the_grid_is_refused_not_replaced() -> None:
+    from policylab.explore import ExploreRequest
+    from policylab.explore.errors import DesignError
+
+    with pytest.raises(DesignError, match="lever\\(s\\) distancing appear twice in the grid"):
+        ExploreRequest(samples=1, grid=(("distancing", (0.0,)), ("distancing", (0.5,))))

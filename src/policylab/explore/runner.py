@@ -239,12 +239,17 @@ def n_chunks(design: DesignRows | pd.DataFrame, chunk_size: int) -> int:
     return -(-len(design) // chunk_size)
 
 
+REDUCTION_COPIES = 2
+"""Full-length (runs x times) temporaries an outcome statistic makes while a chunk is reduced (a mask and a
+masked copy); measured by benchmarks/memory_estimate.py."""
+
+
 def explore_memory(model: Model, design: DesignSource, plan: ExplorePlan, chunk_size: int, workers: int) -> int:
     """Bytes an exploration needs beyond its interpreters: the design at its peak, or the held design plus
-    one chunk's simulation per worker, whichever is larger."""
+    one chunk's simulation and reduction per worker, whichever is larger."""
     spec = model.ir.time
     times = int(round((spec.stop - spec.start) / spec.save_every)) + 1
-    chunk = memory_needed(max(1, len(plan.variables)), times, chunk_size, model.model_size)
+    chunk = memory_needed(max(1, len(plan.variables)) + REDUCTION_COPIES, times, chunk_size, model.model_size)
     return max(design.peak_bytes, design.held_bytes + workers * chunk)
 
 

@@ -88,7 +88,8 @@ class ConstantModel(_Documented):
             raise ValueError(f"range {list(self.range)} is reversed; write [low, high]")
         if self.range is not None and abs(self.range[1] - self.range[0]) == float("inf"):
             raise ValueError(f"range {list(self.range)} is too wide to sample (its width overflows)")
-        problem = None if self.range is None else distribution_problem(self.distribution, self.range, self.value)
+        mode = self.value if isinstance(self.value, (int, float)) else (self.range or (0.0, 0.0))[0]  # a date: no mode
+        problem = None if self.range is None else distribution_problem(self.distribution, self.range, mode)
         if problem is not None:
             raise ValueError(problem)
         return self
