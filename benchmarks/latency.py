@@ -16,7 +16,7 @@ The server simulates with ``--backend`` (numpy, numba or auto — numba when ins
 default, as for ``policylab serve``); it warms each model up before it answers, so the
 time to start includes loading (or, after an installation, compiling) numba's machine code.
 
-3. **Under attack** (``--attack``): the slider round trips again while an attacker on
+4. **Under attack** (``--attack``): the slider round trips again while an attacker on
    loopback sends, for as long as they last, the attacks of issue 16 — slider values far
    outside their ranges (1e20), slow clients holding connections with unfinished headers
    (up to ``--slow-clients`` at once), reads of a missing and of a damaged stored run,
