@@ -295,6 +295,7 @@ class Model:
         mode: Literal["auto", "exhaustive", "discovery"] = "auto",
         save_every: float | None = None,
         periods: Sequence[tuple[str, float, float]] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> xr.Dataset:
         """Which feedback loops drive the behaviour (Loops That Matter), per step, over ``runs`` runs.
 
@@ -309,7 +310,8 @@ class Model:
         the largest ``|period_score|`` of its partition in that run. ``mode``: ``exhaustive`` scores
         every loop of the causal graph (up to its budget), ``discovery`` the loops a strongest-path
         search finds, ``auto`` the first unless the budget was hit; ``attrs`` say which and the budget.
-        The other arguments are those of :meth:`run`. See docs/loops.md.
+        ``progress`` is called with the number of runs scored so far. The other arguments are those of
+        :meth:`run`. See docs/loops.md.
         """
         from policylab.results.loops import Period, loop_scores_dataset
 
@@ -317,7 +319,7 @@ class Model:
         chosen = self.ir.default_scenario if scenario is None else scenario
         spans = [Period(str(label), float(start), float(end)) for label, start, end in periods] if periods else None
         return loop_scores_dataset(self, chosen, runs, seed, params, deterministic, sample, backend, mode,
-                                   save_every, spans)
+                                   save_every, spans, progress)
 
     def check(self, sources: Sequence[str] = (), strict: bool = False):  # type: ignore[no-untyped-def]
         """Run every static check (names, loops, units, evidence quotes, link polarity); return the report.

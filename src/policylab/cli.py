@@ -367,6 +367,7 @@ PLUGIN_MODULES: tuple[str, ...] = (
     "policylab.cli_bargain",
     "policylab.cli_report",
     "policylab.cli_validate",
+    "policylab.cli_loops",
 )
 
 

@@ -147,3 +147,28 @@ def test_loops_over_an_ensemble_give_period_shares_and_scores_per_run(tmp_path: 
     assert (ds.dominant.sum("loop") == 1).all()  # one dominant loop per partition, period and run
     single = model.loops(runs=1, seed=3, backend="numpy", params={"contact": float(ds.contact.values[0])})
     np.testing.assert_allclose(single.relative_score.values[..., 0], ds.relative_score.values[..., 0], rtol=1e-12)
+
+
+def test_cli_names_the_dominant_loop_of_each_period_within_100_columns(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from policylab.cli import app
+
+    path = tmp_path / "si.yaml"
+    path.write_text(textwrap.dedent(SI), encoding="utf-8")
+    args = ["loops", str(path), "--runs", "1", "--backend", "numpy", "--period", "early=0..5", "--period", "late=25..40.5"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    early = lines.index(next(line for line in lines if line.startswith("early")))
+    first = next(line for line in lines[early:] if line.strip().startswith(("R[", "B[")))
+    assert first.strip().startswith("R[adopters]#") and "100%" in first
+    assert "exhaustive" in result.stdout and "adopters -> adoption" in result.stdout.replace("\n      ", " ")
+    data = json.loads(CliRunner().invoke(app, [*args, "--format", "json"]).stdout)
+    late = {row["loop"]: row for row in data["periods"][1]["loops"]}
+    assert max(late, key=lambda k: late[k]["dominant_share"]).startswith("B[") and data["mode"] == "exhaustive"
+    bad = CliRunner().invoke(app, ["loops", str(path), "--period", "nonsense"])
+    assert bad.exit_code == 2 and "LABEL=START..END" in bad.output

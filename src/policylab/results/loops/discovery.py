@@ -14,8 +14,8 @@ import numpy as np
 from policylab.results.loops.scores import LinkScorer, link_score
 from policylab.results.loops.structure import Link, LoopSet, add_loop
 
-DISCOVERY_POINTS = 200  # sampled steps per run searched
-DISCOVERY_RUNS = 8  # runs searched (the first ones of the ensemble)
+DISCOVERY_POINTS = 120  # sampled steps per run searched
+DISCOVERY_RUNS = 4  # runs searched (the first ones of the ensemble)
 MAX_DEPTH = 40
 
 

@@ -237,6 +237,11 @@ def loop_scores_dataset(
     return result
 
 
+def _by_time(variable: xr.Variable) -> np.ndarray:
+    """A saved variable as (steps, runs)."""
+    return np.asarray(variable.transpose("time", "run").values, dtype=float)
+
+
 def _trace(model, system: SystemGraph, names: list[str], scenario, runs, seed, first_run, params,  # type: ignore[no-untyped-def]
            deterministic, sample, backend) -> tuple[xr.Dataset, Trace]:
     """Run a chunk saving ``names`` at every step; the trace the scores read."""
@@ -244,7 +249,7 @@ def _trace(model, system: SystemGraph, names: list[str], scenario, runs, seed, f
     ds = model.run(scenario=scenario, params=params or None, runs=runs, seed=seed, variables=names,
                    deterministic=deterministic, first_run=first_run, sample=sample, backend=backend,
                    save_every=spec.dt)
-    values = {n: np.asarray(ds[n].transpose("time", "run").values, dtype=float) for n in names}
+    values = {n: _by_time(ds.variables[n]) for n in names}  # Variables, not DataArrays: no coordinate copies
     streams = Streams(int(seed), np.asarray(ds["run"].values, dtype=np.int64))
     trace = Trace(values, _constants(model, ds), np.asarray(ds["time"].values, dtype=float), spec.dt,
                   None if deterministic else streams.draw)
