@@ -18,6 +18,7 @@ import numpy as np
 from policylab.compile.closures import Const, Context, build
 from policylab.compile.desugar import HIDDEN
 from policylab.compile.graph import references
+from policylab.errors import ExpressionError
 from policylab.model.ir import Event, GeneratedEvent, Lever, Lookup, Stock
 
 OPERATING_RUNS = 32
@@ -88,7 +89,10 @@ def _derivative(expr, target: str, values: dict[str, np.ndarray], model_ir, size
         return np.broadcast_to(np.asarray(value, dtype=float), (size,))
 
     with np.errstate(all="ignore"):
-        return (at(base + step) - at(base - step)) / (2 * step)
+        try:
+            return (at(base + step) - at(base - step)) / (2 * step)
+        except ExpressionError:  # it reads a value not sampled (a DELAY_FIXED's output): no estimate, sign "?"
+            return None
 
 
 def _rate_equations(model, names: list[str]) -> dict[str, list]:  # type: ignore[no-untyped-def]
