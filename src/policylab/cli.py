@@ -11,29 +11,70 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, get_args
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
-from policylab.api import BACKENDS, Backend, Model, __version__, load
 from policylab.errors import PolicyLabError, UnitsError, UsageError, printable
 from policylab.grammar import plural
-from policylab.results.intervals import Interval
+from policylab.version import __version__
 
-OutputFormat = Literal["table", "csv", "json"]
+if TYPE_CHECKING:  # the engine is imported by the commands that run it, so --help and --version stay quick
+    from rich.progress import Progress
+
+    from policylab.api import Model
+    from policylab.results.intervals import Interval
+
+Backend = Literal["numpy", "numba", "auto"]
+RunFormat = Literal["table", "csv", "json"]
 DEFAULT_MODELS = ("iraq_dialogue", "sir")
 DEFAULT_ENSEMBLE = 1000
 
+UsageProblem: type[Exception] = typer.BadParameter.__bases__[0]  # the UsageError of the click that Typer uses
+
+
+def _one_line(error: Any) -> Any:
+    """Make a command-line error print as every other error does: one ``error:`` line (exit 2)."""
+    command = error.ctx.command_path if error.ctx is not None else "policylab"
+
+    def show(file: object = None) -> None:
+        message = error.format_message().replace("Value error, ", "")
+        err.print(f"error: {message[:1].lower() + message[1:]} (see `{command} -h`)", markup=False, highlight=False)
+
+    error.show = show  # type: ignore[method-assign]
+    return error
+
+
+class _Group(typer.core.TyperGroup):
+    """The policylab group: help and command-line errors in the style of docs/cli.md."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _metavars(self)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except UsageProblem as error:
+            raise _one_line(error) from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageProblem as error:
+            raise _one_line(error) from None
+
+
 app = typer.Typer(
     name="policylab",
+    cls=_Group,
     help="Run, check and explore system-dynamics models of policy systems.\n\n"
     "Start with `policylab run` (the bundled flagship model) or `policylab run MODEL.yaml`.",
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)
@@ -105,7 +146,7 @@ class _LazyProgress:
         self.label = label
         self.quiet = quiet or not err.is_terminal
         self.started = time.monotonic()
-        self.bar: Progress | None = None
+        self.bar: Progress | None = None  # rich.progress, imported when a bar is first shown
         self.task = None
 
     def __call__(self, step: int) -> None:
@@ -114,6 +155,8 @@ class _LazyProgress:
         if self.bar is None:
             if time.monotonic() - self.started < 1.0:
                 return
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                                 TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
             self.bar.start()
@@ -141,13 +184,13 @@ def run(
     runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, help="Ensemble size; >1 samples every judgement parameter over its range. Default: 1 for csv, 1000 for tables of models with judgement parameters.")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed (run k uses stream k).")] = 0,
     vars: Annotated[Optional[str], typer.Option("--vars", help="Comma-separated variables to output (default: all).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people), csv (time series) or json (the table's data).")] = "table",
+    fmt: Annotated[RunFormat, typer.Option("--format", "-f", help="table (for people), csv (time series) or json (the table's data).")] = "table",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Data only: no progress bar, no notes on standard error.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the model's description (to standard error).")] = False,
     interval: Annotated[int, typer.Option("--interval", help="Share of runs the band holds, in % (80: the 10–90 % band).")] = 80,
-    backend: Annotated[str, typer.Option("--backend", help="numpy (default, the reference engine), numba (compiled; pip install 'policylab[fast]') or auto (numba if installed).")] = "numpy",
+    backend: Annotated[Backend, typer.Option("--backend", help="numpy (default, the reference engine), numba (compiled; pip install 'policylab[fast]') or auto (numba if installed).")] = "numpy",
     save_every: Annotated[Optional[float], typer.Option("--save-every", help="CSV: print every this many model time units (a multiple of dt; default: the model's save interval).")] = None,
     run_index: Annotated[Optional[int], typer.Option("--run-index", min=0, help="Run only run K of the ensemble: its sampled parameters and random stream (reproduces a `validate` counter-example).")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: set a constant, or a lever's level (from the scenario's policy date). Repeatable. Outside physical bounds: refused; outside a sampling range: a warning.")] = None,
@@ -157,12 +200,15 @@ def run(
     with _errors():
         if fmt not in ("table", "csv", "json"):
             raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
+        from policylab.api import load
+        from policylab.results.intervals import Interval
+
         path = model if model is not None else default_model()
         loaded = load(path)
         _unit_guard(loaded, no_unit_check)
         variables = _split_vars(vars)
-        if backend not in BACKENDS:
-            raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        if backend not in get_args(Backend):
+            raise UsageError(f"--backend must be one of {', '.join(get_args(Backend))}, not {backend!r}")
         if save_every is not None and fmt != "csv":
             raise UsageError("--save-every sets the interval of --format csv time series; tables summarise whole runs")
         selection = _selection(run_index, runs, settings)
@@ -287,6 +333,8 @@ def check(
     from policylab.compile.checks import run_checks
 
     with _errors():
+        from policylab.api import load
+
         loaded = load(model if model is not None else default_model())
         report = run_checks(loaded, [str(s) for s in sources or []], strict=strict)
     for line in report.lines:
@@ -335,6 +383,8 @@ def diagram(
         chosen = fmt or ("dot" if output is not None and output.suffix == ".dot" else "svg")
         if chosen not in ("svg", "dot"):
             raise UsageError(f"--format must be svg or dot, not {fmt!r}")
+        from policylab.api import load
+
         loaded = load(model if model is not None else default_model())
         graph = causal_graph(loaded, include_constants=constants)
         text = to_dot(graph, f"{loaded.name}: causal-loop diagram")
@@ -371,6 +421,20 @@ PLUGIN_MODULES: tuple[str, ...] = (
 )
 
 
+def _metavars(command: Any) -> None:
+    """One help style for every verb: ``--runs RUNS``, ``--out OUT``; choices list themselves.
+
+    Typer's default shows Python types (``<list[str]>``, ``<int range>``); the option's own
+    name, upper-cased, says more. Flags and options with choices keep Typer's display.
+    """
+    for param in command.params:
+        choices = getattr(getattr(param, "type_descriptor", None), "is_choice", False)
+        if param.metavar is None and not getattr(param, "is_flag", False) and not choices and param.name:
+            param.metavar = param.name.upper()
+    for sub in getattr(command, "commands", {}).values():
+        _metavars(sub)
+
+
 def _format_warning(message: Warning | str, category: type[Warning], *_args: object, **_kwargs: object) -> str:
     return f"warning: {printable(str(message))}\n"
 
@@ -378,7 +442,7 @@ def _format_warning(message: Warning | str, category: type[Warning], *_args: obj
 def main() -> None:
     """Console-script entry point."""
     warnings.formatwarning = _format_warning  # users read messages, not source positions
-    app()
+    app(prog_name="policylab")
 
 
 _register_plugins()

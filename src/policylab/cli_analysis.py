@@ -12,23 +12,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Optional, get_args
 
-import numpy as np
-import pandas as pd
 import typer
-import xarray as xr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from policylab.api import Model, check_backend, load
 from policylab.cli import _emit, _errors, _split_vars, default_model, err, out
 from policylab.errors import UsageError
 from policylab.grammar import plural
-from policylab.results.intervals import Interval
-from policylab.results.tables import number
+from policylab.results.numbers import number
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+    from policylab.api import Model
     from policylab.analysis.calibration_summary import CalibrationSummary
     from policylab.analysis.evaluate import Condition
     from policylab.analysis.cart import CartResult
@@ -38,7 +37,7 @@ Format = Literal["table", "csv", "json"]
 DiscoverMethod = Literal["prim", "cart", "both"]
 CalibrationMethod = Literal["de", "rejection", "smc"]
 TABLE_ROWS = 15  # parameters per outcome in a sensitivity table
-BackendOption = Annotated[str, typer.Option(
+BackendOption = Annotated[Literal["numpy", "numba", "auto"], typer.Option(
     "--backend", help="Simulation engine: numpy, numba (compiled) or auto (numba if installed).")]
 
 
@@ -70,6 +69,7 @@ def _check_format(fmt: str, allowed: tuple[str, ...] = get_args(Format)) -> None
 
 
 def _model(path: Path | None) -> Model:
+    from policylab.api import load
     return load(path if path is not None else default_model())
 
 
@@ -97,6 +97,7 @@ def _frame_out(frame: pd.DataFrame, fmt: str, output: Path | None) -> None:
 
 
 def _ci(value: float, half: float, general: bool = False) -> str:
+    import numpy as np
     if np.isnan(value):
         return "—"
     return f"{value:.4g} ± {half:.2g}" if general else f"{value:.3f} ± {half:.3f}"
@@ -106,7 +107,7 @@ def _ci(value: float, half: float, general: bool = False) -> str:
 
 def sensitivity(
     model: Annotated[Optional[Path], typer.Argument(help="Model file; default: the flagship.")] = None,
-    method: Annotated[str, typer.Option("--method", "-m", help="sobol (indices with CIs) or morris (screening).")] = "sobol",
+    method: Annotated[Literal["sobol", "morris"], typer.Option("--method", "-m", help="sobol (indices with CIs) or morris (screening).")] = "sobol",
     outcome: Annotated[Optional[list[str]], typer.Option("--outcome", help="Declared outcome or VARIABLE:STAT (repeat; default: all declared).")] = None,
     over_time: Annotated[Optional[str], typer.Option("--over-time", help="Time-varying Sobol indices of this variable, per saved step.")] = None,
     times: Annotated[int, typer.Option("--times", min=1, help="With --over-time: at most this many evenly spaced steps.")] = 100,
@@ -115,13 +116,15 @@ def sensitivity(
     scenario: Annotated[Optional[str], typer.Option("--scenario", "-s", help="Scenario to analyse (default: the model's).")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the design and the bootstrap.")] = 0,
     stochastic: Annotated[bool, typer.Option("--stochastic", help="Keep random functions random (default: their means).")] = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the table/data here.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a Plotly figure (.html).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     backend: BackendOption = "auto",
 ) -> None:
     """Which judgement parameters drive the outcomes: Sobol indices (Saltelli 2010) or Morris screening."""
+    from policylab.api import check_backend
+
     from policylab.analysis import plots
     from policylab.analysis.sensitivity import METHODS, morris_screening, sobol_indices, sobol_over_time
 
@@ -157,6 +160,7 @@ def sensitivity(
 
 
 def _indices_table(result: xr.Dataset, method: str) -> Table:
+    import numpy as np
     a = result.attrs
     title = (f"{a['model']} · {a['scenario'] or 'as written'}: {method} over {result.sizes['parameter']} parameters, "
              f"{a['runs']} runs, seed {a['seed']}" + (", deterministic" if a["deterministic"] else ""))
@@ -188,6 +192,7 @@ def _indices_table(result: xr.Dataset, method: str) -> Table:
 
 
 def _over_time_table(result: xr.Dataset, rows: int = 12) -> Table:
+    import numpy as np
     a = result.attrs
     top = np.argsort(-np.nan_to_num(result["ST"].values).max(axis=0))[:8]
     grid = Table(title=f"{a['model']}: total Sobol index ST of {a['variable']} over time ({a['runs']} runs; "
@@ -227,7 +232,7 @@ def discover(
     runs: Annotated[int, typer.Option("--runs", "-n", min=10, help="Runs sampled over the judgement parameters (as `policylab run`).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed.")] = 0,
     params: Annotated[Optional[str], typer.Option("--params", help="Comma-separated parameters PRIM may restrict (default: all).")] = None,
-    method: Annotated[str, typer.Option("--method", "-m", help="prim, cart or both.")] = "both",
+    method: Annotated[DiscoverMethod, typer.Option("--method", "-m", help="prim, cart or both.")] = "both",
     density: Annotated[float, typer.Option("--density", help="PRIM: choose the widest box at least this dense.")] = 0.8,
     alpha: Annotated[float, typer.Option("--alpha", help="PRIM: share of runs peeled per step.")] = 0.05,
     min_mass: Annotated[float, typer.Option("--min-mass", help="Smallest box (share of runs).")] = 0.05,
@@ -237,13 +242,16 @@ def discover(
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
     from_run: Annotated[Optional[str], typer.Option("--from-run", help="Analyse a stored exploration (run id) instead of new runs.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder for --from-run (default: $POLICYLAB_STORE, else ~/.policylab).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    fmt: Annotated[Literal["table", "json"], typer.Option("--format", "-f", help="table or json.")] = "table",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the result here.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write PRIM's peeling trajectory (.html).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     backend: BackendOption = "auto",
 ) -> None:
     """Scenario discovery: which ranges of the uncertainties lead to the cases of interest (PRIM, CART)."""
+    from policylab.api import check_backend
+    import pandas as pd
+
     from policylab.analysis import plots
     from policylab.analysis.cart import cart
     from policylab.analysis.evaluate import evaluate_outcomes, parse_condition, resolve_condition, resolve_outcomes
@@ -306,6 +314,7 @@ def _stored_discovery(run_id: str, store: Path | None, condition: Condition, pol
 
 
 def _print_discovery(header: str, found_prim: list[BoxSearch], found_cart: CartResult | None, output: Path | None) -> None:
+    import numpy as np
     grid = Table(title=header, highlight=False)
     for col in ("method", "box", "coverage", "density", "mass", "restriction", "quasi-p"):
         grid.add_column(col, justify="right" if col in ("coverage", "density", "mass", "quasi-p") else "left")
@@ -338,6 +347,7 @@ def _print_discovery(header: str, found_prim: list[BoxSearch], found_cart: CartR
 
 
 def _discover_json(header: str, condition: str, found_prim: list[BoxSearch], found_cart: CartResult | None) -> dict[str, object]:
+    import numpy as np
     def limits(d: dict[str, tuple[float, float]]) -> dict[str, list[float | None]]:
         return {k: [None if np.isinf(lo) else lo, None if np.isinf(hi) else hi] for k, (lo, hi) in d.items()}
 
@@ -372,13 +382,15 @@ def compare(
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions return their means.")] = False,
     from_run: Annotated[Optional[str], typer.Option("--from-run", help="Analyse a stored exploration (run id; its policies are the scenarios) instead of new runs.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder for --from-run (default: $POLICYLAB_STORE, else ~/.policylab).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the result here.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a Plotly figure (.html).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     backend: BackendOption = "auto",
 ) -> None:
     """Robustness of policies over one uncertainty sample: satisficing share, minimax regret, percentiles."""
+    from policylab.api import check_backend
+
     from policylab.analysis import plots
     from policylab.analysis.abc import read_parameter_sets, resample
     from policylab.analysis.evaluate import parse_condition
@@ -431,6 +443,8 @@ def _stored_robustness(loaded: Model, run_id: str, store: Path | None, scenarios
 
 
 def _robustness_table(result: xr.Dataset, source: str) -> Table:
+    from policylab.results.intervals import Interval
+
     a = result.attrs
     grid = Table(title=f"{a['model']}: {a['runs']} runs per scenario ({source}, seed {a['seed']}, common random numbers) — "
                  f"{Interval().label}", highlight=False)
@@ -460,6 +474,7 @@ def _robustness_table(result: xr.Dataset, source: str) -> Table:
 
 
 def _robustness_frame(result: xr.Dataset) -> pd.DataFrame:
+    import pandas as pd
     rows = []
     for o in result["outcome"].values:
         for s in result["scenario"].values:
@@ -480,9 +495,9 @@ def _robustness_frame(result: xr.Dataset) -> pd.DataFrame:
 
 def calibrate(
     model: Annotated[Optional[Path], typer.Argument(help="Model file; default: the flagship.")] = None,
-    mapping: Annotated[Optional[Path], typer.Option("--mapping", "-m", help="YAML mapping observed series to model variables (see docs/analysis.md).")] = None,
+    mapping: Annotated[Optional[Path], typer.Option("--mapping", help="YAML mapping observed series to model variables (see docs/analysis.md).")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", "-d", help="Observed data CSV (date, series, value[, weight]); default: the mapping's `data:`.")] = None,
-    method: Annotated[str, typer.Option("--method", help="de (differential evolution: a best fit), rejection or smc (ABC: a posterior sample).")] = "de",
+    method: Annotated[CalibrationMethod, typer.Option("--method", "-m", help="de (differential evolution: a best fit), rejection or smc (ABC: a posterior sample).")] = "de",
     params: Annotated[Optional[str], typer.Option("--params", help="Comma-separated judgement parameters to fit (default: the mapping's, else all).")] = None,
     scenario: Annotated[Optional[str], typer.Option("--scenario", "-s", help="Scenario to fit (default: the mapping's, else the model's).")] = None,
     generations: Annotated[Optional[int], typer.Option("--generations", "-g", min=1, help="de: at most this many generations (100); smc: populations (6).")] = None,
@@ -494,7 +509,7 @@ def calibrate(
     stochastic: Annotated[bool, typer.Option("--stochastic", help="Fit with random functions random (default: their means).")] = False,
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the parameter sets (.csv/.parquet): the posterior, or the best fit as one row.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write observed against fitted series (.html).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    fmt: Annotated[Literal["table", "json"], typer.Option("--format", "-f", help="table or json.")] = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     backend: BackendOption = "auto",
     allow_underdetermined: Annotated[bool, typer.Option("--allow-underdetermined", help="Fit even when parameters outnumber observations (refused otherwise).")] = False,
@@ -505,6 +520,8 @@ def calibrate(
     --allow-underdetermined), heads an unconverged fit "best point found", and reports which
     parameters the data constrain (local sensitivity and collinearity, Brun et al. 2001).
     """
+    from policylab.api import check_backend
+
     from policylab.analysis import plots
     from policylab.analysis.abc import abc_rejection, abc_smc, write_posterior
     from policylab.analysis.calibration import calibration_problem, check_determined, fit_de, fitted_series

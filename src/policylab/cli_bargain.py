@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 import typer
 
@@ -42,7 +42,7 @@ def bargain(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed (run k uses stream k).")] = 0,
     rounds: Annotated[int, typer.Option("--rounds", min=0, max=1000, help="Rounds of the expected-utility model.")] = 5,
     issue: Annotated[Optional[str], typer.Option("--issue", help="Show only this issue (default: all).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people), csv or json.")] = "table",
+    fmt: Annotated[Literal["table", "csv", "json"], typer.Option("--format", "-f", help="table (for people), csv or json.")] = "table",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
     coupling_file: Annotated[Optional[Path], typer.Option(
         "--coupling", help="Coupling file (default: the flagship's bargain_coupling.yaml).")] = None,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
-import pandas as pd
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from policylab.errors import PolicyLabError, UsageError
 
@@ -73,12 +75,12 @@ def _names(text: str | None) -> tuple[str, ...]:
 def explore(
     model: Annotated[Optional[Path], typer.Argument(help="Model file; default: the flagship (else the SIR example).")] = None,
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Uncertainty samples; every policy runs each of them.")] = 1000,
-    sampler: Annotated[str, typer.Option("--sampler", help="lhs (Latin hypercube), sobol (scrambled Sobol') or mc (Monte Carlo).")] = "lhs",
+    sampler: Annotated[Literal["lhs", "sobol", "mc"], typer.Option("--sampler", help="lhs (Latin hypercube), sobol (scrambled Sobol') or mc (Monte Carlo).")] = "lhs",
     scenario: Annotated[Optional[list[str]], typer.Option("--scenario", "-s", help="Scenario to run (repeat; 'all' for every one). Default: the model's default.")] = None,
     lever: Annotated[Optional[list[str]], typer.Option("--lever", help="Lever grid: name=v1,v2,... (repeat; full factorial), or a name alone for 5 levels over its range.")] = None,
     uncertain_levers: Annotated[Optional[str], typer.Option("--sample-levers", help="Comma-separated levers to sample over their ranges as uncertainties ('all' for every lever with a range).")] = None,
     only: Annotated[Optional[str], typer.Option("--uncertainties", help="Comma-separated judgement parameters to sample (default: all of them).")] = None,
-    combine: Annotated[str, typer.Option("--combine", help="crossed (every sample × every policy) or paired (sample i with policy i).")] = "crossed",
+    combine: Annotated[Literal["crossed", "paired"], typer.Option("--combine", help="crossed (every sample × every policy) or paired (sample i with policy i).")] = "crossed",
     outcome: Annotated[Optional[list[str]], typer.Option("--outcome", help="Extra outcome (repeat): name=variable:stat[@t | @from-to | >=x | <=x], stat mean|max|min|final|sum|change|value|cross.")] = None,
     series: Annotated[Optional[str], typer.Option("--series", help="Comma-separated variables to store as time series.")] = None,
     every: Annotated[str, typer.Option("--every", help="Series period: week, month, quarter, year, or a number of model time units.")] = "month",
@@ -159,6 +161,8 @@ def _store_hint(store: Path | None) -> str:
 
 
 def _print_summary(target, run_id: str, console) -> None:
+    import pandas as pd
+
     from policylab.store import summarise
 
     info = target.info(run_id)
@@ -178,6 +182,8 @@ def _print_summary(target, run_id: str, console) -> None:
 @runs_app.command("list")
 def runs_list(store: StoreOption = None, lock_timeout: LockTimeout = 60.0) -> None:
     """List stored explorations, newest first."""
+    import pandas as pd
+
     from policylab.cli import _errors, out
 
     with _errors():
@@ -211,6 +217,8 @@ def _print_frame(console, frame: pd.DataFrame) -> None:
 
     Cells come from the store, which may hold anything: control characters are shown escaped.
     """
+    import pandas as pd
+
     from policylab.errors import printable
 
     cells = [[printable(str(c)) for c in frame.columns]] + [[printable(str(v)) for v in row]
@@ -258,7 +266,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (see `policylab
 @runs_app.command("export")
 def runs_export(
     run_id: Annotated[str, typer.Argument(help="Run id (see `policylab runs list`).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, parquet (one file) or netcdf (outcomes and series).")] = "csv",
+    fmt: Annotated[Literal["csv", "parquet", "netcdf"], typer.Option("--format", "-f", help="csv, parquet (one file) or netcdf (outcomes and series).")] = "csv",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: RUN_ID[-series].csv|.parquet|.nc here).")] = None,
     table: Annotated[str, typer.Option("--table", help="outcomes (design + scalar outcomes per run) or series (csv/parquet).")] = "outcomes",
     store: StoreOption = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -37,7 +37,7 @@ def report(
     sources: Annotated[Optional[list[Path]], typer.Option("--sources", help="Extra folder to look for source documents in.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder (default: $POLICYLAB_STORE, else ~/.policylab).")] = None,
     condition: Annotated[Optional[str], typer.Option("--condition", help="For a stored exploration: PRIM box for OUTCOME>=VALUE (default: each outcome's threshold).")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="Simulation engine for the fan charts: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
+    backend: Annotated[Literal["numpy", "numba", "auto"], typer.Option("--backend", help="Simulation engine for the fan charts: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
 ) -> None:
     """Write one self-contained HTML report: fan charts, scenario comparison, causal-loop diagram, evidence, model card."""
     from policylab.api import check_backend, load
@@ -83,11 +83,11 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind; anything but loopback needs --token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
     token: Annotated[Optional[str], typer.Option("--token", help="Require `Authorization: Bearer TOKEN` on the API (default: $POLICYLAB_TOKEN).")] = None,
-    model: Annotated[Optional[list[Path]], typer.Option("--model", "-m", help="Model file to serve (repeat; default: every bundled model).")] = None,
+    model: Annotated[Optional[list[Path]], typer.Option("--model", help="Model file to serve (repeat; default: every bundled model).")] = None,
     sources: Annotated[Optional[list[Path]], typer.Option("--sources", help="Extra folder to look for source documents in.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder for explorations.")] = None,
     max_runs: Annotated[int, typer.Option("--max-runs", min=1, help="Largest ensemble one request may ask for.")] = 1000,
-    backend: Annotated[str, typer.Option("--backend", help="Simulation engine: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
+    backend: Annotated[Literal["numpy", "numba", "auto"], typer.Option("--backend", help="Simulation engine: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard at / ."""
     from policylab.api import check_backend, resolve_backend

@@ -57,10 +57,10 @@ def test_runs_delete_removes_the_run(cli):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--sampler", "halton"], "sampler must be one of mc, lhs, sobol"),
+    (["--sampler", "halton"], "invalid value for '--sampler': 'halton' is not one of 'lhs', 'sobol', 'mc'"),
     (["--scenario", "nope"], "has no scenario 'nope'"),
     (["--scheduler", "cluster"], "must be 'local' or a Dask scheduler address"),
-    (["--combine", "zip"], "combine must be one of crossed, paired"),
+    (["--combine", "zip"], "invalid value for '--combine': 'zip' is not one of 'crossed', 'paired'"),
     (["--lever", "relief=a"], "levels must be numbers"),
 ])
 def test_bad_explore_options_are_usage_errors(cli, args, message):

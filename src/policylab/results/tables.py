@@ -11,6 +11,7 @@ import xarray as xr
 
 from policylab.model.ir import Constant, Model, Outcome, Stock
 from policylab.results.intervals import Interval, bimodal
+from policylab.results.numbers import number, percent
 from policylab.results.outcomes import evaluate_outcome, threshold_value
 
 JSON_FORMAT = "policylab.run-table/2"
@@ -120,22 +121,3 @@ def to_json(model: Model, results: dict[str, xr.Dataset], rows: list[dict[str, A
         "scenarios": list(results),
         "rows": rows,
     }
-
-
-def number(x: float) -> str:
-    """A number to 3 significant figures, as every table prints it (``n/a`` when not finite)."""
-    if not math.isfinite(x):
-        return "n/a"
-    if x == 0:
-        return "0"
-    if 1e-3 <= abs(x) < 1e6:
-        if abs(x) < 1000:
-            return f"{x:.3g}"
-        digits = 2 - int(math.floor(math.log10(abs(x))))
-        return f"{round(x, digits):,.0f}"
-    return f"{x:.2e}"
-
-
-def percent(share: float) -> str:
-    """A share of runs as a percentage to 3 significant figures."""
-    return "n/a" if not math.isfinite(share) else f"{share * 100:.3g} %"
