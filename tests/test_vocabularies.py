@@ -23,8 +23,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "policylab"
 VOCABULARIES = {  # name -> (its values, the one module that spells them out)
     "distributions": (get_args(Distribution), "model/ir.py"),
     "statistics": (get_args(Statistic), "model/ir.py"),
-    "backends": (get_args(Backend), "api.py"),
-    "samplers": (get_args(Sampler), "explore/designs.py"),
+    "backends": (get_args(Backend), "choices.py"),
+    "samplers": (get_args(Sampler), "choices.py"),
 }
 
 

@@ -20,6 +20,7 @@ from typing import Literal, get_args
 import numpy as np
 import xarray as xr
 
+from policylab.choices import Backend  # its home: a leaf module the CLI reads before the engine loads
 from policylab.compile import CompiledModel, apply_params, compile_model, resolve_inputs
 from policylab.compile.inputs import Inputs
 from policylab.compile.opcodes import Unsupported
@@ -36,7 +37,6 @@ from policylab.version import __version__
 
 ParamValue = float | Sequence[float] | np.ndarray
 MAX_RUNS = 10_000_000
-Backend = Literal["numpy", "numba", "auto"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 log = logging.getLogger("policylab")
 

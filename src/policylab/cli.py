@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, get_args
 import typer
 from rich.console import Console
 
+from policylab.choices import Backend
 from policylab.errors import PolicyLabError, UnitsError, UsageError, printable
 from policylab.grammar import plural
 from policylab.version import __version__
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # the engine is imported by the commands that run it, so --he
     from policylab.api import Model
     from policylab.results.intervals import Interval
 
-Backend = Literal["numpy", "numba", "auto"]
 RunFormat = Literal["table", "csv", "json"]
 DEFAULT_MODELS = ("iraq_dialogue", "sir")
 DEFAULT_ENSEMBLE = 1000

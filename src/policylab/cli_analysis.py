@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from policylab.choices import Backend
 from policylab.cli import _emit, _errors, _split_vars, default_model, err, out
 from policylab.errors import UsageError
 from policylab.grammar import plural
@@ -37,7 +38,7 @@ Format = Literal["table", "csv", "json"]
 DiscoverMethod = Literal["prim", "cart", "both"]
 CalibrationMethod = Literal["de", "rejection", "smc"]
 TABLE_ROWS = 15  # parameters per outcome in a sensitivity table
-BackendOption = Annotated[Literal["numpy", "numba", "auto"], typer.Option(
+BackendOption = Annotated[Backend, typer.Option(
     "--backend", help="Simulation engine: numpy, numba (compiled) or auto (numba if installed).")]
 
 

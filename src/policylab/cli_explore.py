@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
 
+from policylab.choices import Sampler
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -75,7 +77,7 @@ def _names(text: str | None) -> tuple[str, ...]:
 def explore(
     model: Annotated[Optional[Path], typer.Argument(help="Model file; default: the flagship (else the SIR example).")] = None,
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Uncertainty samples; every policy runs each of them.")] = 1000,
-    sampler: Annotated[Literal["lhs", "sobol", "mc"], typer.Option("--sampler", help="lhs (Latin hypercube), sobol (scrambled Sobol') or mc (Monte Carlo).")] = "lhs",
+    sampler: Annotated[Sampler, typer.Option("--sampler", help="lhs (Latin hypercube), sobol (scrambled Sobol') or mc (Monte Carlo).")] = "lhs",
     scenario: Annotated[Optional[list[str]], typer.Option("--scenario", "-s", help="Scenario to run (repeat; 'all' for every one). Default: the model's default.")] = None,
     lever: Annotated[Optional[list[str]], typer.Option("--lever", help="Lever grid: name=v1,v2,... (repeat; full factorial), or a name alone for 5 levels over its range.")] = None,
     uncertain_levers: Annotated[Optional[str], typer.Option("--sample-levers", help="Comma-separated levers to sample over their ranges as uncertainties ('all' for every lever with a range).")] = None,

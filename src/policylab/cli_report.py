@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
+from policylab.choices import Backend
 from policylab.errors import UsageError
 
 MODEL_SUFFIXES = (".yaml", ".yml", ".xmile", ".stmx", ".itmx")
@@ -37,7 +38,7 @@ def report(
     sources: Annotated[Optional[list[Path]], typer.Option("--sources", help="Extra folder to look for source documents in.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder (default: $POLICYLAB_STORE, else ~/.policylab).")] = None,
     condition: Annotated[Optional[str], typer.Option("--condition", help="For a stored exploration: PRIM box for OUTCOME>=VALUE (default: each outcome's threshold).")] = None,
-    backend: Annotated[Literal["numpy", "numba", "auto"], typer.Option("--backend", help="Simulation engine for the fan charts: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation engine for the fan charts: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
 ) -> None:
     """Write one self-contained HTML report: fan charts, scenario comparison, causal-loop diagram, evidence, model card."""
     from policylab.api import check_backend, load
@@ -87,7 +88,7 @@ def serve(
     sources: Annotated[Optional[list[Path]], typer.Option("--sources", help="Extra folder to look for source documents in.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store folder for explorations.")] = None,
     max_runs: Annotated[int, typer.Option("--max-runs", min=1, help="Largest ensemble one request may ask for.")] = 1000,
-    backend: Annotated[Literal["numpy", "numba", "auto"], typer.Option("--backend", help="Simulation engine: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
+    backend: Annotated[Backend, typer.Option("--backend", help="Simulation engine: numpy, numba (compiled) or auto (numba if installed).")] = "auto",
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard at / ."""
     from policylab.api import check_backend, resolve_backend

@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
+from policylab.choices import Backend
 from policylab.errors import UsageError
 
 FORMATS = ("table", "json")
@@ -30,7 +31,7 @@ def validate(
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, max=1_000_000, help="Ensemble size of each check that does not state its own `runs`.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed (run k uses stream k).")] = 0,
     fmt: Annotated[Literal["table", "json"], typer.Option("--format", "-f", help="table (for people) or json (versioned structure).")] = "table",
-    backend: Annotated[Literal["numpy", "numba", "auto"], typer.Option("--backend", help="numpy, numba (compiled) or auto (numba if installed).")] = "auto",
+    backend: Annotated[Backend, typer.Option("--backend", help="numpy, numba (compiled) or auto (numba if installed).")] = "auto",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
 ) -> None:
     """Validate a model: its `checks:` (behaviour, data, reality, lever_response, holdout) and the automatic

@@ -57,7 +57,7 @@ def test_runs_delete_removes_the_run(cli):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--sampler", "halton"], "invalid value for '--sampler': 'halton' is not one of 'lhs', 'sobol', 'mc'"),
+    (["--sampler", "halton"], "invalid value for '--sampler': 'halton' is not one of 'mc', 'lhs', 'sobol'"),
     (["--scenario", "nope"], "has no scenario 'nope'"),
     (["--scheduler", "cluster"], "must be 'local' or a Dask scheduler address"),
     (["--combine", "zip"], "invalid value for '--combine': 'zip' is not one of 'crossed', 'paired'"),

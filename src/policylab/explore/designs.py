@@ -46,6 +46,7 @@ import pandas as pd
 from scipy.stats import qmc
 
 from policylab.api import available_memory
+from policylab.choices import Sampler  # its home: a leaf module the CLI reads before the engine loads
 from policylab.expr.names import canonical
 from policylab.explore.errors import DesignError
 from policylab.limits import EXPLORE_RUNS
@@ -54,7 +55,6 @@ from policylab.model.ir import Constant, Distribution, Lever, Model
 from policylab.simulate import Streams
 from policylab.simulate.sampling import PARAMETER_SITE, from_unit
 
-Sampler = Literal["mc", "lhs", "sobol"]
 Combine = Literal["crossed", "paired"]
 Kind = Literal["constant", "lever"]
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
