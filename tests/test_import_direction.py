@@ -14,8 +14,8 @@ import networkx as nx
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "policylab"
 
 # Stages from left to right; a stage may import those before it (and itself). ``errors``, ``grammar``,
-# ``version``, ``limits`` and ``files`` (bounds on untrusted input) are leaves any stage may import; the
-# package's ``__init__``/``__main__`` sit outside.
+# ``version``, ``limits``, ``choices`` (the CLI's option vocabularies) and ``files`` (bounds on untrusted
+# input) are leaves any stage may import; the package's ``__init__``/``__main__`` sit outside.
 STAGES: list[set[str]] = [
     {"expr"},
     {"model"},
@@ -30,7 +30,7 @@ STAGES: list[set[str]] = [
     {"validation"},
     {"conformance", "report", "server", "cli"},
 ]
-LEAVES = {"errors", "version", "grammar", "limits", "files"}
+LEAVES = {"errors", "version", "grammar", "limits", "files", "choices"}
 
 
 def _module_name(path: Path) -> str:
