@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
+from policylab.choices import Backend
 from policylab.errors import UsageError
 
 WIDTH = 100  # table lines fit 100 columns
@@ -30,12 +31,12 @@ def loops(
     scenario: Annotated[Optional[str], typer.Option("--scenario", "-s", help="Scenario (default: the model's default).")] = None,
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, max=1_000_000, help="Ensemble size (> 1 samples every judgement parameter).")] = 100,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed (run k uses stream k).")] = 0,
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="Loops shown per period and partition.")] = 5,
+    top: Annotated[int, typer.Option("--top", min=1, help="Loops shown per period and partition.")] = 5,
     period: Annotated[Optional[list[str]], typer.Option("--period", "-p", help="LABEL=START..END (dates or model times; repeat). Default: calendar years, else quarters of the run.")] = None,
     mode: Annotated[Literal["auto", "exhaustive", "discovery"], typer.Option("--mode", help="Loop set: exhaustive (every loop up to the budget), discovery (strongest-path search), auto.")] = "auto",
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Random functions take their mean.")] = False,
     fmt: Annotated[Literal["table", "csv", "json"], typer.Option("--format", "-f", help="table (for people), csv or json (versioned structure).")] = "table",
-    backend: Annotated[Literal["numpy", "numba", "auto"], typer.Option("--backend", help="numpy, numba (compiled) or auto (numba if installed).")] = "auto",
+    backend: Annotated[Backend, typer.Option("--backend", help="numpy, numba (compiled) or auto (numba if installed).")] = "auto",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
 ) -> None:
     """Which feedback loops dominate each period: per loop, the share of runs in which it dominates its
