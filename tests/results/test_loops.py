@@ -172,3 +172,11 @@ def test_cli_names_the_dominant_loop_of_each_period_within_100_columns(tmp_path:
     assert max(late, key=lambda k: late[k]["dominant_share"]).startswith("B[") and data["mode"] == "exhaustive"
     bad = CliRunner().invoke(app, ["loops", str(path), "--period", "nonsense"])
     assert bad.exit_code == 2 and "LABEL=START..END" in bad.output
+
+
+def test_a_result_too_large_for_memory_is_refused_before_running(tmp_path: Path) -> None:
+    from policylab.errors import UsageError
+
+    model = _model(tmp_path, SI)
+    with pytest.raises(UsageError, match="save_every"):
+        model.loops(runs=10_000_000, backend="numpy")

@@ -9,6 +9,7 @@ periods are given, to one mean per period and run. Memory stays bounded by the c
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -168,6 +169,7 @@ def loop_scores_dataset(
     if not loops.loops:
         raise UsageError(f"{ir.name} has no feedback loop to score" + (
             f" (loops without a dynamic path: {', '.join(loops.unscored)})" if loops.unscored else ""))
+    _check_size(ir.name, len(loops.loops), spec.n_steps // stride + 1, runs, len(periods or ()))
     partitions = [loop.partition for loop in loops.loops]
     alone = loops.alone()
     saved_chunks: list[tuple[np.ndarray, np.ndarray]] = []
@@ -240,6 +242,19 @@ def loop_scores_dataset(
 def _by_time(variable: xr.Variable) -> np.ndarray:
     """A saved variable as (steps, runs)."""
     return np.asarray(variable.transpose("time", "run").values, dtype=float)
+
+
+def _check_size(model: str, loops: int, times: int, runs: int, periods: int) -> None:
+    """Refuse up front a result that would not fit in half the memory available now."""
+    needed = (2 * loops * times * runs + 2 * loops * periods * runs) * 8
+    try:
+        budget = int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE")) // 2
+    except (ValueError, OSError, AttributeError):
+        budget = 8 * 2**30
+    if needed > budget:
+        raise UsageError(f"{model}: loop scores of {loops} loops x {times} saved times x {runs:,} runs need "
+                         f"{needed / 2**30:.1f} GiB, more than half of the memory available now; save less often "
+                         f"(save_every=...; `policylab loops` keeps one value per period) or use fewer runs")
 
 
 def _trace(model, system: SystemGraph, names: list[str], scenario, runs, seed, first_run, params,  # type: ignore[no-untyped-def]
