@@ -374,6 +374,9 @@ def diagram(
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the diagram (default: standard output).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="svg (needs Graphviz) or dot.")] = "",
     constants: Annotated[bool, typer.Option("--constants", help="Also draw constants as nodes.")] = False,
+    view: Annotated[str, typer.Option("--view", help="all (the whole graph), core (stocks and levers, linked through "
+                                      "flows and auxiliaries), loop:ID (one loop and its neighbours) or loops:ID,ID "
+                                      "(those loops only; IDs as `policylab loops` prints them).")] = "all",
 ) -> None:
     """Draw the causal-loop diagram derived from the equations: signed links, feedback loops, evidence on hover."""
     from policylab.compile.causal import causal_graph
@@ -387,6 +390,16 @@ def diagram(
 
         loaded = load(model if model is not None else default_model())
         graph = causal_graph(loaded, include_constants=constants)
+        if view != "all":
+            from policylab.report.views import core_view, loops_view
+
+            kind, _, ids = view.partition(":")
+            if kind == "core" and not ids:
+                graph = core_view(graph)
+            elif kind in ("loop", "loops") and ids:
+                graph = loops_view(graph, [i.strip() for i in ids.split(",")], neighbours=kind == "loop")
+            else:
+                raise UsageError(f"--view must be all, core, loop:ID or loops:ID,ID, not {view!r}")
         text = to_dot(graph, f"{loaded.name}: causal-loop diagram")
         if chosen == "svg":
             text = render_svg(text)

@@ -27,3 +27,25 @@ def test_svg_is_written_to_the_named_file(tmp_path):
     text = out.read_text()
     assert text.lstrip().startswith("<?xml") and "<svg" in text
     assert "3 feedback loops (1 reinforcing, 2 balancing)" in result.stderr
+
+
+def test_readable_views_keep_a_loop_with_its_neighbours_or_the_stock_and_lever_core():
+    from policylab.api import load
+    from policylab.compile.causal import causal_graph
+    from policylab.report.views import READABLE_NODES, core_view, loops_view
+
+    graph = causal_graph(load(SIR))
+    core = core_view(graph)
+    assert set(core.nodes) == {"susceptible", "infected", "recovered", "distancing"}
+    signs = {(link.source, link.target): link.sign for link in core.links}
+    assert signs[("infected", "susceptible")] == "-" and signs[("distancing", "infected")] == "-"
+    reinforcing = next(loop for loop in graph.loops if loop.polarity == "R")
+    view = loops_view(graph, [reinforcing.label], neighbours=True)
+    assert set(reinforcing.variables) < set(view.nodes) and len(view.nodes) <= READABLE_NODES
+    assert [loop.label for loop in view.loops] == [reinforcing.label]
+    alone = loops_view(graph, [reinforcing.label])
+    assert set(alone.nodes) == set(reinforcing.variables)
+    result = CliRunner().invoke(app, ["diagram", SIR, "--format", "dot", "--view", f"loop:{reinforcing.label}"])
+    assert result.exit_code == 0 and '"infected" -> "infection"' in result.stdout
+    bad = CliRunner().invoke(app, ["diagram", SIR, "--format", "dot", "--view", "loop:R[nothing]#0000"])
+    assert bad.exit_code == 2 and "no loop" in bad.output
