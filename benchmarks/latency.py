@@ -47,6 +47,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "models" / "iraq_dialogue" / "model.yaml"
 SIR = ROOT / "models" / "sir" / "model.yaml"
+START_SECONDS = int(os.environ.get("POLICYLAB_BENCH_START_SECONDS", "300"))
 
 
 def _free_port() -> int:
@@ -65,7 +66,7 @@ def start_server(model: Path, port: int, backend: str = "auto", store: Path | No
         env["POLICYLAB_STORE"] = str(store)
     process = subprocess.Popen([str(exe), "serve", "--port", str(port), "--model", str(model), "--backend", backend],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300  # the first start after an installation compiles numba's kernels
+    deadline = time.monotonic() + START_SECONDS  # the first start after an installation compiles numba's kernels
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
@@ -75,7 +76,7 @@ def start_server(model: Path, port: int, backend: str = "auto", store: Path | No
         if process.poll() is not None:
             raise SystemExit(f"the server exited: {process.stderr.read() if process.stderr else ''}")
     process.terminate()
-    raise SystemExit("the server did not start within 300 s")
+    raise SystemExit(f"the server did not start within {START_SECONDS} s")
 
 
 def percentile(values: list[float], q: float) -> float:
