@@ -81,3 +81,10 @@ def test_an_auto_direction_is_refused_when_the_causal_paths_disagree(model_with)
     model = model_with("  lr:\n    kind: lever_response\n    lever: effort\n    expect: {level: auto}\n",
                        loss="0.01 * level / settle_time * (1 + effort)")
     _fails(model, r"model.yaml:\d+: checks.lr.expect.level: causal paths from effort to level disagree in sign")
+
+
+def test_a_holdout_with_no_data_before_the_cutoff(model_with) -> None:  # type: ignore[no-untyped-def]
+    model = model_with("  forecast:\n    kind: holdout\n    mapping: mapping.yaml\n    cutoff: \"2020-01-15\"\n"
+                       "    fit: [growth_rate]\n", extra={"mapping.yaml": MAPPING, "data.csv": DATA})
+    _fails(model, r"model.yaml:\d+: checks.forecast.cutoff: no series of .*mapping.yaml has an observation between the "
+                  r"start of the run and the cut-off")

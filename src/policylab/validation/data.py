@@ -144,13 +144,15 @@ def prepare_holdout(ctx: Context, check: Check) -> tuple[Check, MappingFile]:
         raise CheckError(f"{where(check, 'mapping')}: {mapping.where.file} names no `data:` file")
     frame = _read(mapping, check)
     cutoff = check.cutoff if check.cutoff is not None else ctx.ir.time.stop
-    latest = []
+    latest, fitted = [], []
     for entry in mapping.series:
         observed = _observed(ctx, check, mapping, entry.name, frame)
         latest.append(float(observed.times.max()))
-        if not (observed.times <= cutoff + 1e-9).any():
-            raise CheckError(f"{where(check, 'cutoff')}: series {entry.name!r} has no observation up to the cut-off, "
-                             "so nothing can be fitted; move the cut-off later or drop the series from the mapping")
+        if (observed.times >= ctx.ir.time.start - 1e-9).any() and (observed.times <= cutoff + 1e-9).any():
+            fitted.append(entry.name)
+    if not fitted:
+        raise CheckError(f"{where(check, 'cutoff')}: no series of {mapping.where.file} has an observation between the "
+                         "start of the run and the cut-off, so nothing can be fitted; move the cut-off later")
     if max(latest) < cutoff - 1e-9:
         raise CheckError(f"{where(check, 'cutoff')}: the data end before the cut-off (last observation at model time "
                          f"{max(latest):g}, cut-off {cutoff:g}); there is nothing to predict — move the cut-off earlier")
@@ -183,7 +185,8 @@ def run_holdout(ctx: Context, item: tuple[Check, MappingFile]) -> CheckResult:
     scenario = ctx.scenario_of(check)
     spec = ctx.ir.time
     until_text = _model_date(ctx, cutoff)
-    fitting = dataclasses.replace(mapping, until=until_text, start=mapping.start)
+    fitted = tuple(entry for entry in mapping.series if _has_data_before(ctx, check, mapping, entry.name, cutoff))
+    fitting = dataclasses.replace(mapping, series=fitted, until=until_text)  # series with data up to the cut-off
     problem = calibration_problem(ctx.model, fitting, parameters=list(check.fit), scenario=scenario, seed=ctx.seed,
                                   backend=ctx.backend)
     fit = fit_de(problem, popsize=6, generations=15, seed=ctx.seed)
@@ -221,7 +224,14 @@ def run_holdout(ctx: Context, item: tuple[Check, MappingFile]) -> CheckResult:
     return CheckResult(check.display or check.name, check.kind, scenario, share, check.require, passed,
                        "observations", points,
                        detail if points else "no observation after the cut-off to score", check.doc, str(check.where),
-                       metrics={"fitted": fit.parameters, "fit_rms_error": fit.rms_error, "series": series_metrics})
+                       metrics={"fitted": fit.parameters, "fit_rms_error": fit.rms_error, "series": series_metrics,
+                                "fitted_on": [entry.name for entry in fitted]})
+
+
+def _has_data_before(ctx: Context, check: Check, mapping: MappingFile, name: str, cutoff: float) -> bool:
+    observed = _observed(ctx, check, mapping, name, _read(mapping, check))
+    inside = (observed.times >= ctx.ir.time.start - 1e-9) & (observed.times <= cutoff + 1e-9)
+    return bool(inside.any())
 
 
 def _model_date(ctx: Context, time: float) -> str:
