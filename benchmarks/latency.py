@@ -86,14 +86,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
-def slider_round_trips(base: str, model_id: str, lever: str, runs: int, requests: int) -> dict[str, object]:
+def slider_round_trips(base: str, model_id: str, lever: str, runs: int, requests: int,
+                       offset: float = 0.5) -> dict[str, object]:
+    """``requests`` slider moves, each to a level no earlier call used (``offset`` in (0, 1) picks the set)."""
     wall, server, engines = [], [], set()
     with httpx.Client(base_url=base, timeout=300) as client:
         started = time.perf_counter()  # the first slider move after the server started (it warms up before answering)
         client.post(f"/api/models/{model_id}/run", json={"runs": runs, "params": {lever: 0.999}}).raise_for_status()
         first = 1000 * (time.perf_counter() - started)
         for i in range(requests):
-            level = round((i + 0.5) / requests, 6)  # a new level every time: no cache hit
+            level = round((i + offset) / requests, 6)  # a new level every time: no cache hit
             started = time.perf_counter()
             response = client.post(f"/api/models/{model_id}/run", json={"runs": runs, "params": {lever: level}})
             response.json()
@@ -296,7 +298,7 @@ def main() -> None:
             attacker = Attacker(base, model_id, lever, damaged_run, args.slow_clients)
             attacker.start()
             try:
-                attacked = slider_round_trips(base, model_id, lever, args.runs, args.requests)
+                attacked = slider_round_trips(base, model_id, lever, args.runs, args.requests, offset=0.25)
             finally:
                 attacker.stop.set()
                 attacker.join(timeout=60)
