@@ -154,7 +154,7 @@ def model_facts(model: policylab.Model) -> dict[str, Any]:
     for n, v in ir.variables.items():
         for ev in v.evidence:
             links.append({"from": ev.from_, "to": n, "sign": ev.sign, "kind": ev.kind,
-                          "text": ev.quote if ev.kind == "source" else ev.reason})
+                          "text": ev.quote if ev.kind == "source" else ev.reason, "supports": ev.supports})
     stocks = sum(1 for v in ir.variables.values() if isinstance(v, Stock))
     return {"events": events, "levers": levers, "params": params, "facts": facts, "links": links,
             "n_links": len(links), "n_quotes": sum(1 for lk in links if lk["kind"] == "source"),

@@ -215,7 +215,8 @@ class _Builder:
                         f"source {ev.source!r} is not listed under `sources:` (listed: {', '.join(self.spec.sources) or 'none'})",
                         *keys, "evidence", i, "source",
                     )
-                built.append(Evidence(canonical(ev.from_), ev.sign, ev.source or "", ev.quote or "", where=where))
+                built.append(Evidence(canonical(ev.from_), ev.sign, ev.source or "", ev.quote or "", where=where,
+                                      supports=ev.supports))
         return tuple(built)
 
     def common(self, section: str, name: str, item: schema._Documented) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class EvidenceModel(_Strict):
     source: str | None = None
     quote: str | None = None
     assumption: str | None = None
+    supports: str = ""  # one line on how the quote states this link (for the reader of a model card)
 
     @model_validator(mode="after")
     def _source_or_assumption(self) -> EvidenceModel:
@@ -53,6 +54,8 @@ class EvidenceModel(_Strict):
             raise ValueError("evidence needs either `source` and `quote`, or `assumption: \"reason\"`")
         if self.assumption is not None and (self.source is not None or self.quote is not None):
             raise ValueError("evidence is either sourced (`source` + `quote`) or an `assumption`, not both")
+        if self.assumption is not None and self.supports:
+            raise ValueError("`supports` says how a quote states its link; an assumption gives its reason instead")
         return self
 
 

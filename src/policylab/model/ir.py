@@ -83,6 +83,8 @@ class Evidence:
     kind: Literal["source", "assumption"] = "source"
     reason: str = ""
     where: Location = Location()
+    supports: str = ""
+    """For a quote: one line on how it states this link."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import pandas as pd
 from policylab.analysis.observations import MappingFile, SeriesMap, model_time, read_mapping, read_observations
 from policylab.compile.graph import suggest
 from policylab.errors import CheckError, DataError
-from policylab.model.ir import Check
+from policylab.model.ir import CONDITIONED_UNTIL, Check
 from policylab.validation.conditions import _at
 from policylab.validation.context import Context, where
 from policylab.validation.results import CheckResult
@@ -191,7 +191,8 @@ def run_holdout(ctx: Context, item: tuple[Check, MappingFile]) -> CheckResult:
                                   backend=ctx.backend)
     fit = fit_de(problem, popsize=6, generations=15, seed=ctx.seed)
     runs = ctx.runs_of(check)
-    ds = ctx.model.run(scenario, params=fit.parameters, runs=runs, seed=ctx.seed, sample=True, backend=ctx.backend,
+    ds = ctx.model.run(scenario, params=fit.parameters | _no_record_after(ctx, scenario, cutoff), runs=runs,
+                       seed=ctx.seed, sample=True, backend=ctx.backend,
                        variables=sorted({s.variable for s in mapping.series}))
     frame = _read(mapping, check)
     end = spec.stop if check.until is None else check.until
@@ -232,6 +233,14 @@ def _has_data_before(ctx: Context, check: Check, mapping: MappingFile, name: str
     observed = _observed(ctx, check, mapping, name, _read(mapping, check))
     inside = (observed.times >= ctx.ir.time.start - 1e-9) & (observed.times <= cutoff + 1e-9)
     return bool(inside.any())
+
+
+def _no_record_after(ctx: Context, scenario: str | None, cutoff: float) -> dict[str, float]:
+    """A prediction after the cut-off must not follow the record after it: condition generated events up to the cut-off."""
+    if CONDITIONED_UNTIL not in ctx.ir.variables or scenario is None:
+        return {}
+    until = ctx.ir.scenarios[scenario].condition_until
+    return {} if until is None or until <= cutoff else {CONDITIONED_UNTIL: cutoff}
 
 
 def _model_date(ctx: Context, time: float) -> str:
