@@ -104,13 +104,29 @@ def validation_results(model: policylab.Model, backend: str) -> dict[str, Any]:
             for r in report.results}
 
 
-def regenerate(backend: str = "numba") -> dict[str, Any]:
-    """Every figure of the card, from the model file (slow: thousands of runs)."""
+def loop_results(model: policylab.Model, backend: str) -> dict[str, Any]:
+    """The feedback loops `policylab diagram` finds, with their member-derived identifiers."""
+    from policylab.compile.causal import causal_graph
+
+    graph = causal_graph(model)
+    counts = {p: sum(1 for lp in graph.loops if lp.polarity == p) for p in ("R", "B", "?")}
+    return {"counts": counts, "total": len(graph.loops), "truncated": graph.truncated,
+            "loops": [{"id": lp.label, "polarity": lp.polarity, "variables": list(lp.variables)} for lp in graph.loops]}
+
+
+PARTS = {"outcomes": outcome_results, "streams": stream_results, "validation": validation_results,
+         "loops": loop_results}
+
+
+def regenerate(backend: str = "numba", only: list[str] | None = None, previous: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """Every figure of the card (or the parts named in ``only``), from the model file (slow)."""
     model = policylab.load(MODEL)
-    return {"runs": RUNS, "seed": SEED, "backend": backend,
-            "outcomes": outcome_results(model, backend),
-            "streams": stream_results(model, backend),
-            "validation": validation_results(model, backend)}
+    results = dict(previous or {}) | {"runs": RUNS, "seed": SEED, "backend": backend}
+    for part, compute in PARTS.items():
+        if only is None or part in only:
+            results[part] = compute(model, backend)
+    return results
 
 
 def _clean(value: Any) -> Any:
@@ -181,6 +197,8 @@ def render() -> str:
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = pct
     env.filters["num"] = num
+    env.filters["min_by_length"] = lambda items: min(items, key=lambda x: (len(x["variables"]), x["id"]), default=None)
+    env.tests["superset"] = lambda have, need: set(need) <= set(have)
     results = json.loads(RESULTS.read_text(encoding="utf-8"))
     model = policylab.load(MODEL)
     return env.get_template(TEMPLATE.name).render(r=results, m=model_facts(model))
@@ -190,10 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["results", "render", "check"])
     parser.add_argument("--backend", default="numba", choices=["numpy", "numba", "auto"])
+    parser.add_argument("--only", action="append", choices=list(PARTS),
+                        help="regenerate only this part of the results file (repeat); the rest is kept")
     args = parser.parse_args(argv)
     if args.action == "results":
-        RESULTS.write_text(json.dumps(_clean(regenerate(args.backend)), indent=1, sort_keys=True) + "\n",
-                           encoding="utf-8")
+        previous = json.loads(RESULTS.read_text(encoding="utf-8")) if args.only and RESULTS.exists() else None
+        results = regenerate(args.backend, args.only, previous)
+        RESULTS.write_text(json.dumps(_clean(results), indent=1, sort_keys=True) + "\n", encoding="utf-8")
         return 0
     text = render()
     if args.action == "render":

@@ -281,3 +281,20 @@ def test_facts_carry_sources_and_judgements_carry_ranges_and_bases() -> None:
             assert low <= const["value"] <= high and const.get("basis"), name
         elif name not in definitions:
             assert const.get("source") in spec["sources"], f"{name}: a fact without a source"
+
+
+def test_generated_events_survive_an_xmile_round_trip(model: policylab.Model, tmp_path: Path) -> None:
+    from policylab.formats.xmile.writer import save_xmile
+    from policylab.model.ir import GeneratedEvent
+
+    path = tmp_path / "flagship.xmile"
+    save_xmile(model.ir, path)
+    back = policylab.load(path)
+    assert {n for n, v in back.ir.variables.items() if isinstance(v, GeneratedEvent)} == set(GENERATED)
+    assert back.ir.scenarios["historical"].condition_until == model.ir.scenarios["historical"].condition_until
+    names = ["us_troops", "dialogue_sustainability", "attacks"]
+    for scenario in ("historical", "generative"):
+        a = model.run(scenario=scenario, runs=10, seed=3, variables=names)
+        b = back.run(scenario=scenario, runs=10, seed=3, variables=names)
+        for name in names:
+            np.testing.assert_array_equal(a[name].values, b[name].values)

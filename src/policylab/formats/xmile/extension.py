@@ -8,7 +8,9 @@ XMILE cannot say travels there, so that YAML -> XMILE -> IR loses nothing:
   ``<policylab:time>`` (calendar start date, days per time unit);
 - inside a variable: ``<policylab:constant>`` (range, judgement, distribution, basis),
   ``<policylab:lever>`` (baseline, range, schedule), ``<policylab:event>`` (times,
-  magnitude) or ``<policylab:variable>`` (evidence and source of any other variable).
+  magnitude), ``<policylab:generated>`` (a generated event's hazard, record and magnitude; its
+  <aux> carries the lowered equation) or ``<policylab:variable>`` (evidence and source of any
+  other variable).
 
 The encoding of each record is the generic one of ``codec``.
 """
@@ -20,7 +22,8 @@ from dataclasses import replace
 from policylab.errors import ModelFileError
 from policylab.formats.xmile._xml import Node
 from policylab.formats.xmile.codec import Decoder
-from policylab.model.ir import AnyVariable, Constant, Event, Lever, Model, TimeSpec
+from policylab.expr.parser import parse
+from policylab.model.ir import AnyVariable, Auxiliary, Constant, Event, GeneratedEvent, Lever, Model, TimeSpec
 
 #: Fields XMILE itself carries (name, units, doc, equations, flows, tables): never in the extension.
 STANDARD_FIELDS = frozenset({
@@ -29,7 +32,9 @@ STANDARD_FIELDS = frozenset({
 })
 MODEL_SKIP = frozenset({"time", "variables", "path", "extras"})
 TIME_SKIP = frozenset({"start", "stop", "dt", "save_every", "units", "method"})
-KIND_TAGS = {Constant: "constant", Lever: "lever", Event: "event"}
+KIND_TAGS = {Constant: "constant", Lever: "lever", Event: "event", GeneratedEvent: "generated"}
+#: A generated event's hazard travels as its text (``hazard_text``), parsed back on reading.
+GENERATED_SKIP = STANDARD_FIELDS | {"hazard"}
 
 
 class ExtensionReader:
@@ -56,6 +61,13 @@ class ExtensionReader:
         if node.tag in ("lever", "event"):
             cls = Lever if node.tag == "lever" else Event
             return cls(**common, **self.decoder.fields(node, cls, STANDARD_FIELDS))
+        if node.tag == "generated":
+            if not isinstance(var, Auxiliary):
+                raise self.decoder.fail(node, f"{var.name!r} carries a generated event's settings but is not an <aux>")
+            fields = self.decoder.fields(node, GeneratedEvent, GENERATED_SKIP)
+            hazard = parse(fields.get("hazard_text", "0"), f"{self.file}:{node.line}: {var.name} hazard")
+            return GeneratedEvent(**common, equation=var.equation, equation_text=var.equation_text, hazard=hazard,
+                                  **fields)
         if node.tag == "variable":
             return replace(var, **self.decoder.fields(node, type(var), STANDARD_FIELDS))
         raise self.decoder.fail(node, "unknown PolicyLab element; this file may come from a newer PolicyLab")

@@ -17,7 +17,7 @@ from policylab.expr.ast import Call, Expr
 from policylab.formats.xmile._xml import ISEE_NS, POLICYLAB_NS
 from policylab.formats.xmile.arrays import flat_name
 from policylab.formats.xmile.codec import encode
-from policylab.formats.xmile.extension import KIND_TAGS, MODEL_SKIP, STANDARD_FIELDS, TIME_SKIP
+from policylab.formats.xmile.extension import GENERATED_SKIP, KIND_TAGS, MODEL_SKIP, STANDARD_FIELDS, TIME_SKIP
 from policylab.formats.xmile.render import number, quote_name, render
 from policylab.formats.xmile.xmlwrite import Element, serialize
 from policylab.model.ir import (
@@ -25,6 +25,7 @@ from policylab.model.ir import (
     Auxiliary,
     Constant,
     Event,
+    GeneratedEvent,
     Flow,
     Lever,
     Lookup,
@@ -205,7 +206,8 @@ class _Writer:
             tail.append(Element("units", text=var.units))
         if var.doc:
             tail.append(Element("doc", text=var.doc))
-        extension = encode(var, KIND_TAGS.get(type(var), "variable"), STANDARD_FIELDS)
+        extension = encode(var, KIND_TAGS.get(type(var), "variable"),
+                           GENERATED_SKIP if isinstance(var, GeneratedEvent) else STANDARD_FIELDS)
         if extension.attrs or extension.children or isinstance(var, (Lever, Event)):
             tail.append(extension)
         return tail
