@@ -77,6 +77,18 @@ def test_every_quote_says_how_it_states_its_link(model: policylab.Model) -> None
     assert not missing, f"quoted links without `supports`: {missing}"
 
 
+def test_the_card_template_holds_no_figure_of_its_own() -> None:
+    """Numbers in the template's prose are facts of the model file (dates, thresholds), never results."""
+    import re
+
+    template = (MODEL_DIR / "card" / "template.md.j2").read_text(encoding="utf-8")
+    prose = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", " ", template, flags=re.S)
+    numbers = set(re.findall(r"(?<![\w.\[#])\d+(?:[.,]\d+)*(?![\w])", prose))
+    model_text = MODEL.read_text(encoding="utf-8")
+    stray = sorted(n for n in numbers if n not in model_text)
+    assert not stray, f"figures in card/template.md.j2 that are not in the model file: {stray}"
+
+
 def test_the_card_is_the_rendering_of_its_template_and_results() -> None:
     """The model card cannot drift: README.md is regenerated from card/template.md.j2 + card/results.json."""
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "flagship_card.py"), "check"],
@@ -103,7 +115,7 @@ def test_no_stock_leaves_its_physical_range_at_the_corners_of_the_parameter_spac
         model: policylab.Model, scenario: str) -> None:
     runs = 32
     ds = model.run(scenario=scenario, params=_corner_params(model, runs, seed=7), runs=runs, seed=SEED,
-                   variables=list(SAVED))
+                   variables=list(SAVED), backend="auto")
     for name in INDICES:
         values = ds[name].values
         assert np.all(values >= 0) and np.all(values <= 1), f"{name} leaves [0, 1] in {scenario}"
@@ -166,7 +178,7 @@ def test_the_december_and_january_records_fall_in_distinct_ordered_steps(model: 
     dates = [events[name]["record"][0] for name in ("lethal_attack", "us_strike", "decapitation_strike",
                                                      "withdrawal_resolution")]
     assert dates == [dt.date(2019, 12, 27), dt.date(2019, 12, 29), dt.date(2020, 1, 3), dt.date(2020, 1, 5)]
-    ds = model.run(scenario="historical", deterministic=True, variables=["anti_us_outrage", "withdrawal_pressure"])
+    ds = model.run(scenario="historical", deterministic=True, variables=["anti_us_outrage", "withdrawal_pressure"], backend="auto")
     outrage = ds["anti_us_outrage"].values[0]
     jumps = np.diff(outrage)
     assert jumps[_index(ds, "2019-12-29")] > 0.1 and jumps[_index(ds, "2020-01-03")] > 0.2
@@ -189,8 +201,8 @@ def test_every_event_is_exogenous_with_a_reason_or_generated_with_a_hazard(model
 
 def test_historical_follows_the_record_to_the_seed_date_and_generative_pins_nothing(model: policylab.Model) -> None:
     names = ["decapitation_strike", "lethal_attack"]
-    hist = model.run(scenario="historical", runs=200, seed=SEED, variables=names)
-    gen = model.run(scenario="generative", runs=200, seed=SEED, variables=names)
+    hist = model.run(scenario="historical", runs=200, seed=SEED, variables=names, backend="auto")
+    gen = model.run(scenario="generative", runs=200, seed=SEED, variables=names, backend="auto")
     seed_day = _index(hist, SEED_DATE)
     decap_hist = hist["decapitation_strike"].values[:, :seed_day]
     assert np.all((decap_hist > 0).sum(axis=1) == 1) and np.all(decap_hist[:, _index(hist, "2020-01-03")] > 0)
@@ -203,7 +215,7 @@ def test_random_streams_change_the_us_posture() -> None:
     """Same parameters, different streams: troops, bases or staff end >5 % apart in a quarter of pairs."""
     m = policylab.load(MODEL)
     ds = m.run(scenario="generative", runs=400, seed=SEED, sample=False,
-               variables=["us_troops", "us_bases", "us_diplomatic_staff"])
+               variables=["us_troops", "us_bases", "us_diplomatic_staff"], backend="auto")
     end = _index(ds, "2021-12-31")
     differs = np.zeros(200, dtype=bool)
     for name in ("us_troops", "us_bases", "us_diplomatic_staff"):
@@ -214,21 +226,21 @@ def test_random_streams_change_the_us_posture() -> None:
 
 
 def test_a_decapitation_is_possible_but_not_certain_at_nominal_parameters(model: policylab.Model) -> None:
-    ds = model.run(scenario="generative", runs=1000, seed=SEED, sample=False, variables=["decapitation_strike"])
+    ds = model.run(scenario="generative", runs=1000, seed=SEED, sample=False, variables=["decapitation_strike"], backend="auto")
     end = _index(ds, "2021-12-31")
     p = float(((ds["decapitation_strike"].values[:, :end + 1] > 0).any(axis=1)).mean())
     assert 0.02 < p < 0.98, p
 
 
 def test_withdrawal_pressure_never_exceeds_the_pro_withdrawal_seat_share(model: policylab.Model) -> None:
-    ds = model.run(scenario="generative", runs=300, seed=SEED, variables=["withdrawal_pressure", "pro_withdrawal_seat_share"])
+    ds = model.run(scenario="generative", runs=300, seed=SEED, variables=["withdrawal_pressure", "pro_withdrawal_seat_share"], backend="auto")
     assert np.all(ds["withdrawal_pressure"].values <= ds["pro_withdrawal_seat_share"].values + 1e-9)
 
 
 def test_with_no_us_troops_the_demand_for_withdrawal_is_no_obstacle(model: policylab.Model) -> None:
     names = ["dialogue_obstacles", "troop_presence", "withdrawal_pressure", "maximum_pressure", "america_first",
              "indicated_threat"]
-    ds = model.run(scenario="full_withdrawal", runs=100, seed=SEED, variables=names)
+    ds = model.run(scenario="full_withdrawal", runs=100, seed=SEED, variables=names, backend="auto")
     late = slice(_index(ds, "2021-06-30"), None)
     assert float(ds["troop_presence"].values[:, late].max()) < 0.01
     w = ds["pillar_weight"].values[:, None]
@@ -239,8 +251,8 @@ def test_with_no_us_troops_the_demand_for_withdrawal_is_no_obstacle(model: polic
 
 def test_rebalance_moves_effort_from_troops_to_diplomacy_and_engagement(model: policylab.Model) -> None:
     names = ["us_troops", "us_diplomatic_staff", "engagement"]
-    hist = model.run(scenario="historical", runs=200, seed=SEED, variables=names)
-    reb = model.run(scenario="rebalance", runs=200, seed=SEED, variables=names)
+    hist = model.run(scenario="historical", runs=200, seed=SEED, variables=names, backend="auto")
+    reb = model.run(scenario="rebalance", runs=200, seed=SEED, variables=names, backend="auto")
     end = _index(hist, "2021-12-31")
     assert np.all(reb["engagement"].values[:, end] > hist["engagement"].values[:, end])
     assert np.mean(reb["us_troops"].values[:, end] < hist["us_troops"].values[:, end]) >= 0.95
@@ -252,8 +264,8 @@ def test_rebalance_moves_effort_from_troops_to_diplomacy_and_engagement(model: p
                                                    ("engagement", "us_diplomatic_staff", 1)])
 def test_levers_act_on_levels_from_the_start(model: policylab.Model, lever: str, variable: str, sign: int) -> None:
     """A lever held at its maximum from 2018 moves the posture against the same runs at its minimum."""
-    low = model.run(scenario="generative", runs=100, seed=SEED, params={lever: 0.0}, variables=[variable])
-    high = model.run(scenario="generative", runs=100, seed=SEED, params={lever: 1.0}, variables=[variable])
+    low = model.run(scenario="generative", runs=100, seed=SEED, params={lever: 0.0}, variables=[variable], backend="auto")
+    high = model.run(scenario="generative", runs=100, seed=SEED, params={lever: 1.0}, variables=[variable], backend="auto")
     end = _index(low, "2021-12-31")
     moved = sign * (high[variable].values[:, end] - low[variable].values[:, end])
     assert np.mean(moved > 0) >= 0.9, f"{lever} -> {variable}: moves as its evidence says in {np.mean(moved > 0):.0%}"
@@ -294,7 +306,7 @@ def test_generated_events_survive_an_xmile_round_trip(model: policylab.Model, tm
     assert back.ir.scenarios["historical"].condition_until == model.ir.scenarios["historical"].condition_until
     names = ["us_troops", "dialogue_sustainability", "attacks"]
     for scenario in ("historical", "generative"):
-        a = model.run(scenario=scenario, runs=10, seed=3, variables=names)
-        b = back.run(scenario=scenario, runs=10, seed=3, variables=names)
+        a = model.run(scenario=scenario, runs=10, seed=3, variables=names, backend="auto")
+        b = back.run(scenario=scenario, runs=10, seed=3, variables=names, backend="auto")
         for name in names:
             np.testing.assert_array_equal(a[name].values, b[name].values)
