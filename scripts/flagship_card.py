@@ -178,6 +178,11 @@ def model_facts(model: policylab.Model) -> dict[str, Any]:
             "scenarios": {n: s.doc for n, s in ir.scenarios.items()}, "outcomes": ir.outcomes}
 
 
+def count(x: int) -> str:
+    """A whole number with thousands separators."""
+    return f"{x:,}"
+
+
 def pct(x: float | None, digits: int = 0) -> str:
     return "—" if x is None else f"{100 * x:.{digits}f} %"
 
@@ -188,7 +193,9 @@ def num(x: float | None) -> str:
         return "—"
     if x == 0:
         return "0"
-    return f"{x:.3g}" if abs(x) < 1e4 else f"{x:,.0f}"
+    if abs(x) >= 1000:
+        return f"{float(f'{x:.3g}'):,.0f}"
+    return f"{x:.3g}"
 
 
 def render() -> str:
@@ -197,6 +204,7 @@ def render() -> str:
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = pct
     env.filters["num"] = num
+    env.filters["count"] = count
     env.filters["min_by_length"] = lambda items: min(items, key=lambda x: (len(x["variables"]), x["id"]), default=None)
     env.tests["superset"] = lambda have, need: set(need) <= set(have)
     results = json.loads(RESULTS.read_text(encoding="utf-8"))

@@ -202,3 +202,21 @@ def test_units_are_checked_as_policylab_check_does(model_with) -> None:  # type:
     assert validate(model_with(), kinds=["units"]).ok
     wrong = validate(model_with(loss="level + settle_time"), kinds=["units"]).results[0]
     assert not wrong.passed and wrong.total >= 1
+
+
+def test_rk4_against_euler_does_not_apply_to_a_model_with_discrete_events(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A pulse is a jump per Euler step; RK4 would integrate it as an input, so the check says it does not apply."""
+    import policylab
+
+    path = tmp_path / "pulsed.yaml"
+    path.write_text(
+        "model: pulsed\ntime: {start: 0, stop: 50, dt: 1, units: day}\n"
+        "events:\n  shock: {dates: [10], magnitude: 1, units: 1/day}\n"
+        "stocks:\n  level: {initial: 0, units: '1', in: [jump], out: [decay]}\n"
+        "flows:\n  jump: {equation: 'MIN(1 / DT, 0.7 * shock) * (1 - level)', units: 1/day}\n"
+        "  decay: {equation: level / 20, units: 1/day}\n"
+        "outcomes:\n  final_level: {variable: level, stat: final}\n", encoding="utf-8")
+    report = validate(policylab.load(path), kinds=["integration"], runs=1, backend="numpy")
+    method = next(r for r in report.results if r.name == "integration_method")
+    assert method.passed and method.share is None and "not applicable" in method.detail
+    assert next(r for r in report.results if r.name == "integration_half_dt").share is not None

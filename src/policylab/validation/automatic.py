@@ -26,7 +26,7 @@ import xarray as xr
 
 from policylab.errors import PolicyLabError, SimulationError
 from policylab.model.guards import OutsideRangeWarning
-from policylab.model.ir import Lever, Method
+from policylab.model.ir import Event, GeneratedEvent, Lever, Method
 from policylab.results.outcomes import evaluate_outcome
 from policylab.simulate import Streams, judgement_parameters, sample_judgements
 from policylab.simulate.results import dates_of
@@ -233,6 +233,15 @@ def run_integration(ctx: Context) -> list[CheckResult]:
         "integration_method": (f"{ir.time.method.value} against {other.value}", derived.with_clock(ir, method=other.value)),
     }
     results = []
+    discrete = sorted(n for n, v in ir.variables.items() if isinstance(v, (Event, GeneratedEvent)))
+    if discrete and ir.time.method == Method.EULER:
+        label, _ = variants.pop("integration_method")
+        results.append(CheckResult(
+            "integration_method", "integration", scenario, None, None, True, "outcomes", 0,
+            f"{label}: not applicable — the model has discrete events ({', '.join(discrete[:3])}"
+            f"{'…' if len(discrete) > 3 else ''}) whose jumps are defined per Euler step; RK4 would integrate each "
+            "pulse as a continuous input over the step. The half-dt check measures the integration error instead.",
+            _integration_doc(label)))
     for name, (label, variant_ir) in variants.items():
         try:
             variant = derived.load_ir(variant_ir).run(scenario, deterministic=True, variables=names, backend=ctx.backend)
