@@ -270,7 +270,7 @@ class _Builder:
 
         for raw, c in s.constants.items():
             add("constants", raw, Constant(**self.common("constants", raw, c),
-                                             value=self.when(c.value, "constants", raw, "value"), range=c.range,
+                                             value=c.value if c.value_date is None else self.when(c.value_date, "constants", raw, "value"), range=c.range,
                                              judgement=c.judgement, distribution=c.distribution, basis=c.basis))
         for raw, lv in s.levers.items():
             add("levers", raw, Lever(**self.common("levers", raw, lv), baseline=lv.baseline, range=lv.range,

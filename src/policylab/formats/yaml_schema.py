@@ -77,7 +77,15 @@ class _Documented(_Strict):
 
 
 class ConstantModel(_Documented):
-    value: TimePoint  # a date is read as its model time (calendar models)
+    value: float
+    value_date: dt.date | None = None  # set from a date `value` (calendar models read it as its model time)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _date_value(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("value"), dt.date):
+            return {**data, "value": 0.0, "value_date": data["value"]}
+        return data
     range: tuple[float, float] | None = None
     judgement: bool = False
     distribution: Distribution = "uniform"
