@@ -38,6 +38,7 @@ from policylab.report.fan import (
 from policylab.report.figures import bars_figure, box_figure, colour, fan_panels
 from policylab.results.outcomes import needed_variables
 from policylab.results.intervals import Interval
+from policylab.results.text import DIMENSIONLESS
 from policylab.results.tables import comparison_table, default_rows, number, percent
 
 DEFAULT_RUNS = 200
@@ -154,7 +155,8 @@ def _comparison(model: Model, results: Mapping[str, xr.Dataset], runs: int) -> l
         for scenario in results:
             cell = row["values"][scenario]
             cells.append(_report_cell(row, cell, runs))
-        rows.append({"name": row["label"], "units": row["units"], "doc": row["doc"], "cells": cells})
+        rows.append({"name": row["label"], "units": DIMENSIONLESS.get(row["units"].lower(), row["units"]), "doc": row["doc"],
+                     "cells": cells})
     return rows
 
 
@@ -245,7 +247,8 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
         "evidence": _evidence_rows(model, graph, sources), "judgements": judgements, "levers": levers,
         "findings": findings, "bars": bars, "boxes": boxes, "card": model_card_html(ir),
         "plotly_js": get_plotlyjs().replace("</script", "<\\/script"),
-        "interval_label": Interval().label, "interval_band": Interval().band, "interval_share_label": Interval().share_label,
+        "interval_coverage": f"{Interval().coverage:.0%}".replace("%", " %"), "interval_band": Interval().band,
+        "interval_share_label": Interval().share_label,
         "validation": _validation_rows(validation),
     }
     return _template().render(**context)
