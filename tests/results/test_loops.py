@@ -180,3 +180,37 @@ def test_a_result_too_large_for_memory_is_refused_before_running(tmp_path: Path)
     model = _model(tmp_path, SI)
     with pytest.raises(UsageError, match="save_every"):
         model.loops(runs=10_000_000, backend="numpy")
+
+
+EVENTS = """
+model: generated-clashes
+time: {start: 2020-01-01, stop: 2020-12-31, dt: 1, units: day}
+default_scenario: pinned
+constants:
+  escalation: {value: 0.02, units: 1/day}
+  calm: {value: 0.05, units: 1/day}
+stocks:
+  tension: {initial: 10, units: "1", in: [clash], out: [calming]}
+flows:
+  calming: {equation: calm * tension, units: 1/day}
+events:
+  clash:
+    hazard: escalation * tension
+    record: [2020-02-01]
+    magnitude: 1
+    units: 1/day
+scenarios:
+  pinned: {doc: "the record until July", condition_until: 2020-07-01}
+"""
+
+
+def test_a_generated_event_is_scored_through_its_hazard_and_not_while_it_follows_its_record(tmp_path: Path) -> None:
+    """Deterministic: clash = escalation·tension, so after July the R loop's share is e/(e+c) by hand;
+    before, the event follows its record, its input does not move it, and the loop through it scores 0."""
+    model = _model(tmp_path, EVENTS)
+    ds = model.loops(backend="numpy", deterministic=True)
+    r = ds.relative_score.sel(loop=[i for i in ds.loop.values if i.startswith("R")][0]).isel(run=0)
+    july = model.ir.time.to_time(__import__("datetime").date(2020, 7, 1))
+    before, after = r.sel(time=slice(1, july - 1)), r.sel(time=slice(july + 2, None))
+    assert (before == 0).all()
+    np.testing.assert_allclose(after.values, 0.02 / (0.02 + 0.05), rtol=1e-9)
