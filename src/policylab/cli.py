@@ -390,24 +390,32 @@ def diagram(
 
         loaded = load(model if model is not None else default_model())
         graph = causal_graph(loaded, include_constants=constants)
+        layout, title = "dot", f"{loaded.name}: causal-loop diagram"
+        shown = graph.loops
         if view != "all":
+            from dataclasses import replace
+
             from policylab.report.views import core_view, loops_view
 
             kind, _, ids = view.partition(":")
             if kind == "core" and not ids:
                 graph = core_view(graph)
+                shown = graph.loops
             elif kind in ("loop", "loops") and ids:
                 graph = loops_view(graph, [i.strip() for i in ids.split(",")], neighbours=kind == "loop")
+                layout = "circo"  # a loop reads as a circle; its members are the title, not a legend row
+                title = f"{loaded.name}: {', '.join(loop.label for loop in graph.loops)}"
+                shown, graph = graph.loops, replace(graph, loops=[])
             else:
                 raise UsageError(f"--view must be all, core, loop:ID or loops:ID,ID, not {view!r}")
-        text = to_dot(graph, f"{loaded.name}: causal-loop diagram")
+        text = to_dot(graph, title, layout)
         if chosen == "svg":
             text = render_svg(text)
         _emit(text, output)
-        reinforcing = sum(loop.polarity == "R" for loop in graph.loops)
-        balancing = sum(loop.polarity == "B" for loop in graph.loops)
+        reinforcing = sum(loop.polarity == "R" for loop in shown)
+        balancing = sum(loop.polarity == "B" for loop in shown)
         err.print(f"{plural(len(graph.nodes), 'variable')}, {plural(len(graph.links), 'link')}, "
-                  f"{plural(len(graph.loops), 'feedback loop')} "
+                  f"{plural(len(shown), 'feedback loop')} "
                   f"({reinforcing} reinforcing, {balancing} balancing)" + (" (loop search truncated)" if graph.truncated else ""),
                   highlight=False)
 

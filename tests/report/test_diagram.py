@@ -49,3 +49,31 @@ def test_readable_views_keep_a_loop_with_its_neighbours_or_the_stock_and_lever_c
     assert result.exit_code == 0 and '"infected" -> "infection"' in result.stdout
     bad = CliRunner().invoke(app, ["diagram", SIR, "--format", "dot", "--view", "loop:R[nothing]#0000"])
     assert bad.exit_code == 2 and "no loop" in bad.output
+
+
+def test_a_loop_view_finds_loops_beyond_the_diagrams_length_bound(tmp_path):
+    """Loop analysis scores loops of any length; the loop view draws them though the diagram lists only short ones."""
+    from policylab.compile.causal import causal_graph, loop_id
+    from policylab.report.views import loops_view
+
+    chain = "\n".join(f"  a{k}: {{equation: a{k - 1} * 0.5, units: '1'}}" for k in range(1, 14))
+    path = tmp_path / "ring.yaml"
+    path.write_text(f"""
+model: ring
+time: {{start: 0, stop: 4, dt: 1, units: day}}
+stocks:
+  s: {{initial: 1, units: "1", in: [f]}}
+flows:
+  f: {{equation: a13 - s, units: 1/day}}
+auxiliaries:
+  a0: {{equation: s, units: '1'}}
+{chain}
+""", encoding="utf-8")
+    from policylab.api import load
+
+    graph = causal_graph(load(path))
+    cycle = ["s", *[f"a{k}" for k in range(14)], "f"]
+    wanted = loop_id(cycle, "R", {"s"})
+    assert all(loop.label != wanted for loop in graph.loops)  # 16 links: beyond the diagram's bound
+    view = loops_view(graph, [wanted])
+    assert set(view.nodes) == set(cycle)

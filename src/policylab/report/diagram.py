@@ -35,11 +35,12 @@ def _tooltip(link) -> str:  # type: ignore[no-untyped-def]
     return f"{link.source} -> {link.target} ({link.sign}): " + " | ".join(parts)
 
 
-def to_dot(graph: CausalGraph, title: str) -> str:
-    """The diagram as DOT text (no Graphviz needed to produce it)."""
+def to_dot(graph: CausalGraph, title: str, layout: str = "dot") -> str:
+    """The diagram as DOT text (no Graphviz needed to produce it); ``layout="circo"`` draws a loop as a circle."""
     lines = [
         "digraph causal_loops {",
-        f"  graph [rankdir=LR, fontname=Helvetica, labelloc=t, label={_quote(title)}, tooltip={_quote(title)}];",
+        f"  graph [layout={layout}, rankdir=LR, fontname=Helvetica, labelloc=t, label={_quote(title)}, "
+        f"tooltip={_quote(title)}];",
         "  node [fontname=Helvetica, fontsize=11, style=filled, fillcolor=\"#f7f7f7\", color=\"#555555\"];",
         "  edge [fontname=Helvetica, fontsize=12, arrowsize=0.7];",
     ]

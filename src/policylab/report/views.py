@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from policylab.compile.causal import CausalGraph, Link, Loop
+import networkx as nx
+
+from policylab.compile.causal import CausalGraph, Link, Loop, loop_id
 from policylab.errors import UsageError
 
 READABLE_NODES = 25  # the most nodes a view keeps for a person to read it
@@ -53,12 +55,36 @@ def core_view(graph: CausalGraph) -> CausalGraph:
     return view
 
 
-def _find(graph: CausalGraph, loop_id: str) -> Loop:
+SEARCHED_LOOPS = 20_000  # cycles searched for an identifier the diagram's length-bounded list lacks
+
+
+def _longer(graph: CausalGraph, wanted: str) -> Loop | None:
+    """A loop beyond the diagram's length bound (loop analysis scores those too), found by its identifier."""
+    signs = {(link.source, link.target): link.sign for link in graph.links
+             if graph.nodes.get(link.source) not in ("constant", "lever", "event")}
+    digraph = nx.DiGraph(list(signs))
+    stocks = {n for n, kind in graph.nodes.items() if kind == "stock"}
+    for count, cycle in enumerate(nx.simple_cycles(digraph)):
+        if count >= SEARCHED_LOOPS:
+            return None
+        links = list(zip(cycle, cycle[1:] + cycle[:1]))
+        marks = [signs[link] for link in links]
+        polarity = "?" if any(m not in "+-" for m in marks) else ("R" if marks.count("-") % 2 == 0 else "B")
+        if loop_id(cycle, polarity, stocks) == wanted:
+            start = cycle.index(min(cycle))
+            return Loop(wanted, tuple(cycle[start:] + cycle[:start]), polarity)
+    return None
+
+
+def _find(graph: CausalGraph, wanted: str) -> Loop:
     for loop in graph.loops:
-        if loop.label == loop_id:
+        if loop.label == wanted:
             return loop
-    close = [loop.label for loop in graph.loops if loop_id.split("#")[0] in loop.label][:3]
-    raise UsageError(f"no loop {loop_id!r} in this model" + (f"; loops like it: {', '.join(close)}" if close else
+    longer = _longer(graph, wanted)
+    if longer is not None:
+        return longer
+    close = [loop.label for loop in graph.loops if wanted.split("#")[0] in loop.label][:3]
+    raise UsageError(f"no loop {wanted!r} in this model" + (f"; loops like it: {', '.join(close)}" if close else
                                                             "; `policylab diagram --format dot` lists the loops"))
 
 
