@@ -214,3 +214,21 @@ def test_a_generated_event_is_scored_through_its_hazard_and_not_while_it_follows
     before, after = r.sel(time=slice(1, july - 1)), r.sel(time=slice(july + 2, None))
     assert (before == 0).all()
     np.testing.assert_allclose(after.values, 0.02 / (0.02 + 0.05), rtol=1e-9)
+
+
+def test_a_model_without_feedback_is_a_clear_error_exit_1(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from policylab.cli import app
+
+    path = tmp_path / "open.yaml"
+    path.write_text(textwrap.dedent("""
+        model: open-loop
+        time: {start: 0, stop: 5, dt: 1, units: day}
+        stocks:
+          water: {initial: 0, units: litre, in: [tap]}
+        flows:
+          tap: {equation: 2, units: litre/day}
+        """), encoding="utf-8")
+    result = CliRunner().invoke(app, ["loops", str(path), "-n", "1", "--backend", "numpy"])
+    assert result.exit_code == 1 and "no feedback loop" in result.output and "Traceback" not in result.output

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from policylab.compile.inputs import resolve_inputs
-from policylab.errors import UsageError
+from policylab.errors import ModelFileError, UsageError
 from policylab.model.ir import Event, Lever, Lookup
 from policylab.results.loops.discovery import DISCOVERY_POINTS, DISCOVERY_RUNS, discover
 from policylab.results.loops.scores import LinkScorer, Trace, fill_pipelines, loop_scores, needed_names, relative_scores
@@ -27,6 +27,10 @@ from policylab.simulate.streams import Streams
 
 CHUNK_ELEMENTS = 30_000_000  # floats held per chunk of runs (about 240 MB)
 SCHEMA = 1
+
+
+class NoLoopsError(ModelFileError):
+    """The model has no feedback loop, so there is nothing to score."""
 
 
 @dataclass(frozen=True)
@@ -167,8 +171,9 @@ def loop_scores_dataset(
         _discover(model, loops, system, lookups, saveable, scenario, min(runs, DISCOVERY_RUNS), seed, params,
                   deterministic, sample, backend, runs)
     if not loops.loops:
-        raise UsageError(f"{ir.name} has no feedback loop to score" + (
-            f" (loops without a dynamic path: {', '.join(loops.unscored)})" if loops.unscored else ""))
+        raise NoLoopsError(f"{ir.name} has no feedback loop to score" + (
+            f" (loops without a dynamic path: {', '.join(loops.unscored)})" if loops.unscored else
+            "; its stocks do not feed back on themselves"))
     _check_size(ir.name, len(loops.loops), spec.n_steps // stride + 1, runs, len(periods or ()))
     partitions = [loop.partition for loop in loops.loops]
     alone = loops.alone()
