@@ -56,7 +56,8 @@ def _index(ds: xr.Dataset, date: str) -> int:
 def test_the_flagship_validates(model: policylab.Model) -> None:
     """Every check of the model file (holdout aside: it fits parameters) and the automatic ones hold."""
     kinds = ["behaviour", "data", "reality", "lever_response", "extreme", "integration", "units"]
-    report = validate(model, kinds=kinds, runs=RUNS, seed=SEED, backend="auto")
+    # 300 runs keep the default suite short; the card's figures (card/results.json) are the 1,000-run record
+    report = validate(model, kinds=kinds, runs=300, seed=SEED, backend="auto")
     failed = [f"{r.name}: {r.detail or r.row()['share']}" for r in report.failed]
     assert not failed, "\n".join(failed)
     names = {r.name for r in report.results}
