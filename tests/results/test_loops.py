@@ -232,3 +232,30 @@ def test_a_model_without_feedback_is_a_clear_error_exit_1(tmp_path: Path) -> Non
         """), encoding="utf-8")
     result = CliRunner().invoke(app, ["loops", str(path), "-n", "1", "--backend", "numpy"])
     assert result.exit_code == 1 and "no feedback loop" in result.output and "Traceback" not in result.output
+
+
+def test_re_evaluation_replays_the_runs_own_random_draws(tmp_path: Path) -> None:
+    """Every input at the previous step, the draw included, gives back the saved value exactly."""
+    from policylab.results.loops.ensemble import _trace
+    from policylab.results.loops.links import evaluate
+    from policylab.results.loops.scores import LinkScorer
+    from policylab.results.loops.structure import SystemGraph
+
+    model = _model(tmp_path, """
+        model: noisy
+        time: {start: 0, stop: 20, dt: 0.5, units: day}
+        constants:
+          k: {value: 0.1, units: 1/day}
+        stocks:
+          s: {initial: 10, units: "1", in: [growth]}
+        flows:
+          growth: {equation: "k * s * (1 + 0.5 * RANDOM_UNIFORM(-1, 1))", units: 1/day}
+        """)
+    system = SystemGraph(model)
+    _ds, trace = _trace(model, system, ["s", "growth"], None, 4, 7, 0, None, False, False, "numpy")
+    scorer = LinkScorer(system, {}, trace)
+    _now, before = scorer._views()
+    again = evaluate(system.targets["growth"], before, {}, scorer._time_before, trace.dt, scorer._uniforms("growth"))
+    np.testing.assert_array_equal(again, before["growth"])
+    means = evaluate(system.targets["growth"], before, {}, scorer._time_before, trace.dt)  # no draws: the mean
+    assert np.abs(means - before["growth"]).max() > 0.01
