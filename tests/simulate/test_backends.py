@@ -389,7 +389,7 @@ def test_the_cli_runs_with_the_numba_backend(tmp_path: Path) -> None:
         outputs[backend] = done.output
     assert outputs["numba"] == outputs["numpy"]
     done = CliRunner().invoke(app, ["run", str(path), "--backend", "jax"])
-    assert done.exit_code == 2 and "--backend must be one of numpy, numba, auto" in done.output
+    assert done.exit_code == 2 and "'jax' is not one of 'numpy', 'numba', 'auto'" in done.output
 
 
 def test_a_non_finite_rate_beside_finite_stocks_is_not_an_error_on_either_backend() -> None:
