@@ -27,7 +27,7 @@ import xarray as xr
 
 from policylab.compile.graph import suggest
 from policylab.errors import CheckError, ExpressionError
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp, children
 from policylab.expr.parser import parse
 from policylab.model.ir import Constant, Lever, Model
 from policylab.results.outcomes import evaluate_outcome
@@ -120,19 +120,8 @@ def _collect(model: Model, node: Expr, where: str, outputs: set[str], frames: tu
             known = sorted(outputs | set(model.outcomes))
             raise CheckError(f"{where}: {name!r} is not a variable or outcome of {model.name}.{suggest(name, known)}")
         return
-    for sub in _children(node):
+    for sub in children(node):
         _collect(model, sub, where, outputs, frames, frame, reads)
-
-
-def _children(node: Expr) -> tuple[Expr, ...]:
-    match node:
-        case UnaryOp(operand=o) | Not(operand=o):
-            return (o,)
-        case BinOp(left=a, right=b) | Compare(left=a, right=b) | BoolOp(left=a, right=b):
-            return (a, b)
-        case IfThenElse(condition=c, then=t, otherwise=o):
-            return (c, t, o)
-    return ()
 
 
 def _arity(node: Call, where: str) -> None:
