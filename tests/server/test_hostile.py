@@ -70,7 +70,7 @@ def test_a_client_that_never_finishes_its_headers_or_body_is_disconnected(make_c
 
 
 @pytest.mark.timeout(300)
-def test_a_busy_catalogue_is_a_503_at_once_and_other_requests_still_answer(make_config, tmp_path) -> None:
+def test_a_catalogue_held_long_is_a_503_after_a_short_wait_and_other_requests_still_answer(make_config, tmp_path) -> None:
     store = Store(tmp_path / "store")
     store.root.mkdir(parents=True)
     writer = duckdb.connect(str(store.catalogue_path))  # a writer of this process holds the catalogue
@@ -93,3 +93,18 @@ def test_a_busy_catalogue_is_a_503_at_once_and_other_requests_still_answer(make_
             assert str(tmp_path) not in busy.text
     finally:
         writer.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_reader_that_meets_a_brief_catalogue_write_waits_for_it_instead_of_a_503(make_config, tmp_path) -> None:
+    store = Store(tmp_path / "store")
+    store.root.mkdir(parents=True)
+    with running(make_config(tmp_path, warm_up=False)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        writer = duckdb.connect(str(store.catalogue_path))  # a write of this process, brief
+        release = threading.Timer(0.3, writer.close)
+        release.start()
+        try:
+            answer = http.get("/api/runs")
+        finally:
+            release.join()
+        assert answer.status_code == 200, answer.text

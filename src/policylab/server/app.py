@@ -33,7 +33,7 @@ from policylab.server import schemas as s
 from policylab.server.catalogue import Catalogue, Entry
 from policylab.server.config import ServerConfig
 from policylab.server.guards import Guards
-from policylab.server.jobs import Busy, Jobs, Unavailable, open_store
+from policylab.server.jobs import Busy, Jobs, Unavailable, READ_WAIT, open_store
 from policylab.server.simulation import Overloaded, Simulator, warm_up
 
 T = TypeVar("T")
@@ -233,7 +233,7 @@ def _enumerate_models(schema: dict[str, Any], ids: list[str]) -> None:
 
 
 def _reading(read: Callable[[], T]) -> T:
-    """Read the store once: a busy catalogue is 503 at once, a damaged run 500; messages name no path or query."""
+    """Read the store once: a catalogue busy past READ_WAIT is 503, a damaged run 500; messages name no path or query."""
     from policylab.store import CorruptRunError, RunNotFoundError, StoreError, StoreLockedError
 
     try:
@@ -254,7 +254,7 @@ def _reading(read: Callable[[], T]) -> T:
 
 def _store(config: ServerConfig):  # type: ignore[no-untyped-def]
     try:
-        return open_store(config, lock_timeout=0.0)
+        return open_store(config, lock_timeout=READ_WAIT)
     except Unavailable as error:
         raise HTTPException(501, str(error)) from error
 

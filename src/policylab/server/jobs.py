@@ -53,11 +53,15 @@ class Job:
                            run_id=self.run_id, error=self.error, submitted=self.submitted, finished=self.finished)
 
 
+READ_WAIT = 1.0  # seconds a request handler waits for the catalogue before answering 503
+
+
 def open_store(config: ServerConfig, lock_timeout: float = 10.0):  # type: ignore[no-untyped-def]
     """The configured results store (raises Unavailable when this installation has none).
 
-    Request handlers pass ``lock_timeout=0``: a catalogue held by a writer is answered
-    with 503 at once, never by waiting (and holding a worker thread) in the handler.
+    Request handlers pass ``READ_WAIT``: a catalogue write takes milliseconds, so a reader that
+    meets one waits that briefly; a catalogue held longer (another process) is a 503 after it,
+    so a handler never holds a worker thread for long.
     """
     try:
         from policylab.store import Store
