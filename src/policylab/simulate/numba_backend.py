@@ -119,7 +119,6 @@ _STEP_MULT = np.uint64(0x9E3779B1)
 _ONE = np.uint64(1)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _SCALE = 2.0**-53
-_TINY_MEAN = 1e-300
 _CDF_MARGIN = 1e-10  # how far a summed Poisson CDF may be from SciPy's pdtr (measured: under 1e-13 for mean < 50)
 
 _JIT = {"cache": True, "error_model": "numpy", "nogil": True}
@@ -600,8 +599,7 @@ def _draw(op, R, o, a, b, offset, keys, nb):  # type: ignore[no-untyped-def]
         elif op == POISSON:
             mean = _nmax(R[a, r], 0.0)
             positive = mean > 0
-            count = _poisson_ppf(u, mean if positive else _TINY_MEAN)
-            R[o, r] = count * (1.0 if positive else 0.0)
+            R[o, r] = _poisson_ppf(u, mean) if positive else 0.0  # a zero mean draws nothing (u still spent)
         else:  # EXPONENTIAL
             R[o, r] = -R[a, r] * np.log1p(-u)
 
