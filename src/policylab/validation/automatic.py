@@ -93,7 +93,7 @@ def _inspect(ctx: Context, ds: xr.Dataset, settings: list[Setting], bounds: dict
     times = ds["time"].values
     dates = dates_of(ctx.ir, times)
     for name in ds.data_vars:
-        values = ds[name].transpose("run", "time").values
+        values = ds.variables[name].transpose("run", "time").values  # the Variable: no coordinates to carry
         bad = ~np.isfinite(values)
         what = "is NaN or infinite"
         low, high = bounds.get(name, (-math.inf, math.inf))

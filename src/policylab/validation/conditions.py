@@ -242,7 +242,7 @@ def _name(name: str, frames: Frames, ds: xr.Dataset, where: str) -> np.ndarray:
     if name == "time":
         return ds["time"].values[None, :].astype(float)
     if name in ds.data_vars:
-        return ds[name].transpose("run", "time").values.astype(float)
+        return ds.variables[name].transpose("run", "time").values.astype(float)  # no coordinates to carry
     if name in ds.coords and ds[name].dims == ("run",):
         return ds[name].values.astype(float)[:, None]
     var = model.variables.get(name)
