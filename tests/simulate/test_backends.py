@@ -427,3 +427,24 @@ def test_the_first_compile_is_announced_once_and_a_cached_interpreter_silently(m
         model.run(backend="numba")
     messages = [r.getMessage() for r in caplog.records if "compiling the numba backend" in r.getMessage()]
     assert len(messages) == 1 and "once, about a minute" in messages[0]
+
+
+def test_multiplying_by_one_dividing_by_one_and_subtracting_zero_emit_nothing_and_change_no_bit(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    text = ("model: identities\ntime: {start: 0, stop: 4, dt: 1}\nconstants:\n  one: 1\n  zero: 0\n"
+            "auxiliaries:\n"
+            "  x: {equation: 'IF TIME = 1 THEN -0 * TIME ELSE 1 / (TIME - 3.5)'}\n"
+            "  y: {equation: 'x * one * DT / one / DT - zero'}\n  w: {equation: 'one * x'}\n")
+    model = Model(read_yaml_text(text, "identities.yaml"))
+    tapes = []
+    simulate = numba_backend.simulate
+    monkeypatch.setattr(numba_backend, "simulate", lambda program, tape, *rest, **kw: (
+        tapes.append(tape), simulate(program, tape, *rest, **kw))[1])
+    numba_ds, numpy_ds = model.run(backend="numba"), model.run()
+    lo, hi = tapes[0].stage
+    ops = list(tapes[0].code[lo:hi, 0])
+    assert ops.count(Op.MUL) == 1 and ops.count(Op.DIV) == 1 and ops.count(Op.SUB) == 1  # x's own, no more
+    expected = numpy_ds["x"].values.ravel()
+    assert (np.signbit(expected) & (expected == 0)).any()  # -0 is kept (x + 0 would lose it: not simplified)
+    for name in ("y", "w"):
+        got = numba_ds[name].values.ravel()
+        assert np.array_equal(np.signbit(got), np.signbit(expected)) and np.array_equal(got, expected, equal_nan=True)

@@ -348,7 +348,22 @@ class _Lowering:
     def binary(self, fold, op: Op, a: Node, b: Node) -> Node:  # type: ignore[no-untyped-def]
         if isinstance(a, K) and isinstance(b, K):
             return K(fold(a.value, b.value))
+        # identities exact for every double (NaN, infinities and -0 included): x*1, 1*x, x/1, x-0
+        if (op in (Op.MUL, Op.DIV) and self.scalar_of(b) == 1.0) or (op == Op.SUB and self.scalar_of(b) == 0.0):
+            self.discard(b)
+            return a
+        if op == Op.MUL and self.scalar_of(a) == 1.0:
+            self.discard(a)
+            return b
         return self.emit(op, a, b)
+
+    def scalar_of(self, node: Node) -> float | None:
+        """The value of a folded scalar or a scalar constant's register, else None (x + 0 is not x for x = -0)."""
+        if isinstance(node, K):
+            return float(node.value) if np.ndim(node.value) == 0 else None
+        if _CONST <= node < _TEMP and (node - _CONST) % 2 == 0:
+            return self.scalar_values[(node - _CONST) // 2]
+        return None
 
     def name(self, name: str) -> Node:
         if name in self.values:
