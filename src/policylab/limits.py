@@ -52,7 +52,9 @@ FLAT_VARIABLES = Limit("flat_variables", 50_000,
 EXPLORE_RUNS = Limit("explore_runs", 10_000_000, "runs in one explore design")
 HEADER_SECONDS = Limit("header_seconds", 10, "seconds the server waits for a request's headers and body")
 IDLE_SECONDS = Limit("idle_seconds", 5, "seconds the server keeps an idle keep-alive connection")
-CONNECTIONS = Limit("connections", 200, "connections the server holds at once (more are refused with 503)")
+CONNECTIONS = Limit("connections", 1000, "connections the server holds at once (more are refused with 503); "
+                    "far above what the dashboard needs, so that clients holding half-sent requests (each closed "
+                    "after header_seconds) cannot take every connection")
 
 ALL: tuple[Limit, ...] = (MODEL_BYTES, XMILE_BYTES, SOURCE_BYTES, YAML_VALUES, FLAT_VARIABLES, EXPLORE_RUNS,
                           HEADER_SECONDS, IDLE_SECONDS, CONNECTIONS)
