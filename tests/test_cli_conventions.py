@@ -72,3 +72,12 @@ def test_metavars_name_the_option() -> None:
     command = typer.main.get_command(app)
     runs = next(p for p in command.commands["run"].params if p.name == "runs")
     assert runs.metavar == "RUNS"
+
+
+@pytest.mark.parametrize("target", ["missing-folder/x.csv", "."])
+def test_a_bad_out_path_is_one_clear_line(tmp_path, target) -> None:
+    out = tmp_path / target
+    result = CliRunner().invoke(app, ["run", str(ROOT / "models" / "sir" / "model.yaml"), "-f", "csv", "--out", str(out)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {out}") and "Errno" not in result.output

@@ -119,8 +119,25 @@ def _errors() -> Iterator[None]:
     except PolicyLabError as error:
         raise _fail(error) from None
     except OSError as error:
-        err.print(f"error: {printable(str(error))}", markup=False, highlight=False)
+        err.print(f"error: {printable(_os_message(error))}", markup=False, highlight=False)
         raise typer.Exit(1) from None
+
+
+def _os_message(error: OSError) -> str:
+    """An operating-system error as one sentence naming the path and what to do (never a raw ``[Errno N]``)."""
+    import errno
+
+    if error.filename is None:
+        return error.strerror or str(error)
+    path = Path(os.fsdecode(error.filename))
+    if error.errno == errno.ENOENT and not path.parent.exists():
+        return f"{path}: the folder {path.parent} does not exist; create it or give a path in an existing folder"
+    hints = {errno.ENOENT: "check the path", errno.EACCES: "check its permissions or give another path",
+             errno.EPERM: "check its permissions or give another path", errno.EISDIR: "give a file's path, not a folder",
+             errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
+             errno.ENOSPC: "free some space or write elsewhere", errno.EROFS: "write elsewhere"}
+    reason = (error.strerror or "cannot use it").lower()
+    return f"{path}: {reason}; {hints.get(error.errno or 0, 'check the path')}"
 
 
 def _version(value: bool) -> None:
@@ -182,7 +199,7 @@ def run(
     model: Annotated[Optional[Path], typer.Argument(help="Model file (.yaml, .xmile, .stmx, .itmx); default: the flagship.")] = None,
     scenario: Annotated[Optional[list[str]], typer.Option("--scenario", "-s", help="Scenario to run (repeat to compare; default: all for tables, the default scenario for csv).")] = None,
     runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, help="Ensemble size; >1 samples every judgement parameter over its range. Default: 1 for csv, 1000 for tables of models with judgement parameters.")] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Root random seed (run k uses stream k).")] = 0,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Root random seed (run k uses stream k). Default: 0.")] = None,
     vars: Annotated[Optional[str], typer.Option("--vars", help="Comma-separated variables to output (default: all).")] = None,
     fmt: Annotated[RunFormat, typer.Option("--format", "-f", help="table (for people), csv (time series) or json (the table's data).")] = "table",
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
@@ -195,6 +212,7 @@ def run(
     run_index: Annotated[Optional[int], typer.Option("--run-index", min=0, help="Run only run K of the ensemble: its sampled parameters and random stream (reproduces a `validate` counter-example).")] = None,
     settings: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: set a constant, or a lever's level (from the scenario's policy date). Repeatable. Outside physical bounds: refused; outside a sampling range: a warning.")] = None,
     no_unit_check: Annotated[bool, typer.Option("--no-unit-check", help="Run a native (YAML) model whose units do not check; it is refused otherwise, as `check` fails it.")] = False,
+    overrides: Annotated[Optional[Path], typer.Option("--overrides", help="A scenario overrides file (YAML: scenario, set, runs, seed), as the dashboard exports it. --scenario, --runs, --seed and --set given here win.")] = None,
 ) -> None:
     """Simulate a model and print a table, CSV time series or JSON."""
     with _errors():
@@ -206,6 +224,9 @@ def run(
         path = model if model is not None else default_model()
         loaded = load(path)
         _unit_guard(loaded, no_unit_check)
+        if overrides is not None:
+            scenario, runs, seed, settings = _with_overrides(loaded, overrides, scenario, runs, seed, settings)
+        seed = 0 if seed is None else seed
         variables = _split_vars(vars)
         if backend not in get_args(Backend):
             raise UsageError(f"--backend must be one of {', '.join(get_args(Backend))}, not {backend!r}")
@@ -218,6 +239,23 @@ def run(
         else:
             _run_table(loaded, scenario or [], runs, seed, variables, fmt, output, deterministic, quiet, backend,
                        Interval.percent(interval), verbose, selection)
+
+
+def _with_overrides(loaded: Model, path: Path, scenario: list[str] | None, runs: int | None, seed: int | None,
+                    settings: list[str] | None) -> tuple[list[str] | None, int | None, int | None, list[str]]:
+    """The command line's options completed from an overrides file; what the command line gives wins."""
+    from policylab.expr.names import canonical
+    from policylab.formats.overrides import read_overrides
+
+    found = read_overrides(path)
+    if found.model is not None and canonical(found.model) != canonical(loaded.name):
+        raise UsageError(f"{path}: these overrides are for the model {found.model!r}, not {loaded.name!r}; "
+                         "give that model's file, or delete the `model:` line")
+    given = {canonical(item.partition("=")[0]) for item in settings or []}
+    merged = [f"{name}={value!r}" for name, value in found.set.items() if canonical(name) not in given]
+    return (scenario or ([found.scenario] if found.scenario is not None else None),
+            runs if runs is not None else found.runs, seed if seed is not None else found.seed,
+            merged + list(settings or []))
 
 
 def _selection(run_index: int | None, runs: int | None, settings: list[str] | None) -> dict[str, object]:

@@ -230,6 +230,7 @@ class _Builder:
             "where": self.loc(section, name),
             "evidence": self.evidence(item.evidence, section, name),
             "source": item.source,
+            "sector": item.sector.strip(),
             "bounds": None if item.bounds is None else (
                 -math.inf if item.bounds[0] is None else float(item.bounds[0]),
                 math.inf if item.bounds[1] is None else float(item.bounds[1])),

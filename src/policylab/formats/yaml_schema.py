@@ -68,6 +68,7 @@ class _Documented(_Strict):
     evidence: list[EvidenceModel] = []
     source: str = ""
     bounds: tuple[Bound, Bound] | None = None
+    sector: str = Field(default="", max_length=60)  # a heading that groups variables (the dashboard's parameter list)
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> _Documented:

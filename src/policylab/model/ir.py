@@ -113,6 +113,8 @@ class Variable:
     bounds: tuple[float, float] | None = None
     """Physical bounds ``(low, high)``, infinite where unbounded; the automatic
     extreme-condition checks require every run to stay within them."""
+    sector: str = ""
+    """The model sector the variable belongs to (a heading for grouping it in the dashboard); "" when undeclared."""
 
 
 @dataclass(frozen=True)

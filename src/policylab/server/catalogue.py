@@ -110,7 +110,7 @@ class Catalogue:
                        for n, v in ir.variables.items() if not is_hidden(n)],
             levers=self._levers(entry),
             judgements=[s.JudgementInfo(name=n, display=ir.display_name(n), units=c.units, doc=c.doc, value=c.value,
-                                        range=c.range, basis=c.basis)  # type: ignore[arg-type]
+                                        range=c.range, basis=c.basis, sector=c.sector)  # type: ignore[arg-type]
                         for n, c in judgement_parameters(ir).items()],
             scenario_details=[s.ScenarioInfo(name=n, doc=sc.doc.strip(), policy_from=sc.policy_from,
                                              policy_date=_date(model_x(ir, sc.policy_from)) if sc.policy_from is not None else None)
@@ -141,7 +141,7 @@ class Catalogue:
                 when = inputs.policy_from if inputs.policy_from is not None else ir.time.stop
                 level[scenario] = float(inputs.levers[name].at(when))  # type: ignore[arg-type]
             levers.append(s.LeverInfo(name=name, display=ir.display_name(name), units=lever.units, doc=lever.doc,
-                                      baseline=lever.baseline, range=lever.range, level=level))  # type: ignore[union-attr]
+                                      baseline=lever.baseline, range=lever.range, sector=lever.sector, level=level))  # type: ignore[union-attr]
         return levers
 
     def _source_info(self, entry: Entry, key: str) -> s.SourceInfo:

@@ -168,6 +168,7 @@ class LeverInfo(BaseModel):
     doc: str
     baseline: float
     range: tuple[float, float] | None
+    sector: str = Field(default="", description="The model sector it belongs to (`sector:`), \"\" when undeclared.")
     level: dict[str, float] = Field(description="Per scenario: the level in effect from its policy date (else at the end of the run).")
 
 
@@ -179,6 +180,7 @@ class JudgementInfo(BaseModel):
     value: float
     range: tuple[float, float]
     basis: str
+    sector: str = Field(default="", description="The model sector it belongs to (`sector:`), \"\" when undeclared.")
 
 
 class ScenarioInfo(BaseModel):
