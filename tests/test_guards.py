@@ -66,3 +66,33 @@ def test_a_unit_mismatch_refuses_run_of_a_native_model_unless_told(tmp_path: Pat
     assert "unit mismatch" in refused.stderr and "--no-unit-check" in refused.stderr
     allowed = CliRunner().invoke(app, ["run", str(bad), "-n", "2", "--no-unit-check"])
     assert allowed.exit_code == 0, allowed.output
+
+
+def test_code_that_leaves_a_range_on_purpose_silences_the_warning_for_its_own_thread_only() -> None:
+    import threading
+
+    from policylab.model.guards import outside_range_expected
+
+    model = policylab.load(SIR)
+    inside, outside = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def on_purpose() -> None:  # holds its block open while the other thread runs outside one
+        with outside_range_expected():
+            inside.set()
+            outside.wait(60)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.run("baseline", params={"distancing": 0.9}, deterministic=True, variables=["infected"])
+            seen.extend(str(w.message) for w in caught if issubclass(w.category, OutsideRangeWarning))
+
+    worker = threading.Thread(target=on_purpose)
+    worker.start()
+    inside.wait(60)
+    try:
+        with pytest.warns(OutsideRangeWarning, match="outside the lever's range"):
+            model.run("baseline", params={"distancing": 0.9}, deterministic=True, variables=["infected"])
+    finally:
+        outside.set()
+        worker.join(60)
+    assert seen == []

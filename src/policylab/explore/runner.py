@@ -41,7 +41,7 @@ from policylab.errors import UsageError
 from policylab.explore.designs import DesignSource, parameter_columns
 from policylab.explore.errors import DesignError
 from policylab.explore.outcomes import OutcomeSpec, SeriesSpec, evaluate, needed_variables, series_indices
-from policylab.model.guards import OutsideRangeWarning
+from policylab.model.guards import outside_range_expected
 
 DEFAULT_CHUNK_BUDGET = 128 * 2**20  # bytes of saved trajectories per chunk
 MIN_CHUNK, MAX_CHUNK = 16, 20_000
@@ -167,8 +167,7 @@ def evaluate_rows(model: Model, rows: pd.DataFrame, plan: ExplorePlan, chunk: in
         breaks = np.flatnonzero(np.diff(samples) != 1) + 1
         for positions in np.split(np.arange(len(group)), breaks):
             part = group.iloc[positions]
-            with warnings.catch_warnings():  # the design's levels were checked (and warned about) when it was made
-                warnings.simplefilter("ignore", OutsideRangeWarning)
+            with outside_range_expected():  # the design's levels were checked (and warned about) when it was made
                 ds = model.run(
                     scenario or None,
                     params={c: part[c].to_numpy(dtype=float) for c in params},

@@ -6,7 +6,9 @@ Two declarations, two strengths:
   [0, 1], a count >= 0): a value outside them is refused;
 - a judgement parameter's or lever's sampling ``range`` says what the modeller thinks
   plausible: a value outside it is allowed (extreme-condition tests go there on
-  purpose) with an :class:`OutsideRangeWarning`.
+  purpose) with an :class:`OutsideRangeWarning`; code that goes there on purpose says
+  so with :func:`outside_range_expected`, which holds for its own thread only (unlike
+  ``warnings.catch_warnings``, which changes a process-wide filter).
 
 Every entry point that takes values (``Model.run(params=...)``, ``run --set``,
 ``explore --lever``, the server's overrides) goes through :func:`check_settings`.
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -26,6 +30,19 @@ from policylab.model.ir import Constant, Lever, Model
 
 class OutsideRangeWarning(UserWarning):
     """A value set outside a judgement parameter's or lever's sampling range (allowed, but extrapolated)."""
+
+
+_EXPECTED: ContextVar[bool] = ContextVar("outside_range_expected", default=False)
+
+
+@contextmanager
+def outside_range_expected() -> Iterator[None]:
+    """Within this block (this thread or task only), values outside a sampling range are not warned about."""
+    token = _EXPECTED.set(True)
+    try:
+        yield
+    finally:
+        _EXPECTED.reset(token)
 
 
 def _extremes(value: object) -> tuple[float, float] | None:
@@ -60,7 +77,7 @@ def check_settings(model: Model, values: Mapping[str, object]) -> None:
                 raise UsageError(f"{label} = {_text(low, high)} is outside its physical bounds "
                                  f"[{floor:g}, {ceiling:g}]{where}; a {label} there is not possible in this model")
         sampling = var.range if isinstance(var, (Constant, Lever)) else None
-        if sampling is not None and (low < sampling[0] or high > sampling[1]):
+        if sampling is not None and (low < sampling[0] or high > sampling[1]) and not _EXPECTED.get():
             kind = "lever" if isinstance(var, Lever) else "judgement parameter" if var.judgement else "constant"  # type: ignore[union-attr]
             warnings.warn(OutsideRangeWarning(
                 f"{label} = {_text(low, high)} is outside the {kind}'s range [{sampling[0]:g}, {sampling[1]:g}]; "

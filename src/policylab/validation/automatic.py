@@ -18,14 +18,13 @@ final value) move by less than ``INTEGRATION_TOLERANCE``.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
 from policylab.errors import PolicyLabError, SimulationError
-from policylab.model.guards import OutsideRangeWarning
+from policylab.model.guards import outside_range_expected
 from policylab.model.ir import Event, GeneratedEvent, Lever, Method
 from policylab.results.outcomes import evaluate_outcome
 from policylab.simulate import Streams, judgement_parameters, sample_judgements
@@ -127,8 +126,7 @@ def _run_part(ctx: Context, scenario: str | None, params: dict[str, np.ndarray],
               first_run: int, start: int, stop: int, bounds: dict[str, tuple[float, float]]) -> list[Violation]:
     part = {name: values[start:stop] for name, values in params.items()}
     try:
-        with warnings.catch_warnings():  # extreme conditions leave the sampling ranges on purpose
-            warnings.simplefilter("ignore", OutsideRangeWarning)
+        with outside_range_expected():  # extreme conditions leave the sampling ranges on purpose
             ds = ctx.model.run(scenario, params=part, runs=stop - start, seed=ctx.seed, first_run=first_run + start,
                                sample=True, backend=ctx.backend)
     except SimulationError as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from policylab.api import Backend, Model
-from policylab.model.guards import OutsideRangeWarning
+from policylab.model.guards import outside_range_expected
 from policylab.model.ir import Check, Constant
 from policylab.model.ir import Model as ModelIR
 from policylab.simulate import judgement_parameters
@@ -64,8 +63,7 @@ class Context:
         if found is not None and wanted <= set(found.data_vars) | set(found.coords):
             return found
         saved = sorted(n for n in wanted if n not in _constants(model))
-        with warnings.catch_warnings():  # checks set values outside the sampling ranges on purpose
-            warnings.simplefilter("ignore", OutsideRangeWarning)
+        with outside_range_expected():  # checks set values outside the sampling ranges on purpose
             ds = model.run(scenario, params=params, runs=runs, seed=self.seed, variables=saved or None, sample=True,
                            backend=self.backend, deterministic=deterministic)
         self.cache[key] = ds
