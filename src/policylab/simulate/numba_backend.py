@@ -68,7 +68,7 @@ from numba.extending import get_cython_function_address
 from policylab.compile import Program
 from policylab.compile.desugar import HIDDEN
 from policylab.compile.opcodes import Extrapolation, Op, Search, Tape
-from policylab.expr.builtins import POISSON_NORMAL_FROM, TIME_TOLERANCE
+from policylab.expr.builtins import POISSON_NORMAL_FROM, TIME_TOLERANCE, ZERO_MARGIN as _ZERO_MARGIN
 from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error, saved_times
 from policylab.simulate.streams import Streams
@@ -583,6 +583,17 @@ def _time_function(op, R, o, a, b, c, d, nb, t, dt):  # type: ignore[no-untyped-
 @njit(**_JIT)
 def _draw(op, R, o, a, b, offset, keys, nb):  # type: ignore[no-untyped-def]
     """Random draws from each run's stream, transformed as ``expr.builtins`` does."""
+    if op == POISSON:  # its own loop: most draws of a rare event settle at 0 with one comparison
+        for r in range(nb):
+            u = _uniform(keys[r], offset)
+            mean = _nmax(R[a, r], 0.0)
+            if not mean > 0.0:  # a zero (or NaN) mean draws nothing; u is still spent
+                R[o, r] = 0.0
+            elif u < 1.0 - mean - _ZERO_MARGIN:  # 1 - mean <= exp(-mean) = P(K = 0): the quantile is 0
+                R[o, r] = 0.0
+            else:
+                R[o, r] = _poisson_ppf(u, mean)
+        return
     for r in range(nb):
         u = _uniform(keys[r], offset)
         if op == UNIFORM:
@@ -596,10 +607,6 @@ def _draw(op, R, o, a, b, offset, keys, nb):  # type: ignore[no-untyped-def]
             sigma2 = np.log1p(sd * sd / (mean * mean))
             mu = np.log(mean) - sigma2 / 2
             R[o, r] = np.exp(mu + np.sqrt(sigma2) * _ndtri(u, 0))
-        elif op == POISSON:
-            mean = _nmax(R[a, r], 0.0)
-            positive = mean > 0
-            R[o, r] = _poisson_ppf(u, mean) if positive else 0.0  # a zero mean draws nothing (u still spent)
         else:  # EXPONENTIAL
             R[o, r] = -R[a, r] * np.log1p(-u)
 
