@@ -6,7 +6,7 @@
   const DEBOUNCE_MS = 250;
   const state = {
     models: [], model: null, info: null, scenario: null, params: {}, variables: [],
-    compare: [], tab: "trajectories", version: 0, inflight: {}, timer: null, zoom: 1, fitted: false, selectedEdge: null,
+    compare: [], tab: "trajectories", version: 0, rows: {}, inflight: {}, timer: null, zoom: 1, fitted: false, selectedEdge: null,
   };
   const $ = (sel) => document.querySelector(sel);
   const el = (tag, attrs, ...children) => {
@@ -24,7 +24,7 @@
   /* ---------- API ---------- */
   const token = (() => {
     const m = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
-    if (m) { sessionStorage.setItem("policylab-token", decodeURIComponent(m[1])); history.replaceState(null, "", location.pathname); }
+    if (m) { sessionStorage.setItem("policylab-token", decodeURIComponent(m[1])); history.replaceState(null, "", location.pathname + location.search); }
     return sessionStorage.getItem("policylab-token");
   })();
 
@@ -142,7 +142,7 @@
                    layout(displayName(name) + (units ? ` (${units})` : ""), units, [result.policy_date]), PLOT_CONFIG);
       node.dataset.version = String(state.version);
     });
-    drawOutcomes($("#outcome-table"), result.outcomes, [result.scenario]);
+    drawOutcomes($("#outcome-table"), result.outcomes, [result.scenario], reference ? reference.outcomes : null);
   }
 
   const pct = (v) => (v === null || v === undefined ? "–" : `${fmt(100 * v)} %`);
@@ -151,25 +151,63 @@
   function cellText(row, c) {
     if (!c) return "–";
     if (row.probability) return c.runs > 1 ? `${pct(c.share)} [${pct(c.low)}–${pct(c.high)}]` : fmt(c.share);
-    let text = c.runs > 1 ? `${fmt(c.median)} [${fmt(c.low)}–${fmt(c.high)}]` : fmt(c.median);
-    if (c.share_at_least_threshold !== null && c.share_at_least_threshold !== undefined) text += `  (${row.threshold}: ${pct(c.share_at_least_threshold)} of runs)`;
-    if (c.bimodal) text += `  bimodal: ${pct(c.bimodal.share_below)} < ${fmt(c.bimodal.split)} ≤ ${pct(c.bimodal.share_above)}`;
-    if (c.failed_runs) text += `  (${c.failed_runs} runs failed)`;
-    return text;
+    return c.runs > 1 ? `${fmt(c.median)} [${fmt(c.low)}–${fmt(c.high)}]` : fmt(c.median);
   }
 
-  function drawOutcomes(table, rows, scenarios) {
+  // What a cell adds below its value: the threshold's share, the two modes of a bimodal outcome, failed runs.
+  function cellNotes(row, c) {
+    if (!c) return [];
+    const notes = [];
+    if (c.share_at_least_threshold !== null && c.share_at_least_threshold !== undefined) notes.push(`${row.threshold}: ${pct(c.share_at_least_threshold)} of runs`);
+    if (c.bimodal) notes.push(`bimodal: ${pct(c.bimodal.share_below)} < ${fmt(c.bimodal.split)} ≤ ${pct(c.bimodal.share_above)}`);
+    if (c.failed_runs) notes.push(`${c.failed_runs} runs failed`);
+    return notes;
+  }
+
+  function cell(row, c, role) {
+    return el("td", {class: "num", "data-role": role}, el("span", {class: "value", text: cellText(row, c)}),
+              ...cellNotes(row, c).map((n) => el("div", {class: "note", text: n})));
+  }
+
+  // The change a setting makes to an outcome: medians (or shares, in percentage points) under common random numbers.
+  function differenceText(row, c, ref) {
+    if (!c || !ref) return "–";
+    const signed = (v) => (v > 0 ? "+" : v < 0 ? "−" : "±") + fmt(Math.abs(v));
+    if (row.probability) return c.share === null || ref.share === null ? "–" : `${signed(100 * (c.share - ref.share))} pp`;
+    if (c.median === null || ref.median === null) return "–";
+    const d = c.median - ref.median;
+    if (d === 0) return "±0";
+    return signed(d) + (ref.median ? ` (${signed(100 * d / Math.abs(ref.median))} %)` : "");
+  }
+
+  // Outcomes per scenario; with `reference` (the scenario as written), the setting's row, the reference and their difference.
+  function drawOutcomes(table, rows, scenarios, reference) {
     table.replaceChildren();
     if (!rows.length) { table.append(el("caption", {class: "hint", text: "This model declares no outcomes."})); return; }
+    const swatch = (s) => el("span", {class: "swatch", style: `background:${COLOURS[Math.max(0, state.info.scenarios.indexOf(s)) % COLOURS.length]}`});
     const head = el("tr", {}, el("th", {text: "outcome"}));
-    scenarios.forEach((s) => head.append(el("th", {class: "num"}, el("span", {class: "swatch", style: `background:${COLOURS[Math.max(0, state.info.scenarios.indexOf(s)) % COLOURS.length]}`}), s)));
+    const label = "median [10–90 % of runs]";  // the project's interval convention (docs/cli.md)
+    if (reference) {
+      const s = scenarios[0];
+      head.append(el("th", {class: "num"}, swatch(s), `${s || "model"}, as set`), el("th", {class: "num", text: "as written"}),
+                  el("th", {class: "num", title: "median of the setting minus median as written (shares: percentage points)", text: "difference"}));
+    } else {
+      scenarios.forEach((s) => head.append(el("th", {class: "num"}, swatch(s), s || "model")));
+    }
+    table.append(el("caption", {class: "hint", text: reference
+      ? `Each cell: ${label}; shares with their 80 % Wilson interval. Both columns run the same samples and random streams, so the difference is the settings' effect on the median (shares: percentage points).`
+      : `Each cell: ${label}; shares with their 80 % Wilson interval. Move a slider to see the difference from the scenario as written.`}));
     table.append(el("thead", {}, head));
     const body = el("tbody");
+    const written = new Map((reference || []).map((r) => [r.name, r]));
     for (const row of rows) {
       const title = row.label + (row.units && !row.probability ? ` (${row.units})` : "");
-      const tr = el("tr", {}, el("td", {}, el("b", {text: title}), row.doc ? el("div", {class: "doc", text: row.doc}) : null));
-      for (const s of scenarios) {
-        tr.append(el("td", {class: "num", text: cellText(row, row.values[s])}));
+      const tr = el("tr", {"data-outcome": row.name}, el("td", {}, el("b", {text: title}), row.doc ? el("div", {class: "doc", text: row.doc}) : null));
+      for (const s of scenarios) tr.append(cell(row, row.values[s], "value"));
+      if (reference) {
+        const ref = written.get(row.name), s = scenarios[0];
+        tr.append(cell(row, ref && ref.values[s], "as-written"),
+                  el("td", {class: "num diff", "data-role": "difference", text: differenceText(row, row.values[s], ref && ref.values[s])}));
       }
       body.append(tr);
     }
@@ -207,6 +245,7 @@
 
   async function refresh() {
     if (!state.info) return;
+    writeUrl();
     state.version += 1;
     const version = state.version;
     document.body.classList.add("busy");
@@ -240,29 +279,78 @@
   }
 
   /* ---------- controls ---------- */
+  // One slider: its value (or what applies untouched), its range's ends and units, and the full description.
   function slider(p, kind) {
     const [lo, hi] = p.range || [Math.min(0, p.baseline ?? p.value), Math.max(1, p.baseline ?? p.value)];
-    const start = kind === "lever" ? (p.level[state.scenario] ?? p.baseline) : p.value;
-    const input = el("input", {type: "range", min: lo, max: hi, step: (hi - lo) / 100 || 0.01, value: start,
+    const asWritten = () => (kind === "lever" ? (p.level[state.scenario] ?? p.baseline) : p.value);
+    const units = p.units && p.units !== "1" ? p.units : "";
+    const input = el("input", {type: "range", min: lo, max: hi, step: (hi - lo) / 100 || 0.01, value: asWritten(),
                               "data-param": p.name, "aria-label": p.display});
-    const out = el("output", {class: "untouched", text: kind === "lever" ? "as scenario" : "sampled"});
-    const row = el("div", {class: "param", "data-name": p.name});
+    const out = el("output", {"data-param": p.name});
+    const row = el("div", {class: "param", "data-name": p.name, "data-kind": kind, "data-sector": p.sector || ""});
+    const show = () => {
+      const touched = p.name in state.params;
+      if (touched) {
+        input.value = state.params[p.name];
+        out.replaceChildren(fmt(state.params[p.name]) + (units ? " " + units : ""));
+        out.title = "set by you; ↺ goes back to the scenario's value";
+      } else if (kind === "lever") {
+        input.value = asWritten();
+        out.replaceChildren(fmt(asWritten()) + (units ? " " + units : ""), el("span", {class: "tag", text: "scenario"}));
+        out.title = "the scenario's level from its policy date";
+      } else {
+        input.value = p.value;
+        out.replaceChildren(el("span", {class: "tag", text: "sampled"}));
+        out.title = `sampled over ${fmt(lo)}–${fmt(hi)} in each run (nominal ${fmt(p.value)})`;
+      }
+      out.classList.toggle("untouched", !touched);
+      row.classList.toggle("set", touched);
+    };
     const reset = el("button", {type: "button", class: "reset", title: "back to the scenario's value", "aria-label": "reset " + p.display,
-      onclick: () => {
-        delete state.params[p.name];
-        input.value = kind === "lever" ? (p.level[state.scenario] ?? p.baseline) : p.value;
-        out.textContent = kind === "lever" ? "as scenario" : "sampled";
-        out.classList.add("untouched"); row.classList.remove("set");
-        schedule();
-      }}, "↺");
-    input.addEventListener("input", () => {
-      state.params[p.name] = Number(input.value);
-      out.textContent = fmt(Number(input.value)); out.classList.remove("untouched"); row.classList.add("set");
-      schedule();
-    });
-    row.append(el("div", {class: "head"}, el("label", {title: p.name, text: p.display}), out, reset), input,
-               el("div", {class: "doc", title: p.doc, text: p.doc}));
+      onclick: () => { delete state.params[p.name]; show(); schedule(); }}, "↺");
+    input.addEventListener("input", () => { state.params[p.name] = Number(input.value); show(); schedule(); });
+    const ends = el("div", {class: "ends", "aria-hidden": "true"}, el("span", {text: fmt(lo)}),
+                    el("span", {class: "units", text: units}), el("span", {text: fmt(hi)}));
+    row.append(el("div", {class: "head"}, el("label", {title: p.name, text: p.display}), out, reset), input, ends,
+               p.doc ? el("div", {class: "doc", text: p.doc}) : null);
+    state.rows[p.name] = show;
+    show();
     return row;
+  }
+
+  // Judgement parameters under their model's `sector:` headings (one flat list when the model declares none).
+  function judgementGroups() {
+    const order = new Map(state.info.variables.map((v, i) => [v.name, i]));  // the model file's order
+    const groups = new Map();
+    for (const p of [...state.info.judgements].sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0))) {
+      const key = p.sector || "";
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(p);
+    }
+    if (groups.size === 1 && groups.has("")) return state.info.judgements.map((p) => slider(p, "judgement"));
+    return [...groups].map(([sector, list]) => el("details", {class: "sector", "data-sector": sector,
+                                                              open: list.some((p) => p.name in state.params)},
+      el("summary", {}, sector || "Other", el("span", {class: "count", text: ` (${list.length})`})),
+      ...list.map((p) => slider(p, "judgement"))));
+  }
+
+  // The search box: parameters whose name, description or sector hold every word; their groups opened.
+  function filterJudgements() {
+    const words = $("#judgement-filter").value.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    document.querySelectorAll("#judgements .param").forEach((row) => {
+      const p = state.info.judgements.find((j) => j.name === row.dataset.name);
+      const text = [p.name, p.display, p.doc, p.sector, p.basis].join(" ").toLowerCase();
+      row.hidden = !words.every((w) => text.includes(w));
+      if (!row.hidden) shown += 1;
+    });
+    document.querySelectorAll("#judgements details.sector").forEach((box) => {
+      const any = box.querySelector(".param:not([hidden])") !== null;
+      box.hidden = words.length > 0 && !any;
+      if (words.length) { if (!("was" in box.dataset)) box.dataset.was = box.open ? "1" : ""; box.open = any; }
+      else if ("was" in box.dataset) { box.open = box.dataset.was === "1"; delete box.dataset.was; }
+    });
+    $("#judgement-matches").textContent = words.length ? `${shown} of ${state.info.judgements.length} match` : "";
   }
 
   function leverNote() {
@@ -278,11 +366,13 @@
   }
 
   function buildControls() {
+    state.rows = {};
     const levers = $("#levers");
     levers.replaceChildren(...state.info.levers.map((p) => slider(p, "lever")));
     if (!state.info.levers.length) levers.append(el("p", {class: "hint", text: "This model has no levers."}));
-    const js = $("#judgements");
-    js.replaceChildren(...state.info.judgements.map((p) => slider(p, "judgement")));
+    $("#judgements").replaceChildren(...judgementGroups());
+    if (state.info.judgements.some((p) => p.name in state.params)) $("#judgements-box").open = true;
+    filterJudgements();
     $("#judgement-count").textContent = `(${state.info.judgements.length})`;
     $("#judgement-note").textContent = `Untouched, each is sampled over its range across the ${state.info.limits.dashboard_runs} runs; moving a slider fixes it at that value in every run.`;
     leverNote();
@@ -435,8 +525,88 @@
     box.scrollTop = Math.max(0, mark.offsetTop - box.offsetTop - box.clientHeight / 3);
   }
 
+  /* ---------- the whole state in the URL, and its export as scenario overrides ---------- */
+  const TABS = ["trajectories", "compare", "structure", "about"];
+
+  // What a shared link asks for: ?model=&scenario=&tab=&var=…&compare=…&set.NAME=VALUE (read once, at load).
+  function readUrl() {
+    const q = new URLSearchParams(location.search);
+    const set = {};
+    for (const [key, value] of q) if (key.startsWith("set.")) set[key.slice(4)] = value;
+    return {model: q.get("model"), scenario: q.get("scenario"), tab: q.get("tab"), variables: q.getAll("var"),
+            compare: q.getAll("compare"), set};
+  }
+
+  // Replaces the address with the current state, so a reload or a shared link restores it.
+  function writeUrl() {
+    if (!state.info) return;
+    const q = new URLSearchParams();
+    q.set("model", state.model);
+    if (state.scenario) q.set("scenario", state.scenario);
+    if (state.tab !== "trajectories") q.set("tab", state.tab);
+    for (const v of state.variables) q.append("var", v);
+    for (const c of state.compare) q.append("compare", c);
+    for (const [name, value] of Object.entries(state.params)) q.set("set." + name, String(value));
+    const url = `${location.pathname}?${q}`;
+    if (url !== location.pathname + location.search) history.replaceState(null, "", url + location.hash);
+  }
+
+  // A link's state applied to the model just loaded; what this model does not have is named, not silently dropped.
+  function applyLinked(linked) {
+    const ignored = [];
+    if (linked && linked.model === state.model) {
+      if (linked.scenario !== null) {
+        if (state.info.scenarios.includes(linked.scenario)) state.scenario = linked.scenario; else ignored.push(`scenario ${linked.scenario}`);
+      }
+      const settable = new Map([...state.info.levers, ...state.info.judgements].map((p) => [p.name, p]));
+      for (const [name, text] of Object.entries(linked.set)) {
+        const value = Number(text);
+        if (settable.has(name) && text.trim() !== "" && Number.isFinite(value)) state.params[name] = value;
+        else ignored.push(`${name}=${text}`);
+      }
+      const known = new Set(state.info.variables.map((v) => v.name));
+      const variables = linked.variables.filter((v) => known.has(v));
+      if (variables.length) state.variables = variables;
+      ignored.push(...linked.variables.filter((v) => !known.has(v)).map((v) => `variable ${v}`));
+      const compare = linked.compare.filter((c) => state.info.scenarios.includes(c));
+      if (compare.length) state.compare = compare;
+    }
+    const note = $("#link-note");
+    note.hidden = !ignored.length;
+    note.textContent = ignored.length ? `The link asked for what this model does not have (ignored): ${ignored.join(", ")}.` : "";
+  }
+
+  // The settings as a scenario overrides file: `policylab run MODEL --overrides FILE` reproduces this ensemble.
+  function overridesYaml() {
+    const q = (text) => JSON.stringify(text);  // a JSON string is a valid YAML double-quoted scalar
+    const lines = ["# PolicyLab scenario overrides, exported from the dashboard.",
+                   "# Run: policylab run MODEL_FILE --overrides THIS_FILE",
+                   `model: ${q(state.info.name)}`];
+    if (state.scenario) lines.push(`scenario: ${q(state.scenario)}`);
+    lines.push(`runs: ${state.info.limits.dashboard_runs}`, "seed: 0");
+    const entries = Object.entries(state.params);
+    lines.push(entries.length ? "set:" : "set: {}");
+    for (const [name, value] of entries) lines.push(`  ${q(name)}: ${String(value)}`);
+    return lines.join("\n") + "\n";
+  }
+
+  function exportYaml() {
+    const link = el("a", {href: URL.createObjectURL(new Blob([overridesYaml()], {type: "application/yaml"})),
+                          download: `${state.model}-${state.scenario || "model"}-overrides.yaml`});
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }
+
+  async function copyLink() {
+    writeUrl();
+    try { await navigator.clipboard.writeText(location.href); setStatus("idle", "link copied"); }
+    catch (err) { setStatus("idle", "copy the link from the address bar"); }
+  }
+
   /* ---------- model and scenario selection ---------- */
-  async function selectModel(id) {
+  async function selectModel(id, linked) {
     setStatus("busy", "loading model…");
     state.model = id;
     state.info = await api(`/api/models/${id}`);
@@ -444,6 +614,7 @@
     state.params = {};
     state.variables = state.info.key_variables.slice(0, 6);
     state.compare = [state.scenario, ...state.info.scenarios.filter((s) => s !== state.scenario).slice(0, 1)].filter(Boolean);
+    applyLinked(linked);
     const sel = $("#scenario-select");
     sel.replaceChildren(...state.info.scenarios.map((s) => el("option", {value: s, text: s})));
     if (!state.info.scenarios.length) sel.append(el("option", {value: "", text: "(as written)"}));
@@ -482,10 +653,15 @@
     }).catch((e) => box.replaceChildren(el("h3", {text: "Validation"}), el("p", {class: "hint", text: `not available: ${e.message || e}`})));
   }
 
-  function selectTab(name) {
+  function showTab(name) {
     state.tab = name;
     document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
     document.querySelectorAll(".tab").forEach((t) => { t.hidden = t.id !== `tab-${name}`; });
+  }
+
+  function selectTab(name) {
+    showTab(name);
+    writeUrl();
     if (name === "trajectories" || name === "compare") refresh();
     if (name === "structure" && !state.fitted) fitDiagram();
     window.dispatchEvent(new Event("resize"));
@@ -495,18 +671,14 @@
     document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));
     $("#scenario-select").addEventListener("change", (e) => {
       state.scenario = e.target.value || null;
-      for (const p of state.info.levers) if (!(p.name in state.params)) {
-        const input = document.querySelector(`#levers input[data-param="${CSS.escape(p.name)}"]`);
-        if (input) input.value = p.level[state.scenario] ?? p.baseline;
-      }
+      for (const p of state.info.levers) if (state.rows[p.name]) state.rows[p.name]();
       leverNote(); schedule();
     });
     $("#model-select").addEventListener("change", (e) => selectModel(e.target.value));
+    $("#export-yaml").addEventListener("click", exportYaml);
+    $("#copy-link").addEventListener("click", copyLink);
     dragToPan($("#diagram"));
-    $("#judgement-filter").addEventListener("input", (e) => {
-      const q = e.target.value.toLowerCase();
-      document.querySelectorAll("#judgements .param").forEach((row) => { row.hidden = q && !row.dataset.name.includes(q); });
-    });
+    $("#judgement-filter").addEventListener("input", filterJudgements);
     $("#reset-all").addEventListener("click", () => { state.params = {}; buildControls(); schedule(); });
     document.querySelectorAll("[data-zoom]").forEach((b) => b.addEventListener("click", () => {
       const z = b.dataset.zoom;
@@ -517,7 +689,11 @@
     try {
       state.models = await api("/api/models");
       $("#model-select").replaceChildren(...state.models.map((m) => el("option", {value: m.id, text: m.name})));
-      if (state.models.length) await selectModel(state.models[0].id);
+      const linked = readUrl();
+      if (TABS.includes(linked.tab)) showTab(linked.tab);
+      const chosen = state.models.find((m) => m.id === linked.model) || state.models[0];
+      if (chosen) $("#model-select").value = chosen.id;
+      if (chosen) await selectModel(chosen.id, linked);
       else setStatus("error", "this server serves no model");
     } catch (err) {
       setStatus("error", err.message);
