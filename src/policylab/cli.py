@@ -413,7 +413,8 @@ def diagram(
     fmt: Annotated[str, typer.Option("--format", "-f", help="svg (needs Graphviz) or dot.")] = "",
     constants: Annotated[bool, typer.Option("--constants", help="Also draw constants as nodes.")] = False,
     view: Annotated[str, typer.Option("--view", help="all (the whole graph), core (stocks and levers, linked through "
-                                      "flows and auxiliaries), loop:ID (one loop and its neighbours) or loops:ID,ID "
+                                      "flows and auxiliaries), sector:NAME (one sector's variables, NAME as the [tag] "
+                                      "opening their doc), loop:ID (one loop and its neighbours) or loops:ID,ID "
                                       "(those loops only; IDs as `policylab loops` prints them).")] = "all",
 ) -> None:
     """Draw the causal-loop diagram derived from the equations: signed links, feedback loops, evidence on hover."""
@@ -428,25 +429,19 @@ def diagram(
 
         loaded = load(model if model is not None else default_model())
         graph = causal_graph(loaded, include_constants=constants)
-        layout, title = "dot", f"{loaded.name}: causal-loop diagram"
+        layout, title, outside = "dot", f"{loaded.name}: causal-loop diagram", None
         shown = graph.loops
         if view != "all":
             from dataclasses import replace
 
-            from policylab.report.views import core_view, loops_view
+            from policylab.report.views import view_of
 
-            kind, _, ids = view.partition(":")
-            if kind == "core" and not ids:
-                graph = core_view(graph)
-                shown = graph.loops
-            elif kind in ("loop", "loops") and ids:
-                graph = loops_view(graph, [i.strip() for i in ids.split(",")], neighbours=kind == "loop")
-                layout = "circo"  # a loop reads as a circle; its members are the title, not a legend row
-                title = f"{loaded.name}: {', '.join(loop.label for loop in graph.loops)}"
-                shown, graph = graph.loops, replace(graph, loops=[])
-            else:
-                raise UsageError(f"--view must be all, core, loop:ID or loops:ID,ID, not {view!r}")
-        text = to_dot(graph, title, layout)
+            chosen_view = view_of(graph, loaded.ir, view)
+            layout, title, outside = chosen_view.layout, f"{loaded.name}: {chosen_view.title}", chosen_view.outside
+            graph, shown = chosen_view.graph, list(chosen_view.loops)
+            if chosen_view.key.startswith("loop"):
+                graph = replace(graph, loops=[])
+        text = to_dot(graph, title, layout, outside)
         if chosen == "svg":
             text = render_svg(text)
         _emit(text, output)

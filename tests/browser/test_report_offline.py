@@ -28,3 +28,24 @@ def test_the_report_opens_from_disk_without_network_or_console_errors(page, tmp_
     assert page.locator("table.evidence tbody tr").count() == 6
     page.screenshot(path=str(artifacts / "report.png"), full_page=True)
     assert page.problems == []
+
+
+def test_clicking_a_loop_in_the_report_draws_it_highlighted_and_the_view_buttons_switch_diagrams(
+        page, tmp_path, artifacts, graphviz, stand_in):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    path = tmp_path / "report.html"
+    path.write_text(build_report(policylab.load(stand_in), runs=16), encoding="utf-8")
+    page.goto(path.as_uri())
+    page.wait_for_selector("#dominance .main-svg", timeout=60_000)
+    shown = page.locator("figure.diagram-view:not([hidden])")
+    assert shown.count() == 1 and shown.get_attribute("data-view").startswith("loops:")
+    pick = page.locator(".loop-pick").first
+    loop = pick.get_attribute("data-loop")
+    pick.click()
+    assert shown.get_attribute("data-view") == f"loop:{loop}"
+    assert shown.locator("svg.dimmed g.edge.hl").count() >= 2 and shown.locator("svg g.node.hl").count() >= 1
+    page.locator("#diagram-views").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "report-loop.png"))
+    page.click('.view-button[data-view="all"]')
+    assert shown.get_attribute("data-view") == "all" and shown.locator("svg.dimmed").count() == 0
+    assert page.problems == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -24,7 +24,6 @@ from policylab.compile.causal import CausalGraph, causal_graph
 from policylab.model.evidence import check_quotes
 from policylab.model.ir import Constant, Lever
 from policylab.report.card import model_card_html, render_markdown
-from policylab.report.diagram import DiagramError, render_svg, to_dot
 from policylab.report.fan import (
     event_marks,
     fan,
@@ -35,6 +34,7 @@ from policylab.report.fan import (
     thinned_index,
     x_axis,
 )
+from policylab.report.structure import structure
 from policylab.report.figures import bars_figure, box_figure, colour, fan_panels
 from policylab.results.outcomes import needed_variables
 from policylab.results.intervals import Interval
@@ -118,14 +118,16 @@ def _fan_figures(model: Model, results: Mapping[str, xr.Dataset]) -> list[dict[s
     return charts
 
 
-def _diagram(model: Model, graph: CausalGraph) -> str | None:
-    """The diagram as inline SVG, without Graphviz's loop legend (the report lists the loops itself)."""
+def report_loops(model: Model, scenario: str | None, runs: int, seed: int, backend: str = "auto") -> xr.Dataset | None:
+    """The loop analysis the dominance chart draws (one scenario, the report's ensemble); None without feedback."""
+    from policylab.report.dominance import chart_save_every
+    from policylab.results.loops.ensemble import NoLoopsError
+
     try:
-        svg = render_svg(to_dot(replace(graph, loops=[]), f"{model.name}: causal-loop diagram"))
-    except DiagramError:
+        return model.loops(scenario=scenario, runs=runs, seed=seed, backend=backend,  # type: ignore[arg-type]
+                           save_every=chart_save_every(model.ir))
+    except NoLoopsError:
         return None
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else None
 
 
 def _evidence_rows(model: Model, graph: CausalGraph, sources: Sequence[str]) -> list[dict[str, object]]:
@@ -222,10 +224,11 @@ def _template() -> jinja2.Template:
 
 def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: Sequence[str] = (),
                   findings: Findings | None = None, include_constants: bool = False,
-                  validation: object | None = None) -> str:
+                  validation: object | None = None, loops: xr.Dataset | None = None) -> str:
     """The report as one HTML string, from ensembles already simulated (one Dataset per scenario).
 
-    ``validation`` (a ``policylab.validation.ValidationReport``) adds the Validation section.
+    ``validation`` (a ``policylab.validation.ValidationReport``) adds the Validation section;
+    ``loops`` (``Model.loops``, e.g. from ``report_loops``) the loop-dominance chart.
     """
     ir = model.ir
     first = next(iter(results.values()))
@@ -243,7 +246,7 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
         "period": f"{format_x(x_axis(ir, first)[0])} – {format_x(x_axis(ir, first)[-1])}",
         "comparison": _comparison(model, results, runs), "charts": _fan_figures(model, results),
         "events": [{"name": m.name, "when": format_x(m.x), "doc": m.doc} for m in event_marks(ir)],
-        "svg": _diagram(model, graph), "loops": graph.loops, "links": len(graph.links),
+        **structure(model, graph, loops), "loops": graph.loops, "links": len(graph.links),
         "evidence": _evidence_rows(model, graph, sources), "judgements": judgements, "levers": levers,
         "findings": findings, "bars": bars, "boxes": boxes, "card": model_card_html(ir),
         "plotly_js": get_plotlyjs().replace("</script", "<\\/script"),
@@ -263,8 +266,12 @@ def build_report(model: Model, scenarios: Sequence[str] | None = None, runs: int
     (holdouts aside, which calibrate) and units, over ``runs``-member ensembles.
     """
     results = run_scenarios(model, scenarios, runs, seed, progress, backend)
+    first = next(iter(results))
+    if progress is not None:
+        progress(f"loop analysis of {first}")
+    loops = report_loops(model, first if first in model.ir.scenarios else None, runs, seed, backend)
     return render_report(model, results, sources=sources, findings=findings,
-                         validation=report_validation(model, runs, seed, backend, progress))
+                         validation=report_validation(model, runs, seed, backend, progress), loops=loops)
 
 
 REPORT_CHECK_KINDS = ("behaviour", "data", "reality", "lever_response", "units")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+from collections.abc import Mapping
+from dataclasses import replace
 from html import escape
 
 from policylab.compile.causal import CausalGraph
@@ -35,23 +38,53 @@ def _tooltip(link) -> str:  # type: ignore[no-untyped-def]
     return f"{link.source} -> {link.target} ({link.sign}): " + " | ".join(parts)
 
 
-def to_dot(graph: CausalGraph, title: str, layout: str = "dot") -> str:
-    """The diagram as DOT text (no Graphviz needed to produce it); ``layout="circo"`` draws a loop as a circle."""
+WRAP = 16  # characters per line of a node's name in a compact view
+
+
+def _wrapped(name: str) -> str:
+    """A long name broken at its underscores into lines of about ``WRAP`` characters (DOT ``\\n``)."""
+    lines = [""]
+    for part in name.split("_"):
+        if lines[-1] and len(lines[-1]) + 1 + len(part) > WRAP:
+            lines[-1] += "_"
+            lines.append(part)
+        else:
+            lines[-1] = f"{lines[-1]}_{part}" if lines[-1] else part
+    return "\\n".join(_quote(line)[1:-1] for line in lines)
+
+
+def to_dot(graph: CausalGraph, title: str, layout: str = "dot", outside: Mapping[str, str] | None = None,
+           rankdir: str = "LR", compact: bool = False) -> str:
+    """The diagram as DOT text (no Graphviz needed to produce it); ``layout="circo"`` draws a loop as a circle.
+
+    ``outside`` (node -> its sector) are drawn faded, their sector under their name; ``compact``
+    wraps long names and packs ranks closer (the readable views).
+    """
+    outside = outside or {}
+    spacing = (", nodesep=0.18, ranksep=0.45" + (", mindist=0.3" if layout == "circo" else "")) if compact else ""
     lines = [
         "digraph causal_loops {",
-        f"  graph [layout={layout}, rankdir=LR, fontname=Helvetica, labelloc=t, label={_quote(title)}, "
+        f"  graph [layout={layout}, rankdir={rankdir}{spacing}, fontname=Helvetica, labelloc=t, label={_quote(title)}, "
         f"tooltip={_quote(title)}];",
         "  node [fontname=Helvetica, fontsize=11, style=filled, fillcolor=\"#f7f7f7\", color=\"#555555\"];",
         "  edge [fontname=Helvetica, fontsize=12, arrowsize=0.7];",
     ]
     for name, kind in graph.nodes.items():
         fill = {"stock": "#e8f0fa", "lever": "#fdf2d0", "event": "#fde2e2"}.get(kind, "#f7f7f7")
-        lines.append(f"  {_quote(name)} [shape={SHAPES.get(kind, 'ellipse')}, fillcolor=\"{fill}\", "
+        label = _wrapped(name) if compact else _quote(name)[1:-1]
+        faded = f", label=\"{label}\"" if compact else ""
+        if name in outside:
+            fill, faded = "#ffffff", (f", style=\"filled,dashed\", color=\"#9aa4ae\", fontcolor=\"#6b7682\", "
+                                      f"label=\"{label}\\n[{_quote(outside[name])[1:-1]}]\"")
+        lines.append(f"  {_quote(name)} [shape={SHAPES.get(kind, 'ellipse')}, fillcolor=\"{fill}\"{faded}, "
                      f"tooltip={_quote(f'{name} ({kind})')}];")
+    # circo places labels mid-edge without moving them apart: a stock and its flow's two signs would
+    # collide, so there each sign sits by its arrowhead
+    sign = "headlabel" if compact and layout != "dot" else "label"
     for link in graph.links:
         style = "solid" if link.declared else "dashed"
         lines.append(
-            f"  {_quote(link.source)} -> {_quote(link.target)} [label={_quote(link.sign)}, color=\"{COLOURS[link.sign]}\", "
+            f"  {_quote(link.source)} -> {_quote(link.target)} [{sign}={_quote(link.sign)}, labeldistance=1.8, color=\"{COLOURS[link.sign]}\", "
             f"fontcolor=\"{COLOURS[link.sign]}\", style={style}, tooltip={_quote(_tooltip(link))}, "
             f"labeltooltip={_quote(_tooltip(link))}];"
         )
@@ -85,3 +118,27 @@ def render_svg(dot: str, timeout: float = 120.0) -> str:
     if done.returncode != 0:
         raise DiagramError(f"Graphviz failed: {done.stderr.strip()[:500]}")
     return done.stdout
+
+
+VIEW_BOX = (1035.0, 570.0)  # points (1380 x 760 px) a readable view should fit: a 1440 x 900 window less margins
+
+
+def _size(svg: str) -> tuple[float, float]:
+    found = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    return (float(found.group(1)), float(found.group(2))) if found else (1.0, 1.0)
+
+
+def view_svg(view, title: str, box: tuple[float, float] = VIEW_BOX) -> str:  # type: ignore[no-untyped-def]
+    """A readable view (``report.views.View``) as SVG, laid out left-right or top-down, whichever fits ``box`` larger.
+
+    No loop legend: the page around the view lists the loops.
+    """
+    graph = replace(view.graph, loops=[])
+    best, scale = "", -1.0
+    for rankdir in ("LR", "TB") if view.layout == "dot" else ("LR",):
+        svg = render_svg(to_dot(graph, title, view.layout, view.outside, rankdir, compact=view.key != "all"))
+        width, height = _size(svg)
+        fits = min(box[0] / width, box[1] / height)
+        if fits > scale:
+            best, scale = svg, fits
+    return best[best.find("<svg"):]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,3 +93,60 @@ def to_json(ds: xr.Dataset, rows: list[LoopRow], evidence: dict, interval: Inter
                                      ds.members.values) if str(i) in shown
         },
     }
+
+
+CHARTED_LOOPS = 6  # loops a dominance chart names; the rest of their partition is one "other loops" band
+
+
+@dataclass(frozen=True)
+class DominanceSeries:
+    """Loop dominance over time in one cycle partition: what the loop-dominance chart draws.
+
+    ``share[k, t]``: share of runs in which loop k has the largest |relative score| of its
+    partition at saved time t (NaN where no run has a defined score); ``other[t]``: the share
+    in which another loop of the partition does; ``quantiles[q, k, t]``: the relative score's
+    low, median and high over the runs (the interval convention).
+    """
+
+    partition: int
+    loops: tuple[str, ...]
+    polarity: tuple[str, ...]
+    members: tuple[str, ...]
+    times: np.ndarray
+    dates: np.ndarray | None
+    share: np.ndarray
+    other: np.ndarray
+    quantiles: np.ndarray
+    partition_loops: int
+    runs: int
+
+
+def dominance_over_time(ds: xr.Dataset, interval: Interval = Interval(), top: int = CHARTED_LOOPS) -> DominanceSeries:
+    """The ``top`` loops most often dominant over time, in the partition where a loop dominates most often."""
+    from policylab.results.loops.ensemble import dominance
+
+    relative = np.asarray(ds["relative_score"].transpose("loop", "time", "run").values, dtype=float)
+    partitions = [int(p) for p in ds.partition.values]
+    alone = [bool(a) for a in ds.alone.values]
+    dominant = dominance(relative, partitions, alone)
+    defined = dominant.any(axis=0)  # (time, run): some loop dominates its partition
+    share = dominant.mean(axis=2)
+    candidates = [i for i, a in enumerate(alone) if not a] or list(range(len(alone)))
+    best = max(candidates, key=lambda i: (float(share[i].mean()), -i))
+    part = partitions[best]
+    members = [i for i in candidates if partitions[i] == part]
+    members.sort(key=lambda i: (-float(share[i].mean()), str(ds.loop.values[i])))
+    chosen = members[:top]
+    valid = np.where(defined.mean(axis=1) > 0, 1.0, np.nan)
+    with warnings.catch_warnings():  # a time where no run has a score (the first step) is NaN, as it should be
+        warnings.simplefilter("ignore", RuntimeWarning)
+        quantiles = np.nanquantile(relative[chosen], interval.quantiles, axis=2) if chosen else np.empty((3, 0, 0))
+    others = [i for i in members if i not in chosen]
+    other = (share[others].sum(axis=0) if others else np.zeros(share.shape[1])) * valid
+    dates = np.asarray(ds["date"].values) if "date" in ds.coords else None
+    return DominanceSeries(
+        partition=part, loops=tuple(str(ds.loop.values[i]) for i in chosen),
+        polarity=tuple(str(ds.polarity.values[i]) for i in chosen),
+        members=tuple(str(ds.members.values[i]) for i in chosen), times=np.asarray(ds.time.values, dtype=float),
+        dates=dates, share=share[chosen] * valid, other=other, quantiles=quantiles,
+        partition_loops=len(members), runs=int(ds.sizes["run"]))
