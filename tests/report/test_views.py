@@ -1,4 +1,4 @@
-"""Readable diagram views: sectors from doc tags, paths contracted with their signs, each view small enough to read."""
+"""Readable diagram views: sectors (declared, or doc tags), paths contracted with their signs, each view small enough to read."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ constants:
 stocks:
   customers: {initial: 10, units: people, in: [adoption], out: [churn], doc: "[customers] Customers"}
   potential: {initial: 1000, units: people, out: [adoption], doc: "[customers] People not yet customers"}
-  capacity: {initial: 50, units: people, in: [investment], doc: "[firm] Customers the firm can serve"}
+  capacity: {initial: 50, units: people, in: [investment], sector: firm, doc: "Customers the firm can serve"}
 flows:
   adoption: {equation: "reach * advertising * customers * potential / 1000 * min(1, capacity / customers)", units: people/month}
   churn: {equation: "customers * 0.01 * price", units: people/month}
@@ -45,7 +45,7 @@ def market(tmp_path_factory):
     return model, causal_graph(model)
 
 
-def test_sectors_come_from_doc_tags_flows_take_their_stocks_and_the_rest_their_neighbours(market):
+def test_sectors_are_declared_or_doc_tags_flows_take_their_stocks_and_the_rest_their_neighbours(market):
     model, graph = market
     of = sectors(model.ir, graph)
     assert of["customers"] == of["potential"] == of["adoption"] == of["churn"] == "customers"

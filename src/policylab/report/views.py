@@ -10,9 +10,10 @@
 * ``loops:ID,ID``: a set of loops (e.g. the dominant loops of a period), nothing else;
 * ``all``: the whole graph.
 
-A variable's sector is the tag opening its ``doc`` in square brackets (``[militias] Capability
-of …``); an untagged flow belongs to the sector of its stock, and any other untagged variable to
-the sector most of its tagged neighbours share. A model without tags has no sector views.
+A variable's sector is its ``sector:`` when it declares one, else the tag opening its ``doc`` in
+square brackets (``[militias] Capability of …``); a flow with neither belongs to the sector of
+its stock, and any other variable to the sector most of its neighbours share. A model without
+sectors has no sector views.
 """
 
 from __future__ import annotations
@@ -93,12 +94,14 @@ def core_view(graph: CausalGraph) -> CausalGraph:
 
 
 def sectors(ir: IR, graph: CausalGraph) -> dict[str, str]:
-    """Each node's sector: its doc's ``[tag]``, a flow's stock's, else its tagged neighbours' (empty without tags)."""
+    """Each node's sector: its ``sector:``, else its doc's ``[tag]``, a flow's stock's, else its neighbours' ({} if none)."""
     found: dict[str, str] = {}
     for name in graph.nodes:
-        tag = SECTOR_TAG.match(getattr(ir.variables.get(name), "doc", "") or "")
-        if tag:
-            found[name] = tag.group(1).strip()
+        var = ir.variables.get(name)
+        tag = SECTOR_TAG.match(getattr(var, "doc", "") or "")
+        declared = (getattr(var, "sector", "") or "").strip()
+        if declared or tag:
+            found[name] = declared or tag.group(1).strip()  # type: ignore[union-attr]
     if not found:
         return {}
     for stock_name, var in ir.variables.items():
