@@ -470,5 +470,5 @@ def _as_param(name: str, value: ParamValue, runs: int) -> float | np.ndarray:
 
 
 def load(path: str | Path) -> Model:
-    """Read a model file (.yaml, .xmile, .stmx, .itmx) and return a runnable Model."""
+    """Read a model file (.yaml, .xmile, .stmx, .itmx, .mdl) and return a runnable Model."""
     return Model(read_model(path))

@@ -196,7 +196,7 @@ def _split_vars(text: str | None) -> list[str] | None:
 
 @app.command()
 def run(
-    model: Annotated[Optional[Path], typer.Argument(help="Model file (.yaml, .xmile, .stmx, .itmx); default: the flagship.")] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="Model file (.yaml, .xmile, .stmx, .itmx, .mdl); default: the flagship.")] = None,
     scenario: Annotated[Optional[list[str]], typer.Option("--scenario", "-s", help="Scenario to run (repeat to compare; default: all for tables, the default scenario for csv).")] = None,
     runs: Annotated[Optional[int], typer.Option("--runs", "-n", min=1, help="Ensemble size; >1 samples every judgement parameter over its range. Default: 1 for csv, 1000 for tables of models with judgement parameters.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Root random seed (run k uses stream k). Default: 0.")] = None,
@@ -383,9 +383,10 @@ def check(
 
 @app.command()
 def conformance(
-    folder: Annotated[Path, typer.Argument(help="Folder searched recursively for *.xmile test models.")],
+    folder: Annotated[Path, typer.Argument(help="Folder of test models: those FOLDER/TESTS.txt lists, else every "
+                                           "*.xmile and *.mdl found recursively.")],
 ) -> None:
-    """Run every *.xmile model under FOLDER and compare it with output.csv (else output.tab) beside it.
+    """Run the *.xmile and *.mdl models under FOLDER and compare each with output.csv (else output.tab) beside it.
 
     Prints one PASS/FAIL line per file (a FAIL names the first differing variable, time,
     expected and actual value) and `N passed, M failed` last; exits 1 when any test fails.
@@ -393,9 +394,11 @@ def conformance(
     from policylab.conformance import find_tests, run_test, summary
 
     if not folder.is_dir():
-        raise _fail(UsageError(f"{folder}: not a folder; give the folder holding the XMILE test models"))
+        raise _fail(UsageError(f"{folder}: not a folder; give the folder holding the XMILE or Vensim test models"))
     outcomes = []
-    for path in find_tests(folder):
+    with _errors():
+        tests = find_tests(folder)
+    for path in tests:
         outcome = run_test(path)
         for note in outcome.warnings:
             err.print(f"warning: {note}", markup=False, highlight=False)

@@ -1,4 +1,7 @@
-"""Run a folder of XMILE test models and compare each with its expected output.
+"""Run a folder of XMILE and Vensim test models and compare each with its expected output.
+
+The tests are the files ``TESTS.txt`` in the folder lists (one path a line, relative to the
+folder), else every ``*.xmile`` and ``*.mdl`` file found recursively.
 
 The rule (``../shared/conformance/xmile/README.md``):
 
@@ -15,6 +18,7 @@ The rule (``../shared/conformance/xmile/README.md``):
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 import warnings
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policylab.errors import PolicyLabError
+from policylab.errors import PolicyLabError, UsageError
 from policylab.expr.names import canonical
 
 RTOL = 1e-5
@@ -64,9 +68,32 @@ class Outcome:
         return f"PASS {shown}" if self.passed else f"FAIL {shown}: {self.message}"
 
 
+TEST_SUFFIXES = (".xmile", ".mdl")
+TEST_LIST = "TESTS.txt"
+
+
 def find_tests(root: Path) -> list[Path]:
-    """Every ``*.xmile`` file under ``root``, recursively, in sorted order."""
-    return sorted(p for p in Path(root).rglob("*") if p.is_file() and p.suffix.lower() == ".xmile")
+    """The files ``root/TESTS.txt`` lists, else every ``*.xmile`` and ``*.mdl`` file under ``root`` (sorted)."""
+    root = Path(root)
+    listing = root / TEST_LIST
+    if listing.is_file():
+        return _listed(root, listing)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEST_SUFFIXES)
+
+
+def _listed(root: Path, listing: Path) -> list[Path]:
+    """The paths of a test list, each kept inside ``root`` (blank lines and ``#`` comments skipped)."""
+    tests: list[Path] = []
+    base = root.resolve()
+    for number, raw in enumerate(listing.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        entry = raw.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        path = root / entry
+        if not path.resolve().is_relative_to(base):
+            raise UsageError(f"{listing}:{number}: {entry!r} is outside the folder; list paths inside it")
+        tests.append(path)
+    return tests
 
 
 def expected_file(model_path: Path) -> Path | None:
@@ -91,8 +118,13 @@ def _number(cell: str) -> float:
 def read_expected(path: Path) -> Expected:
     """Read ``output.csv`` / ``output.tab``, filling empty cells down their column."""
     delimiter = "\t" if path.suffix.lower() == ".tab" else ","
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = [row for row in csv.reader(handle, delimiter=delimiter) if any(cell.strip() for cell in row)]
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:  # Vensim writes some outputs in Latin-1
+        text = data.decode("latin-1")
+    lines = io.StringIO(text, newline="")
+    rows = [row for row in csv.reader(lines, delimiter=delimiter) if any(cell.strip() for cell in row)]
     if len(rows) < 2:
         raise ValueError(f"{path}: expected a header and at least one row of values")
     header, body = rows[0], rows[1:]
@@ -178,7 +210,7 @@ def run_test(path: Path, expected_path: Path | None = None) -> Outcome:
 
 
 def run_suite(root: Path) -> list[Outcome]:
-    """Run every ``*.xmile`` test under ``root``."""
+    """Run every test of ``root`` (see :func:`find_tests`)."""
     return [run_test(path) for path in find_tests(Path(root))]
 
 

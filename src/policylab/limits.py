@@ -45,6 +45,7 @@ class Limit:
 
 MODEL_BYTES = Limit("model_bytes", 5_000_000, "bytes of a YAML model, stakeholder, coupling or mapping file")
 XMILE_BYTES = Limit("xmile_bytes", 50_000_000, "bytes of an XMILE model file")
+VENSIM_BYTES = Limit("vensim_bytes", 50_000_000, "bytes of a Vensim .mdl model file")
 SOURCE_BYTES = Limit("source_bytes", 20_000_000, "bytes of one source document read to verify quotes")
 YAML_VALUES = Limit("yaml_values", 100_000, "values in a YAML file once its aliases are expanded")
 FLAT_VARIABLES = Limit("flat_variables", 50_000,
@@ -56,5 +57,5 @@ CONNECTIONS = Limit("connections", 1000, "connections the server holds at once (
                     "far above what the dashboard needs, so that clients holding half-sent requests (each closed "
                     "after header_seconds) cannot take every connection")
 
-ALL: tuple[Limit, ...] = (MODEL_BYTES, XMILE_BYTES, SOURCE_BYTES, YAML_VALUES, FLAT_VARIABLES, EXPLORE_RUNS,
+ALL: tuple[Limit, ...] = (MODEL_BYTES, XMILE_BYTES, VENSIM_BYTES, SOURCE_BYTES, YAML_VALUES, FLAT_VARIABLES, EXPLORE_RUNS,
                           HEADER_SECONDS, IDLE_SECONDS, CONNECTIONS)

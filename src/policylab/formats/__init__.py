@@ -1,4 +1,4 @@
-"""Readers and writers of model files: the native YAML format and XMILE."""
+"""Readers and writers of model files: the native YAML format, XMILE and Vensim (read only)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from policylab.model.ir import Model
 
 XMILE_SUFFIXES = (".xmile", ".stmx", ".itmx", ".xml")
 YAML_SUFFIXES = (".yaml", ".yml")
+VENSIM_SUFFIXES = (".mdl",)
 
 
 def read_model(path: str | Path) -> Model:
@@ -16,7 +17,7 @@ def read_model(path: str | Path) -> Model:
     file = Path(path)
     suffix = file.suffix.lower()
     if not file.exists():
-        raise ModelFileError(f"{file}: no such file; give the path of a .yaml, .xmile, .stmx or .itmx model")
+        raise ModelFileError(f"{file}: no such file; give the path of a .yaml, .xmile, .stmx, .itmx or .mdl model")
     if file.is_dir():
         candidate = file / "model.yaml"
         if candidate.exists():
@@ -32,8 +33,12 @@ def read_model(path: str | Path) -> Model:
         except ImportError as err:
             raise ModelFileError(f"{file}: XMILE support is not available in this installation") from err
         return read_xmile(file)
+    if suffix in VENSIM_SUFFIXES:
+        from policylab.formats.vensim import read_vensim
+
+        return read_vensim(file)
     raise ModelFileError(
-        f"{file}: unknown model format {suffix or '(no extension)'!r}; PolicyLab reads .yaml/.yml and .xmile/.stmx/.itmx"
+        f"{file}: unknown model format {suffix or '(no extension)'!r}; PolicyLab reads .yaml/.yml, .xmile/.stmx/.itmx and .mdl (Vensim)"
     )
 
 

@@ -1,0 +1,187 @@
+"""Vensim functions onto PolicyLab's op registry: one table of spellings, argument orders and rewrites.
+
+Where Vensim and PolicyLab mean the same thing, the registry's ``vensim`` column gives the
+spelling (``ABS``, ``DELAY FIXED``, ``IF THEN ELSE``…). The rest is here, each with why:
+
+- ``SMOOTHI``/``SMOOTH3I``/``DELAY1I``/``DELAY3I`` are the forms with an initial value;
+- ``SMOOTH N`` and ``DELAY N`` take (input, time, initial, order); the registry's
+  ``smoothn``/``delayn`` take (input, time, order, initial);
+- ``DELAY FIXED`` rounds its delay time to whole TIME STEPs with halves up (2.5 steps wait
+  3), as Vensim does; the engine's pipeline rounds halves to even, so the reader passes it
+  ``TIME STEP * INT(delay / TIME STEP + 0.5)``;
+- ``PULSE(start, width)`` is 1 from start for width (at least one TIME STEP), which is
+  ``PULSE TRAIN(start, width, 0, start + width)``; PolicyLab's own ``pulse`` is a volume;
+- ``MIN``/``MAX`` take two arguments, ``MODULO`` is the remainder with the sign of the
+  dividend (``fmod``: MODULO(-7, 3) is -1 in Vensim), ``INTEGER`` truncates, ``LOG(x, base)`` is ``LN(x) / LN(base)``, ``POWER(a, b)``
+  is ``a ^ b``, ``QUANTUM(x, q)`` is ``q * INTEGER(x / q)``, ``GAME(x)`` is ``x``;
+- ``TIME STEP`` is the clock's DT; ``INITIAL TIME``, ``FINAL TIME`` and ``SAVEPER`` are the
+  numbers of the model's time settings.
+
+Anything else is refused by name: the message says which construct and that it is not
+supported yet, never a silent wrong answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from policylab.errors import ModelFileError
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.builtins import BUILTINS
+from policylab.expr.names import canonical
+from policylab.formats.vensim.equations import Table, Text
+
+SUBSCRIPTS_LATER = "subscripts are not supported yet (issue 18)"
+
+#: Vensim functions with the registry row of the same meaning and argument order (from its ``vensim`` column).
+SAME_MEANING: dict[str, str] = {canonical(row.vensim): row.name for row in BUILTINS.values() if row.vensim}
+SAME_MEANING.update({
+    "min": "min",
+    "max": "max",
+    "modulo": "fmod",
+    "smoothi": "smooth",
+    "smooth3i": "smooth3",
+    "delay1i": "delay1",
+    "delay3i": "delay3",
+    "random_uniform": "uniform",
+})
+for _reordered in ("smooth_n", "delay_n", "if_then_else", "pulse_train", "delay_fixed"):
+    SAME_MEANING.pop(_reordered, None)
+
+#: Arity of the Vensim forms (the registry's may be wider: ``smooth`` takes an optional initial value).
+VENSIM_ARITY: dict[str, tuple[int, int]] = {
+    "smooth": (2, 2), "smoothi": (3, 3), "smooth3": (2, 2), "smooth3i": (3, 3), "delay1": (2, 2), "delay1i": (3, 3),
+    "delay3": (2, 2), "delay3i": (3, 3), "delay_fixed": (3, 3), "trend": (3, 3), "forecast": (3, 3),
+    "min": (2, 2), "max": (2, 2), "step": (2, 2), "ramp": (3, 3), "random_uniform": (3, 3),
+}
+
+#: Vensim constructs refused with a reason (canonical name -> what to say).
+NOT_YET: dict[str, str] = {
+    "active_initial": "ACTIVE INITIAL is only supported as the whole equation of a variable",
+    "integ": "INTEG must be the whole equation of a level: Stock = INTEG(rate, initial value)",
+    "sample_if_true": "SAMPLE IF TRUE is not supported yet",
+    "a_function_of": "A FUNCTION OF is a placeholder Vensim writes for an unfinished equation; write the equation",
+    "tabbed_array": SUBSCRIPTS_LATER,
+    "vector_select": SUBSCRIPTS_LATER, "vector_elm_map": SUBSCRIPTS_LATER, "vector_sort_order": SUBSCRIPTS_LATER,
+    "vector_rank": SUBSCRIPTS_LATER, "vector_reorder": SUBSCRIPTS_LATER, "elmcount": SUBSCRIPTS_LATER,
+    "sum": SUBSCRIPTS_LATER, "prod": SUBSCRIPTS_LATER, "vmin": SUBSCRIPTS_LATER, "vmax": SUBSCRIPTS_LATER,
+    "allocate_by_priority": SUBSCRIPTS_LATER, "allocate_available": SUBSCRIPTS_LATER,
+    "invert_matrix": SUBSCRIPTS_LATER,
+}
+_DATA_PREFIXES = ("get_xls", "get_direct", "get_data", "get_123", "get_vdf", "get_time_value")
+
+
+@dataclass
+class Translator:
+    """Maps one variable's Vensim expression onto registry builtins; ``where`` is ``file:line: name``."""
+
+    where: str
+    lookups: frozenset[str]
+    clock: dict[str, Expr]
+    add_table: Callable[[Table, str], str]
+    """Registers an inline or derived table and returns its variable name (args: table, extrapolation)."""
+    table_of: Callable[[str], Table | None]
+
+    def fail(self, message: str) -> ModelFileError:
+        return ModelFileError(f"{self.where}: {message}")
+
+    def __call__(self, expr: Expr) -> Expr:
+        match expr:
+            case Num():
+                return expr
+            case Name(name=n):
+                return self.clock.get(n, expr)
+            case Subscript(name=n, indices=idx):
+                raise self.fail(f"{n}[{', '.join(idx)}]: {SUBSCRIPTS_LATER}")
+            case UnaryOp(op=op, operand=o):
+                return UnaryOp(op, self(o))
+            case BinOp(op=op, left=a, right=b):
+                return BinOp(op, self(a), self(b))
+            case Compare(op=op, left=a, right=b):
+                return Compare(op, self(a), self(b))
+            case BoolOp(op=op, left=a, right=b):
+                return BoolOp(op, self(a), self(b))
+            case Not(operand=o):
+                return Not(self(o))
+            case Call(func=f, args=args):
+                return self._call(f, args)
+            case Text(value=v):
+                raise self.fail(f"a quoted text '{v}' where a number is expected; only the data functions take text")
+        raise self.fail(f"unexpected expression {expr!r}")
+
+    def _arity(self, func: str, args: tuple[Expr, ...], low: int, high: int) -> None:
+        if not low <= len(args) <= high:
+            wanted = str(low) if low == high else f"{low} to {high}"
+            raise self.fail(f"{func.replace('_', ' ').upper()} takes {wanted} arguments, got {len(args)}")
+
+    def _call(self, func: str, raw: tuple[Expr, ...]) -> Expr:
+        if func in self.lookups:
+            self._arity(func, raw, 1, 1)
+            return Call(func, (self(raw[0]),))
+        if func == "with_lookup":
+            table = raw[1]
+            assert isinstance(table, Table)
+            return Call(self.add_table(table, "clamp"), (self(raw[0]),))
+        if func in ("lookup_extrapolate", "lookup_forward", "lookup_backward"):
+            return self._lookup_variant(func, raw)
+        if func in NOT_YET:
+            reason = NOT_YET[func]
+            raise self.fail(f"{func.replace('_', ' ').upper()}: {reason}" if reason == SUBSCRIPTS_LATER else reason)
+        if func.startswith(_DATA_PREFIXES):
+            raise self.fail(f"{func.replace('_', ' ').upper()}: reading data files (GET XLS/DIRECT/DATA…) is not "
+                            "supported yet; put the values in the model as constants or lookups")
+        args = tuple(self(a) for a in raw)
+        if func in VENSIM_ARITY:
+            self._arity(func, args, *VENSIM_ARITY[func])
+        rewrite = _REWRITES.get(func)
+        if rewrite is not None:
+            low, high, build = rewrite
+            self._arity(func, args, low, high)
+            return build(args)
+        if func in SAME_MEANING:
+            row = BUILTINS[SAME_MEANING[func]]
+            self._arity(func, args, row.min_args, row.max_args if row.max_args is not None else len(args))
+            return Call(row.name, args)
+        raise self.fail(f"unknown function {func.replace('_', ' ').upper()}: neither a Vensim function PolicyLab "
+                        "supports (docs/vensim.md) nor a lookup defined in the model")
+
+    def _lookup_variant(self, func: str, raw: tuple[Expr, ...]) -> Expr:
+        self._arity(func, raw, 2, 2)
+        table_ref = raw[0]
+        if not isinstance(table_ref, Name) or table_ref.name not in self.lookups:
+            raise self.fail(f"{func.replace('_', ' ').upper()} needs the name of a lookup as its first argument")
+        if func != "lookup_extrapolate":
+            raise self.fail(f"{func.replace('_', ' ').upper()} is not supported yet")
+        table = self.table_of(table_ref.name)
+        assert table is not None
+        return Call(self.add_table(table, "linear"), (self(raw[1]),))
+
+
+def _pulse(args: tuple[Expr, ...]) -> Expr:
+    start, width = args
+    width_or_dt = Call("max", (width, Name("dt")))
+    return Call("pulse_train", (start, width_or_dt, Num(0.0), BinOp("+", start, width_or_dt)))
+
+
+def _delay_fixed(args: tuple[Expr, ...]) -> Expr:
+    steps = Call("int", (BinOp("+", BinOp("/", args[1], Name("dt")), Num(0.5)),))
+    return Call("delay_fixed", (args[0], BinOp("*", Name("dt"), steps), args[2]))
+
+
+def _log(args: tuple[Expr, ...]) -> Expr:
+    return BinOp("/", Call("ln", (args[0],)), Call("ln", (args[1],)))
+
+
+_REWRITES: dict[str, tuple[int, int, Callable[[tuple[Expr, ...]], Expr]]] = {
+    "if_then_else": (3, 3, lambda a: IfThenElse(a[0], a[1], a[2])),
+    "smooth_n": (4, 4, lambda a: Call("smoothn", (a[0], a[1], a[3], a[2]))),
+    "delay_n": (4, 4, lambda a: Call("delayn", (a[0], a[1], a[3], a[2]))),
+    "pulse": (2, 2, _pulse),
+    "delay_fixed": (3, 3, _delay_fixed),
+    "pulse_train": (4, 4, lambda a: Call("pulse_train", a)),
+    "log": (2, 2, _log),
+    "power": (2, 2, lambda a: BinOp("^", a[0], a[1])),
+    "quantum": (2, 2, lambda a: BinOp("*", a[1], Call("trunc", (BinOp("/", a[0], a[1]),)))),
+    "game": (1, 1, lambda a: a[0]),
+}

@@ -1,0 +1,348 @@
+"""Read a Vensim ``.mdl`` model (without subscripts) into the model IR.
+
+Steps: bytes -> text (UTF-8, else Latin-1) -> records (``records``) -> one parsed definition
+per record (``equations``, a lark grammar) -> control variables to the clock, levels to
+stocks, lookups to graphical functions, everything else through the function table
+(``functions``) to auxiliaries and constants. A level's rate becomes its flows when it is a
+sum and difference of auxiliaries (those become flows), else one flow named
+``<level>_net_flow`` holding the whole rate. Vensim integrates with Euler; so does the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import warnings
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from policylab.errors import Location, ModelFileError
+from policylab.expr.ast import BinOp, Call, Expr, Name, Num, UnaryOp, children, names_in
+from policylab.expr.builtins import OPERATORS
+from policylab.files import read_capped
+from policylab.formats.vensim.equations import Definition, Table, parse_definition
+from policylab.formats.vensim.functions import SUBSCRIPTS_LATER, Translator
+from policylab.formats.vensim.records import Record, decode, split_records
+from policylab.limits import FLAT_VARIABLES, VENSIM_BYTES
+from policylab.model.ir import AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec
+
+
+class VensimReadWarning(UserWarning):
+    """Something in a ``.mdl`` file was left out on purpose (the sketch); the message says what."""
+
+
+CONTROL = ("initial_time", "final_time", "time_step", "saveper")
+_UNIT_RANGE = re.compile(r"\s*\[[^\]]*\]\s*$")
+_KEYWORD_HELP = {
+    ":=": "a data variable (values from a .vdf or data file)",
+    ":INTERPOLATE:": "a data variable (:INTERPOLATE:)",
+    ":RAW:": "a data variable (:RAW:)",
+    ":HOLD BACKWARD:": "a data variable (:HOLD BACKWARD:)",
+    ":LOOK FORWARD:": "a data variable (:LOOK FORWARD:)",
+    ":THE CONDITION:": "a reality-check constraint (:THE CONDITION:)",
+    ":TEST INPUT:": "a reality-check test input (:TEST INPUT:)",
+}
+
+
+def read_vensim(path: str | Path) -> Model:
+    """Read the Vensim model at ``path`` into a Model (a VensimReadWarning says the sketch was ignored)."""
+    file = Path(path)
+    return read_vensim_bytes(read_capped(file, VENSIM_BYTES, "model file"), str(file))
+
+
+def read_vensim_bytes(data: bytes, file: str = "<string>") -> Model:
+    """Read Vensim ``.mdl`` text from bytes; ``file`` is used in messages and as the model's path."""
+    sections = split_records(decode(data), file, FLAT_VARIABLES.value())
+    if not sections.records:
+        raise ModelFileError(f"{file}: no equations found; a Vensim model is a list of 'name = expression ~ units ~ "
+                             "comment |' records")
+    model = _Builder(file, sections.records).build(hashlib.sha256(data).hexdigest())
+    if sections.has_sketch:
+        warnings.warn(f"{file}: the sketch (diagram layout) is ignored; `policylab diagram` draws the model from its "
+                      "equations", VensimReadWarning, stacklevel=2)
+    return model
+
+
+def _units(text: str) -> str:
+    return _UNIT_RANGE.sub("", text).strip()
+
+
+def _free_name(wanted: str, *taken: dict[str, object]) -> str:
+    name, number = wanted, 1
+    while any(name in names for names in taken):
+        number += 1
+        name = f"{wanted}_{number}"
+    return name
+
+
+@dataclass
+class _Builder:
+    """Turns the parsed records of one file into IR variables and a clock."""
+
+    file: str
+    records: tuple[Record, ...]
+    variables: dict[str, AnyVariable] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=dict)
+    derived: dict[tuple[str, str], str] = field(default_factory=dict)
+    active_initial: dict[str, Expr] = field(default_factory=dict)
+
+    def where(self, record: Record, definition: Definition | None = None) -> str:
+        place = f"{self.file}:{record.line}"
+        return f"{place}: {definition.display}" if definition is not None else place
+
+    def build(self, digest: str) -> Model:
+        definitions = self._checked()
+        clock = _Clock(self.file, {d.name: (r, d) for r, d in definitions if d.name in CONTROL})
+        time = clock.spec()
+        substitutions: dict[str, Expr] = {name: Num(value) for name, value in clock.numbers().items()}
+        substitutions["time_step"] = Name("dt")
+        self.tables = {d.name: d.table for _, d in definitions if d.kind == "lookup" and d.table is not None}
+        pending: list[tuple[Record, Definition, Translator]] = []
+        for record, definition in definitions:
+            if definition.name in CONTROL:
+                continue
+            translator = Translator(self.where(record, definition), frozenset(self.tables), substitutions,
+                                    lambda table, extrapolation, owner=definition.name: self._add_table(
+                                        table, extrapolation, owner, record),
+                                    self.tables.get)
+            pending.append((record, definition, translator))
+        stocks: list[tuple[Record, Definition, Expr]] = []
+        for record, definition, translator in pending:
+            common = self._common(record, definition)
+            if definition.kind == "lookup":
+                assert definition.table is not None
+                self._check_table(definition.table, self.where(record, definition))
+                self.variables[definition.name] = Lookup(**common, xs=definition.table.xs, ys=definition.table.ys)
+                continue
+            expr = definition.expr
+            assert expr is not None
+            text = " ".join(record.equation.split("=", 1)[1].split()) if "=" in record.equation else ""
+            if isinstance(expr, Call) and expr.func == "integ":
+                if len(expr.args) != 2:
+                    raise translator.fail(f"INTEG takes 2 arguments (rate, initial value), got {len(expr.args)}")
+                rate = translator(expr.args[0])
+                initial = translator(expr.args[1])
+                self.variables[definition.name] = Stock(**common, initial=initial, initial_text=text)
+                stocks.append((record, definition, rate))
+            elif isinstance(expr, Call) and expr.func == "active_initial":
+                if len(expr.args) != 2:
+                    raise translator.fail("ACTIVE INITIAL takes 2 arguments (active equation, initial value), got "
+                                          f"{len(expr.args)}")
+                self.active_initial[definition.name] = translator(expr.args[1])
+                self.variables[definition.name] = Auxiliary(**common, equation=translator(expr.args[0]),
+                                                            equation_text=text)
+            elif isinstance(expr, Call) and expr.func == "with_lookup":
+                table = expr.args[1]
+                assert isinstance(table, Table)
+                self._check_table(table, self.where(record, definition))
+                self.variables[definition.name] = Lookup(**common, xs=table.xs, ys=table.ys,
+                                                         input=translator(expr.args[0]))
+            else:
+                value = translator(expr)
+                if isinstance(value, Num):
+                    self.variables[definition.name] = Constant(**common, value=value.value)
+                else:
+                    self.variables[definition.name] = Auxiliary(**common, equation=value, equation_text=text)
+        for record, definition, rate in stocks:
+            self._connect(record, definition, rate)
+        self._apply_active_initial()
+        name = Path(self.file).stem
+        return Model(name=name, time=time, variables=self.variables, path=self.file,
+                     extras={"sha256": digest, "format": "vensim"})
+
+    def _common(self, record: Record, definition: Definition) -> dict[str, object]:
+        return {"name": definition.name, "units": _units(record.units), "doc": record.comment,
+                "display": definition.display, "where": Location(self.file, record.line), "sector": record.group}
+
+    def _checked(self) -> list[tuple[Record, Definition]]:
+        """Each record parsed, in file order; the first construct this reader cannot take is refused by file, line
+        and name."""
+        seen: dict[str, int] = {}
+        parsed: list[tuple[Record, Definition]] = []
+        for record in self.records:
+            definition = parse_definition(record.equation, f"{self.file}:{record.line}")
+            parsed.append((record, definition))
+            where = self.where(record, definition)
+            if definition.kind == "subscript_range":
+                raise ModelFileError(f"{where}: a subscript range definition; {SUBSCRIPTS_LATER}")
+            if definition.subscripts:
+                raise ModelFileError(f"{where}[{', '.join(definition.subscripts)}]: a subscripted equation; "
+                                     f"{SUBSCRIPTS_LATER}")
+            if definition.kind == "value_list":
+                raise ModelFileError(f"{where}: a list of values (an array constant); {SUBSCRIPTS_LATER}")
+            if definition.kind in ("data", "keyword", "bare"):
+                what = _KEYWORD_HELP.get(definition.keyword, f"a definition with {definition.keyword or 'no equation'}")
+                raise ModelFileError(f"{where}: {what} is not supported yet; give the variable an equation with '='")
+            if definition.kind == "lookup_call":
+                raise ModelFileError(f"{where}: a lookup read from a data file (GET XLS/DIRECT LOOKUPS) is not "
+                                     "supported yet; write the points in the model")
+            if definition.name in seen:
+                raise ModelFileError(f"{where}: defined twice (first on line {seen[definition.name]}); keep one "
+                                     "equation")
+            seen[definition.name] = record.line
+        return parsed
+
+    def _check_table(self, table: Table, where: str) -> None:
+        if not table.xs:
+            raise ModelFileError(f"{where}: the lookup has no points; give at least one (x, y) pair")
+        if any(b < a for a, b in zip(table.xs, table.xs[1:])):
+            raise ModelFileError(f"{where}: the lookup's x values {list(table.xs)} do not increase; list the points "
+                                 "in order of x")
+        if not all(math.isfinite(v) for v in (*table.xs, *table.ys)):
+            raise ModelFileError(f"{where}: the lookup holds a value that is not a finite number")
+
+    def _add_table(self, table: Table, extrapolation: str, owner: str, record: Record) -> str:
+        where = f"{self.file}:{record.line}: {owner}"
+        self._check_table(table, where)
+        key = (repr(table), extrapolation)
+        if key in self.derived:
+            return self.derived[key]
+        name = _free_name(f"{owner}_lookup" if extrapolation == "clamp" else f"{owner}_extrapolated_lookup",
+                          self.variables, self.tables)
+        self.variables[name] = Lookup(name=name, display=name, xs=table.xs, ys=table.ys,
+                                      extrapolation=extrapolation,  # type: ignore[arg-type]
+                                      where=Location(self.file, record.line), sector=record.group)
+        self.derived[key] = name
+        return name
+
+    def _connect(self, record: Record, definition: Definition, rate: Expr) -> None:
+        """Give the level its flows: the named auxiliaries of a sum of terms, else one net flow."""
+        terms = _terms(rate, +1)
+        names = [name for name, _ in terms] if terms is not None else []
+        usable = (terms is not None and len(set(names)) == len(names)
+                  and all(isinstance(self.variables.get(n), (Auxiliary, Flow)) for n in names))
+        stock = self.variables[definition.name]
+        assert isinstance(stock, Stock)
+        if usable and terms is not None:
+            for name, _sign in terms:
+                var = self.variables[name]
+                if isinstance(var, Auxiliary):
+                    self.variables[name] = Flow(**{k: getattr(var, k) for k in ("name", "units", "doc", "display",
+                                                                                "where", "sector")},
+                                                equation=var.equation, equation_text=var.equation_text)
+            inflows = tuple(n for n, sign in terms if sign > 0)
+            outflows = tuple(n for n, sign in terms if sign < 0)
+        else:
+            flow = _free_name(f"{definition.name}_net_flow", self.variables)
+            self.variables[flow] = Flow(name=flow, display=f"{definition.display} net flow",
+                                        where=Location(self.file, record.line), equation=rate, sector=record.group,
+                                        doc=f"the rate of {definition.display} as its INTEG equation writes it")
+            inflows, outflows = (flow,), ()
+        self.variables[definition.name] = replace(stock, inflows=inflows, outflows=outflows)
+
+    def _apply_active_initial(self) -> None:
+        """Levels whose initial value names an ACTIVE INITIAL variable start from its initial equation."""
+        if not self.active_initial:
+            return
+        for name, var in list(self.variables.items()):
+            if not isinstance(var, Stock) or var.initial is None:
+                continue
+            initial = _substitute(var.initial, self.active_initial)
+            for reached in self._reached(initial):
+                if reached in self.active_initial:
+                    raise ModelFileError(f"{var.where}: {var.display}: its initial value depends on the ACTIVE INITIAL "
+                                         f"variable {self.variables[reached].display} through other variables; PolicyLab "
+                                         "uses the initial equation only where a level's initial value names it directly")
+            self.variables[name] = replace(var, initial=initial)
+
+    def _reached(self, expr: Expr) -> set[str]:
+        found: set[str] = set()
+        stack = list(names_in(expr))
+        while stack:
+            name = stack.pop()
+            if name in found:
+                continue
+            found.add(name)
+            var = self.variables.get(name)
+            if isinstance(var, (Auxiliary, Flow)) and var.equation is not None:
+                stack.extend(names_in(var.equation))
+        return found
+
+
+def _terms(expr: Expr, sign: int) -> list[tuple[str, int]] | None:
+    """``a + b - c`` as [(a, +1), (b, +1), (c, -1)]; None when a term is not a plain name."""
+    match expr:
+        case Name(name=n):
+            return [(n, sign)]
+        case UnaryOp(op=op, operand=o):
+            return _terms(o, -sign if op == "-" else sign)
+        case BinOp(op="+" | "-", left=a, right=b):
+            left = _terms(a, sign)
+            right = _terms(b, -sign if expr.op == "-" else sign)
+            return left + right if left is not None and right is not None else None
+    return None
+
+
+def _substitute(expr: Expr, values: dict[str, Expr]) -> Expr:
+    """``expr`` with the names in ``values`` replaced by their expressions."""
+    if isinstance(expr, Name) and expr.name in values:
+        return values[expr.name]
+    kids = children(expr)
+    if not kids:
+        return expr
+    names = [f.name for f in fields(expr) if f.name not in ("op", "func", "name", "value", "indices")]
+    new = tuple(_substitute(k, values) for k in kids)
+    if isinstance(expr, Call):
+        return Call(expr.func, new)
+    return replace(expr, **dict(zip(names, new, strict=True)))
+
+
+@dataclass
+class _Clock:
+    """INITIAL TIME, FINAL TIME, TIME STEP and SAVEPER: numbers, or expressions of each other."""
+
+    file: str
+    records: dict[str, tuple[Record, Definition]]
+
+    def numbers(self) -> dict[str, float]:
+        values = {name: self.value(name, ()) for name in CONTROL if name in self.records or name != "saveper"}
+        values.setdefault("saveper", values["time_step"])
+        return values
+
+    def value(self, name: str, path: tuple[str, ...]) -> float:
+        if name not in self.records:
+            raise ModelFileError(f"{self.file}: the model does not define {name.replace('_', ' ').upper()}; add "
+                                 f"'{name.replace('_', ' ').upper()} = number ~ time unit ~ |'")
+        if name in path:
+            raise ModelFileError(f"{self.file}: the time settings refer to each other in a circle "
+                                 f"({' -> '.join(path + (name,))})")
+        record, definition = self.records[name]
+        return self._fold(definition.expr, f"{self.file}:{record.line}: {definition.display}", path + (name,))
+
+    def _fold(self, expr: Expr | None, where: str, path: tuple[str, ...]) -> float:
+        match expr:
+            case Num(value=v):
+                return v
+            case Name(name=n) if n in CONTROL:
+                return self.value(n, path)
+            case UnaryOp(op=op, operand=o):
+                value = self._fold(o, where, path)
+                return -value if op == "-" else value
+            case BinOp(op=op, left=a, right=b) if op in OPERATORS:
+                return float(OPERATORS[op].fold(self._fold(a, where, path), self._fold(b, where, path)))
+        raise ModelFileError(f"{where}: a time setting must be a number (or arithmetic on the other time settings); "
+                             "PolicyLab's clock is fixed before the run")
+
+    def spec(self) -> TimeSpec:
+        values = self.numbers()
+        start, stop, dt, save = (values[n] for n in CONTROL)
+        where = f"{self.file}:{self.records['time_step'][0].line}"
+        if not (math.isfinite(start) and math.isfinite(stop) and math.isfinite(dt)) or not dt > 0 or not stop >= start:
+            raise ModelFileError(f"{where}: the time settings need TIME STEP > 0 and FINAL TIME >= INITIAL TIME (got "
+                                 f"INITIAL TIME {start:g}, FINAL TIME {stop:g}, TIME STEP {dt:g})")
+        if (stop - start) / dt > 50_000_000:
+            raise ModelFileError(f"{where}: the time settings ask for {(stop - start) / dt:.3g} steps; use a larger "
+                                 "TIME STEP")
+        if not (math.isfinite(save) and save > 0):
+            raise ModelFileError(f"{where}: SAVEPER {save:g} must be a positive number")
+        steps = max(round(save / dt), 1)
+        units = ""
+        for name in ("time_step", "final_time", "initial_time"):
+            if name in self.records:
+                units = units or _units(self.records[name][0].units)
+        return TimeSpec(start=start, stop=stop, dt=dt, save_every=steps * dt, units=units or "time",
+                        method=Method.EULER)
+
+
+__all__ = ["VensimReadWarning", "read_vensim", "read_vensim_bytes"]

@@ -1,0 +1,202 @@
+"""The Vensim reader: each supported construct against hand-computed values, and bad input as file:line errors."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import policylab
+from policylab.cli import app
+from policylab.errors import ExpressionError, ModelFileError, PolicyLabError, UnreadableFileError
+from policylab.formats.vensim import VensimReadWarning, read_vensim, read_vensim_bytes
+from policylab.limits import VENSIM_BYTES
+from policylab.model.ir import Constant, Flow, Lookup, Method, Stock
+
+HERE = Path(__file__).resolve().parent / "vensim"
+CONTROL = """
+FINAL TIME = 4 ~ Day ~ |
+INITIAL TIME = 0 ~ Day ~ |
+SAVEPER = TIME STEP ~ Day ~ |
+TIME STEP = 1 ~ Day ~ |
+"""
+
+
+def _run(name: str) -> dict[str, np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VensimReadWarning)
+        result = policylab.load(HERE / name).run()
+    return {key: np.asarray(result[key].values, dtype=float)[0] for key in result.data_vars}
+
+
+def _read(text: str, file: str = "m.mdl") -> policylab.Model:
+    return policylab.Model(read_vensim_bytes(text.encode("utf-8"), file))
+
+
+# -- structure ---------------------------------------------------------------------------------
+def test_teacup_reads_groups_units_comments_and_the_clock() -> None:
+    with pytest.warns(VensimReadWarning, match="teacup.mdl: the sketch .* is ignored"):
+        model = read_vensim(HERE / "teacup.mdl")
+    assert (model.time.start, model.time.stop, model.time.dt, model.time.save_every) == (0, 30, 0.5, 1.0)
+    assert model.time.units == "Minute" and model.time.method == Method.EULER
+    cup = model.variables["teacup_temperature"]
+    assert isinstance(cup, Stock) and cup.outflows == ("heat_loss_to_room",) and cup.inflows == ()
+    assert cup.display == "Teacup Temperature" and cup.units == "Degrees Fahrenheit"
+    assert cup.doc == "The temperature of the tea." and cup.sector == "Tea" and cup.where.line == 8
+    assert isinstance(model.variables["heat_loss_to_room"], Flow)
+    assert isinstance(model.variables["room_temperature"], Constant)
+    assert not {"initial_time", "final_time", "time_step", "saveper"} & set(model.variables)
+
+
+def test_teacup_integrates_with_euler() -> None:
+    values = _run("teacup.mdl")
+    temperature, expected = 180.0, []
+    for step in range(61):
+        if step % 2 == 0:
+            expected.append(temperature)
+        temperature -= 0.5 * (temperature - 70) / 10
+    np.testing.assert_allclose(values["teacup_temperature"], expected, rtol=1e-12)
+
+
+def test_a_rate_that_is_not_a_sum_of_auxiliaries_becomes_one_net_flow() -> None:
+    model = _read("s = INTEG(2 * r - 1, 0) ~ ~ | r = 3 ~ ~ |" + CONTROL)
+    stock = model.ir.variables["s"]
+    assert isinstance(stock, Stock) and stock.inflows == ("s_net_flow",)
+    np.testing.assert_allclose(model.run()["s"].values[0], [0, 5, 10, 15, 20])
+
+
+# -- functions, operators, lookups, delays -----------------------------------------------------
+def test_logic_arithmetic_and_math_functions() -> None:
+    values = _run("functions.mdl")
+    np.testing.assert_array_equal(values["cond"], [10, 0, 1, 1, 1, 10, 0])
+    # MIN + 10 MAX + 100 ABS - (2^3)^2/64: "^" groups from the left as in Vensim
+    np.testing.assert_array_equal(values["arith"], [239, 240, 241, 242, 242, 252, 262])
+    np.testing.assert_array_equal(values["math"], [20] * 7)  # INTEGER truncates, MODULO keeps the dividend's sign
+    np.testing.assert_array_equal(values["zero_division"], [7] * 7)
+
+
+def test_step_ramp_pulse_and_pulse_train() -> None:
+    # STEP(5, 2) + 100 RAMP(1, 1, 3) + 1000 PULSE(3, 1) + 10000 PULSE TRAIN(1, 1, 2, 4)
+    np.testing.assert_array_equal(_run("functions.mdl")["inputs"], [0, 10000, 105, 11205, 205, 205, 205])
+
+
+def test_unchangeable_constant_is_a_constant() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VensimReadWarning)
+        variable = read_vensim(HERE / "functions.mdl").variables["unchangeable"]
+    assert isinstance(variable, Constant) and variable.value == 42
+
+
+def test_named_inline_and_extrapolated_lookups() -> None:
+    values = _run("lookups.mdl")
+    np.testing.assert_allclose(values["named"], [0, 1, 2, 2.5, 3])
+    np.testing.assert_allclose(values["unranged"], [10, 11, 12, 13, 14])
+    np.testing.assert_allclose(values["inline"], [0, 10, 20, 30, 40])
+    np.testing.assert_allclose(values["nested"], [2, 4, 6, 6, 6])  # clamped beyond the last point
+    np.testing.assert_allclose(values["extrapolated"], [0, 2, 3, 4, 5])  # continues the last segment
+    model = read_vensim(HERE / "lookups.mdl")
+    assert isinstance(model.variables["inline"], Lookup) and model.variables["inline"].input is not None
+
+
+def test_smooth_delay_trend_and_initial_families() -> None:
+    values = _run("delays.mdl")
+    half = [0, 0, 5, 7.5, 8.75, 9.375, 9.6875, 9.84375, 9.921875]  # x += (10 - x) / 2 from t = 1
+    np.testing.assert_allclose(values["smoothed"], half)
+    np.testing.assert_allclose(values["delayed"], half)  # DELAY1 and SMOOTH agree for a step under Euler
+    np.testing.assert_allclose(values["smoothed_from"], [4, 2, 6, 8, 9, 9.5, 9.75, 9.875, 9.9375])
+    third = [0, 0, 0, 0, 10, 10, 10, 10, 10]  # three stages of time 1 with DT 1: one step each
+    np.testing.assert_allclose(values["smoothed_thrice"], third)
+    np.testing.assert_allclose(values["smoothed_n"], third)
+    np.testing.assert_allclose(values["delayed_thrice"], [1, 1, 1, 0, 10, 10, 10, 10, 10])
+    np.testing.assert_allclose(values["delayed_n"], values["delayed_thrice"])
+    np.testing.assert_allclose(values["pipeline"], [5, 5, 0, 10, 10, 10, 10, 10, 10])
+    assert values["trend_of_input"][:2].tolist() == [0, 5]  # (11 - 1) / (1 * 2) once the input steps
+    np.testing.assert_allclose(values["first_value"], [3] * 9)
+
+
+def test_active_initial_starts_a_level_from_its_initial_equation() -> None:
+    values = _run("delays.mdl")
+    np.testing.assert_allclose(values["started"], 2 * np.arange(9))
+    np.testing.assert_allclose(values["level"], 7 + np.concatenate([[0], np.cumsum(2 * np.arange(8))]))
+
+
+def test_quoted_names_may_hold_operators_and_separators() -> None:
+    model = _read('"a|b, c" = 2 ~ ~ | "x*y" = "a|b, c" * 3 ~ ~ |' + CONTROL)
+    np.testing.assert_allclose(model.run()["x*y"].values[0], [6] * 5)
+
+
+# -- bad input: file and line, the variable, what to do ----------------------------------------
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("a = 1 ~ ~ |\nb = (a + ~ ~ |" + CONTROL, 2, r"m\.mdl:2: cannot parse the equation: the equation ends too early"),
+    ("a = 1 ~ ~ |\n\nb = a ** 2 ~ ~ |" + CONTROL, 3, r"m\.mdl:3: cannot parse the equation: unexpected '\*'"),
+    ("a = SAMPLE IF TRUE(Time > 1, Time, 0) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: SAMPLE IF TRUE is not supported yet"),
+    ("a = GET XLS CONSTANTS('x.xlsx', 'a', 'B2') ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: GET XLS CONSTANTS: reading data"),
+    ("a = FROBNICATE(1) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: unknown function FROBNICATE"),
+    ("a = 1 + INTEG(1, 0) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: INTEG must be the whole equation"),
+    ("a ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: a definition with no equation is not supported yet"),
+    ("a := 1 ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: a data variable"),
+    ("x = 1 ~ ~ |\n:MACRO: m(a)\nm = a ~ ~ |\n:END OF MACRO:\n" + CONTROL, 2, r"m\.mdl:2: a :MACRO: definition"),
+    ("a = 1 ~ ~ |\na = 2 ~ ~ |" + CONTROL, 2, r"m\.mdl:2: a: defined twice \(first on line 1\)"),
+    ("a = MIN(1) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: MIN takes 2 arguments, got 1"),
+    ("t((2,0),(1,1)) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: t: the lookup's x values \[2.0, 1.0\] do not increase"),
+    ("a = 1 ~ ~ |\nb = 2 ~ ~", 2, r"m\.mdl:2: the last equation does not end with '\|'"),
+])
+def test_bad_input_names_file_line_and_what_to_do(text: str, line: int, message: str) -> None:
+    with pytest.raises(ModelFileError, match=message):
+        read_vensim_bytes(text.encode(), "m.mdl")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("Region: north, south ~ ~ |\npop[Region] = 1, 2 ~ ~ |" + CONTROL, r"m\.mdl:1: Region: a subscript range"),
+    ("pop[Region] = 5 ~ ~ |" + CONTROL, r"m\.mdl:1: pop\[Region\]: a subscripted equation"),
+    ("a = 1 ~ ~ |\ntotal = SUM(pop[Region!]) ~ ~ |" + CONTROL, r"m\.mdl:2: total: SUM"),
+    ("a = 1 ~ ~ |\nb = c[north] * 2 ~ ~ |" + CONTROL, r"m\.mdl:2: b: c\[north\]"),
+    ("a = 1, 2, 3 ~ ~ |" + CONTROL, r"m\.mdl:1: a: a list of values"),
+    ("a = VECTOR SELECT(1, 2, 3, 4, 5) ~ ~ |" + CONTROL, r"m\.mdl:1: a: VECTOR SELECT"),
+])
+def test_subscripts_are_refused_naming_file_line_and_variable(text: str, message: str) -> None:
+    with pytest.raises(ModelFileError, match=message + r".*subscripts are not supported yet \(issue 18\)"):
+        read_vensim_bytes(text.encode(), "m.mdl")
+
+
+def test_a_missing_or_dynamic_time_setting_is_a_clear_error() -> None:
+    with pytest.raises(ModelFileError, match=r"m\.mdl: the model does not define TIME STEP"):
+        read_vensim_bytes(b"a = 1 ~ ~ |\nFINAL TIME = 1 ~ ~ |\nINITIAL TIME = 0 ~ ~ |", "m.mdl")
+    with pytest.raises(ModelFileError, match=r"m\.mdl:2: FINAL TIME: a time setting must be a number"):
+        read_vensim_bytes(CONTROL.replace("FINAL TIME = 4", "FINAL TIME = a").encode() + b"a = 1 ~ ~ |", "m.mdl")
+
+
+def test_an_unknown_name_is_an_error_at_compile_time_naming_the_variable() -> None:
+    with pytest.raises(PolicyLabError, match="nowhere"):
+        _read("a = nowhere + 1 ~ ~ |" + CONTROL).run()
+
+
+def test_a_dynamic_smooth_order_is_refused_by_the_compiler() -> None:
+    with pytest.raises(ExpressionError, match="order"):
+        _read("o = 2 + STEP(1, 2) ~ ~ | a = SMOOTH N(Time, 2, 0, o) ~ ~ |" + CONTROL).run()
+
+
+def test_a_model_over_the_byte_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(VENSIM_BYTES.variable, "64")
+    big = tmp_path / "big.mdl"
+    big.write_text("a = 1 ~ ~ |" + CONTROL, encoding="utf-8")
+    with pytest.raises(UnreadableFileError, match="POLICYLAB_LIMIT_VENSIM_BYTES"):
+        policylab.load(big)
+
+
+def test_latin1_text_is_read() -> None:
+    model = read_vensim_bytes(("caf\xe9 = 1 ~ ~ |" + CONTROL).encode("latin-1"), "m.mdl")
+    assert model.variables["café"].display == "café"
+
+
+# -- the command line takes .mdl like any model --------------------------------------------------
+@pytest.mark.parametrize("command", [["run"], ["check"], ["diagram", "--format", "dot"]])
+def test_cli_verbs_take_an_mdl(command: list[str], tmp_path: Path) -> None:
+    args = [*command, str(HERE / "teacup.mdl")]
+    if command == ["run"]:
+        args += ["--out", str(tmp_path / "out.csv")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
