@@ -29,7 +29,7 @@ import xarray as xr
 from policylab.expr.names import canonical
 from policylab.explore.errors import DesignError
 from policylab.model.ir import Model, Outcome, Statistic
-from policylab.results.outcomes import evaluate_outcome
+from policylab.results.outcomes import outcome_array
 
 Period = Literal["week", "month", "quarter", "year"]
 PERIODS: tuple[str, ...] = get_args(Period)
@@ -91,7 +91,7 @@ def evaluate(ds: xr.Dataset, outcome: OutcomeSpec) -> np.ndarray:
     """One value per run of ``ds``."""
     if isinstance(outcome, Crossing):
         return outcome.evaluate(ds)
-    return np.asarray(evaluate_outcome(ds, outcome).values, dtype=float)
+    return outcome_array(ds, outcome)
 
 
 @dataclass(frozen=True)

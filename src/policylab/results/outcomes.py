@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -9,39 +11,49 @@ from policylab.errors import UsageError
 from policylab.model.ir import Model, Outcome
 
 
-def _window(ds: xr.Dataset, outcome: Outcome) -> xr.DataArray:
+def _window(ds: xr.Dataset, outcome: Outcome) -> slice | np.ndarray:
+    """The saved-time positions an outcome reads: a slice when they are contiguous (a view, no copy)."""
     if outcome.variable not in ds:
         raise UsageError(f"outcome {outcome.display or outcome.name!r} needs {outcome.variable!r}, which was not saved")
-    series = ds[outcome.variable]
+    times = ds.indexes["time"].to_numpy() if "time" in ds.indexes else ds["time"].values
     if outcome.at is not None:
-        times = ds["time"].values
         idx = int(np.argmin(np.abs(times - outcome.at)))
-        return series.isel(time=[idx])
+        return slice(idx, idx + 1)
     start = -np.inf if outcome.start is None else outcome.start
     end = np.inf if outcome.end is None else outcome.end
-    times = ds.indexes["time"].to_numpy() if "time" in ds.indexes else ds["time"].values
     inside = np.flatnonzero((times >= start - 1e-9) & (times <= end + 1e-9))
     if not inside.size:
         raise UsageError(f"outcome {outcome.display or outcome.name!r}: no saved time falls in its window")
-    if inside[-1] - inside[0] + 1 == inside.size:  # saved times ascend: the window is a slice (a view, no copy)
-        return series.isel(time=slice(int(inside[0]), int(inside[-1]) + 1))
-    return series.isel(time=inside)
+    if inside[-1] - inside[0] + 1 == inside.size:
+        return slice(int(inside[0]), int(inside[-1]) + 1)
+    return inside
+
+
+def outcome_array(ds: xr.Dataset, outcome: Outcome) -> np.ndarray:
+    """One value per run, computed on the saved array itself (no coordinates to carry: the fast path).
+
+    Reductions skip NaN as xarray's do (a sum of only NaN is 0, a mean, maximum or minimum NaN).
+    """
+    where = _window(ds, outcome)
+    window = np.asarray(ds.variables[outcome.variable].transpose("run", "time").values, dtype=float)[:, where]
+    stat = outcome.stat
+    if stat in ("value", "final"):
+        return window[:, -1].copy()
+    if stat == "change":
+        return window[:, -1] - window[:, 0]
+    if stat == "sum":
+        return np.nansum(window, axis=1)
+    with warnings.catch_warnings():  # all-NaN rows give NaN, as xarray's skipna reductions do, silently
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {"mean": np.nanmean, "max": np.nanmax, "min": np.nanmin}[stat](window, axis=1)
 
 
 def evaluate_outcome(ds: xr.Dataset, outcome: Outcome) -> xr.DataArray:
-    """One value per run."""
-    window = _window(ds, outcome)
-    reducers = {
-        "mean": lambda w: w.mean("time"),
-        "value": lambda w: w.isel(time=-1),
-        "final": lambda w: w.isel(time=-1),
-        "max": lambda w: w.max("time"),
-        "min": lambda w: w.min("time"),
-        "sum": lambda w: w.sum("time"),
-        "change": lambda w: w.isel(time=-1) - w.isel(time=0),
-    }
-    result = reducers[outcome.stat](window)
-    return result.drop_vars([c for c in ("time", "date") if c in result.coords]).rename(outcome.name)
+    """One value per run, labelled with the run coordinates of the variable it reads."""
+    values = outcome_array(ds, outcome)
+    series = ds[outcome.variable]
+    coords = {k: c for k, c in series.coords.items() if "time" not in c.dims and k not in ("time", "date")}
+    return xr.DataArray(values, dims=("run",), coords=coords, name=outcome.name)
 
 
 def threshold_value(model: Model, ds: xr.Dataset, outcome: Outcome) -> xr.DataArray | float | None:

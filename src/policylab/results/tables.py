@@ -12,7 +12,7 @@ import xarray as xr
 from policylab.model.ir import Constant, Model, Outcome, Stock
 from policylab.results.intervals import Interval, bimodal
 from policylab.results.numbers import number, percent
-from policylab.results.outcomes import evaluate_outcome, threshold_value
+from policylab.results.outcomes import outcome_array, threshold_value
 
 JSON_FORMAT = "policylab.run-table/2"
 
@@ -65,7 +65,7 @@ def threshold_text(model: Model, outcome: Outcome) -> str:
 
 
 def _cell(model: Model, ds: xr.Dataset, outcome: Outcome, interval: Interval) -> dict[str, Any]:
-    values = np.asarray(evaluate_outcome(ds, outcome).values, dtype=float)
+    values = outcome_array(ds, outcome)
     finite = np.isfinite(values)
     cell: dict[str, Any] = {"runs": int(values.size), "failed_runs": int(values.size - finite.sum())}
     if outcome.probability:

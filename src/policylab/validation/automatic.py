@@ -26,7 +26,7 @@ import xarray as xr
 from policylab.errors import PolicyLabError, SimulationError
 from policylab.model.guards import outside_range_expected
 from policylab.model.ir import Event, GeneratedEvent, Lever, Method
-from policylab.results.outcomes import evaluate_outcome
+from policylab.results.outcomes import outcome_array
 from policylab.simulate import Streams, judgement_parameters, sample_judgements
 from policylab.simulate.results import dates_of
 from policylab.validation import derived
@@ -195,7 +195,7 @@ def _figures(ctx: Context, ds: xr.Dataset) -> dict[str, tuple[float, float]]:
     figures = {}
     if ir.outcomes:
         for name, outcome in ir.outcomes.items():
-            value = float(evaluate_outcome(ds, outcome).values[0])
+            value = float(outcome_array(ds, outcome)[0])
             scale = float(np.nanmax(np.abs(ds[outcome.variable].values)))
             figures[name] = (value, scale)
     else:

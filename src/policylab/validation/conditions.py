@@ -30,7 +30,7 @@ from policylab.errors import CheckError, ExpressionError
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp, children
 from policylab.expr.parser import parse
 from policylab.model.ir import Constant, Lever, Model
-from policylab.results.outcomes import evaluate_outcome
+from policylab.results.outcomes import outcome_array
 
 DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 WINDOWED = ("mean", "max", "min", "sum", "peak_time", "first_time", "all", "any")
@@ -250,7 +250,7 @@ def _name(name: str, frames: Frames, ds: xr.Dataset, where: str) -> np.ndarray:
         value = frames.constants(name, ds) if frames.constants is not None else np.asarray(var.value)
         return np.asarray(value, dtype=float).reshape(-1, 1)
     if name in model.outcomes:
-        return evaluate_outcome(ds, model.outcomes[name]).values.astype(float)[:, None]
+        return outcome_array(ds, model.outcomes[name])[:, None]
     raise CheckError(f"{where}: {name!r} was not saved for this check (an internal error: please report it)")
 
 

@@ -18,7 +18,7 @@ from policylab.api import Model
 from policylab.compile.graph import suggest
 from policylab.errors import CheckError
 from policylab.model.ir import Check, Lever, Stock
-from policylab.results.outcomes import evaluate_outcome
+from policylab.results.outcomes import outcome_array
 from policylab.validation import derived
 from policylab.validation.conditions import Condition, Frames, compile_condition, evaluate, holds
 from policylab.validation.context import Context, where
@@ -245,7 +245,7 @@ def _path_sign(ctx: Context, lever: str, target: str, here: str) -> str:
 
 def _read(ds: xr.Dataset, ir, name: str, at: float | None) -> np.ndarray:  # type: ignore[no-untyped-def]
     if name in ir.outcomes and name not in ds.data_vars:
-        return evaluate_outcome(ds, ir.outcomes[name]).values
+        return outcome_array(ds, ir.outcomes[name])
     times = ds["time"].values
     index = len(times) - 1 if at is None else int(np.argmin(np.abs(times - at)))
     return ds[name].values[:, index]
