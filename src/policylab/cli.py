@@ -444,7 +444,7 @@ def diagram(
             graph, shown = chosen_view.graph, list(chosen_view.loops)
             if chosen_view.key.startswith("loop"):
                 graph = replace(graph, loops=[])
-        text = to_dot(graph, title, layout, outside)
+        text = to_dot(graph, title, layout, outside, compact=view != "all")
         if chosen == "svg":
             text = render_svg(text)
         _emit(text, output)

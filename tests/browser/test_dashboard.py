@@ -70,6 +70,7 @@ def test_clicking_a_link_shows_its_quote_highlighted_verbatim_in_the_seed(page, 
     link = next(lk for lk in info["links"] if any(ev["kind"] == "source" for ev in lk["evidence"]))
     _open(page, server)
     page.click('button[data-tab="structure"]')
+    page.click('#view-picker .view-button[data-view="all"]')  # the tab opens on a readable view; this link is in the whole graph
     edge = page.locator(f'#diagram g.edge[data-source="{link["source"]}"][data-target="{link["target"]}"]')
     edge.wait_for(timeout=TIMEOUT)
     edge.locator("text").first.click()
@@ -78,4 +79,24 @@ def test_clicking_a_link_shows_its_quote_highlighted_verbatim_in_the_seed(page, 
     assert len(marked) > 20 and marked in seed_text
     assert page.get_attribute("#evidence", "data-link") == f'{link["source"]}->{link["target"]}'
     page.screenshot(path=str(artifacts / "dashboard-evidence.png"))
+    assert page.problems == []
+
+
+def test_the_structure_tab_opens_on_a_readable_view_and_a_loop_clicked_in_the_dominance_chart_is_drawn_highlighted(
+        page, server, artifacts, graphviz):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    _open(page, server)
+    page.click('button[data-tab="structure"]')
+    page.wait_for_selector("#dominance-chart .main-svg", timeout=TIMEOUT)
+    page.wait_for_function("""() => { const b = document.querySelector('#view-picker [aria-pressed="true"]');
+        return b && b.dataset.view.startsWith('loops:') && document.querySelector('#diagram svg'); }""", timeout=TIMEOUT)
+    nodes = page.locator("#diagram svg g.node").count()
+    assert 3 <= nodes <= 25
+    assert page.locator('#view-picker .view-button[data-view="all"]').count() == 1
+    page.locator("#dominance-chart .legend .traces").first.locator(".legendtoggle").click(force=True)
+    page.wait_for_selector("#diagram svg.dimmed g.edge.hl", timeout=TIMEOUT)
+    assert page.locator("#diagram svg g.edge.hl").count() >= 2
+    assert "its links highlighted" in page.text_content("#diagram-caption")
+    page.locator("#view-picker").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "dashboard-loops.png"))
     assert page.problems == []

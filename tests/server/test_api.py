@@ -85,6 +85,29 @@ def test_the_diagram_is_svg_whose_edges_name_their_links(client):
     assert response.text.startswith("<svg") and "maximum_pressure&#45;&gt;tension_build" in response.text
 
 
+def test_readable_views_are_listed_and_drawn_and_an_unknown_one_is_a_404_naming_the_views(client):
+    views = client.get("/api/models/sir/views").json()
+    assert [v["key"] for v in views] == ["core", "all"] and views[0]["nodes"] <= 25
+    core = client.get("/api/models/sir/diagram.svg", params={"view": "core"})
+    assert core.status_code == 200 and core.text.startswith("<svg") and "infected&#45;&gt;susceptible" in core.text
+    missing = client.get("/api/models/sir/diagram.svg", params={"view": "sector:bank"})
+    assert missing.status_code == 404 and "no sector 'bank'" in missing.json()["detail"]
+    wrong = client.get("/api/models/sir/diagram.svg", params={"view": "loop:R[nothing]#0000"})
+    assert wrong.status_code == 404 and "no loop" in wrong.json()["detail"]
+
+
+def test_loop_dominance_is_a_chart_over_the_dashboards_ensemble_whose_loops_the_diagram_draws(client):
+    result = client.get("/api/models/sir/loops").json()
+    assert result["runs"] == 20 and result["scored"] >= 1 and result["loops"]
+    first = result["loops"][0]
+    assert {t.get("legendgroup") for t in result["figure"]["data"]} >= {first["label"]}
+    assert result["dominant_view"].startswith("loops:") and first["label"] in result["dominant_view"]
+    drawn = client.get("/api/models/sir/diagram.svg", params={"view": f"loop:{first['label']}"})
+    assert drawn.status_code == 200 and all(f"<title>{v}</title>" in drawn.text for v in first["variables"])
+    bad = client.get("/api/models/sir/loops", params={"scenario": "nope"})
+    assert bad.status_code == 422 and "nope" in bad.text
+
+
 def test_a_model_without_a_readme_has_no_card(client):
     assert client.get("/api/models/sir/card").json() == {"html": None}
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import plotly
 from swagger_ui_bundle import swagger_ui_path
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from policylab.api import __version__
 from policylab.compile.graph import suggest
-from policylab.errors import PolicyLabError
+from policylab.errors import PolicyLabError, UsageError
 from policylab.report.card import model_card_html
 from policylab.report.diagram import DiagramError
 from policylab.server import problems
@@ -107,13 +107,31 @@ def create_app(config: ServerConfig) -> Guards:
     @app.get("/api/models/{model_id}/diagram.svg", tags=["models"], response_class=Response,
              responses={200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "SVG"},
                         **NOT_FOUND, 503: {"description": "Graphviz is not installed"}})
-    def diagram(model_id: ModelId) -> Response:
-        """The causal-loop diagram (Graphviz SVG); each link's <title> is `source->target`."""
+    def diagram(model_id: ModelId, view: Annotated[str, Query(max_length=4000, description=(
+            "all (the whole graph), core, sector:NAME, loop:ID or loops:ID,ID, as `policylab diagram --view`; "
+            "GET /api/models/{id}/views lists the readable ones"))] = "all") -> Response:
+        """The causal-loop diagram (Graphviz SVG), or one readable view of it; each link's <title> is `source->target`."""
         entry = _entry(catalogue, model_id)
         try:
-            return Response(catalogue.diagram(entry), media_type="image/svg+xml")
+            return Response(catalogue.view_svg(entry, view), media_type="image/svg+xml")
         except DiagramError as error:
             raise HTTPException(503, str(error)) from error
+        except UsageError as error:
+            raise HTTPException(404, str(error)) from error
+
+    @app.get("/api/models/{model_id}/views", tags=["models"], responses=NOT_FOUND)
+    def diagram_views(model_id: ModelId) -> list[s.DiagramView]:
+        """The readable views of the diagram: each sector, the stock-and-flow core, the whole graph."""
+        return catalogue.view_list(_entry(catalogue, model_id))
+
+    @app.get("/api/models/{model_id}/loops", tags=["models"], responses={**NOT_FOUND, **BUSY})
+    async def loop_dominance(model_id: ModelId, scenario: Annotated[str | None, Query(max_length=200)] = None
+                             ) -> s.LoopDominance:
+        """Which feedback loops dominate over time (Loops That Matter over the dashboard's ensemble), as a chart."""
+        try:
+            return await simulator.loops(_entry(catalogue, model_id), scenario)
+        except Overloaded as error:
+            raise HTTPException(503, str(error), headers={"retry-after": "1"}) from error
 
     @app.get("/api/models/{model_id}/links/{source}/{target}", tags=["models"], responses=NOT_FOUND)
     def link_evidence(model_id: ModelId, source: VarName, target: VarName) -> s.LinkEvidence:

@@ -26,6 +26,7 @@ from policylab.server.config import ServerConfig
 from policylab.simulate import judgement_parameters
 
 log = logging.getLogger("policylab.server")
+VIEW_CACHE = 64  # readable views kept per model
 KINDS = ((Stock, "stock"), (Flow, "flow"), (Auxiliary, "auxiliary"), (Constant, "constant"), (Lever, "lever"),
          (Event, "event"), (Lookup, "lookup"))
 
@@ -44,6 +45,8 @@ class Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
     graph: CausalGraph | None = None
     svg: str | None = None
+    views: dict[str, str] = field(default_factory=dict)  # view key -> SVG of the readable views drawn so far
+    known_loops: dict[str, object] = field(default_factory=dict)  # loops a loop analysis scored, by identifier
     description: s.ModelDescription | None = None
 
 
@@ -89,6 +92,35 @@ class Catalogue:
                 svg = render_svg(to_dot(replace(graph, loops=[]), f"{entry.model.name}: causal-loop diagram"))
                 entry.svg = svg[svg.find("<svg"):]
             return entry.svg
+
+    def view_svg(self, entry: Entry, key: str) -> str:
+        """One readable view (``report.views.view_of``) as SVG; UsageError for an unknown view, DiagramError without Graphviz."""
+        if key == "all":
+            return self.diagram(entry)
+        from policylab.report.diagram import view_svg
+        from policylab.report.views import view_of
+
+        graph = self.graph(entry)
+        with entry.lock:
+            if key not in entry.views:
+                if len(entry.views) >= VIEW_CACHE:
+                    entry.views.pop(next(iter(entry.views)))
+                view = view_of(graph, entry.model.ir, key, entry.known_loops.values())  # type: ignore[arg-type]
+                entry.views[key] = view_svg(view, view.name)
+            return entry.views[key]
+
+    def view_list(self, entry: Entry) -> list[s.DiagramView]:
+        """The readable views a dashboard offers: each sector, the core, the whole graph."""
+        from policylab.report.structure import DrawnView
+        from policylab.report.views import readable_views
+
+        graph = self.graph(entry)
+        listed = []
+        for view in readable_views(graph, entry.model.ir):
+            group = DrawnView(view.key, view.name, "", "").group
+            listed.append(s.DiagramView(key=view.key, name=view.name, group=group, caption=f"{entry.model.name}: {view.title}",
+                                        nodes=len(view.graph.nodes)))
+        return listed
 
     def describe(self, entry: Entry) -> s.ModelDescription:
         graph = self.graph(entry)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -224,6 +224,30 @@ class LoopInfo(BaseModel):
     label: str
     polarity: str
     variables: list[str]
+
+
+class DiagramView(BaseModel):
+    """A readable part of the causal-loop diagram: `diagram.svg?view=KEY` draws it."""
+
+    key: str = Field(description="all, core, sector:NAME, loop:ID or loops:ID,ID (as `policylab diagram --view`)")
+    name: str
+    group: str = Field(description="loops, sectors or overview: the row of buttons it belongs to")
+    caption: str
+    nodes: int
+
+
+class LoopDominance(BaseModel):
+    """Which loops dominate over time in one scenario (Loops That Matter over the dashboard's ensemble)."""
+
+    scenario: str | None
+    runs: int
+    seed: int
+    mode: str = Field(description="exhaustive or discovery: how the scored loop set was found")
+    scored: int = Field(description="loops scored")
+    partition_loops: int = Field(description="loops in the cycle partition the chart shows")
+    loops: list[LoopInfo] = Field(description="the charted loops, most often dominant first")
+    dominant_view: str = Field(description="the diagram view of the most often dominant loops")
+    figure: dict[str, Any] = Field(description="the chart as a Plotly figure (data and layout)")
 
 
 class SourceInfo(BaseModel):

@@ -99,6 +99,33 @@ class Simulator:
         rows = [s.ValidationRow(**r.row(), doc=r.doc, detail=r.detail) for r in report.results]
         return s.ValidationTable(runs=report.runs, seed=report.seed, ok=report.ok, checks=rows)
 
+    async def loops(self, entry: Entry, scenario: str | None) -> s.LoopDominance:
+        """Loop dominance over time in ``scenario`` over ``dashboard_runs`` runs (computed once per scenario)."""
+        ir = entry.model.ir
+        if scenario is not None and scenario not in ir.scenarios:
+            raise FieldError("scenario", f"{entry.id} has no scenario {scenario!r}; its scenarios: {', '.join(ir.scenarios)}")
+        runs = min(self.config.dashboard_runs, self.config.max_runs)
+        self.check_size(entry, runs)
+        key = json.dumps(["loops", entry.id, scenario, runs])
+        return await self._shared(key, lambda: self._loops(entry, scenario, runs))
+
+    def _loops(self, entry: Entry, scenario: str | None, runs: int) -> s.LoopDominance:
+        from policylab.report.dominance import chart_save_every, dominance_figure
+        from policylab.report.structure import DOMINANT_IN_VIEW, analysed_loops
+
+        ds = entry.model.loops(scenario=scenario, runs=runs, seed=0, backend=self.config.backend,  # type: ignore[arg-type]
+                               save_every=chart_save_every(entry.model.ir))
+        with entry.lock:
+            entry.known_loops.update({loop.label: loop for loop in analysed_loops(ds)})
+        figure, series = dominance_figure(ds)
+        return s.LoopDominance(
+            scenario=scenario, runs=runs, seed=0, mode=str(ds.attrs.get("loop_mode", "")), scored=int(ds.sizes["loop"]),
+            partition_loops=series.partition_loops,
+            loops=[s.LoopInfo(label=i, polarity=p, variables=m.split(" -> ")[:-1])
+                   for i, p, m in zip(series.loops, series.polarity, series.members)],
+            dominant_view="loops:" + ",".join(series.loops[:DOMINANT_IN_VIEW]),
+            figure=json.loads(figure.to_json()))
+
     def check_size(self, entry: Entry, runs: int, scenarios: int = 1) -> None:
         """422 material: more runs, or more runs × steps, than this server allows per request."""
         cfg = self.config

@@ -414,19 +414,28 @@
   }
 
   /* ---------- causal-loop diagram and evidence ---------- */
-  async function loadDiagram() {
+  // Readable views (each sector, the core, the whole graph; the dominant loops once the loop
+  // analysis arrives); a loop clicked in the dominance chart is drawn with its neighbours, highlighted.
+  async function loadDiagram(key, highlight) {
     const box = $("#diagram");
+    const model = state.model;
+    state.view = key || "all";
+    state.highlight = highlight || null;
+    markView();
     box.replaceChildren(el("p", {class: "hint", text: "drawing the diagram…"}));
     let svgText;
-    try { svgText = await api(`/api/models/${state.model}/diagram.svg`); } catch (err) {
-      box.replaceChildren(el("p", {class: "error", text: err.message})); return;
+    try { svgText = await api(`/api/models/${model}/diagram.svg?view=${encodeURIComponent(state.view)}`, undefined, "diagram"); } catch (err) {
+      if (err.name !== "AbortError") box.replaceChildren(el("p", {class: "error", text: err.message}));
+      return;
     }
+    if (state.model !== model) return;
     const doc = new DOMParser().parseFromString(svgText, "image/svg+xml");
     const svg = document.importNode(doc.documentElement, true);
     svg.querySelectorAll("script, foreignObject").forEach((n) => n.remove());
     const viewBox = (svg.getAttribute("viewBox") || "").split(/[\s,]+/).map(Number);
     svg.dataset.width = viewBox.length === 4 && viewBox[2] > 0 ? viewBox[2] * 4 / 3 : 800;
     box.replaceChildren(svg);
+    state.fitted = false;
     fitDiagram();
     for (const edge of svg.querySelectorAll("g.edge")) {
       const title = edge.querySelector("title");
@@ -438,8 +447,81 @@
       edge.querySelectorAll("a").forEach((a) => a.removeAttribute("xlink:title"));
       edge.addEventListener("click", () => showEvidence(edge));
     }
+    if (state.highlight) highlightLoop(svg, state.highlight);
+    const listed = (state.views || []).find((v) => v.key === state.view);
+    $("#diagram-caption").textContent = listed ? listed.caption : state.view.startsWith("loop:") ?
+      `${state.view.slice(5)} and the variables one link away; its links highlighted` : "";
+  }
+
+  function highlightLoop(svg, members) {
+    const names = new Set(members), pairs = new Set(members.map((m, i) => `${m}->${members[(i + 1) % members.length]}`));
+    for (const g of svg.querySelectorAll("g.node, g.edge")) {
+      const title = g.querySelector("title"), text = title ? title.textContent.trim() : "";
+      g.classList.toggle("hl", g.classList.contains("node") ? names.has(text) : pairs.has(text));
+    }
+    svg.classList.add("dimmed");
+  }
+
+  function markView() {
+    document.querySelectorAll("#view-picker .view-button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === state.view)));
+  }
+
+  async function loadViews() {
+    const model = state.model;
+    state.views = []; state.dominance = null; state.view = null;
+    $("#view-picker").replaceChildren();
+    $("#dominance-chart").replaceChildren();
+    $("#dominance-note").textContent = "Loop dominance is computed when this tab opens.";
     const loops = $("#loops");
     loops.replaceChildren(...state.info.loops.slice(0, 200).map((l) => el("li", {}, el("b", {text: l.label + " "}), [...l.variables, l.variables[0]].map(displayName).join(" → "))));
+    try { state.views = await api(`/api/models/${model}/views`); } catch (err) { state.views = [{key: "all", name: "whole graph", group: "overview", caption: ""}]; }
+    if (state.model !== model) return;
+    buildViewPicker();
+    const first = state.views.find((v) => v.group === "sectors") || state.views.find((v) => v.key === "core") || state.views[0];
+    loadDiagram(first ? first.key : "all");
+    if (state.tab === "structure") loadDominance();
+  }
+
+  function buildViewPicker() {
+    const views = [...state.views];
+    if (state.dominance) views.unshift({key: state.dominance.dominant_view, name: "dominant loops", group: "loops"});
+    const rows = [["loops", "Loops"], ["sectors", "Sectors"], ["overview", "Overview"]].map(([group, label]) => {
+      const members = views.filter((v) => v.group === group);
+      if (!members.length) return null;
+      return el("div", {class: "view-row"}, el("span", {class: "view-label", text: label}),
+        ...members.map((v) => el("button", {type: "button", class: "view-button", "data-view": v.key, title: v.caption || v.name,
+                                           onclick: () => { state.viewChosen = true; loadDiagram(v.key); }}, v.name)));
+    });
+    $("#view-picker").replaceChildren(...rows.filter(Boolean));
+    markView();
+  }
+
+  async function loadDominance() {
+    const model = state.model, scenario = state.scenario;
+    const key = `${model}|${scenario}`;
+    if (state.dominanceKey === key) return;
+    state.dominanceKey = key;
+    const note = $("#dominance-note");
+    note.textContent = `computing which loops dominate over ${state.info.limits.dashboard_runs} runs of ${scenario || "the model"} (as written)…`;
+    let result;
+    try { result = await api(`/api/models/${model}/loops${scenario ? `?scenario=${encodeURIComponent(scenario)}` : ""}`); } catch (err) {
+      if (state.dominanceKey === key) { note.textContent = `Loop dominance not available: ${err.message}`; state.dominanceKey = null; }
+      return;
+    }
+    if (state.dominanceKey !== key) return;
+    state.dominance = result;
+    note.textContent = `Scenario ${result.scenario || "as written"} (sliders not applied), ${result.runs} runs, ${result.scored} loops scored (${result.mode}). ` +
+      `Top: the share of runs in which each loop has the largest relative score of its partition of ${result.partition_loops} loops, stacked; ` +
+      "bottom: each loop's relative score, median and 10–90 % band (+ reinforcing, − balancing). Click a loop to draw it in the diagram.";
+    const chart = $("#dominance-chart");
+    const layout = Object.assign({}, result.figure.layout, {height: 460});
+    await Plotly.newPlot(chart, result.figure.data, layout, {displaylogo: false, responsive: true});
+    const members = new Map(result.loops.map((l) => [l.label, l.variables]));
+    const pick = (id) => { if (members.has(id)) { state.viewChosen = true; loadDiagram(`loop:${id}`, members.get(id)); } };
+    chart.on("plotly_click", (e) => { const p = e.points && e.points[0]; if (p && p.data) pick(p.data.legendgroup); });
+    chart.on("plotly_legendclick", (e) => { const id = e.data[e.curveNumber].legendgroup; if (members.has(id)) { pick(id); return false; } return true; });
+    buildViewPicker();
+    if (!state.viewChosen) loadDiagram(result.dominant_view);
   }
 
   const READABLE = 0.6;  // below this scale a large diagram's labels cannot be read: scroll instead
@@ -630,7 +712,8 @@
       else about.append(el("p", {class: "hint", text: "This model folder has no README.md model card."}));
       loadValidation(id);
     }).catch(() => {});
-    loadDiagram();
+    state.viewChosen = false;
+    loadViews();
     await refresh();
   }
 
@@ -664,6 +747,7 @@
     writeUrl();
     if (name === "trajectories" || name === "compare") refresh();
     if (name === "structure" && !state.fitted) fitDiagram();
+    if (name === "structure" && state.views) loadDominance();
     window.dispatchEvent(new Event("resize"));
   }
 
@@ -673,6 +757,7 @@
       state.scenario = e.target.value || null;
       for (const p of state.info.levers) if (state.rows[p.name]) state.rows[p.name]();
       leverNote(); schedule();
+      if (state.tab === "structure") loadDominance();
     });
     $("#model-select").addEventListener("change", (e) => selectModel(e.target.value));
     $("#export-yaml").addEventListener("click", exportYaml);
