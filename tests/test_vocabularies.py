@@ -2,7 +2,8 @@
 
 A copy drifts: the distribution ``Literal`` once existed four times and the statistics
 four times. The test reads every module's source and finds each vocabulary's values
-written out anywhere but its home.
+written out anywhere but its home; likewise a second ``Uncertainty`` class (or prior CDF),
+a second YAML line helper, or a second computation of the sources path.
 """
 
 from __future__ import annotations
@@ -74,3 +75,27 @@ def test_the_inverse_cdf_of_a_parameter_distribution_is_written_once() -> None:
     copies = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
               if "np.sqrt((1 - u)" in path.read_text(encoding="utf-8") and path.name != "sampling.py"]
     assert not copies, f"call policylab.simulate.sampling.from_unit: {copies}"
+
+
+def _trees() -> dict[str, ast.Module]:
+    """Every module of the package, parsed, by its path inside the package."""
+    return {path.relative_to(PACKAGE).as_posix(): ast.parse(path.read_text(encoding="utf-8"))
+            for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _found_outside(home: str, looks_like_a_copy) -> list[str]:  # type: ignore[no-untyped-def]
+    """``module:line`` of every node outside ``home`` that ``looks_like_a_copy``."""
+    return [f"{module}:{node.lineno}" for module, tree in _trees().items() if module != home
+            for node in ast.walk(tree) if looks_like_a_copy(node)]
+
+
+def _defines(node: ast.AST, *names: str) -> bool:
+    return isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in names
+
+
+def test_a_sampled_parameter_is_one_uncertainty_class() -> None:
+    """explore and analysis once had an ``Uncertainty`` each (one with stream sites, one with the CDF)."""
+    home = "simulate/sampling.py"
+    copies = _found_outside(home, lambda node: _defines(node, "Uncertainty", "from_unit", "to_unit"))
+    assert not copies, f"use policylab.simulate.sampling.Uncertainty (its from_unit / to_unit): {copies}"
+

@@ -18,41 +18,8 @@ import numpy as np
 from policylab.compile.graph import suggest
 from policylab.errors import UsageError
 from policylab.expr.names import canonical
-from policylab.model.ir import Constant, Distribution, Model
-from policylab.simulate import judgement_parameters
-from policylab.simulate.sampling import from_unit
-
-
-
-@dataclass(frozen=True)
-class Uncertainty:
-    """One judgement parameter: its range, prior shape and the value the model file gives."""
-
-    name: str
-    low: float
-    high: float
-    distribution: Distribution = "uniform"
-    nominal: float = 0.0
-
-    def from_unit(self, u: np.ndarray) -> np.ndarray:
-        """Parameter values at cumulative probabilities ``u`` (the inverse CDF of the prior, as ``Model.run`` samples)."""
-        return from_unit(np.asarray(u, dtype=float), self.low, self.high, self.distribution, self.nominal)
-
-    def to_unit(self, value: np.ndarray) -> np.ndarray:
-        """Cumulative probabilities of parameter values (the prior's CDF; inverse of ``from_unit``)."""
-        x = np.clip(np.asarray(value, dtype=float), self.low, self.high)
-        low, high = self.low, self.high
-        if high == low:
-            return np.zeros_like(x)
-        if self.distribution == "loguniform" and low > 0:
-            return (np.log(x) - np.log(low)) / (np.log(high) - np.log(low))
-        if self.distribution == "triangular":
-            mode = min(max(self.nominal, low), high)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                left = (x - low) ** 2 / ((high - low) * (mode - low))
-                right = 1 - (high - x) ** 2 / ((high - low) * (high - mode))
-            return np.where(x < mode, left, right)
-        return (x - low) / (high - low)
+from policylab.model.ir import Model
+from policylab.simulate.sampling import Uncertainty, judgement_uncertainties
 
 
 @dataclass(frozen=True)
@@ -89,7 +56,7 @@ def parameter_space(model: Model, names: Sequence[str] | None = None) -> Space:
     Raises ``UsageError`` naming the valid choices when a name is not a judgement parameter
     with a range, or when the model has none.
     """
-    known = judgement_parameters(model)
+    known = {u.name: u for u in judgement_uncertainties(model)}
     if not known:
         raise UsageError(f"{model.name} has no judgement parameters (constants with `judgement: true` and a `range`) to vary")
     chosen = list(known) if not names else [canonical(n) for n in names]
@@ -99,9 +66,4 @@ def parameter_space(model: Model, names: Sequence[str] | None = None) -> Space:
                              f"Valid: {', '.join(known)}")
     if len(set(chosen)) != len(chosen):
         raise UsageError("each parameter may be named once")
-    return Space(tuple(_uncertainty(name, known[name]) for name in chosen))
-
-
-def _uncertainty(name: str, const: Constant) -> Uncertainty:
-    low, high = const.range  # type: ignore[misc]
-    return Uncertainty(name, float(low), float(high), const.distribution, float(const.value))
+    return Space(tuple(known[name] for name in chosen))

@@ -38,7 +38,6 @@ import hashlib
 import itertools
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
@@ -51,42 +50,16 @@ from policylab.expr.names import canonical
 from policylab.explore.errors import DesignError
 from policylab.limits import EXPLORE_RUNS
 from policylab.model.guards import check_settings
-from policylab.model.ir import Constant, Distribution, Lever, Model
+from policylab.model.ir import Lever, Model
 from policylab.simulate import Streams
-from policylab.simulate.sampling import PARAMETER_SITE, from_unit
+from policylab.simulate.sampling import PARAMETER_SITE, Uncertainty, judgement_uncertainties
 
 Combine = Literal["crossed", "paired"]
-Kind = Literal["constant", "lever"]
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 COMBINES: tuple[str, ...] = get_args(Combine)
 RESERVED = ("sample", "scenario", "policy")
 LEVER_SITE = PARAMETER_SITE + (1 << 20)  # MC stream sites of sampled levers, after every constant's
 DEFAULT_LEVELS = 5
-
-
-@dataclass(frozen=True)
-class Uncertainty:
-    """A parameter the exploration samples: its range and how values spread over it.
-
-    ``site`` is the per-run stream site Monte Carlo draws it from; for judgement
-    parameters it is the one ``Model.run`` uses, so both give the same sample.
-    """
-
-    name: str
-    low: float
-    high: float
-    distribution: Distribution = "uniform"
-    mode: float | None = None
-    kind: Kind = "constant"
-    site: int = PARAMETER_SITE
-
-    def from_unit(self, u: np.ndarray) -> np.ndarray:
-        """Map uniform values in (0, 1) to this parameter's distribution (inverse CDF)."""
-        return from_unit(u, self.low, self.high, self.distribution, self.mode)
-
-    def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "low": self.low, "high": self.high, "distribution": self.distribution,
-                "mode": self.mode, "kind": self.kind}
 
 
 def model_uncertainties(model: Model, levers: bool | Sequence[str] = False,
@@ -99,9 +72,7 @@ def model_uncertainties(model: Model, levers: bool | Sequence[str] = False,
     levers : ``True`` (or ``["all"]``) to sample every lever that declares a range, or the names of some.
     only : restrict the judgement parameters to these names (others keep their values).
     """
-    judgement = sorted((n, v) for n, v in model.of_kind(Constant).items() if v.judgement and v.range is not None)  # type: ignore[union-attr]
-    found = [Uncertainty(name, float(c.range[0]), float(c.range[1]), c.distribution, float(c.value),  # type: ignore[union-attr,index]
-                         "constant", PARAMETER_SITE + i) for i, (name, c) in enumerate(judgement)]
+    found = list(judgement_uncertainties(model))
     if only is not None:
         wanted = [canonical(n) for n in only]
         known = {u.name for u in found}
