@@ -99,3 +99,17 @@ def test_a_sampled_parameter_is_one_uncertainty_class() -> None:
     copies = _found_outside(home, lambda node: _defines(node, "Uncertainty", "from_unit", "to_unit"))
     assert not copies, f"use policylab.simulate.sampling.Uncertainty (its from_unit / to_unit): {copies}"
 
+
+def test_yaml_lines_and_schema_messages_come_from_one_helper() -> None:
+    """bargain once had a copy of the model reader's line lookup and error messages, the overrides and mapping readers others."""
+    home = "formats/yaml_loader.py"
+
+    def copy(node: ast.AST) -> bool:
+        reads_line_records = (isinstance(node, ast.Attribute) and node.attr == "lc") or (
+            isinstance(node, ast.Constant) and node.value == "lc")  # ruamel's line records: line_of reads them
+        formats_schema_errors = isinstance(node, ast.Constant) and node.value == "extra_forbidden"  # pydantic's error type
+        return reads_line_records or formats_schema_errors or _defines(node, "line_of", "validation_message")
+
+    copies = _found_outside(home, copy)
+    assert not copies, f"use policylab.formats.yaml_loader.line_of / validation_message: {copies}"
+

@@ -37,7 +37,7 @@ from ruamel.yaml.error import YAMLError
 
 from policylab.errors import DataError, Location
 from policylab.files import read_capped
-from policylab.formats.yaml_reader import load_yaml
+from policylab.formats.yaml_loader import line_of, load_yaml
 from policylab.limits import MODEL_BYTES
 from policylab.model.ir import TimeSpec
 
@@ -84,12 +84,12 @@ def read_mapping(path: str | Path) -> MappingFile:
     _only(doc, MAPPING_KEYS, str(path), path)
     raw_series = doc.get("series")
     if not isinstance(raw_series, dict) or not raw_series:
-        raise DataError(f"{path}:{_line(doc, 'series')}: series: give at least one `NAME: {{variable: ...}}`")
+        raise DataError(f"{path}:{line_of(doc, ('series',))}: series: give at least one `NAME: {{variable: ...}}`")
     series = tuple(_series(path, raw_series, name) for name in raw_series)
     data = doc.get("data")
     parameters = doc.get("parameters") or []
     if not isinstance(parameters, list) or not all(isinstance(p, str) for p in parameters):
-        raise DataError(f"{path}:{_line(doc, 'parameters')}: parameters: give a list of judgement parameter names")
+        raise DataError(f"{path}:{line_of(doc, ('parameters',))}: parameters: give a list of judgement parameter names")
     scenario = doc.get("scenario")
     window = {k: None if doc.get(k) is None else str(doc.get(k)) for k in ("from", "until")}
     return MappingFile(series, (path.parent / str(data)) if data else None, str(scenario) if scenario else None,
@@ -98,7 +98,7 @@ def read_mapping(path: str | Path) -> MappingFile:
 
 def _series(path: Path, raw: Any, name: str) -> SeriesMap:
     entry = raw[name]
-    where = Location(str(path), _line(raw, name))
+    where = Location(str(path), line_of(raw, (name,)))
     if not isinstance(entry, dict) or "variable" not in entry:
         raise DataError(f"{where}: series.{name}: give at least `variable: MODEL_VARIABLE`")
     _only(entry, SERIES_KEYS, f"series.{name}", path)
@@ -107,7 +107,7 @@ def _series(path: Path, raw: Any, name: str) -> SeriesMap:
         if key in entry:
             value = entry[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise DataError(f"{path}:{_line(entry, key)}: series.{name}.{key}: must be a positive number, got {value!r}")
+                raise DataError(f"{path}:{line_of(entry, (key,))}: series.{name}.{key}: must be a positive number, got {value!r}")
             numbers[key] = float(value)
     baseline = entry.get("baseline")
     return SeriesMap(str(name), str(entry["variable"]), None if baseline is None else str(baseline),
@@ -117,14 +117,7 @@ def _series(path: Path, raw: Any, name: str) -> SeriesMap:
 def _only(doc: Any, keys: tuple[str, ...], what: str, path: Path) -> None:
     for key in doc:
         if key not in keys:
-            raise DataError(f"{path}:{_line(doc, key)}: {what}: unknown key {key!r}; accepted: {', '.join(keys)}")
-
-
-def _line(doc: Any, key: str) -> int:
-    try:
-        return int(doc.lc.key(key)[0]) + 1
-    except (AttributeError, KeyError, TypeError):
-        return 0
+            raise DataError(f"{path}:{line_of(doc, (key,))}: {what}: unknown key {key!r}; accepted: {', '.join(keys)}")
 
 
 def read_observations(path: str | Path) -> pd.DataFrame:

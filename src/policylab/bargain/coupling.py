@@ -37,11 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from policylab.bargain._yaml import line_of, validation_message
 from policylab.bargain.stakeholders import Case
 from policylab.errors import ModelFileError, UsageError
 from policylab.files import read_capped
-from policylab.formats.yaml_reader import load_yaml
+from policylab.formats.yaml_loader import line_of, load_yaml, validation_message
 from policylab.limits import MODEL_BYTES
 
 Attribute = Literal["capability", "salience"]
@@ -141,7 +140,7 @@ def read_coupling(path: str | Path) -> Coupling:
     try:
         spec = _CouplingSpec.model_validate(doc)
     except ValidationError as err:
-        raise ModelFileError(validation_message(err, doc, str(file))) from err
+        raise ModelFileError(validation_message(err, doc, str(file), _CouplingSpec)) from err
     try:
         at = parse_date(spec.at)
     except UsageError as err:

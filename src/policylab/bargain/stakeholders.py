@@ -48,10 +48,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from policylab.bargain._yaml import line_of, validation_message
 from policylab.errors import ModelFileError, UsageError
 from policylab.files import read_capped
-from policylab.formats.yaml_reader import load_yaml
+from policylab.formats.yaml_loader import line_of, load_yaml, validation_message
 from policylab.limits import MODEL_BYTES
 from policylab.simulate.sampling import from_unit
 from policylab.simulate.streams import Streams
@@ -244,7 +243,7 @@ def read_case_text(text: str, file: str = "<string>") -> Case:
     try:
         spec = CaseFile.model_validate(doc)
     except ValidationError as err:
-        raise ModelFileError(validation_message(err, doc, file)) from err
+        raise ModelFileError(validation_message(err, doc, file, CaseFile)) from err
     return _build(spec, doc, file)
 
 

@@ -37,9 +37,6 @@ class _OverridesModel(BaseModel):
     set: dict[str, float] = {}
 
 
-KEYS = tuple(_OverridesModel.model_fields)
-
-
 @dataclass(frozen=True)
 class Overrides:
     """A scenario and the values to set in it (``set``: name -> value), with the ensemble it was seen with."""
@@ -79,7 +76,8 @@ def read_overrides(path: str | Path) -> Overrides:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ModelFileError(f"{file}: the overrides file is not UTF-8 text (byte {err.start}); save it as UTF-8") from err
-    from policylab.formats.yaml_reader import _line_of, _plain, load_yaml
+    from policylab.formats.yaml_loader import load_yaml, validation_message
+    from policylab.formats.yaml_reader import _plain
 
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
@@ -98,13 +96,7 @@ def read_overrides(path: str | Path) -> Overrides:
     try:
         spec = _OverridesModel.model_validate(_plain(doc, file))
     except ValidationError as err:
-        item = err.errors()[0]
-        loc = tuple(item["loc"])
-        key = ".".join(str(k) for k in loc) or "(top level)"
-        where = f"{file}:{_line_of(doc, loc)}"
-        if item["type"] == "extra_forbidden":
-            raise ModelFileError(f"{where}: unknown key {key!r}; an overrides file holds {', '.join(KEYS)}") from err
-        raise ModelFileError(f"{where}: {key}: {item['msg'].removeprefix('Value error, ')}") from err
+        raise ModelFileError(validation_message(err, doc, file, _OverridesModel)) from err
     bad = [name for name, value in spec.set.items() if not math.isfinite(value)]
     if bad:
         raise ModelFileError(f"{file}: set.{bad[0]} is not a finite number; give a number such as 0.5")

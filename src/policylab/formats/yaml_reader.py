@@ -6,24 +6,20 @@ import datetime as dt
 import difflib
 import hashlib
 import math
-import re
-import warnings
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.composer import Composer, ComposerError
-from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from policylab.errors import ExpressionError, Location, ModelFileError, unprintable
+from policylab.errors import ExpressionError, Location, ModelFileError
 from policylab.files import read_capped
 from policylab.limits import MODEL_BYTES, YAML_VALUES
 from policylab.expr.names import canonical
 from policylab.expr.parser import parse
 from policylab.formats import yaml_schema as schema
+from policylab.formats.yaml_loader import ReusedAnchorError, line_of, load_yaml, validation_message
 from policylab.model.ir import (
     CONDITIONED_UNTIL,
     RECORD_SUFFIX,
@@ -50,79 +46,11 @@ from policylab.model.ir import (
 )
 
 DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
-_STANDARD_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq",
-                                                              "timestamp"))
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _days_per_unit(units: str) -> float | None:
     key = units.strip().lower().rstrip("s")
     return DAYS_PER_UNIT.get(key)
-
-
-def _line_of(doc: Any, loc: tuple[Any, ...]) -> int:
-    """1-based line of the deepest node of ``loc`` that exists in the parsed YAML."""
-    node, line = doc, 1
-    for key in loc:
-        lc = getattr(node, "lc", None)
-        if isinstance(node, dict) and key in node:
-            if lc is not None:
-                line = lc.key(key)[0] + 1
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
-            if lc is not None:
-                line = lc.item(key)[0] + 1
-            node = node[key]
-        else:
-            break
-    return line
-
-
-def _accepted_keys(loc: tuple[Any, ...]) -> list[str]:
-    """Keys the schema accepts at the mapping that holds ``loc[-1]``."""
-    model: type[BaseModel] | None = schema.ModelFile
-    for key in loc[:-1]:
-        if model is None:
-            return []
-        field = model.model_fields.get(str(key)) or next(
-            (f for f in model.model_fields.values() if f.alias == key), None
-        )
-        if field is None:
-            continue  # a user-chosen name (dict key) or list index
-        model = _inner_model(field.annotation)
-    if model is None:
-        return []
-    return [f.alias or n for n, f in model.model_fields.items()]
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _validation_message(err: ValidationError, doc: Any, file: str) -> str:
-    lines = []
-    for item in err.errors()[:10]:
-        loc = tuple(item["loc"])
-        key = ".".join(str(k) for k in loc) or "(top level)"
-        where = f"{file}:{_line_of(doc, loc)}"
-        if item["type"] == "extra_forbidden":
-            accepted = ", ".join(_accepted_keys(loc))
-            lines.append(f"{where}: unknown key {key!r}; accepted here: {accepted}")
-        elif item["type"] == "missing":
-            lines.append(f"{where}: {key} is required but missing")
-        else:
-            msg = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {key}: {msg} (got {item.get('input')!r:.60})")
-    more = len(err.errors()) - 10
-    if more > 0:
-        lines.append(f"... and {more} more problems")
-    return "\n".join(lines)
 
 
 def _normalise(doc: Any) -> None:
@@ -154,7 +82,7 @@ class _Builder:
         self.time = self._time()
 
     def loc(self, *keys: Any) -> Location:
-        return Location(self.file, _line_of(self.doc, keys))
+        return Location(self.file, line_of(self.doc, keys))
 
     def fail(self, message: str, *keys: Any) -> ModelFileError:
         return ModelFileError(f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}: {message}")
@@ -442,71 +370,6 @@ def read_yaml(path: str | Path) -> Model:
     return read_yaml_text(read_capped(file, MODEL_BYTES, "model file"), str(file))
 
 
-class StrictConstructor(RoundTripConstructor):
-    """Plain YAML only: merge keys and tags beyond the core schema are refused where they are written.
-
-    ``<<: *base`` makes a mapping whose keys no line holds (so errors cannot point at
-    them), and tags (``!!omap``, ``!!binary``, ``!custom``, even ``!!str``) build objects
-    the model schema never expects; a model file needs neither.
-    """
-
-    def construct_object(self, node: Node, deep: bool = False) -> Any:
-        if getattr(node.ctag, "handle", None) or node.tag not in _STANDARD_TAGS:
-            shown = str(node.tag).replace("tag:yaml.org,2002:", "!!")
-            raise ConstructorError(None, None, f"the tag {shown} is not supported; write plain mappings, lists "
-                                   "and values without tags", node.start_mark)
-        if isinstance(node, MappingNode):
-            for key, _value in node.value:
-                if key.tag == _MERGE_TAG:
-                    raise ConstructorError(None, None, "merge keys (<<) are not supported; write the keys out",
-                                           key.start_mark)
-        value = super().construct_object(node, deep)
-        bad = unprintable(value) if isinstance(value, str) else None
-        if bad is not None:
-            raise ConstructorError(None, None, f"the text holds the control character "
-                                   f"{bad.encode('unicode_escape').decode('ascii')}; remove it", node.start_mark)
-        return value
-
-
-class ReusedAnchorError(YAMLError):
-    """A second ``&name`` in one document: ruamel only warns, and later aliases silently change meaning."""
-
-    def __init__(self, warning: ReusedAnchorWarning) -> None:
-        message = str(warning)
-        name = re.search(r"duplicate anchor '([^']*)'", message)
-        line = re.search(r"second occurrence.*?line (\d+)", message, re.S)
-        self.anchor = f"anchor &{name.group(1)}" if name else "an anchor"
-        self.line = int(line.group(1)) if line else 0
-        super().__init__(f"{self.anchor} is defined twice (line {self.line}); give each anchor (&name) its own name")
-
-
-class CountingComposer(Composer):
-    """Stops composing at the values limit, before a huge file has been turned into a tree of millions of nodes."""
-
-    def compose_document(self) -> Any:
-        self.values_left = YAML_VALUES.value()
-        return super().compose_document()
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self.values_left -= 1
-        if self.values_left < 0:
-            raise ComposerError(None, None, f"the file holds more than {YAML_VALUES.value():,} values; "
-                                f"{YAML_VALUES.hint()}", self.parser.peek_event().start_mark)
-        return super().compose_node(parent, index)
-
-
-def load_yaml(yaml: YAML, text: str) -> Any:
-    """``yaml.load(text)``, strict and counted; a reused anchor raised as :class:`ReusedAnchorError` (a YAMLError)."""
-    yaml.Constructor = StrictConstructor
-    yaml.Composer = CountingComposer
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ReusedAnchorWarning)
-            return yaml.load(text)
-    except ReusedAnchorWarning as err:
-        raise ReusedAnchorError(err) from err
-
-
 def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
     """Load a model from YAML text (``file`` names it in messages)."""
     if len(raw) > MODEL_BYTES.value():
@@ -535,7 +398,7 @@ def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
     try:
         spec = schema.ModelFile.model_validate(_plain(doc, file))
     except ValidationError as err:
-        raise ModelFileError(f"{file}: the model file is not valid:\n{_validation_message(err, doc, file)}") from err
+        raise ModelFileError(f"{file}: the model file is not valid:\n{validation_message(err, doc, file, schema.ModelFile)}") from err
     except RecursionError as err:
         raise ModelFileError(f"{file}: the model file nests too deeply") from err
     builder = _Builder(spec, doc, file)
