@@ -113,3 +113,16 @@ def test_yaml_lines_and_schema_messages_come_from_one_helper() -> None:
     copies = _found_outside(home, copy)
     assert not copies, f"use policylab.formats.yaml_loader.line_of / validation_message: {copies}"
 
+
+def test_the_sources_path_is_computed_once() -> None:
+    """Model evidence and stakeholder quotes once each built the list of folders searched for source documents."""
+    home = "model/evidence.py"
+
+    def copy(node: ast.AST) -> bool:
+        reads_the_variable = isinstance(node, ast.Constant) and node.value == "POLICYLAB_SOURCES"
+        joins_sources = (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+                         and isinstance(node.right, ast.Constant) and node.right.value == "sources")
+        return reads_the_variable or joins_sources or _defines(node, "sources_path", "find_source")
+
+    copies = _found_outside(home, copy)
+    assert not copies, f"use policylab.model.evidence.sources_path and find_source: {copies}"

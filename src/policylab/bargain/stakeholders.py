@@ -52,6 +52,7 @@ from policylab.errors import ModelFileError, UsageError
 from policylab.files import read_capped
 from policylab.formats.yaml_loader import line_of, load_yaml, validation_message
 from policylab.limits import MODEL_BYTES
+from policylab.model.evidence import find_source, normalise, read_source_text, sources_path
 from policylab.simulate.sampling import from_unit
 from policylab.simulate.streams import Streams
 
@@ -421,13 +422,7 @@ def check_case_quotes(case: Case, extra_folders: list[str] | None = None) -> lis
     each folder of ``$POLICYLAB_SOURCES``, then in ``extra_folders``; quotes must appear
     after the same normalisation as evidence quotes (NFKC, straight quotes, dashes, spaces).
     """
-    import os
-
-    from policylab.model.evidence import normalise
-
-    folders = [Path(case.path).parent / "sources"] if case.path else []
-    folders += [Path(p) for p in os.environ.get("POLICYLAB_SOURCES", "").split(os.pathsep) if p]
-    folders += [Path(p) for p in extra_folders or []]
+    folders = sources_path(case.path, extra_folders)
     texts: dict[str, str | None] = {}
     results = []
     for path, j in case.judgements().items():
@@ -435,8 +430,8 @@ def check_case_quotes(case: Case, extra_folders: list[str] | None = None) -> lis
             continue
         if j.source not in texts:
             file = case.sources[j.source].file if j.source in case.sources else None
-            found = next((f / file for f in folders if file and Path(file).name == file and (f / file).is_file()), None)
-            texts[j.source] = normalise(found.read_text(encoding="utf-8", errors="replace")) if found else None
+            found = find_source(file, folders) if file else None
+            texts[j.source] = normalise(read_source_text(found)) if found else None
         text = texts[j.source]
         if text is None:
             results.append(QuoteCheck(path, j.source, "source_missing",

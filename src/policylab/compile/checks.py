@@ -123,7 +123,7 @@ def _missing_sources(model: Model, quotes: list[QuoteResult], folders: list[str]
     missing = Counter(q.source for q in quotes if q.status == "source_missing")
     if not missing:
         return
-    path = ", ".join(map(str, sources_path(model.ir, folders))) or "empty"
+    path = ", ".join(map(str, sources_path(model.ir.path, folders))) or "empty"
     for source, count in missing.items():
         entry = model.ir.sources.get(source)
         file = entry.file if entry is not None and entry.file else "(no file)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,7 @@ from policylab.files import read_capped, within
 from policylab.limits import SOURCE_BYTES
 from policylab.model.ir import Model
 
+SOURCES_VARIABLE = "POLICYLAB_SOURCES"  # os.pathsep-separated folders of source documents
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"'})
 _DASHES = re.compile(r"[‐‑‒–—―−]")
 _SPACE = re.compile(r"\s+")
@@ -43,12 +45,16 @@ class QuoteResult:
     message: str
 
 
-def sources_path(model: Model, extra: list[str] | None = None) -> list[Path]:
-    """Folders searched for source documents, in order."""
+def sources_path(beside: str | Path | None, extra: Sequence[str | Path] | None = None) -> list[Path]:
+    """The one sources path, for model evidence and stakeholder quotes alike: the folders searched, in order.
+
+    ``sources/`` beside the file ``beside`` (a model or stakeholder file; skipped when the
+    model was not read from a file), then each folder of ``$POLICYLAB_SOURCES``, then ``extra``.
+    """
     folders: list[Path] = []
-    if model.path:
-        folders.append(Path(model.path).parent / "sources")
-    env = os.environ.get("POLICYLAB_SOURCES", "")
+    if beside:
+        folders.append(Path(beside).parent / "sources")
+    env = os.environ.get(SOURCES_VARIABLE, "")
     folders += [Path(p) for p in env.split(os.pathsep) if p]
     folders += [Path(p) for p in extra or []]
     return folders
@@ -72,7 +78,7 @@ def read_source_text(path: Path) -> str:
 
 def check_quotes(model: Model, extra_folders: list[str] | None = None) -> list[QuoteResult]:
     """Check every sourced evidence quote of ``model``; one result per quote."""
-    folders = sources_path(model, extra_folders)
+    folders = sources_path(model.path, extra_folders)
     texts: dict[str, str | None] = {}
     results = []
     for var in model.variables.values():

@@ -32,7 +32,7 @@ class SourceDocument:
 def find_source_file(model: Model, source_id: str, extra: list[str] | None = None) -> Path | None:
     """The file of source ``source_id`` on the sources path; only a bare file name is ever looked up."""
     source = model.sources.get(source_id)
-    return None if source is None else find_source(source.file, sources_path(model, extra))
+    return None if source is None else find_source(source.file, sources_path(model.path, extra))
 
 
 def read_source(model: Model, source_id: str, extra: list[str] | None = None) -> SourceDocument | None:
