@@ -65,7 +65,8 @@ def test_the_time_tolerance_is_one_constant_in_the_engine() -> None:
 
 
 def test_the_hidden_name_marker_is_written_once() -> None:
-    copies = [f"{path.relative_to(PACKAGE)}:{node.lineno}" for path in PACKAGE.rglob("*.py")
+    vensim = PACKAGE / "formats" / "vensim"  # Vensim's own syntax: `~` separates an equation, its units and comment
+    copies = [f"{path.relative_to(PACKAGE)}:{node.lineno}" for path in PACKAGE.rglob("*.py") if vensim not in path.parents
               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
               if isinstance(node, ast.Constant) and node.value == HIDDEN and path.name != "desugar.py"]
     assert not copies, f"use policylab.compile.desugar.HIDDEN or is_hidden: {copies}"
