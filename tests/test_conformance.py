@@ -88,7 +88,8 @@ def test_conformance_command_prints_one_line_per_file_and_the_summary_last() -> 
     result = CliRunner().invoke(app, ["conformance", str(OWN)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[-1] == f"{len(oracle.MODELS)} passed, 0 failed"
+    twins = len(list(OWN.glob("*/model.mdl")))  # Vensim restatements of some models, sharing their output.csv
+    assert lines[-1] == f"{len(oracle.MODELS) + twins} passed, 0 failed"
     assert all(line.startswith("PASS ") for line in lines[:-1])
     assert "warning:" in result.stderr
 

@@ -20,6 +20,10 @@ initial trend * T))``; FORCST is ``input * (1 + TREND * horizon)``; PULSE gives
 ``volume / dt`` in the step at each pulse time; INT truncates and MOD keeps the
 dividend's sign.
 
+A ``model.mdl`` beside some of them restates the same model in Vensim's language (where
+Vensim lacks a function, by its definition above: PREVIOUS as a DELAY FIXED of one TIME
+STEP, ROUND from INTEGER) and is checked against the same ``output.csv``.
+
 Run ``python tests/conformance/oracle.py`` to rewrite every ``output.csv``; the test suite
 checks that the committed files equal what this module computes.
 """
