@@ -1,6 +1,7 @@
 """The flagship's model card: regenerate its results file, render it, or check it has not drifted.
 
     python scripts/flagship_card.py results   # re-run every figure (numba backend, ~10 min on 2 cores)
+    python scripts/flagship_card.py results --only loops   # just the loops: structure, and dominance over 1,000 runs
     python scripts/flagship_card.py render    # README.md from card/template.md.j2 + card/results.json
     python scripts/flagship_card.py check     # exit 1 when README.md is not the rendering of the two
 
@@ -105,13 +106,56 @@ def validation_results(model: policylab.Model, backend: str) -> dict[str, Any]:
 
 
 def loop_results(model: policylab.Model, backend: str) -> dict[str, Any]:
-    """The feedback loops `policylab diagram` finds, with their member-derived identifiers."""
+    """The feedback loops `policylab diagram` finds (member-derived identifiers) and which dominate when."""
     from policylab.compile.causal import causal_graph
 
     graph = causal_graph(model)
     counts = {p: sum(1 for lp in graph.loops if lp.polarity == p) for p in ("R", "B", "?")}
     return {"counts": counts, "total": len(graph.loops), "truncated": graph.truncated,
-            "loops": [{"id": lp.label, "polarity": lp.polarity, "variables": list(lp.variables)} for lp in graph.loops]}
+            "loops": [{"id": lp.label, "polarity": lp.polarity, "variables": list(lp.variables)} for lp in graph.loops],
+            "dominance": {s: dominance_results(model, s, backend) for s in DOMINANCE_SCENARIOS}}
+
+
+DOMINANCE_SCENARIOS = ("historical", "generative")
+DOMINANCE_PERIODS = (("2019", "2019-01-01", "2020-01-01"), ("around January 2020", "2019-12-15", "2020-02-15"),
+                     ("after June 2020", "2020-06-16", "2023-01-01"))
+DOMINANCE_TOP = 4  # loops per period in the card
+
+
+def dominance_results(model: policylab.Model, scenario: str, backend: str) -> dict[str, Any]:
+    """`policylab loops` over RUNS runs: per period, the loops most often dominant, their shares and scores."""
+    import datetime as dt
+
+    from policylab.results.loops.summary import period_rows
+
+    spec = model.ir.time
+    spans = [(label, spec.to_time(dt.date.fromisoformat(a)), spec.to_time(dt.date.fromisoformat(b)))
+             for label, a, b in DOMINANCE_PERIODS]
+    ds = model.loops(scenario=scenario, runs=RUNS, seed=SEED, backend=backend,  # type: ignore[arg-type]
+                     save_every=spec.n_steps * spec.dt, periods=spans)
+    rows = period_rows(ds)
+    periods, named = [], set()
+    for label, start, end in DOMINANCE_PERIODS:
+        ranked = [r for r in rows if r.period == label and not r.alone][:DOMINANCE_TOP]
+        led = [r for r in rows if r.period == label and not r.alone]
+        best = max((r.dominant_share for r in led), default=0.0)
+        periods.append({
+            "label": label, "start": start, "end": end, "top_share": best,
+            "loops": [{"id": r.loop, "share": r.dominant_share,
+                       "low": wilson(round(r.dominant_share * RUNS), RUNS)[0],
+                       "high": wilson(round(r.dominant_share * RUNS), RUNS)[1],
+                       "median": r.median, "score_low": r.low, "score_high": r.high} for r in ranked],
+        })
+        named |= {r.loop for r in ranked}
+    for period in periods:  # every named loop's share in every period (a loop can lead one and fade in another)
+        period["shares"] = {r.loop: r.dominant_share for r in rows if r.period == period["label"] and r.loop in named}
+    members = {str(i): {"polarity": str(p), "members": str(m).split(" -> "), "partition": int(k)}
+               for i, p, m, k in zip(ds.loop.values, ds.polarity.values, ds.members.values, ds.partition.values)
+               if str(i) in named}
+    return {"runs": RUNS, "mode": ds.attrs["loop_mode"], "budget": ds.attrs["loop_budget"],
+            "scored": int(ds.sizes["loop"]), "partitions": len(set(ds.partition.values.tolist())),
+            "alone": [str(i) for i, a in zip(ds.loop.values, ds.alone.values) if a],
+            "periods": periods, "members": members}
 
 
 PARTS = {"outcomes": outcome_results, "streams": stream_results, "validation": validation_results,
