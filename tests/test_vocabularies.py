@@ -102,17 +102,22 @@ def test_a_sampled_parameter_is_one_uncertainty_class() -> None:
 
 
 def test_yaml_lines_and_schema_messages_come_from_one_helper() -> None:
-    """bargain once had a copy of the model reader's line lookup and error messages, the overrides and mapping readers others."""
+    """bargain once had a copy of the model reader's line lookup and error messages, the overrides and mapping readers
+    others, and each reader built and guarded its own ruamel loader."""
     home = "formats/yaml_loader.py"
 
     def copy(node: ast.AST) -> bool:
         reads_line_records = (isinstance(node, ast.Attribute) and node.attr == "lc") or (
             isinstance(node, ast.Constant) and node.value == "lc")  # ruamel's line records: line_of reads them
         formats_schema_errors = isinstance(node, ast.Constant) and node.value == "extra_forbidden"  # pydantic's error type
-        return reads_line_records or formats_schema_errors or _defines(node, "line_of", "validation_message")
+        builds_a_loader = isinstance(node, ast.Call) and (
+            (isinstance(node.func, ast.Name) and node.func.id == "YAML")
+            or (isinstance(node.func, ast.Attribute) and node.func.attr in ("YAML", "safe_load", "load_all")))
+        return (reads_line_records or formats_schema_errors or builds_a_loader
+                or _defines(node, "line_of", "validation_message", "parse_yaml", "load_yaml"))
 
     copies = _found_outside(home, copy)
-    assert not copies, f"use policylab.formats.yaml_loader.line_of / validation_message: {copies}"
+    assert not copies, f"use policylab.formats.yaml_loader (parse_yaml, line_of, validation_message): {copies}"
 
 
 def test_the_sources_path_is_computed_once() -> None:

@@ -32,12 +32,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from policylab.errors import DataError, Location
 from policylab.files import read_capped
-from policylab.formats.yaml_loader import line_of, load_yaml
+from policylab.formats.yaml_loader import line_of, parse_yaml
 from policylab.limits import MODEL_BYTES
 from policylab.model.ir import TimeSpec
 
@@ -73,12 +71,7 @@ class MappingFile:
 def read_mapping(path: str | Path) -> MappingFile:
     """Parse and validate a mapping file; errors name the file, line and key."""
     path = Path(path)
-    try:
-        doc = load_yaml(YAML(typ="rt"), read_capped(path, MODEL_BYTES, "mapping file").decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: the mapping file is not UTF-8 text (byte {error.start}); save it as UTF-8") from error
-    except YAMLError as error:
-        raise DataError(f"{path}: not valid YAML: {error}") from error
+    doc = parse_yaml(read_capped(path, MODEL_BYTES, "mapping file"), str(path), "mapping file", DataError)
     if not isinstance(doc, dict):
         raise DataError(f"{path}: a mapping file is a YAML mapping with a `series:` section")
     _only(doc, MAPPING_KEYS, str(path), path)

@@ -34,13 +34,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from policylab.bargain.stakeholders import Case
 from policylab.errors import ModelFileError, UsageError
 from policylab.files import read_capped
-from policylab.formats.yaml_loader import line_of, load_yaml, validation_message
+from policylab.formats.yaml_loader import line_of, parse_yaml, validation_message
 from policylab.limits import MODEL_BYTES
 
 Attribute = Literal["capability", "salience"]
@@ -127,14 +125,7 @@ def parse_date(text: str | dt.date) -> dt.date:
 def read_coupling(path: str | Path) -> Coupling:
     """Read and validate a coupling file; model and stakeholder paths resolve beside it."""
     file = Path(path)
-    try:
-        text = read_capped(file, MODEL_BYTES, "coupling file").decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ModelFileError(f"{file}: the coupling file is not UTF-8 text (byte {err.start}); save it as UTF-8") from err
-    try:
-        doc = load_yaml(YAML(typ="rt"), text)
-    except YAMLError as err:
-        raise ModelFileError(f"{file}: not valid YAML: {err}") from err
+    doc = parse_yaml(read_capped(file, MODEL_BYTES, "coupling file"), str(file), "coupling file")
     if not isinstance(doc, dict):
         raise ModelFileError(f"{file}:1: a coupling file is a mapping with `model`, `stakeholders` and `rules`")
     try:

@@ -45,12 +45,10 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from policylab.errors import ModelFileError, UsageError
 from policylab.files import read_capped
-from policylab.formats.yaml_loader import line_of, load_yaml, validation_message
+from policylab.formats.yaml_loader import line_of, parse_yaml, validation_message
 from policylab.limits import MODEL_BYTES
 from policylab.model.evidence import find_source, normalise, read_source_text, sources_path
 from policylab.simulate.sampling import from_unit
@@ -228,17 +226,12 @@ class Case:
 def read_case(path: str | Path) -> Case:
     """Read and validate a stakeholder YAML file; errors name the file, line and key."""
     file = Path(path)
-    raw = read_capped(file, MODEL_BYTES, "stakeholder file")
-    return read_case_text(raw.decode("utf-8", errors="replace"), str(file))
+    return read_case_text(read_capped(file, MODEL_BYTES, "stakeholder file"), str(file))
 
 
-def read_case_text(text: str, file: str = "<string>") -> Case:
-    """Parse stakeholder YAML given as text (``file`` names it in messages)."""
-    yaml = YAML(typ="rt")
-    try:
-        doc = load_yaml(yaml, text)
-    except YAMLError as err:
-        raise ModelFileError(f"{file}: not valid YAML: {err}") from err
+def read_case_text(text: bytes | str, file: str = "<string>") -> Case:
+    """Parse stakeholder YAML given as text or UTF-8 bytes (``file`` names it in messages)."""
+    doc = parse_yaml(text, file, "stakeholder file")
     if not isinstance(doc, dict):
         raise ModelFileError(f"{file}:1: a stakeholder file is a mapping with `case`, `issues` and `actors`")
     try:

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from policylab.errors import ModelFileError
 from policylab.files import read_capped
@@ -71,24 +69,10 @@ def _quoted(text: str) -> str:
 def read_overrides(path: str | Path) -> Overrides:
     """The overrides in ``path``; ModelFileError naming the file and line when it is not one."""
     file = str(path)
-    data = read_capped(path, MODEL_BYTES, "overrides file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ModelFileError(f"{file}: the overrides file is not UTF-8 text (byte {err.start}); save it as UTF-8") from err
-    from policylab.formats.yaml_loader import load_yaml, validation_message
+    from policylab.formats.yaml_loader import parse_yaml, validation_message
     from policylab.formats.yaml_reader import _plain
 
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
-    try:
-        doc = load_yaml(yaml, text)
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        raise ModelFileError(f"{file}:{line}: not valid YAML: {err.problem or err.context}") from err
-    except (YAMLError, ValueError, TypeError, RecursionError, OverflowError) as err:
-        raise ModelFileError(f"{file}: not valid YAML: {err}") from err
+    doc = parse_yaml(read_capped(path, MODEL_BYTES, "overrides file"), file, "overrides file")
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

@@ -1,8 +1,9 @@
 """YAML for every file PolicyLab reads: loaded strictly and counted, with errors pointing at file:line.
 
 Model files, overrides, stakeholder and coupling files and calibration mappings all load
-through :func:`load_yaml` and name lines with :func:`line_of`; schema errors become
-``file:line: key: message`` lines with :func:`validation_message`.
+through :func:`parse_yaml` (UTF-8 text, then :func:`load_yaml`) and name lines with
+:func:`line_of`; schema errors become ``file:line: key: message`` lines with
+:func:`validation_message`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node
 
-from policylab.errors import unprintable
+from policylab.errors import ModelFileError, PolicyLabError, unprintable
 from policylab.limits import YAML_VALUES
 
 _STANDARD_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq",
@@ -90,6 +91,28 @@ def load_yaml(yaml: YAML, text: str) -> Any:
             return yaml.load(text)
     except ReusedAnchorWarning as err:
         raise ReusedAnchorError(err) from err
+
+
+def parse_yaml(data: bytes | str, file: str, what: str = "file",
+               error: type[PolicyLabError] = ModelFileError) -> Any:
+    """The YAML document in ``data`` as ruamel's round-trip tree (lines kept for line_of); ``error`` names file and line."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as err:
+        raise error(f"{file}: the {what} is not UTF-8 text (byte {err.start}); save it as UTF-8") from err
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    try:
+        return load_yaml(yaml, text)
+    except ReusedAnchorError as err:
+        raise error(f"{file}:{err.line}: not valid YAML: {err.anchor} is defined twice; give each anchor "
+                    "(&name) its own name") from err
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise error(f"{file}:{line}: not valid YAML: {err.problem or err.context}") from err
+    except (YAMLError, ValueError, TypeError, RecursionError, OverflowError) as err:
+        raise error(f"{file}: not valid YAML: {err}") from err
 
 
 def line_of(doc: Any, loc: tuple[Any, ...]) -> int:

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from policylab.errors import ExpressionError, Location, ModelFileError
 from policylab.files import read_capped
@@ -19,7 +17,7 @@ from policylab.limits import MODEL_BYTES, YAML_VALUES
 from policylab.expr.names import canonical
 from policylab.expr.parser import parse
 from policylab.formats import yaml_schema as schema
-from policylab.formats.yaml_loader import ReusedAnchorError, line_of, load_yaml, validation_message
+from policylab.formats.yaml_loader import line_of, parse_yaml, validation_message
 from policylab.model.ir import (
     CONDITIONED_UNTIL,
     RECORD_SUFFIX,
@@ -375,23 +373,7 @@ def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
     if len(raw) > MODEL_BYTES.value():
         raise ModelFileError(f"{file}: the file is {len(raw):,} bytes, over the limit; {MODEL_BYTES.hint()}")
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ModelFileError(f"{file}: the file is not UTF-8 text (byte {err.start}); save it as UTF-8") from err
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
-    try:
-        doc = load_yaml(yaml, text)
-    except ReusedAnchorError as err:
-        raise ModelFileError(f"{file}:{err.line}: not valid YAML: {err.anchor} is defined twice; give each anchor "
-                             "(&name) its own name") from err
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        raise ModelFileError(f"{file}:{line}: not valid YAML: {err.problem or err.context}") from err
-    except (YAMLError, ValueError, TypeError, RecursionError, OverflowError) as err:
-        raise ModelFileError(f"{file}: not valid YAML: {err}") from err
+    doc = parse_yaml(data, file)
     if not isinstance(doc, dict):
         raise ModelFileError(f"{file}:1: a model file is a mapping with at least `model:` and `time:` keys")
     _normalise(doc)
