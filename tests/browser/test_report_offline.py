@@ -5,6 +5,18 @@ from __future__ import annotations
 import policylab
 from policylab.report.build import build_report
 
+OVERLAPPING_LABELS = """fig => {
+  const texts = [...fig.querySelectorAll('svg g.node text, svg g.edge text')].filter(t => t.getBoundingClientRect().width > 0);
+  const found = [];
+  texts.forEach((a, i) => texts.slice(i + 1).forEach(b => {
+    if (a.closest('g.node, g.edge') === b.closest('g.node, g.edge')) return;  // the lines of one wrapped name
+    const r = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+    if (Math.min(r.right, q.right) - Math.max(r.left, q.left) > 1 && Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top) > 1)
+      found.push(a.textContent + ' / ' + b.textContent);
+  }));
+  return found;
+}"""
+
 
 def test_the_report_opens_from_disk_without_network_or_console_errors(page, tmp_path, artifacts, graphviz, seed_dir,
                                                                        stand_in):
@@ -39,6 +51,7 @@ def test_clicking_a_loop_in_the_report_draws_it_highlighted_and_the_view_buttons
     page.wait_for_selector("#dominance .main-svg", timeout=60_000)
     shown = page.locator("figure.diagram-view:not([hidden])")
     assert shown.count() == 1 and shown.get_attribute("data-view").startswith("loops:")
+    assert shown.evaluate(OVERLAPPING_LABELS) == []  # the view the report opens on: no label over another
     pick = page.locator(".loop-pick").first
     loop = pick.get_attribute("data-loop")
     pick.click()

@@ -61,7 +61,8 @@ def to_dot(graph: CausalGraph, title: str, layout: str = "dot", outside: Mapping
     wraps long names and packs ranks closer (the readable views).
     """
     outside = outside or {}
-    spacing = (", nodesep=0.18, ranksep=0.45" + (", mindist=0.3, overlap=prism, sep=\"+6\"" if layout == "circo" else "")) if compact else ""
+    circle = ", mindist=0.3, overlap=prism, sep=\"+6\", forcelabels=true" if layout == "circo" else ""
+    spacing = ", nodesep=0.25, ranksep=0.45" + circle if compact else ""
     lines = [
         "digraph causal_loops {",
         f"  graph [layout={layout}, rankdir={rankdir}{spacing}, fontname=Helvetica, labelloc=t, label={_quote(title)}, "
@@ -78,10 +79,13 @@ def to_dot(graph: CausalGraph, title: str, layout: str = "dot", outside: Mapping
                                       f"label=\"{label}\\n[{_quote(outside[name])[1:-1]}]\"")
         lines.append(f"  {_quote(name)} [shape={SHAPES.get(kind, 'ellipse')}, fillcolor=\"{fill}\"{faded}, "
                      f"tooltip={_quote(f'{name} ({kind})')}];")
+    # circo puts labels mid-edge without moving them apart (a stock and its flow's two signs would
+    # collide); an xlabel is placed after the layout where it overlaps nothing
+    sign = "xlabel" if compact and layout == "circo" else "label"
     for link in graph.links:
         style = "solid" if link.declared else "dashed"
         lines.append(
-            f"  {_quote(link.source)} -> {_quote(link.target)} [label={_quote(link.sign)}, color=\"{COLOURS[link.sign]}\", "
+            f"  {_quote(link.source)} -> {_quote(link.target)} [{sign}={_quote(link.sign)}, color=\"{COLOURS[link.sign]}\", "
             f"fontcolor=\"{COLOURS[link.sign]}\", style={style}, tooltip={_quote(_tooltip(link))}, "
             f"labeltooltip={_quote(_tooltip(link))}];"
         )

@@ -224,8 +224,10 @@ def view_of(graph: CausalGraph, ir: IR, key: str, known: Iterable[Loop] = ()) ->
         drawn = loops_view(graph, ids, neighbours=kind == "loop", known=known)
         labels = ", ".join(loop.label for loop in drawn.loops)
         name = labels if kind == "loop" else f"{len(drawn.loops)} loops"
-        # loops read as circles (circo); their members are the title, not a legend row
-        return View(f"{kind}:{','.join(ids)}", name, drawn, labels, layout="circo", loops=tuple(drawn.loops))
+        # loops read as circles (circo; a loop of two or three variables reads better left to right);
+        # their members are the title, not a legend row
+        layout = "circo" if len(drawn.nodes) > 3 else "dot"
+        return View(f"{kind}:{','.join(ids)}", name, drawn, labels, layout=layout, loops=tuple(drawn.loops))
     raise UsageError(f"--view must be all, core, sector:NAME, loop:ID or loops:ID,ID, not {key!r}")
 
 
