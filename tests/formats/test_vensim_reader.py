@@ -123,6 +123,17 @@ def test_active_initial_starts_a_level_from_its_initial_equation() -> None:
     np.testing.assert_allclose(values["level"], 7 + np.concatenate([[0], np.cumsum(2 * np.arange(8))]))
 
 
+def test_macros_expand_into_one_copy_per_call() -> None:
+    values = _run("macros.mdl")
+    np.testing.assert_allclose(values["twice"], 2 * np.arange(5) + 3)
+    np.testing.assert_allclose(values["total"], 10 + np.arange(5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VensimReadWarning)
+        model = read_vensim(HERE / "macros.mdl")
+    assert {"twice.scaled.half_factor", "twice.scaled2.half_factor"} <= set(model.variables)
+    assert isinstance(model.variables["total.accumulate.accumulate"], Stock)
+
+
 def test_quoted_names_may_hold_operators_and_separators() -> None:
     model = _read('"a|b, c" = 2 ~ ~ | "x*y" = "a|b, c" * 3 ~ ~ |' + CONTROL)
     np.testing.assert_allclose(model.run()["x*y"].values[0], [6] * 5)
@@ -138,7 +149,11 @@ def test_quoted_names_may_hold_operators_and_separators() -> None:
     ("a = 1 + INTEG(1, 0) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: INTEG must be the whole equation"),
     ("a ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: a definition with no equation is not supported yet"),
     ("a := 1 ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: a data variable"),
-    ("x = 1 ~ ~ |\n:MACRO: m(a)\nm = a ~ ~ |\n:END OF MACRO:\n" + CONTROL, 2, r"m\.mdl:2: a :MACRO: definition"),
+    ("x = 1 ~ ~ |\n:MACRO: m(a)\nm = a ~ ~ |\n" + CONTROL, 2, r"m\.mdl:2: the macro m has no :END OF MACRO:"),
+    ("x = 1 ~ ~ |\n:MACRO: m(a : b)\nm = a ~ ~ |\n:END OF MACRO:" + CONTROL, 2, r"m\.mdl:2: macro m: extra outputs"),
+    (":MACRO: m(a)\nm = m(a) ~ ~ |\n:END OF MACRO:\nx = m(1) ~ ~ |" + CONTROL, 2, r"m\.mdl:2: .*more than 20 deep"),
+    (":MACRO: m(a)\nm = a ~ ~ |\n:END OF MACRO:\nx = m(1, 2) ~ ~ |" + CONTROL, 4, r"m\.mdl:4: x: the macro m takes 1"),
+    (":MACRO: m(a)\nk = a ~ ~ |\n:END OF MACRO:\nx = m(1) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: macro m: no equation named m"),
     ("a = 1 ~ ~ |\na = 2 ~ ~ |" + CONTROL, 2, r"m\.mdl:2: a: defined twice \(first on line 1\)"),
     ("a = MIN(1) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: MIN takes 2 arguments, got 1"),
     ("t((2,0),(1,1)) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: t: the lookup's x values \[2.0, 1.0\] do not increase"),

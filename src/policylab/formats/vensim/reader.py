@@ -1,7 +1,7 @@
 """Read a Vensim ``.mdl`` model (without subscripts) into the model IR.
 
 Steps: bytes -> text (UTF-8, else Latin-1) -> records (``records``) -> one parsed definition
-per record (``equations``, a lark grammar) -> control variables to the clock, levels to
+per record (``equations``, a lark grammar) -> macro calls expanded (``macros``) -> control variables to the clock, levels to
 stocks, lookups to graphical functions, everything else through the function table
 (``functions``) to auxiliaries and constants. A level's rate becomes its flows when it is a
 sum and difference of auxiliaries (those become flows), else one flow named
@@ -23,7 +23,8 @@ from policylab.expr.builtins import OPERATORS
 from policylab.files import read_capped
 from policylab.formats.vensim.equations import Definition, Table, parse_definition
 from policylab.formats.vensim.functions import SUBSCRIPTS_LATER, Translator
-from policylab.formats.vensim.records import Record, decode, split_records
+from policylab.formats.vensim.macros import Expander, parse_macros
+from policylab.formats.vensim.records import Macro, Record, decode, split_records
 from policylab.limits import FLAT_VARIABLES, VENSIM_BYTES
 from policylab.model.ir import AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec
 
@@ -57,7 +58,7 @@ def read_vensim_bytes(data: bytes, file: str = "<string>") -> Model:
     if not sections.records:
         raise ModelFileError(f"{file}: no equations found; a Vensim model is a list of 'name = expression ~ units ~ "
                              "comment |' records")
-    model = _Builder(file, sections.records).build(hashlib.sha256(data).hexdigest())
+    model = _Builder(file, sections.records, sections.macros).build(hashlib.sha256(data).hexdigest())
     if sections.has_sketch:
         warnings.warn(f"{file}: the sketch (diagram layout) is ignored; `policylab diagram` draws the model from its "
                       "equations", VensimReadWarning, stacklevel=2)
@@ -82,6 +83,7 @@ class _Builder:
 
     file: str
     records: tuple[Record, ...]
+    macros: tuple[Macro, ...] = ()
     variables: dict[str, AnyVariable] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     derived: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -93,6 +95,10 @@ class _Builder:
 
     def build(self, digest: str) -> Model:
         definitions = self._checked()
+        if self.macros:
+            expander = Expander(self.file, parse_macros(self.macros, self.file), FLAT_VARIABLES.value())
+            definitions = [(r, expander.definition(r, d)) for r, d in definitions]
+            definitions += expander.added
         clock = _Clock(self.file, {d.name: (r, d) for r, d in definitions if d.name in CONTROL})
         time = clock.spec()
         substitutions: dict[str, Expr] = {name: Num(value) for name, value in clock.numbers().items()}

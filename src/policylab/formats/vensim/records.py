@@ -4,7 +4,8 @@ A record is ``equation ~ units ~ comment |`` (a fourth ``~`` part holds flags su
 ``:SUPPLEMENTARY``); a group heading is a record whose equation is a row of ``*`` around
 ``.Name``. The text ends at the sketch marker ``\\\\\\---///``; what follows (the diagram
 and Vensim's settings) is not model equations. ``|`` and ``~`` inside quoted names do not
-split, and a ``\\`` at the end of a line continues it.
+split, and a ``\\`` at the end of a line continues it. Records between ``:MACRO: NAME(inputs)`` and
+``:END OF MACRO:`` belong to that macro.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from policylab.errors import ModelFileError
 SKETCH_MARKER = re.compile(r"\\+---///")
 _CONTINUATION = re.compile(r"\\[ \t]*\r?\n")
 _ENCODING = re.compile(r"^\s*\{[^}\n]*\}")
-_MACRO = re.compile(r":MACRO:", re.IGNORECASE)
+_MACRO = re.compile(r":MACRO:[ \t]*([^(\n|~]+?)[ \t]*\(([^)]*)\)", re.IGNORECASE)
+_MACRO_START = re.compile(r":MACRO:", re.IGNORECASE)
+_MACRO_END = re.compile(r":END OF MACRO:", re.IGNORECASE)
 _STARS = re.compile(r"^\*+$")
 
 
@@ -34,11 +37,23 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Macro:
+    """A ``:MACRO: NAME(parameters : outputs)`` block: its header as written and its records."""
+
+    line: int
+    name: str
+    parameters: tuple[str, ...]
+    outputs: tuple[str, ...]
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True)
 class Sections:
-    """The records of a file, and whether it carried a sketch (ignored)."""
+    """The records of a file, its macros, and whether it carried a sketch (ignored)."""
 
     records: tuple[Record, ...]
     has_sketch: bool
+    macros: tuple[Macro, ...] = ()
 
 
 def decode(data: bytes) -> str:
@@ -57,6 +72,9 @@ def split_records(text: str, file: str, max_records: int) -> Sections:
     start = encoding.end() if encoding else 0
     parts: list[str] = []
     records: list[Record] = []
+    main: list[Record] = records
+    macros: list[Macro] = []
+    macro: tuple[int, str, tuple[str, ...], tuple[str, ...]] | None = None
     group = ""
     current: list[str] = []
     quote = False
@@ -84,27 +102,45 @@ def split_records(text: str, file: str, max_records: int) -> Sections:
             record, group = _record(parts, record_line or line, group, file)
             if record is not None:
                 records.append(record)
-                if len(records) > max_records:
+                if len(main) + sum(len(m.records) for m in macros) + len(records) > max_records:
                     raise ModelFileError(f"{file}:{record_line}: the model has more than {max_records:,} equations; "
                                          "set POLICYLAB_LIMIT_FLAT_VARIABLES to raise the limit (docs/security.md)")
             parts, current, record_line = [], [], 0
             index += 1
             continue
         if not record_line and not parts and not char.isspace():
+            if _MACRO_START.match(body, index):
+                header = _MACRO.match(body, index)
+                if macro is not None or header is None:
+                    problem = "a macro inside a macro" if macro is not None else "a :MACRO: line without NAME(inputs)"
+                    raise ModelFileError(f"{file}:{line}: {problem}; write ':MACRO: NAME(input, …)', its equations, "
+                                         "then ':END OF MACRO:'")
+                inputs, _, outputs = header.group(2).partition(":")
+                macro = (line, header.group(1), _names(inputs), _names(outputs))
+                line += header.group(0).count("\n")
+                index = header.end()
+                records = []
+                continue
+            if _MACRO_END.match(body, index):
+                if macro is None:
+                    raise ModelFileError(f"{file}:{line}: :END OF MACRO: without a :MACRO: before it")
+                macros.append(Macro(macro[0], macro[1], macro[2], macro[3], tuple(records)))
+                macro, records = None, main
+                index += len(":END OF MACRO:")
+                continue
             record_line = line
-            if _MACRO.match(body, index):
-                raise ModelFileError(f"{file}:{line}: a :MACRO: definition; macros are not supported yet: expand the "
-                                     "macro in the equations that use it")
         current.append(char)
         line += char == "\n"
         index += 1
+    if macro is not None:
+        raise ModelFileError(f"{file}:{macro[0]}: the macro {macro[1]} has no :END OF MACRO:; end it")
     if quote:
         raise ModelFileError(f"{file}:{record_line}: a quoted name is never closed (an odd number of '\"'); close it")
     rest = "".join(current).strip()
     if parts or rest:
         raise ModelFileError(f"{file}:{record_line}: the last equation does not end with '|'; end every record "
                              "with '~ units ~ comment |'")
-    return Sections(tuple(records), sketch is not None)
+    return Sections(tuple(main), sketch is not None, tuple(macros))
 
 
 def _record(parts: list[str], line: int, group: str, file: str) -> tuple[Record | None, str]:
@@ -120,6 +156,10 @@ def _record(parts: list[str], line: int, group: str, file: str) -> tuple[Record 
         raise ModelFileError(f"{file}:{line}: a record without an equation; write 'name = expression ~ units ~ "
                              "comment |' or delete it")
     return Record(line, equation, units, comment, flags, group), group
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _group_name(text: str) -> str:
