@@ -83,6 +83,12 @@ def test_step_ramp_pulse_and_pulse_train() -> None:
     np.testing.assert_array_equal(_run("functions.mdl")["inputs"], [0, 10000, 105, 11205, 205, 205, 205])
 
 
+def test_sample_if_true_holds_its_last_sample() -> None:
+    values = _run("functions.mdl")
+    np.testing.assert_array_equal(values["held"], [5, 5, 20, 30, 30, 30, 30])
+    np.testing.assert_array_equal(values["held_plus_one"], [0, 0, 0, 0, 5, 5, 5])
+
+
 def test_unchangeable_constant_is_a_constant() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", VensimReadWarning)
@@ -143,7 +149,8 @@ def test_quoted_names_may_hold_operators_and_separators() -> None:
 @pytest.mark.parametrize(("text", "line", "message"), [
     ("a = 1 ~ ~ |\nb = (a + ~ ~ |" + CONTROL, 2, r"m\.mdl:2: cannot parse the equation: the equation ends too early"),
     ("a = 1 ~ ~ |\n\nb = a ** 2 ~ ~ |" + CONTROL, 3, r"m\.mdl:3: cannot parse the equation: unexpected '\*'"),
-    ("a = SAMPLE IF TRUE(Time > 1, Time, 0) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: SAMPLE IF TRUE is not supported yet"),
+    ("a = A FUNCTION OF(Time) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: A FUNCTION OF is a placeholder"),
+    ("a = RANDOM NORMAL(0, 1, 0, 1, 1) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: unknown function RANDOM NORMAL"),
     ("a = GET XLS CONSTANTS('x.xlsx', 'a', 'B2') ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: GET XLS CONSTANTS: reading data"),
     ("a = FROBNICATE(1) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: unknown function FROBNICATE"),
     ("a = 1 + INTEG(1, 0) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: INTEG must be the whole equation"),

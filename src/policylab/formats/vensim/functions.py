@@ -14,6 +14,8 @@ spelling (``ABS``, ``DELAY FIXED``, ``IF THEN ELSE``…). The rest is here, each
 - ``MIN``/``MAX`` take two arguments, ``MODULO`` is the remainder with the sign of the
   dividend (``fmod``: MODULO(-7, 3) is -1 in Vensim), ``INTEGER`` truncates, ``LOG(x, base)`` is ``LN(x) / LN(base)``, ``POWER(a, b)``
   is ``a ^ b``, ``QUANTUM(x, q)`` is ``q * INTEGER(x / q)``, ``GAME(x)`` is ``x``;
+- ``SAMPLE IF TRUE(c, x, initial)`` is a hidden auxiliary ``s = IF c THEN x ELSE PREVIOUS(s, initial)``:
+  it holds its last sample while ``c`` is false;
 - ``TIME STEP`` is the clock's DT; ``INITIAL TIME``, ``FINAL TIME`` and ``SAVEPER`` are the
   numbers of the model's time settings.
 
@@ -60,7 +62,6 @@ VENSIM_ARITY: dict[str, tuple[int, int]] = {
 NOT_YET: dict[str, str] = {
     "active_initial": "ACTIVE INITIAL is only supported as the whole equation of a variable",
     "integ": "INTEG must be the whole equation of a level: Stock = INTEG(rate, initial value)",
-    "sample_if_true": "SAMPLE IF TRUE is not supported yet",
     "a_function_of": "A FUNCTION OF is a placeholder Vensim writes for an unfinished equation; write the equation",
     "tabbed_array": SUBSCRIPTS_LATER,
     "vector_select": SUBSCRIPTS_LATER, "vector_elm_map": SUBSCRIPTS_LATER, "vector_sort_order": SUBSCRIPTS_LATER,
@@ -82,6 +83,8 @@ class Translator:
     add_table: Callable[[Table, str], str]
     """Registers an inline or derived table and returns its variable name (args: table, extrapolation)."""
     table_of: Callable[[str], Table | None]
+    add_state: Callable[[Callable[[Name], Expr]], Name]
+    """Adds a hidden auxiliary whose equation (built from its own name) may refer to its previous value."""
 
     def fail(self, message: str) -> ModelFileError:
         return ModelFileError(f"{self.where}: {message}")
@@ -125,6 +128,10 @@ class Translator:
             return Call(self.add_table(table, "clamp"), (self(raw[0]),))
         if func in ("lookup_extrapolate", "lookup_forward", "lookup_backward"):
             return self._lookup_variant(func, raw)
+        if func == "sample_if_true":
+            self._arity(func, raw, 3, 3)
+            condition, value, initial = (self(a) for a in raw)
+            return self.add_state(lambda me: IfThenElse(condition, value, Call("previous", (me, initial))))
         if func in NOT_YET:
             reason = NOT_YET[func]
             raise self.fail(f"{func.replace('_', ' ').upper()}: {reason}" if reason == SUBSCRIPTS_LATER else reason)

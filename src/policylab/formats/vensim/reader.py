@@ -14,6 +14,7 @@ import hashlib
 import math
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -111,7 +112,8 @@ class _Builder:
             translator = Translator(self.where(record, definition), frozenset(self.tables), substitutions,
                                     lambda table, extrapolation, owner=definition.name: self._add_table(
                                         table, extrapolation, owner, record),
-                                    self.tables.get)
+                                    self.tables.get,
+                                    lambda build, owner=definition.name: self._add_state(build, owner, record))
             pending.append((record, definition, translator))
         stocks: list[tuple[Record, Definition, Expr]] = []
         for record, definition, translator in pending:
@@ -211,6 +213,13 @@ class _Builder:
                                       where=Location(self.file, record.line), sector=record.group)
         self.derived[key] = name
         return name
+
+    def _add_state(self, build: Callable[[Name], Expr], owner: str, record: Record) -> Name:
+        name = _free_name(f"{owner}_sample", self.variables, self.tables)
+        self.variables[name] = Auxiliary(name=name, display=name, equation=build(Name(name)), sector=record.group,
+                                         where=Location(self.file, record.line),
+                                         doc=f"the last value SAMPLE IF TRUE took in {owner}")
+        return Name(name)
 
     def _connect(self, record: Record, definition: Definition, rate: Expr) -> None:
         """Give the level its flows: the named auxiliaries of a sum of terms, else one net flow."""
