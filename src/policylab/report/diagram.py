@@ -53,6 +53,14 @@ def _wrapped(name: str) -> str:
     return "\\n".join(_quote(line)[1:-1] for line in lines)
 
 
+def _sign_key(link, pairs: set[tuple[str, str]], circle: bool) -> str:  # type: ignore[no-untyped-def]
+    """Where a link's sign goes: mid-edge, or by its arrowhead for one of two opposite links in a circle.
+
+    circo draws a stock's link to its flow and back side by side, and their mid-edge signs collide.
+    """
+    return "headlabel" if circle and (link.target, link.source) in pairs else "label"
+
+
 def to_dot(graph: CausalGraph, title: str, layout: str = "dot", outside: Mapping[str, str] | None = None,
            rankdir: str = "LR", compact: bool = False) -> str:
     """The diagram as DOT text (no Graphviz needed to produce it); ``layout="circo"`` draws a loop as a circle.
@@ -61,8 +69,8 @@ def to_dot(graph: CausalGraph, title: str, layout: str = "dot", outside: Mapping
     wraps long names and packs ranks closer (the readable views).
     """
     outside = outside or {}
-    circle = ", mindist=0.3, overlap=prism, sep=\"+6\", forcelabels=true" if layout == "circo" else ""
-    spacing = ", nodesep=0.25, ranksep=0.45" + circle if compact else ""
+    round_attrs = ", mindist=0.3, overlap=prism, sep=\"+6\", forcelabels=true" if layout == "circo" else ""
+    spacing = ", nodesep=0.25, ranksep=0.45" + round_attrs if compact else ""
     lines = [
         "digraph causal_loops {",
         f"  graph [layout={layout}, rankdir={rankdir}{spacing}, fontname=Helvetica, labelloc=t, label={_quote(title)}, "
@@ -79,13 +87,12 @@ def to_dot(graph: CausalGraph, title: str, layout: str = "dot", outside: Mapping
                                       f"label=\"{label}\\n[{_quote(outside[name])[1:-1]}]\"")
         lines.append(f"  {_quote(name)} [shape={SHAPES.get(kind, 'ellipse')}, fillcolor=\"{fill}\"{faded}, "
                      f"tooltip={_quote(f'{name} ({kind})')}];")
-    # circo puts labels mid-edge without moving them apart (a stock and its flow's two signs would
-    # collide); an xlabel is placed after the layout where it overlaps nothing
-    sign = "xlabel" if compact and layout == "circo" else "label"
+    pairs = {(link.source, link.target) for link in graph.links}
+    circle = compact and layout == "circo"
     for link in graph.links:
         style = "solid" if link.declared else "dashed"
         lines.append(
-            f"  {_quote(link.source)} -> {_quote(link.target)} [{sign}={_quote(link.sign)}, color=\"{COLOURS[link.sign]}\", "
+            f"  {_quote(link.source)} -> {_quote(link.target)} [{_sign_key(link, pairs, circle)}={_quote(link.sign)}, labeldistance=1.6, color=\"{COLOURS[link.sign]}\", "
             f"fontcolor=\"{COLOURS[link.sign]}\", style={style}, tooltip={_quote(_tooltip(link))}, "
             f"labeltooltip={_quote(_tooltip(link))}];"
         )
