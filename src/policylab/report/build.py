@@ -16,6 +16,7 @@ from importlib import resources
 
 import jinja2
 import plotly.graph_objects as go
+import plotly.io as pio
 import xarray as xr
 from plotly.offline import get_plotlyjs
 
@@ -35,7 +36,7 @@ from policylab.report.fan import (
     x_axis,
 )
 from policylab.report.structure import structure
-from policylab.report.figures import bars_figure, box_figure, colour, fan_panels
+from policylab.report.figures import THEME, bars_figure, box_figure, colour, fan_panels, human_label
 from policylab.results.outcomes import needed_variables
 from policylab.results.intervals import Interval
 from policylab.results.text import DIMENSIONLESS
@@ -97,24 +98,63 @@ def run_scenarios(model: Model, scenarios: Sequence[str] | None, runs: int, seed
     return results
 
 
+REPORT_POINTS = 300
+"""Times a report's fan chart shows at most (about one a pixel of its ~300-pixel panels; the dashboard shows up to 600)."""
+REPORT_SIGNIFICANT = 4
+"""Digits a report's fan chart keeps: what its hover shows (``%{y:.4g}``)."""
+
+
+@lru_cache(maxsize=1)
+def _theme() -> dict[str, object]:
+    return THEME.to_plotly_json()  # type: ignore[no-any-return]
+
+
 def _figure_json(figure: go.Figure) -> str:
-    return figure.to_json().replace("</", "<\\/")
+    """The figure as JSON with the house template and an x shared by its traces written once (the page restores both).
+
+    A fan chart's ~27 traces share one axis of ~400 dates, and Plotly writes its template
+    (60 kB) into every figure: written out each time they were most of the report's weight.
+    """
+    spec = figure.to_plotly_json()
+    layout = spec["layout"]
+    if layout.get("template") == _theme():
+        layout["template"] = None
+        spec["theme"] = True
+    xs = [trace.get("x") for trace in spec["data"]]
+    if len(xs) > 1 and xs[0] is not None and all(x is not None and list(x) == list(xs[0]) for x in xs):
+        spec["x"] = xs[0]
+        for trace in spec["data"]:
+            del trace["x"]
+    return pio.json.to_json_plotly(spec).replace("</", "<\\/")
+
+
+def _theme_json() -> str:
+    return pio.json.to_json_plotly(_theme()).replace("</", "<\\/")
+
+
+def scenario_colours(model: Model, results: Mapping[str, object]) -> dict[str, str]:
+    """Each scenario's colour by its place in the model (as the dashboard colours it), the same in every figure."""
+    order = list(model.ir.scenarios)
+    return {s: colour(order.index(s) if s in order else len(order) + i) for i, s in enumerate(results)}
 
 
 def _fan_figures(model: Model, results: Mapping[str, xr.Dataset]) -> list[dict[str, str]]:
     ir = model.ir
     first = next(iter(results.values()))
-    index = thinned_index(first.sizes["time"])
+    index = thinned_index(first.sizes["time"], REPORT_POINTS)
     x = x_axis(ir, first, index)
     events = event_marks(ir)
     policies = {s: d for s in results if (d := policy_date(ir, s)) is not None}
     charts = []
     for name in key_variables(ir):
         var = ir.variables[name]
-        fans = {scenario: fan(ds, name, index) for scenario, ds in results.items()}
-        title = ir.display_name(name)
-        figure = fan_panels(title, "" if var.units == "1" else var.units, x, fans, events, policies)
-        charts.append({"name": title, "doc": var.doc, "units": var.units, "json": _figure_json(figure)})
+        fans = {scenario: fan(ds, name, index, significant=REPORT_SIGNIFICANT) for scenario, ds in results.items()}
+        units = "" if var.units in DIMENSIONLESS else var.units
+        label = human_label(ir.display_name(name))
+        figure = fan_panels(label + (f" ({units})" if units else ""), units, x, fans, events, policies,
+                            colours=scenario_colours(model, results))
+        charts.append({"name": ir.display_name(name), "label": label, "doc": var.doc, "units": units,
+                       "json": _figure_json(figure)})
     return charts
 
 
@@ -236,9 +276,10 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
     graph = causal_graph(model, include_constants=include_constants)
     judgements, levers = _parameters(model)
     bars, boxes = _findings_figures(findings)
-    scenarios = [{"name": s, "colour": colour(i), "doc": ir.scenarios[s].doc if s in ir.scenarios else "",
+    colours = scenario_colours(model, results)
+    scenarios = [{"name": s, "colour": colours[s], "doc": ir.scenarios[s].doc if s in ir.scenarios else "",
                   "policy": format_x(d) if (d := policy_date(ir, s)) is not None else ""}
-                 for i, s in enumerate(results)]
+                 for s in results]
     context = {
         "model": ir, "title": ir.name, "doc_html": render_markdown(ir.doc) if ir.doc else "", "version": __version__,
         "generated": dt.datetime.now().strftime("%-d %B %Y, %H:%M"),
@@ -249,7 +290,7 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
         **structure(model, graph, loops), "loops": graph.loops, "links": len(graph.links),
         "evidence": _evidence_rows(model, graph, sources), "judgements": judgements, "levers": levers,
         "findings": findings, "bars": bars, "boxes": boxes, "card": model_card_html(ir),
-        "plotly_js": get_plotlyjs().replace("</script", "<\\/script"),
+        "plotly_js": get_plotlyjs().replace("</script", "<\\/script"), "theme_json": _theme_json(),
         "interval_coverage": f"{Interval().coverage:.0%}".replace("%", " %"), "interval_band": Interval().band,
         "interval_share_label": Interval().share_label,
         "validation": _validation_rows(validation),

@@ -63,8 +63,8 @@ def x_axis(model: Model, ds: xr.Dataset, index: np.ndarray | None = None) -> lis
     return [float(t) for t in times]
 
 
-def _rounded(values: np.ndarray) -> list[float | None]:
-    """Each value to :data:`SIGNIFICANT` significant digits, exactly ``float(f"{v:.6g}")`` (None if not finite).
+def _rounded(values: np.ndarray, significant: int = SIGNIFICANT) -> list[float | None]:
+    """Each value to ``significant`` digits, exactly ``float(f"{v:.{significant}g}")`` (None if not finite).
 
     Vectorised (the dashboard rounds 5 bands × ~500 times × several variables per slider
     move): ``v`` is scaled by an exact power of ten, rounded to an integer and scaled back
@@ -79,7 +79,7 @@ def _rounded(values: np.ndarray) -> list[float | None]:
     nonzero = x != 0.0
     with np.errstate(divide="ignore"):
         magnitude = np.floor(np.log10(np.abs(np.where(nonzero, x, 1.0)))).astype(np.int64)
-    k = SIGNIFICANT - 1 - magnitude  # scale by 10**k so that the digits to keep are the integer part
+    k = significant - 1 - magnitude  # scale by 10**k so that the digits to keep are the integer part
     out = x.copy()
     up = nonzero & (k >= 0) & (k <= 22)
     down = nonzero & (k < 0) & (k >= -22)
@@ -93,13 +93,14 @@ def _rounded(values: np.ndarray) -> list[float | None]:
     scalable = up | down
     formatted = finite & nonzero & (~scalable | near_tie)
     for i in np.flatnonzero(formatted):
-        out[i] = float(f"{x[i]:.{SIGNIFICANT}g}")
+        out[i] = float(f"{x[i]:.{significant}g}")
     if finite.all():
         return out.tolist()  # type: ignore[no-any-return]
     return [value if keep else None for value, keep in zip(out.tolist(), finite.tolist())]
 
 
-def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None, interval: Interval = Interval()) -> Fan:
+def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None, interval: Interval = Interval(),
+        significant: int = SIGNIFICANT) -> Fan:
     """Quantiles over the ``run`` dimension of ``ds[variable]`` at each saved time (or at ``index``).
 
     NaNs are left out (``nanquantile``). Columns without any take ``quantile`` of the runs
@@ -117,7 +118,7 @@ def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None, interval
             qs[:, holes] = np.nanquantile(values[:, holes], levels, axis=0)
     else:
         qs = np.repeat(values, 3, 0)
-    return Fan(variable, {key: _rounded(row) for key, row in zip(BANDS, qs)})
+    return Fan(variable, {key: _rounded(row, significant) for key, row in zip(BANDS, qs)})
 
 
 def key_variables(model: Model) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from policylab.report.fan import EventMark, Fan, format_x
@@ -18,6 +19,18 @@ from policylab.report.fan import EventMark, Fan, format_x
 SCENARIO_COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#17869e", "#6c757d", "#a0522d")
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 BAND = 0.2
+EVENT_LINE = {"color": "rgba(90,90,90,0.35)", "width": 1, "dash": "dot"}
+THEME = go.layout.Template(pio.templates["simple_white"], layout={"shapedefaults": {"line": EVENT_LINE, "layer": "below"}})
+"""The one Plotly template of every figure: simple_white, and the event lines' style as every shape's default
+(a fan chart draws ~150 of them); the report writes it once, not per figure."""
+
+
+def human_label(name: str) -> str:
+    """A chart's heading for a variable: an identifier as words (``attacks_per_month`` -> "Attacks per month")."""
+    if " " in name or "_" not in name:
+        return name
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
 
 
 def colour(index: int) -> str:
@@ -34,7 +47,7 @@ def _layout(title: str, height: int) -> dict[str, object]:
     return {
         "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
         "font": {"family": FONT, "size": 12, "color": "#222"},
-        "template": "simple_white",
+        "template": THEME,
         "height": height,
         "margin": {"l": 64, "r": 24, "t": 56, "b": 48},
         "hovermode": "x unified",
@@ -46,8 +59,11 @@ def _layout(title: str, height: int) -> dict[str, object]:
 
 def fan_panels(title: str, y_title: str, x: Sequence[str] | Sequence[float], fans: Mapping[str, Fan],
                events: Sequence[EventMark] = (), policy_dates: Mapping[str, str | float] | None = None,
-               columns: int = 3) -> go.Figure:
-    """Small multiples: one fan per scenario on shared axes, the first scenario's median repeated as a grey reference."""
+               columns: int = 3, colours: Mapping[str, str] | None = None) -> go.Figure:
+    """Small multiples: one fan per scenario on shared axes, the first scenario's median repeated as a grey reference.
+
+    ``colours`` gives each scenario its colour (default: by position), so a scenario keeps it in every figure.
+    """
     names = list(fans)
     cols = max(1, min(columns, len(names)))
     rows = -(-len(names) // cols)
@@ -57,7 +73,7 @@ def fan_panels(title: str, y_title: str, x: Sequence[str] | Sequence[float], fan
     policies = policy_dates or {}
     for i, name in enumerate(names):
         row, col = divmod(i, cols)
-        c = colour(i)
+        c = (colours or {}).get(name) or colour(i)
         fan = fans[name]
         figure.add_trace(go.Scatter(x=list(x), y=fan.bands["high"], mode="lines", line={"width": 0}, showlegend=False,
                                     hoverinfo="skip"), row=row + 1, col=col + 1)
@@ -98,8 +114,7 @@ def _marks(events: Sequence[EventMark], policy_dates: Mapping[str, str | float],
     notes: list[dict] = []
     xref, yref = f"x{axis}", f"y{axis} domain"
     for mark in events:
-        shapes.append({"type": "line", "xref": xref, "yref": yref, "x0": mark.x, "x1": mark.x, "y0": 0, "y1": 1,
-                       "line": {"color": "rgba(90,90,90,0.35)", "width": 1, "dash": "dot"}, "layer": "below"})
+        shapes.append({"type": "line", "xref": xref, "yref": yref, "x0": mark.x, "x1": mark.x, "y0": 0, "y1": 1})
         if top:
             notes.append({"x": mark.x, "xref": xref, "y": 1.0, "yref": yref, "yanchor": "bottom", "text": "▾",
                           "showarrow": False, "font": {"size": 11, "color": "#777"},
@@ -109,7 +124,7 @@ def _marks(events: Sequence[EventMark], policy_dates: Mapping[str, str | float],
         by_date.setdefault(when, []).append(scenario)
     for when, names in by_date.items():
         shapes.append({"type": "line", "xref": xref, "yref": yref, "x0": when, "x1": when, "y0": 0, "y1": 1,
-                       "line": {"color": "rgba(31,95,168,0.55)", "width": 1.2, "dash": "dash"}})
+                       "line": {"color": "rgba(31,95,168,0.55)", "width": 1.2, "dash": "dash"}, "layer": "above"})
         notes.append({"x": when, "xref": xref, "y": 0.98, "yref": yref, "xanchor": "left", "yanchor": "top",
                       "text": " policy from", "showarrow": False, "font": {"size": 10, "color": "#1f5fa8"},
                       "hovertext": f"policy from {format_x(when)}: {', '.join(names)}"})
