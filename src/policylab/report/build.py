@@ -16,7 +16,6 @@ from importlib import resources
 
 import jinja2
 import plotly.graph_objects as go
-import plotly.io as pio
 import xarray as xr
 from plotly.offline import get_plotlyjs
 
@@ -36,7 +35,7 @@ from policylab.report.fan import (
     x_axis,
 )
 from policylab.report.structure import structure
-from policylab.report.figures import THEME, bars_figure, box_figure, colour, fan_panels, human_label
+from policylab.report.figures import bars_figure, box_figure, colour, fan_panels, figure_json, human_label, theme_json
 from policylab.results.outcomes import needed_variables
 from policylab.results.intervals import Interval
 from policylab.results.text import DIMENSIONLESS
@@ -100,36 +99,8 @@ def run_scenarios(model: Model, scenarios: Sequence[str] | None, runs: int, seed
 
 REPORT_POINTS = 300
 """Times a report's fan chart shows at most (about one a pixel of its ~300-pixel panels; the dashboard shows up to 600)."""
-REPORT_SIGNIFICANT = 4
-"""Digits a report's fan chart keeps: what its hover shows (``%{y:.4g}``)."""
-
-
-@lru_cache(maxsize=1)
-def _theme() -> dict[str, object]:
-    return THEME.to_plotly_json()  # type: ignore[no-any-return]
-
-
-def _figure_json(figure: go.Figure) -> str:
-    """The figure as JSON with the house template and an x shared by its traces written once (the page restores both).
-
-    A fan chart's ~27 traces share one axis of ~400 dates, and Plotly writes its template
-    (60 kB) into every figure: written out each time they were most of the report's weight.
-    """
-    spec = figure.to_plotly_json()
-    layout = spec["layout"]
-    if layout.get("template") == _theme():
-        layout["template"] = None
-        spec["theme"] = True
-    xs = [trace.get("x") for trace in spec["data"]]
-    if len(xs) > 1 and xs[0] is not None and all(x is not None and list(x) == list(xs[0]) for x in xs):
-        spec["x"] = xs[0]
-        for trace in spec["data"]:
-            del trace["x"]
-    return pio.json.to_json_plotly(spec).replace("</", "<\\/")
-
-
-def _theme_json() -> str:
-    return pio.json.to_json_plotly(_theme()).replace("</", "<\\/")
+REPORT_SIGNIFICANT = 3
+"""Digits a report's fan chart keeps: the project's 3 significant figures, what its hover shows (``%{y:.3g}``)."""
 
 
 def scenario_colours(model: Model, results: Mapping[str, object]) -> dict[str, str]:
@@ -154,7 +125,7 @@ def _fan_figures(model: Model, results: Mapping[str, xr.Dataset]) -> list[dict[s
         figure = fan_panels(label + (f" ({units})" if units else ""), units, x, fans, events, policies,
                             colours=scenario_colours(model, results))
         charts.append({"name": ir.display_name(name), "label": label, "doc": var.doc, "units": units,
-                       "json": _figure_json(figure)})
+                       "json": figure_json(figure)})
     return charts
 
 
@@ -246,12 +217,12 @@ def _findings_figures(findings: Findings | None) -> tuple[list[dict[str, str]], 
             frame["low"] = [panel.intervals[p][0] for p in panel.values]
             frame["high"] = [panel.intervals[p][1] for p in panel.values]
         figure = bars_figure(frame, f"{panel.outcome}: {panel.method}", panel.method)
-        bars.append({"name": panel.outcome, "method": panel.method, "json": _figure_json(figure)})
+        bars.append({"name": panel.outcome, "method": panel.method, "json": figure_json(figure)})
     boxes = []
     for panel in findings.boxes:
         figure = box_figure(panel.limits, panel.ranges, f"PRIM box: {panel.condition}")
         boxes.append({"condition": panel.condition, "coverage": panel.coverage, "density": panel.density,
-                      "mass": panel.mass, "limits": panel.limits, "quasi_p": panel.quasi_p, "json": _figure_json(figure)})
+                      "mass": panel.mass, "limits": panel.limits, "quasi_p": panel.quasi_p, "json": figure_json(figure)})
     return bars, boxes
 
 
@@ -290,7 +261,7 @@ def render_report(model: Model, results: Mapping[str, xr.Dataset], *, sources: S
         **structure(model, graph, loops), "loops": graph.loops, "links": len(graph.links),
         "evidence": _evidence_rows(model, graph, sources), "judgements": judgements, "levers": levers,
         "findings": findings, "bars": bars, "boxes": boxes, "card": model_card_html(ir),
-        "plotly_js": get_plotlyjs().replace("</script", "<\\/script"), "theme_json": _theme_json(),
+        "plotly_js": get_plotlyjs().replace("</script", "<\\/script"), "theme_json": theme_json(),
         "interval_coverage": f"{Interval().coverage:.0%}".replace("%", " %"), "interval_band": Interval().band,
         "interval_share_label": Interval().share_label,
         "validation": _validation_rows(validation),

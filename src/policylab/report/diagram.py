@@ -125,7 +125,17 @@ def render_svg(dot: str, timeout: float = 120.0) -> str:
         raise DiagramError(f"Graphviz took longer than {timeout:.0f} s to lay out the diagram") from err
     if done.returncode != 0:
         raise DiagramError(f"Graphviz failed: {done.stderr.strip()[:500]}")
-    return done.stdout
+    return compact_svg(done.stdout)
+
+
+_GEOMETRY = re.compile(r'\b(d|points|x|y|cx|cy|rx|ry|viewBox|transform)="([^"]*)"')
+_DECIMALS = re.compile(r"(\d\.\d)\d+")
+
+
+def compact_svg(svg: str) -> str:
+    """Graphviz's SVG without its comments and with geometry to 0.1 pt (a tenth of what a screen shows): ~10 % lighter."""
+    svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.S)
+    return _GEOMETRY.sub(lambda m: m.group(1) + '="' + _DECIMALS.sub(r"\1", m.group(2)) + '"', svg)
 
 
 VIEW_BOX = (1035.0, 570.0)  # points (1380 x 760 px) a readable view should fit: a 1440 x 900 window less margins

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import xarray as xr
 from plotly.subplots import make_subplots
 
-from policylab.report.figures import FONT, _rgba
+from policylab.report.figures import FONT, THEME, _rgba
 from policylab.results.intervals import Interval
 from policylab.results.loops.summary import DominanceSeries, dominance_over_time
 
@@ -70,7 +70,7 @@ def dominance_figure(ds: xr.Dataset, interval: Interval = Interval()) -> tuple[g
                                     line={"width": 1.6, "color": c},
                                     hovertemplate="%{y:+.2f}<extra>" + loop + "</extra>"), row=2, col=1)
     figure.update_layout(
-        font={"family": FONT, "size": 12, "color": "#222"}, template="simple_white", height=560,
+        font={"family": FONT, "size": 12, "color": "#222"}, template=THEME, height=560,
         margin={"l": 64, "r": 24, "t": 40, "b": 40}, hovermode="closest", paper_bgcolor="white", plot_bgcolor="white",
         legend={"orientation": "h", "y": -0.08, "x": 0, "font": {"size": 11}, "groupclick": "togglegroup"},
     )

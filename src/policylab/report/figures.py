@@ -8,6 +8,7 @@ same fan charts in the browser from the same band names (``low``, ``median``, ``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -20,17 +21,59 @@ SCENARIO_COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#178
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 BAND = 0.2
 EVENT_LINE = {"color": "rgba(90,90,90,0.35)", "width": 1, "dash": "dot"}
-THEME = go.layout.Template(pio.templates["simple_white"], layout={"shapedefaults": {"line": EVENT_LINE, "layer": "below"}})
+THEME = go.layout.Template(pio.templates["simple_white"], layout={"shapedefaults": {
+    "type": "line", "y0": 0, "y1": 1, "line": EVENT_LINE, "layer": "below"}})
 """The one Plotly template of every figure: simple_white, and the event lines' style as every shape's default
 (a fan chart draws ~150 of them); the report writes it once, not per figure."""
 
 
+@lru_cache(maxsize=1)
+def _theme() -> dict[str, object]:
+    return THEME.to_plotly_json()  # type: ignore[no-any-return]
+
+
+def figure_json(figure: go.Figure) -> str:
+    """The figure as JSON with the house template, an x shared by its traces and a repeated y written once.
+
+    The page restores them (``theme``, ``x``, ``ysame``: the index of the trace with the same y).
+
+    A fan chart's ~27 traces share one axis of ~400 dates, and Plotly writes its template
+    (60 kB) into every figure: written out each time they were most of the report's weight.
+    """
+    spec = figure.to_plotly_json()
+    layout = spec["layout"]
+    if layout.get("template") == _theme():
+        layout["template"] = None
+        spec["theme"] = True
+    xs = [trace.get("x") for trace in spec["data"]]
+    if len(xs) > 1 and xs[0] is not None and all(x is not None and list(x) == list(xs[0]) for x in xs):
+        spec["x"] = xs[0]
+        for trace in spec["data"]:
+            del trace["x"]
+    seen: dict[tuple[object, ...], int] = {}
+    for i, trace in enumerate(spec["data"]):  # a repeated series (the reference median in every panel) once
+        y = trace.get("y")
+        if y is None or len(y) < 2:
+            continue
+        key = tuple(y)
+        if key in seen:
+            del trace["y"]
+            trace["ysame"] = seen[key]
+        else:
+            seen[key] = i
+    return pio.json.to_json_plotly(spec).replace("</", "<\\/")
+
+
+def theme_json() -> str:
+    return pio.json.to_json_plotly(_theme()).replace("</", "<\\/")
+
+
 def human_label(name: str) -> str:
-    """A chart's heading for a variable: an identifier as words (``attacks_per_month`` -> "Attacks per month")."""
-    if " " in name or "_" not in name:
-        return name
-    words = name.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
+    """A chart's heading for a variable: an identifier as words (``attacks_per_month`` -> "attacks per month").
+
+    The case is kept as written (``us_iran_tension`` must not become "Us iran tension").
+    """
+    return name if " " in name else " ".join(name.replace("_", " ").split()) or name
 
 
 def colour(index: int) -> str:
@@ -83,12 +126,12 @@ def fan_panels(title: str, y_title: str, x: Sequence[str] | Sequence[float], fan
         if name != reference:
             figure.add_trace(go.Scatter(x=list(x), y=fans[reference].bands["median"], mode="lines", showlegend=False,
                                         line={"width": 1.2, "color": "#888", "dash": "dot"},
-                                        hovertemplate=f"{reference}: %{{y:.4g}}<extra></extra>"), row=row + 1, col=col + 1)
+                                        hovertemplate=f"{reference}: %{{y:.3g}}<extra></extra>"), row=row + 1, col=col + 1)
         figure.add_trace(go.Scatter(x=list(x), y=fan.bands["median"], mode="lines", line={"width": 2, "color": c}, name=name,
-                                    showlegend=False, hovertemplate=f"{name}: %{{y:.4g}}<extra></extra>"),
+                                    showlegend=False, hovertemplate=f"{name}: %{{y:.3g}}<extra></extra>"),
                          row=row + 1, col=col + 1)
         axis = "" if i == 0 else str(i + 1)
-        shapes, notes = _marks(events, {name: policies[name]} if name in policies else {}, axis, top=row == 0)
+        shapes, notes = _marks(events, {name: policies[name]} if name in policies else {}, axis, top=i == 0)
         for shape in shapes:
             figure.add_shape(shape)
         for note in notes:
@@ -114,7 +157,7 @@ def _marks(events: Sequence[EventMark], policy_dates: Mapping[str, str | float],
     notes: list[dict] = []
     xref, yref = f"x{axis}", f"y{axis} domain"
     for mark in events:
-        shapes.append({"type": "line", "xref": xref, "yref": yref, "x0": mark.x, "x1": mark.x, "y0": 0, "y1": 1})
+        shapes.append({"xref": xref, "yref": yref, "x0": mark.x, "x1": mark.x})  # a full-height line: THEME's default
         if top:
             notes.append({"x": mark.x, "xref": xref, "y": 1.0, "yref": yref, "yanchor": "bottom", "text": "▾",
                           "showarrow": False, "font": {"size": 11, "color": "#777"},

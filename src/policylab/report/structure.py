@@ -14,6 +14,7 @@ import xarray as xr
 from policylab.compile.causal import CausalGraph, Loop
 from policylab.report.diagram import DiagramError, view_svg
 from policylab.report.dominance import dominance_figure
+from policylab.report.figures import figure_json
 from policylab.report.views import View, readable_views, view_of
 from policylab.results.intervals import Interval
 
@@ -64,7 +65,7 @@ def structure(model, graph: CausalGraph, loops: xr.Dataset | None,  # type: igno
             for loop in series.loops:
                 views.append(_drawn(view_of(graph, ir, f"loop:{loop}", known), loop, ir.name, button=False))
             chart = {
-                "json": figure.to_json().replace("</", "<\\/"), "scenario": loops.attrs.get("scenario") or ir.name,
+                "json": figure_json(figure), "scenario": loops.attrs.get("scenario") or ir.name,
                 "runs": int(loops.sizes["run"]), "mode": loops.attrs.get("loop_mode", ""),
                 "scored": int(loops.sizes["loop"]), "partition_loops": series.partition_loops,
                 "loops": [{"id": i, "polarity": p, "members": m.split(" -> ")}
