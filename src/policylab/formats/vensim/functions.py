@@ -25,6 +25,7 @@ supported yet, never a silent wrong answer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,6 +86,8 @@ class Translator:
     table_of: Callable[[str], Table | None]
     add_state: Callable[[Callable[[Name], Expr]], Name]
     """Adds a hidden auxiliary whose equation (built from its own name) may refer to its previous value."""
+    dt: float = 0.0
+    """The clock's TIME STEP (rounds a DELAY FIXED time given as a number when reading)."""
 
     def fail(self, message: str) -> ModelFileError:
         return ModelFileError(f"{self.where}: {message}")
@@ -141,6 +144,9 @@ class Translator:
         args = tuple(self(a) for a in raw)
         if func in VENSIM_ARITY:
             self._arity(func, args, *VENSIM_ARITY[func])
+        if func == "delay_fixed" and len(args) == 3 and isinstance(args[1], Num) and self.dt > 0:
+            steps = math.floor(args[1].value / self.dt + 0.5)  # a number of time units stays one (for units)
+            return Call("delay_fixed", (args[0], Num(steps * self.dt), args[2]))
         rewrite = _REWRITES.get(func)
         if rewrite is not None:
             low, high, build = rewrite

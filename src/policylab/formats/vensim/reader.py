@@ -113,7 +113,8 @@ class _Builder:
                                     lambda table, extrapolation, owner=definition.name: self._add_table(
                                         table, extrapolation, owner, record),
                                     self.tables.get,
-                                    lambda build, owner=definition.name: self._add_state(build, owner, record))
+                                    lambda build, owner=definition.name: self._add_state(build, owner, record),
+                                    time.dt)
             pending.append((record, definition, translator))
         stocks: list[tuple[Record, Definition, Expr]] = []
         for record, definition, translator in pending:
