@@ -73,3 +73,32 @@ def test_the_simulator_gives_what_run_gives_on_the_numpy_engine() -> None:
     sim = m.simulator(parameters=["k"], runs=2, backend="numpy")
     expected = m.run(params={"k": 0.3}, runs=2, sample=False)["s"].values
     np.testing.assert_array_equal(sim.run(k=0.3)["s"], expected)
+
+
+def test_datasets_carry_doc_lines_and_units_on_variables_and_parameter_coordinates() -> None:
+    """CF-style attributes: ``long_name`` is the doc's first sentence, ``units`` on each sampled parameter too."""
+    from pathlib import Path
+
+    import policylab
+
+    model = policylab.load(Path(__file__).resolve().parents[1] / "models" / "sir" / "model.yaml")
+    ds = model.run("baseline", runs=3)
+    for name in [*ds.data_vars, *(c for c in ds.coords if c not in ("run", "time", "date"))]:
+        var = model.ir.variables[name]
+        assert ds[name].attrs["units"] == var.units, name
+        if var.doc.strip():
+            assert ds[name].attrs["long_name"] != name and ds[name].attrs["long_name"] in " ".join(var.doc.split()), name
+    assert {"contact_rate", "infectivity", "recovery_time"} <= set(ds.coords)
+
+
+def test_a_misspelt_scenario_gets_a_suggestion() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    import policylab
+    from policylab.errors import UsageError
+
+    model = policylab.load(Path(__file__).resolve().parents[1] / "models" / "sir" / "model.yaml")
+    with pytest.raises(UsageError, match=r"choose one of: baseline, distancing\. Did you mean 'baseline'\?"):
+        model.run("baselin", runs=2)

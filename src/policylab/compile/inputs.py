@@ -112,7 +112,7 @@ def resolve_inputs(model: Model, scenario: str | None) -> Inputs:
     if scenario not in model.scenarios:
         raise UsageError(
             f"scenario {scenario!r} is not defined in {model.path or model.name}; "
-            f"choose one of: {', '.join(model.scenarios) or '(none)'}"
+            f"choose one of: {', '.join(model.scenarios) or '(none)'}.{suggest(scenario, model.scenarios)}"
         )
     chosen = model.scenarios[scenario]
     inputs.policy_from = chosen.policy_from

@@ -7,6 +7,7 @@ the author wrote is kept in ``display`` for output columns.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal, TypeAlias
@@ -389,3 +390,19 @@ class Model:
         """The name as written by the author (falls back to the canonical name)."""
         var = self.variables.get(name)
         return (var.display or var.name) if var is not None else name
+
+    def long_name(self, name: str) -> str:
+        """The doc's first sentence, without a leading ``[sector]`` tag (the display name when there is no doc)."""
+        var = self.variables.get(name)
+        return doc_line(var.doc) if var is not None and var.doc.strip() else self.display_name(name)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[\"'‘“])")
+
+
+def doc_line(doc: str) -> str:
+    """The first sentence of a doc on one line (a label such as xarray's ``long_name``), without a ``[tag]`` prefix."""
+    text = " ".join(doc.split())
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)
+    first = _SENTENCE_END.split(text, maxsplit=1)[0]
+    return first[:-1] if first.endswith(".") and not first.endswith("..") else first

@@ -35,19 +35,21 @@ def to_dataset(
     if dates is not None:
         coords["date"] = ("time", dates)
     for name, values in parameters.items():
-        coords[name] = ("run", np.broadcast_to(np.asarray(values, dtype=float), run_indices.shape).copy())
-    data = {
-        name: xr.Variable(("run", "time"), array.T, attrs={"units": _units(model, name), "long_name": model.display_name(name)})
-        for name, array in trajectory.data.items()
-    }
+        coords[name] = ("run", np.broadcast_to(np.asarray(values, dtype=float), run_indices.shape).copy(),
+                        _attrs(model, name))
+    data = {name: xr.Variable(("run", "time"), array.T, attrs=_attrs(model, name)) for name, array in trajectory.data.items()}
     ds = xr.Dataset(data, coords=coords, attrs={k: v for k, v in attrs.items() if v is not None})
     ds["time"].attrs["units"] = model.time.units
     return ds
 
 
-def _units(model: Model, name: str) -> str:
+def _attrs(model: Model, name: str) -> dict[str, str]:
+    """CF-style attributes of a variable or parameter: units, ``long_name`` (the doc's first sentence), the full doc."""
     var = model.variables.get(name)
-    return var.units if var is not None else ""
+    attrs = {"units": var.units if var is not None else "", "long_name": model.long_name(name)}
+    if var is not None and var.doc.strip():
+        attrs["description"] = " ".join(var.doc.split())
+    return attrs
 
 
 def iso_dates(values: np.ndarray) -> list[str]:
