@@ -196,9 +196,25 @@ def test_an_unknown_name_is_an_error_at_compile_time_naming_the_variable() -> No
         _read("a = nowhere + 1 ~ ~ |" + CONTROL).run()
 
 
-def test_a_dynamic_smooth_order_is_refused_by_the_compiler() -> None:
+def test_an_order_is_fixed_at_the_initial_time_as_vensim_does() -> None:
+    text = "o = 2 + STEP(1, 2) ~ ~ | a = SMOOTH N(Time, 2, 0, o) ~ ~ | b = SMOOTH N(Time, 2, 0, 2) ~ ~ |"
+    with pytest.warns(VensimReadWarning, match=r"m\.mdl:1: a: the order of SMOOTH N is taken as 2 from its value"):
+        model = _read(text + CONTROL)
+    result = model.run()
+    np.testing.assert_allclose(result["a"].values, result["b"].values)
+
+
+def test_a_delay_n_order_is_lowered_when_the_stages_would_be_shorter_than_a_step() -> None:
+    text = "x = STEP(1, 1) ~ ~ | a = DELAY N(x, 1, 0, 3) ~ ~ | b = DELAY1(x, 1) ~ ~ |"
+    with pytest.warns(VensimReadWarning, match=r"DELAY N is lowered from 3 to 1 because the delay time 1 is less"):
+        model = _read(text + CONTROL)
+    result = model.run()
+    np.testing.assert_allclose(result["a"].values, result["b"].values)
+
+
+def test_an_order_that_depends_on_a_level_history_is_refused_by_the_compiler() -> None:
     with pytest.raises(ExpressionError, match="order"):
-        _read("o = 2 + STEP(1, 2) ~ ~ | a = SMOOTH N(Time, 2, 0, o) ~ ~ |" + CONTROL).run()
+        _read("s = INTEG(1, 2) ~ ~ | o = DELAY1(s, 2) ~ ~ | a = SMOOTH N(Time, 2, 0, o) ~ ~ |" + CONTROL).run()
 
 
 def test_a_model_over_the_byte_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ from policylab.files import read_capped
 from policylab.formats.vensim.equations import Definition, Table, parse_definition
 from policylab.formats.vensim.functions import SUBSCRIPTS_LATER, Translator
 from policylab.formats.vensim.macros import Expander, parse_macros
+from policylab.formats.vensim.orders import ORDERED, StartValues, fixed_order
 from policylab.formats.vensim.records import Macro, Record, decode, split_records
 from policylab.limits import FLAT_VARIABLES, VENSIM_BYTES
 from policylab.model.ir import AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec
@@ -59,7 +60,10 @@ def read_vensim_bytes(data: bytes, file: str = "<string>") -> Model:
     if not sections.records:
         raise ModelFileError(f"{file}: no equations found; a Vensim model is a list of 'name = expression ~ units ~ "
                              "comment |' records")
-    model = _Builder(file, sections.records, sections.macros).build(hashlib.sha256(data).hexdigest())
+    builder = _Builder(file, sections.records, sections.macros)
+    model = builder.build(hashlib.sha256(data).hexdigest())
+    for note in builder.notes:
+        warnings.warn(note, VensimReadWarning, stacklevel=2)
     if sections.has_sketch:
         warnings.warn(f"{file}: the sketch (diagram layout) is ignored; `policylab diagram` draws the model from its "
                       "equations", VensimReadWarning, stacklevel=2)
@@ -89,6 +93,7 @@ class _Builder:
     tables: dict[str, Table] = field(default_factory=dict)
     derived: dict[tuple[str, str], str] = field(default_factory=dict)
     active_initial: dict[str, Expr] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def where(self, record: Record, definition: Definition | None = None) -> str:
         place = f"{self.file}:{record.line}"
@@ -156,6 +161,7 @@ class _Builder:
         for record, definition, rate in stocks:
             self._connect(record, definition, rate)
         self._apply_active_initial()
+        self._fix_orders(time)
         name = Path(self.file).stem
         return Model(name=name, time=time, variables=self.variables, path=self.file,
                      extras={"sha256": digest, "format": "vensim"})
@@ -261,6 +267,37 @@ class _Builder:
                                          f"variable {self.variables[reached].display} through other variables; PolicyLab "
                                          "uses the initial equation only where a level's initial value names it directly")
             self.variables[name] = replace(var, initial=initial)
+
+    def _fix_orders(self, time: TimeSpec) -> None:
+        """DELAY N and SMOOTH N with the order Vensim takes at the initial time (see ``orders``)."""
+        values = StartValues(self.variables, time.start, time.dt)
+        for name, var in list(self.variables.items()):
+            for attr in ("equation", "initial", "input"):
+                expr = getattr(var, attr, None)
+                if expr is not None:
+                    fixed = self._with_orders(expr, values, var)
+                    if fixed != expr:
+                        self.variables[name] = var = replace(var, **{attr: fixed})
+
+    def _with_orders(self, expr: Expr, values: StartValues, var: AnyVariable) -> Expr:
+        kids = children(expr)
+        if not kids:
+            return expr
+        new = tuple(self._with_orders(k, values, var) for k in kids)
+        if isinstance(expr, Call):
+            if expr.func in ORDERED and len(new) > ORDERED[expr.func]:
+                found = fixed_order(expr.func, new, values)
+                if found is not None:
+                    order, note = found
+                    if note:
+                        label = {"delayn": "DELAY N", "smoothn": "SMOOTH N"}[expr.func]
+                        self.notes.append(f"{var.where}: {var.display or var.name}: the order of {label} is {note}; "
+                                          "it stays fixed during the run, as in Vensim, and does not follow later "
+                                          "changes of the values it came from")
+                    new = tuple(Num(float(order)) if i == ORDERED[expr.func] else a for i, a in enumerate(new))
+            return Call(expr.func, new)
+        names = [f.name for f in fields(expr) if f.name not in ("op", "func", "name", "value", "indices")]
+        return replace(expr, **dict(zip(names, new, strict=True)))
 
     def _reached(self, expr: Expr) -> set[str]:
         found: set[str] = set()
