@@ -81,3 +81,31 @@ def test_a_bad_out_path_is_one_clear_line(tmp_path, target) -> None:
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {out}") and "Errno" not in result.output
+
+
+FAILING = """model: failing
+time: {start: 0, stop: 10, dt: 1, units: day}
+constants:
+  k: {value: 1, units: "1", range: [0.5, 1.5], judgement: true, basis: "a test"}
+stocks:
+  level: {initial: 5, units: "1", in: [drop]}
+flows:
+  drop: {equation: "k / (5 - time)", units: 1/day}
+outcomes:
+  final_level: {variable: level, stat: final}
+"""
+
+
+@pytest.mark.parametrize("runs", ["1", "6"])
+def test_a_numerical_failure_is_the_same_error_in_every_output_format(tmp_path, runs) -> None:
+    """A division by zero at time 5: one line naming the variable and time, exit 1, no data and no file, whatever the format."""
+    model = tmp_path / "failing.yaml"
+    model.write_text(FAILING)
+    seen = set()
+    for fmt in ("table", "json", "csv"):
+        out = tmp_path / f"out.{fmt}"
+        result = CliRunner().invoke(app, ["run", str(model), "-f", fmt, "-n", runs, "-q", "--out", str(out)])
+        assert result.exit_code == 1 and result.stdout == "" and not out.exists(), (fmt, result.output)
+        assert "drop became infinite at time 5" in result.stderr and "Traceback" not in result.output
+        seen.add(result.stderr)
+    assert len(seen) == 1

@@ -8,6 +8,9 @@ does not re-enter a half-built ``policylab.cli``.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
@@ -269,7 +272,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (see `policylab
 def runs_export(
     run_id: Annotated[str, typer.Argument(help="Run id (see `policylab runs list`).")],
     fmt: Annotated[Literal["csv", "parquet", "netcdf"], typer.Option("--format", "-f", help="csv, parquet (one file) or netcdf (outcomes and series).")] = "csv",
-    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: RUN_ID[-series].csv|.parquet|.nc here).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: standard output; parquet and netcdf, being binary, only when it is redirected).")] = None,
     table: Annotated[str, typer.Option("--table", help="outcomes (design + scalar outcomes per run) or series (csv/parquet).")] = "outcomes",
     store: StoreOption = None,
     lock_timeout: LockTimeout = 60.0,
@@ -282,10 +285,18 @@ def runs_export(
     with _errors():
         if fmt not in SUFFIX:
             raise UsageError(f"--format must be csv, parquet or netcdf, not {fmt!r}")
+        if output is None and fmt != "csv" and sys.stdout.isatty():
+            raise UsageError(f"{fmt} is binary: give --out FILE, or redirect standard output (> run{SUFFIX[fmt]})")
         target = _store(store, lock_timeout)
-        path = output or Path(f"{run_id}{'-series' if table == 'series' and fmt != 'netcdf' else ''}{SUFFIX[fmt]}")
-        written = export_run(target, run_id, fmt, path, table)  # type: ignore[arg-type]
-        err.print(f"wrote {written} ({os.path.getsize(written):,} bytes)", highlight=False, markup=False)
+        if output is not None:
+            written = export_run(target, run_id, fmt, output, table)  # type: ignore[arg-type]
+            err.print(f"wrote {written} ({os.path.getsize(written):,} bytes)", highlight=False, markup=False)
+            return
+        with tempfile.TemporaryDirectory(prefix="policylab-export-") as folder:  # the writers need a file; then stream it
+            written = export_run(target, run_id, fmt, Path(folder) / f"{run_id}{SUFFIX[fmt]}", table)  # type: ignore[arg-type]
+            with open(written, "rb") as data:
+                shutil.copyfileobj(data, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
 
 
 @runs_app.command("repair")

@@ -49,6 +49,19 @@ def test_runs_export_writes_csv_parquet_and_netcdf(cli, tmp_path):
     assert pd.read_csv(tmp_path / "s.csv")["time"].unique().tolist() == [0, 12, 24]
 
 
+def test_runs_export_without_out_writes_standard_output_and_nothing_here(cli, tmp_path, monkeypatch):
+    """Outputs go to --out or standard output (docs/cli.md), never to a file the user did not name."""
+    run_id = cli("explore", NOISY, "--runs", 10, "--workers", 1, "-q").stdout.strip()
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = cli("runs", "export", run_id)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o.csv").write_text(result.stdout) and len(pd.read_csv(tmp_path / "o.csv")) == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "o.csv"])
+    binary = CliRunner().invoke(app, ["runs", "export", run_id, "--format", "parquet"])
+    assert binary.exit_code == 0 and binary.stdout_bytes[:4] == b"PAR1"
+
+
 def test_runs_delete_removes_the_run(cli):
     run_id = cli("explore", NOISY, "--runs", 5, "--workers", 1, "-q").stdout.strip()
     assert cli("runs", "delete", run_id).exit_code == 0
