@@ -28,6 +28,10 @@ class NotStatic(Exception):
     """The expression has no value before the run (it needs a level's history or a random draw)."""
 
 
+_UNKNOWN = (NotStatic, ArithmeticError, ValueError, KeyError, TypeError, RecursionError)
+"""What makes an order unknown before the run: the compiler then reports it as for any model."""
+
+
 class StartValues:
     """Values of expressions at the initial time, from the variables as read."""
 
@@ -96,7 +100,7 @@ def fixed_order(func: str, args: tuple[Expr, ...], values: StartValues) -> tuple
     order_arg = args[ORDERED[func]]
     try:
         raw = values(order_arg)
-    except (NotStatic, ArithmeticError, ValueError, KeyError):
+    except _UNKNOWN:
         return None
     if not math.isfinite(raw) or raw < 1:
         return None
@@ -106,7 +110,7 @@ def fixed_order(func: str, args: tuple[Expr, ...], values: StartValues) -> tuple
     if func == "delayn":
         try:
             delay = values(args[1])
-        except (NotStatic, ArithmeticError, ValueError, KeyError):
+        except _UNKNOWN:
             delay = math.inf
         lowered = order
         while lowered > 1 and lowered * values.dt > delay:
