@@ -103,6 +103,9 @@ def test_named_inline_and_extrapolated_lookups() -> None:
     np.testing.assert_allclose(values["inline"], [0, 10, 20, 30, 40])
     np.testing.assert_allclose(values["nested"], [2, 4, 6, 6, 6])  # clamped beyond the last point
     np.testing.assert_allclose(values["extrapolated"], [0, 2, 3, 4, 5])  # continues the last segment
+    # effect: (0,0), (1,2), (2,3) at x = t / 2 = 0, 0.5, 1, 1.5, 2
+    np.testing.assert_allclose(values["backward"], [0, 0, 2, 2, 3])
+    np.testing.assert_allclose(values["forward"], [0, 2, 2, 3, 3])
     model = read_vensim(HERE / "lookups.mdl")
     assert isinstance(model.variables["inline"], Lookup) and model.variables["inline"].input is not None
 

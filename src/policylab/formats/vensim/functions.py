@@ -16,6 +16,9 @@ spelling (``ABS``, ``DELAY FIXED``, ``IF THEN ELSE``…). The rest is here, each
   is ``a ^ b``, ``QUANTUM(x, q)`` is ``q * INTEGER(x / q)``, ``GAME(x)`` is ``x``;
 - ``SAMPLE IF TRUE(c, x, initial)`` is a hidden auxiliary ``s = IF c THEN x ELSE PREVIOUS(s, initial)``:
   it holds its last sample while ``c`` is false;
+- ``LOOKUP EXTRAPOLATE`` is a copy of the table that extrapolates linearly; ``LOOKUP BACKWARD``
+  a copy that holds each point's y until the next x (``discrete``); ``LOOKUP FORWARD``, the y
+  of the next point at or above x, is ``LOOKUP BACKWARD`` of the table mirrored in x at -x;
 - ``TIME STEP`` is the clock's DT; ``INITIAL TIME``, ``FINAL TIME`` and ``SAVEPER`` are the
   numbers of the model's time settings.
 
@@ -164,11 +167,14 @@ class Translator:
         table_ref = raw[0]
         if not isinstance(table_ref, Name) or table_ref.name not in self.lookups:
             raise self.fail(f"{func.replace('_', ' ').upper()} needs the name of a lookup as its first argument")
-        if func != "lookup_extrapolate":
-            raise self.fail(f"{func.replace('_', ' ').upper()} is not supported yet")
         table = self.table_of(table_ref.name)
         assert table is not None
-        return Call(self.add_table(table, "linear"), (self(raw[1]),))
+        if func == "lookup_extrapolate":
+            return Call(self.add_table(table, "linear"), (self(raw[1]),))
+        if func == "lookup_backward":
+            return Call(self.add_table(table, "discrete"), (self(raw[1]),))
+        mirrored = Table(tuple(-x for x in reversed(table.xs)), tuple(reversed(table.ys)))
+        return Call(self.add_table(mirrored, "discrete"), (UnaryOp("-", self(raw[1])),))
 
 
 def _pulse(args: tuple[Expr, ...]) -> Expr:

@@ -213,8 +213,8 @@ class _Builder:
         key = (repr(table), extrapolation)
         if key in self.derived:
             return self.derived[key]
-        name = _free_name(f"{owner}_lookup" if extrapolation == "clamp" else f"{owner}_extrapolated_lookup",
-                          self.variables, self.tables)
+        kind = {"clamp": "", "linear": "extrapolated_", "discrete": "stepped_"}[extrapolation]
+        name = _free_name(f"{owner}_{kind}lookup", self.variables, self.tables)
         self.variables[name] = Lookup(name=name, display=name, xs=table.xs, ys=table.ys,
                                       extrapolation=extrapolation,  # type: ignore[arg-type]
                                       where=Location(self.file, record.line), sector=record.group)
