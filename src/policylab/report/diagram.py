@@ -93,8 +93,8 @@ def to_dot(graph: CausalGraph, title: str, layout: str = "dot", outside: Mapping
         style = "solid" if link.declared else "dashed"
         lines.append(
             f"  {_quote(link.source)} -> {_quote(link.target)} [{_sign_key(link, pairs, circle)}={_quote(link.sign)}, labeldistance=1.6, color=\"{COLOURS[link.sign]}\", "
-            f"fontcolor=\"{COLOURS[link.sign]}\", style={style}, tooltip={_quote(_tooltip(link))}, "
-            f"labeltooltip={_quote(_tooltip(link))}];"
+            f"fontcolor=\"{COLOURS[link.sign]}\", style={style}, tooltip={_quote(_tooltip(link))}"
+            + ("];" if compact else f", labeltooltip={_quote(_tooltip(link))}];")  # a view keeps its size down
         )
     if graph.loops:
         rows = "".join(
