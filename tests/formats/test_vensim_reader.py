@@ -228,6 +228,13 @@ def test_a_model_over_the_byte_cap_is_refused(tmp_path: Path, monkeypatch: pytes
         policylab.load(big)
 
 
+def test_an_equation_nested_too_deep_is_refused_not_a_recursion_traceback() -> None:
+    model = _read("a = " + "+".join(["Time"] * 200) + " ~ ~ |" + CONTROL)
+    np.testing.assert_allclose(model.run()["a"].values[0], 200 * np.arange(5))
+    with pytest.raises(ModelFileError, match=r"m\.mdl:1: a: the equation nests operations more than 250 deep"):
+        read_vensim_bytes(("a = " + "+".join(["Time"] * 5000) + " ~ ~ |" + CONTROL).encode(), "m.mdl")
+
+
 def test_latin1_text_is_read() -> None:
     model = read_vensim_bytes(("caf\xe9 = 1 ~ ~ |" + CONTROL).encode("latin-1"), "m.mdl")
     assert model.variables["café"].display == "café"

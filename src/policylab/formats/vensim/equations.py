@@ -14,15 +14,17 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from policylab.errors import ModelFileError
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp, children
 from policylab.expr.names import canonical
 
 MAX_LENGTH = 200_000
 MAX_NESTING = 100
+MAX_DEPTH = 250
+"""Operations deep an equation may go; the compiler walks trees recursively, as the expression parser's limit does."""
 NA_VALUE = -1.298074214633707e33
 """Vensim's :NA: (the number it prints for "not available")."""
 
@@ -76,7 +78,7 @@ def _parser() -> Lark:
     return Lark(grammar, parser="lalr", maybe_placeholders=False)
 
 
-class _ToDefinition(Transformer):
+class _ToDefinition(Transformer_NonRecursive):
     """Turn lark's parse tree into a Definition with our expression dataclasses."""
 
     # -- expressions
@@ -257,12 +259,26 @@ def parse_definition(text: str, where: str) -> Definition:
         raise ModelFileError(f"{where}: brackets nest deeper than {MAX_NESTING} levels; simplify the equation")
     try:
         tree = _parser().parse(text)
-        return _ToDefinition().transform(tree)
+        definition = _ToDefinition().transform(tree)
     except UnexpectedInput as err:
         raise ModelFileError(f"{where}: cannot parse the equation: {_describe(err, text)}") from err
     except (LarkError, RecursionError, ValueError) as err:
         cause = err.orig_exc if hasattr(err, "orig_exc") else err
         raise ModelFileError(f"{where}: cannot parse the equation: {cause}") from err
+    if definition.expr is not None and _depth(definition.expr) > MAX_DEPTH:
+        raise ModelFileError(f"{where}: {definition.display}: the equation nests operations more than {MAX_DEPTH} deep "
+                             "(a sum of that many terms, say); split it into intermediate variables")
+    return definition
+
+
+def _depth(expr: Expr) -> int:
+    """How many operations deep the tree goes (counted without recursion: the tree may be very deep)."""
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children(node))
+    return deepest
 
 
 __all__ = ["Definition", "NA_VALUE", "Table", "Text", "display_name", "name_key", "parse_definition"]

@@ -61,7 +61,11 @@ def read_vensim_bytes(data: bytes, file: str = "<string>") -> Model:
         raise ModelFileError(f"{file}: no equations found; a Vensim model is a list of 'name = expression ~ units ~ "
                              "comment |' records")
     builder = _Builder(file, sections.records, sections.macros)
-    model = builder.build(hashlib.sha256(data).hexdigest())
+    try:
+        model = builder.build(hashlib.sha256(data).hexdigest())
+    except RecursionError:
+        raise ModelFileError(f"{file}: the equations nest too deep once macros are expanded; split long "
+                             "expressions into intermediate variables") from None
     for note in builder.notes:
         warnings.warn(note, VensimReadWarning, stacklevel=2)
     if sections.has_sketch:
