@@ -194,6 +194,13 @@ def test_a_missing_or_dynamic_time_setting_is_a_clear_error() -> None:
         read_vensim_bytes(CONTROL.replace("FINAL TIME = 4", "FINAL TIME = a").encode() + b"a = 1 ~ ~ |", "m.mdl")
 
 
+def test_a_saveper_between_steps_is_rounded_with_a_warning() -> None:
+    with pytest.warns(VensimReadWarning, match=r"m\.mdl: SAVEPER 1.5 is not a multiple of TIME STEP 1; saving every 2"):
+        model = read_vensim_bytes(("a = 1 ~ ~ |" + CONTROL.replace("SAVEPER = TIME STEP", "SAVEPER = 1.5")).encode(),
+                                  "m.mdl")
+    assert model.time.save_every == 2
+
+
 def test_an_unknown_name_is_an_error_at_compile_time_naming_the_variable() -> None:
     with pytest.raises(PolicyLabError, match="nowhere"):
         _read("a = nowhere + 1 ~ ~ |" + CONTROL).run()

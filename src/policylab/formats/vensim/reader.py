@@ -109,7 +109,7 @@ class _Builder:
             expander = Expander(self.file, parse_macros(self.macros, self.file), FLAT_VARIABLES.value())
             definitions = [(r, expander.definition(r, d)) for r, d in definitions]
             definitions += expander.added
-        clock = _Clock(self.file, {d.name: (r, d) for r, d in definitions if d.name in CONTROL})
+        clock = _Clock(self.file, {d.name: (r, d) for r, d in definitions if d.name in CONTROL}, self.notes)
         time = clock.spec()
         substitutions: dict[str, Expr] = {name: Num(value) for name, value in clock.numbers().items()}
         substitutions["time_step"] = Name("dt")
@@ -351,6 +351,7 @@ class _Clock:
 
     file: str
     records: dict[str, tuple[Record, Definition]]
+    notes: list[str] = field(default_factory=list)
 
     def numbers(self) -> dict[str, float]:
         values = {name: self.value(name, ()) for name in CONTROL if name in self.records or name != "saveper"}
@@ -394,6 +395,9 @@ class _Clock:
         if not (math.isfinite(save) and save > 0):
             raise ModelFileError(f"{where}: SAVEPER {save:g} must be a positive number")
         steps = max(round(save / dt), 1)
+        if abs(steps * dt - save) > 1e-9 * max(save, dt):
+            self.notes.append(f"{self.file}: SAVEPER {save:g} is not a multiple of TIME STEP {dt:g}; saving every "
+                              f"{steps * dt:g}")
         units = ""
         for name in ("time_step", "final_time", "initial_time"):
             if name in self.records:
