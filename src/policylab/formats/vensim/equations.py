@@ -18,7 +18,7 @@ from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from policylab.errors import ModelFileError
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp, children
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, Name, Not, Num, Subscript, UnaryOp, children
 from policylab.expr.names import canonical
 
 MAX_LENGTH = 200_000
@@ -33,7 +33,7 @@ DefinitionKind = Literal["assign", "value_list", "unchangeable", "lookup", "look
 
 @dataclass(frozen=True)
 class Table:
-    """A lookup's points; ``x_range``/``y_range`` are the declared plot ranges (not used to clip)."""
+    """A lookup's points (its ``[(xmin,ymin)-(xmax,ymax)]`` range only sizes Vensim's plot, so it is not kept)."""
 
     xs: tuple[float, ...]
     ys: tuple[float, ...]
