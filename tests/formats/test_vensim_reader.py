@@ -248,10 +248,12 @@ def test_latin1_text_is_read() -> None:
 
 
 # -- the command line takes .mdl like any model --------------------------------------------------
-@pytest.mark.parametrize("command", [["run"], ["check"], ["diagram", "--format", "dot"]])
+@pytest.mark.parametrize("command", [["run"], ["check"], ["diagram", "--format", "dot"], ["validate"], ["explore"]])
 def test_cli_verbs_take_an_mdl(command: list[str], tmp_path: Path) -> None:
     args = [*command, str(HERE / "teacup.mdl")]
     if command == ["run"]:
         args += ["--out", str(tmp_path / "out.csv")]
+    if command == ["explore"]:
+        args += ["-n", "8", "--outcome", "final=teacup_temperature:final", "--store", str(tmp_path / "store")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
