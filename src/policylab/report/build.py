@@ -169,7 +169,7 @@ def _comparison(model: Model, results: Mapping[str, xr.Dataset], runs: int) -> l
             cell = row["values"][scenario]
             cells.append(_report_cell(row, cell, runs))
         rows.append({"name": row["label"], "units": DIMENSIONLESS.get(row["units"].lower(), row["units"]), "doc": row["doc"],
-                     "cells": cells})
+                     "threshold": row["threshold"] if not row["probability"] else "", "cells": cells})
     return rows
 
 
@@ -182,7 +182,7 @@ def _report_cell(row: dict[str, object], cell: dict[str, object], runs: int) -> 
                 "share": ""}
     notes = []
     if "share_at_least_threshold" in cell:
-        notes.append(f"{row['threshold']} in {percent(cell['share_at_least_threshold'])} of runs")  # type: ignore[arg-type]
+        notes.append(f"{percent(cell['share_at_least_threshold'])} of runs ≥ threshold")  # type: ignore[arg-type]
     if "bimodal" in cell:
         b = cell["bimodal"]
         notes.append(f"bimodal: {percent(b['share_below'])} below {number(b['split'])}, "  # type: ignore[index]
