@@ -257,3 +257,18 @@ def test_cli_verbs_take_an_mdl(command: list[str], tmp_path: Path) -> None:
         args += ["-n", "8", "--outcome", "final=teacup_temperature:final", "--store", str(tmp_path / "store")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
+
+
+@pytest.mark.skipif(not (SHARED / "rivals.mdl").exists(), reason="shared benchmark models not present")
+@pytest.mark.parametrize("name", ["teacup", "rivals"])
+def test_mdl_and_xmile_twins_of_the_benchmark_models_give_the_same_results(name: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vensim = policylab.load(SHARED / f"{name}.mdl").run()
+        xmile = policylab.load(SHARED / f"{name}.xmile").run()
+    assert set(vensim.data_vars) == set(xmile.data_vars)
+    for key in xmile.data_vars:
+        np.testing.assert_allclose(vensim[key].values, xmile[key].values, rtol=1e-12, atol=0, err_msg=key)
