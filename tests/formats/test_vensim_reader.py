@@ -222,6 +222,14 @@ def test_a_delay_n_order_is_lowered_when_the_stages_would_be_shorter_than_a_step
     np.testing.assert_allclose(result["a"].values, result["b"].values)
 
 
+def test_a_delay_n_with_a_changing_delay_time_is_read_with_a_warning() -> None:
+    with pytest.warns(VensimReadWarning, match=r"m\.mdl:1: a: the delay time of DELAY N may change during the run"):
+        _read("d = 2 + STEP(1, 2) ~ ~ | a = DELAY N(Time, d, 0, 2) ~ ~ |" + CONTROL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VensimReadWarning)
+        _read("d = 2 ~ ~ | a = DELAY N(Time, d, 0, 2) ~ ~ |" + CONTROL)
+
+
 def test_an_order_that_depends_on_a_level_history_is_refused_by_the_compiler() -> None:
     with pytest.raises(ExpressionError, match="order"):
         _read("s = INTEG(1, 2) ~ ~ | o = DELAY1(s, 2) ~ ~ | a = SMOOTH N(Time, 2, 0, o) ~ ~ |" + CONTROL).run()

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, UnaryOp
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, UnaryOp, children
 from policylab.expr.builtins import BUILTINS, OPERATORS
 from policylab.model.ir import AnyVariable, Auxiliary, Constant, Flow, Lookup, Stock
 
@@ -92,6 +92,33 @@ class StartValues:
             raise NotStatic
         result = row.impl(*values) if row.kind == "pure" else row.impl(self.start, self.dt, *values)
         return float(result)
+
+
+def may_vary(expr: Expr, variables: dict[str, AnyVariable]) -> bool:
+    """True when ``expr`` may change during the run: it reaches TIME, a level, or a time, random or stateful call."""
+    seen: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Name):
+            if node.name == "time":
+                return True
+            if node.name in seen:
+                continue
+            seen.add(node.name)
+            var = variables.get(node.name)
+            if isinstance(var, Stock):
+                return True
+            if isinstance(var, (Auxiliary, Flow)) and var.equation is not None:
+                stack.append(var.equation)
+            elif isinstance(var, Lookup) and var.input is not None:
+                stack.append(var.input)
+        elif isinstance(node, Call):
+            row = BUILTINS.get(node.func)
+            if row is not None and row.kind in ("time", "random", "stateful") and node.func != "init":
+                return True
+        stack.extend(children(node))
+    return False
 
 
 def fixed_order(func: str, args: tuple[Expr, ...], values: StartValues) -> tuple[int, str] | None:

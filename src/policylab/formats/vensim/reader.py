@@ -25,7 +25,7 @@ from policylab.files import read_capped
 from policylab.formats.vensim.equations import Definition, Table, parse_definition
 from policylab.formats.vensim.functions import SUBSCRIPTS_LATER, Translator
 from policylab.formats.vensim.macros import Expander, parse_macros
-from policylab.formats.vensim.orders import ORDERED, StartValues, fixed_order
+from policylab.formats.vensim.orders import ORDERED, StartValues, fixed_order, may_vary
 from policylab.formats.vensim.records import Macro, Record, decode, split_records
 from policylab.limits import FLAT_VARIABLES, VENSIM_BYTES
 from policylab.model.ir import AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec
@@ -299,6 +299,11 @@ class _Builder:
                                           "it stays fixed during the run, as in Vensim, and does not follow later "
                                           "changes of the values it came from")
                     new = tuple(Num(float(order)) if i == ORDERED[expr.func] else a for i, a in enumerate(new))
+            if expr.func == "delayn" and len(new) > 1 and may_vary(new[1], self.variables):
+                self.notes.append(f"{var.where}: {var.display or var.name}: the delay time of DELAY N may change "
+                                  "during the run; PolicyLab's stages all use the current delay time, while Vensim "
+                                  "gives each stage the delay time it was entered with, so results differ after a "
+                                  "change")
             return Call(expr.func, new)
         names = [f.name for f in fields(expr) if f.name not in ("op", "func", "name", "value", "indices")]
         return replace(expr, **dict(zip(names, new, strict=True)))
