@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,26 @@ def test_calibrate_says_which_parameters_the_data_constrain(tmp_path):
     found = json.loads(result.stdout)["identifiability"]
     assert set(found["constrained"]) == {"contact_rate", "infectivity", "recovery_time"}
     assert found["collinearity"] > 15  # the product is determined, not its factors
+
+
+def test_plots_share_one_plotly_js_per_folder_the_house_theme_and_scenario_colours(tmp_path):
+    """Two --plot files in one folder: plotly.min.js written once beside them, each file small and themed,
+    and a scenario's boxes one colour in every panel."""
+    from policylab.results.style import SCENARIO_COLOURS
+
+    compare, sensitivity = tmp_path / "compare.html", tmp_path / "st.html"
+    assert invoke("compare", SIR, "-n", "40", "-t", "peak_infected<=2000", "--plot", str(compare)).exit_code == 0
+    assert invoke("sensitivity", SIR, "--over-time", "infected", "-n", "16", "--times", "5",
+                  "--plot", str(sensitivity)).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compare.html", "plotly.min.js", "st.html"]
+    for page in (compare, sensitivity):
+        text = page.read_text(encoding="utf-8")
+        assert page.stat().st_size < 500_000 and 'src="plotly.min.js"' in text
+        assert SCENARIO_COLOURS[0] in text and "system-ui" in text  # the house template rides along
+    figure = json.loads(re.search(r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*(\[.*?\]),\s*\{", compare.read_text(), re.S)[1])
+    boxes = [t for t in figure if t["type"] == "box"]
+    by_scenario: dict[str, set[str]] = {}
+    for box in boxes:
+        by_scenario.setdefault(box["name"], set()).add(box["marker"]["color"])
+    assert len(by_scenario) == 2 and all(len(c) == 1 for c in by_scenario.values())
+    assert len({next(iter(c)) for c in by_scenario.values()}) == 2

@@ -1,7 +1,10 @@
 """Plotly figures of the analyses, written as self-contained HTML files.
 
 Each function takes an analysis result and returns a ``plotly.graph_objects.Figure``;
-``write_html`` saves one (the plotly.js library embedded, so the file opens offline).
+``write_html`` saves one. Every figure uses the house template (``results.style.THEME``)
+and gives each scenario its colour. plotly.js is written once per folder, next to the
+figures (``plotly.min.js``): the files open offline, and ten plots do not carry ten 4.8 MB
+copies of the library.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from policylab.analysis.prim import BoxSearch
 from policylab.errors import UsageError
+from policylab.results.style import THEME, colour
 
 TOP_PARAMETERS = 8
 
@@ -25,7 +29,8 @@ def write_html(figure: go.Figure, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"plots are written as HTML; give a path ending in .html, not {path.name!r}")
-    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    figure.update_layout(template=THEME)
+    figure.write_html(path, include_plotlyjs="directory", full_html=True)  # plotly.min.js beside it, once per folder
     return path
 
 
@@ -41,7 +46,7 @@ def sobol_figure(indices: xr.Dataset) -> go.Figure:
             figure.add_trace(go.Bar(x=names, y=cell[key].values[order], name=key, marker_color=colour, showlegend=row == 1,
                                     error_y={"type": "data", "array": cell[f"{key}_conf"].values[order]}), row=row, col=1)
     figure.update_layout(barmode="group", title=f"{indices.attrs.get('model', '')}: Sobol indices "
-                         f"({indices.attrs.get('runs', '?')} runs)", height=320 * len(outcomes) + 80)
+                         f"({indices.attrs.get('runs', '?')} runs)", height=320 * len(outcomes) + 80, template=THEME)
     return figure
 
 
@@ -58,7 +63,7 @@ def sobol_time_figure(indices: xr.Dataset, key: str = "ST") -> go.Figure:
     figure.add_trace(go.Scatter(x=axis, y=np.sqrt(indices["variance"].values), mode="lines", name="std",
                                 line={"color": "grey"}, showlegend=False), row=2, col=1)
     figure.update_yaxes(range=[0, 1.05], row=1, col=1)
-    figure.update_layout(title=f"{indices.attrs.get('model', '')}: time-varying Sobol indices", height=640)
+    figure.update_layout(title=f"{indices.attrs.get('model', '')}: time-varying Sobol indices", height=640, template=THEME)
     return figure
 
 
@@ -72,12 +77,12 @@ def trajectory_figure(search: BoxSearch, title: str = "") -> go.Figure:
     figure.add_trace(go.Scatter(x=[search.box.coverage], y=[search.box.density], mode="markers", name="chosen box (pasted)",
                                 marker={"symbol": "star", "size": 16, "color": "crimson"}))
     figure.update_layout(title=title or "PRIM peeling trajectory", xaxis_title="coverage", yaxis_title="density",
-                         xaxis_range=[0, 1.02], yaxis_range=[0, 1.02])
+                         xaxis_range=[0, 1.02], yaxis_range=[0, 1.02], template=THEME)
     return figure
 
 
 def robustness_figure(result: xr.Dataset) -> go.Figure:
-    """Outcome distributions per scenario (box plots with thresholds) and satisficing shares."""
+    """Outcome distributions per scenario (box plots with thresholds) and satisficing shares; a colour per scenario."""
     outcomes = [str(o) for o in result["outcome"].values]
     scenarios = [str(s) for s in result["scenario"].values]
     has_shares = result.sizes.get("condition", 0) > 0
@@ -85,21 +90,25 @@ def robustness_figure(result: xr.Dataset) -> go.Figure:
     titles = outcomes + (["satisficing share"] if has_shares else [])
     figure = make_subplots(rows=rows, cols=1, subplot_titles=titles)
     for row, outcome in enumerate(outcomes, start=1):
-        for scenario in scenarios:
+        for i, scenario in enumerate(scenarios):
             figure.add_trace(go.Box(y=result["value"].sel(outcome=outcome, scenario=scenario).values, name=scenario,
-                                    boxpoints=False, showlegend=False), row=row, col=1)
+                                    boxpoints=False, showlegend=False, marker_color=colour(i), line_color=colour(i)),
+                             row=row, col=1)
         for label in result["condition"].values if has_shares else []:
             text = str(label)
             if text != "all" and text.startswith(outcome):
                 value = float(text[len(outcome):].lstrip("<>="))
                 figure.add_hline(y=value, line_dash="dash", line_color="crimson", annotation_text=text, row=row, col=1)
     if has_shares:
-        for label in result["condition"].values:
-            figure.add_trace(go.Bar(x=scenarios, y=result["satisficing"].sel(condition=label).values, name=str(label)),
+        patterns = ["", "/", ".", "x", "\\", "+", "-", "|"]
+        for k, label in enumerate(result["condition"].values):  # bars in their scenario's colour; conditions by pattern
+            figure.add_trace(go.Bar(x=scenarios, y=result["satisficing"].sel(condition=label).values, name=str(label),
+                                    marker={"color": [colour(i) for i in range(len(scenarios))],
+                                            "pattern": {"shape": patterns[k % len(patterns)]}}),
                              row=rows, col=1)
         figure.update_yaxes(range=[0, 1], row=rows, col=1)
     figure.update_layout(title=f"{result.attrs.get('model', '')}: {result.attrs.get('runs', '?')} runs per scenario "
-                         "(common random numbers)", height=300 * rows + 80, barmode="group")
+                         "(common random numbers)", height=300 * rows + 80, barmode="group", template=THEME)
     return figure
 
 
@@ -119,5 +128,5 @@ def calibration_figure(table: pd.DataFrame, trajectories: dict[str, pd.DataFrame
                                         showlegend=row == 1), row=row, col=1)
         figure.add_trace(go.Scatter(x=rows["x"] if "x" in rows else rows["time"], y=rows["observed"], mode="markers",
                                     name="observed", marker={"color": "crimson"}, showlegend=row == 1), row=row, col=1)
-    figure.update_layout(title=title or "calibration: observed and fitted", height=280 * len(names) + 80)
+    figure.update_layout(title=title or "calibration: observed and fitted", height=280 * len(names) + 80, template=THEME)
     return figure

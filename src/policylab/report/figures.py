@@ -16,15 +16,9 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from policylab.report.fan import EventMark, Fan, format_x
+from policylab.results.style import EVENT_LINE, FONT, SCENARIO_COLOURS, THEME, colour  # noqa: F401 (re-exported)
 
-SCENARIO_COLOURS = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#17869e", "#6c757d", "#a0522d")
-FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 BAND = 0.2
-EVENT_LINE = {"color": "rgba(90,90,90,0.35)", "width": 1, "dash": "dot"}
-THEME = go.layout.Template(pio.templates["simple_white"], layout={"shapedefaults": {
-    "type": "line", "y0": 0, "y1": 1, "line": EVENT_LINE, "layer": "below"}})
-"""The one Plotly template of every figure: simple_white, and the event lines' style as every shape's default
-(a fan chart draws ~150 of them); the report writes it once, not per figure."""
 
 
 @lru_cache(maxsize=1)
@@ -74,11 +68,6 @@ def human_label(name: str) -> str:
     The case is kept as written (``us_iran_tension`` must not become "Us iran tension").
     """
     return name if " " in name else " ".join(name.replace("_", " ").split()) or name
-
-
-def colour(index: int) -> str:
-    """The colour of the ``index``-th scenario."""
-    return SCENARIO_COLOURS[index % len(SCENARIO_COLOURS)]
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
