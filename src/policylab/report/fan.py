@@ -99,20 +99,38 @@ def _rounded(values: np.ndarray, significant: int = SIGNIFICANT) -> list[float |
     return [value if keep else None for value, keep in zip(out.tolist(), finite.tolist())]
 
 
+def sorted_quantiles(ordered: np.ndarray, levels: list[float]) -> np.ndarray:
+    """``numpy.quantile(ordered, levels, axis=0)`` (linear method) for columns already sorted without NaN.
+
+    The same arithmetic as NumPy's (its virtual index, its two-sided interpolation), so the same
+    bits, without the partition NumPy would do again on data that is already in order.
+    """
+    n = ordered.shape[0]
+    rows = []
+    for q in levels:
+        virtual = (n - 1) * q  # NumPy's virtual index for the linear method
+        below = min(max(int(np.floor(virtual)), 0), n - 1)
+        above = min(below + 1, n - 1) if virtual >= 0 else 0
+        gamma = virtual - np.floor(virtual)
+        a, b = ordered[below], ordered[above]
+        step = b - a
+        rows.append(b - step * (1.0 - gamma) if gamma >= 0.5 else a + step * gamma)
+    return np.array(rows)
+
+
 def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None, interval: Interval = Interval(),
         significant: int = SIGNIFICANT) -> Fan:
     """Quantiles over the ``run`` dimension of ``ds[variable]`` at each saved time (or at ``index``).
 
-    NaNs are left out (``nanquantile``). Columns without any take ``quantile`` of the runs
-    sorted first: the same numbers (``quantile`` reads the same order statistics after its
-    partial sort, which is quick on sorted data), a few times faster than either alone.
+    NaNs are left out (``nanquantile``). Columns without any take the quantiles of the runs
+    sorted once (:func:`sorted_quantiles`: NumPy's numbers, without its second partition).
     """
     values = np.asarray(ds.variables[variable].transpose("run", "time").values, dtype=float)  # no coordinates
     if index is not None:
         values = values[:, index]
     if values.shape[0] > 1:
         levels = [interval.low_q, 0.5, interval.high_q]
-        qs = np.quantile(np.sort(values, axis=0), levels, axis=0, overwrite_input=True)
+        qs = sorted_quantiles(np.sort(values, axis=0), levels)
         holes = np.flatnonzero(np.isnan(values).any(axis=0))
         if holes.size:
             qs[:, holes] = np.nanquantile(values[:, holes], levels, axis=0)
