@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
 
 ArithOp = Literal["+", "-", "*", "/", "^", "mod"]
@@ -108,6 +108,20 @@ def children(node: Expr) -> tuple[Expr, ...]:
             return args
         case _:
             return ()
+
+
+def map_children(node: Expr, change: Callable[[Expr], Expr]) -> Expr:
+    """``node`` rebuilt with ``change`` applied to each direct sub-expression (a leaf comes back as it is)."""
+    match node:
+        case UnaryOp(operand=o) | Not(operand=o):
+            return replace(node, operand=change(o))
+        case BinOp(left=a, right=b) | Compare(left=a, right=b) | BoolOp(left=a, right=b):
+            return replace(node, left=change(a), right=change(b))
+        case IfThenElse(condition=c, then=t, otherwise=o):
+            return IfThenElse(change(c), change(t), change(o))
+        case Call(func=f, args=args):
+            return Call(f, tuple(change(a) for a in args))
+    return node
 
 
 def walk(node: Expr) -> Iterator[Expr]:

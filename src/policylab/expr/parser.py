@@ -72,7 +72,8 @@ class _ToAst(Transformer):
         return IfThenElse(cond, a, b)
 
 
-def _nesting(text: str) -> int:
+def nesting(text: str) -> int:
+    """How deep brackets nest in ``text`` (checked before parsing, so deep input never reaches the parser)."""
     depth = deepest = 0
     for char in text:
         if char in "([":
@@ -106,7 +107,7 @@ def parse(text: str, where: str = "<expression>") -> Expr:
         raise ExpressionError(f"{where}: the equation is empty; write a number or a formula")
     if len(stripped) > MAX_LENGTH:
         raise ExpressionError(f"{where}: the equation is {len(stripped)} characters long (limit {MAX_LENGTH})")
-    if _nesting(stripped) > MAX_NESTING:
+    if nesting(stripped) > MAX_NESTING:
         raise ExpressionError(f"{where}: brackets nest deeper than {MAX_NESTING} levels; simplify the equation")
     try:
         tree = _parser().parse(stripped)

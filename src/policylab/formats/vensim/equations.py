@@ -20,9 +20,9 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from policylab.errors import ModelFileError
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, Name, Not, Num, Subscript, UnaryOp, children
 from policylab.expr.names import canonical
+from policylab.expr.parser import MAX_NESTING, nesting
 
 MAX_LENGTH = 200_000
-MAX_NESTING = 100
 MAX_DEPTH = 250
 """Operations deep an equation may go; the compiler walks trees recursively, as the expression parser's limit does."""
 NA_VALUE = -1.298074214633707e33
@@ -225,17 +225,6 @@ class _ToDefinition(Transformer_NonRecursive):
         return self._definition("bare", lhs)
 
 
-def _nesting(text: str) -> int:
-    depth = deepest = 0
-    for char in text:
-        if char in "([":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in ")]":
-            depth -= 1
-    return deepest
-
-
 def _describe(err: UnexpectedInput, text: str) -> str:
     line = getattr(err, "line", 1) or 1
     column = getattr(err, "column", 1) or 1
@@ -255,7 +244,7 @@ def parse_definition(text: str, where: str) -> Definition:
     """Parse the equation part of one record; ModelFileError naming ``where`` (file:line) on failure."""
     if len(text) > MAX_LENGTH:
         raise ModelFileError(f"{where}: the equation is {len(text):,} characters long (limit {MAX_LENGTH:,})")
-    if _nesting(text) > MAX_NESTING:
+    if nesting(text) > MAX_NESTING:
         raise ModelFileError(f"{where}: brackets nest deeper than {MAX_NESTING} levels; simplify the equation")
     try:
         tree = _parser().parse(text)

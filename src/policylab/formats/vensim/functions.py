@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from policylab.errors import ModelFileError
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp, map_children
 from policylab.expr.builtins import BUILTINS
 from policylab.expr.names import canonical
 from policylab.formats.vensim.equations import Table, Text
@@ -103,16 +103,8 @@ class Translator:
                 return self.clock.get(n, expr)
             case Subscript(name=n, indices=idx):
                 raise self.fail(f"{n}[{', '.join(idx)}]: {SUBSCRIPTS_LATER}")
-            case UnaryOp(op=op, operand=o):
-                return UnaryOp(op, self(o))
-            case BinOp(op=op, left=a, right=b):
-                return BinOp(op, self(a), self(b))
-            case Compare(op=op, left=a, right=b):
-                return Compare(op, self(a), self(b))
-            case BoolOp(op=op, left=a, right=b):
-                return BoolOp(op, self(a), self(b))
-            case Not(operand=o):
-                return Not(self(o))
+            case UnaryOp() | BinOp() | Compare() | BoolOp() | Not():
+                return map_children(expr, self)
             case Call(func=f, args=args):
                 return self._call(f, args)
             case Text(value=v):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from policylab.errors import ModelFileError
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp, map_children
 from policylab.formats.vensim.equations import Definition, Table, Text, name_key, parse_definition
 from policylab.formats.vensim.records import Macro, Record
 
@@ -75,17 +75,8 @@ class Expander:
             case Call(func=f, args=args) if f in self.macros:
                 new_args = tuple(self._expand(a, owner, display, record, depth) for a in args)
                 return self._instance(self.macros[f], new_args, owner, display, record, depth)
-            case Call(func=f, args=args):
-                return Call(f, tuple(self._expand(a, owner, display, record, depth) for a in args))
-            case UnaryOp(op=op, operand=o):
-                return UnaryOp(op, self._expand(o, owner, display, record, depth))
-            case BinOp() | Compare() | BoolOp():
-                return replace(expr, left=self._expand(expr.left, owner, display, record, depth),
-                               right=self._expand(expr.right, owner, display, record, depth))
-            case Not(operand=o):
-                return Not(self._expand(o, owner, display, record, depth))
-            case IfThenElse(condition=c, then=t, otherwise=o):
-                return IfThenElse(*(self._expand(x, owner, display, record, depth) for x in (c, t, o)))
+            case Call() | UnaryOp() | BinOp() | Compare() | BoolOp() | Not() | IfThenElse():
+                return map_children(expr, lambda sub: self._expand(sub, owner, display, record, depth))
         return expr
 
     def _instance(self, macro: MacroDef, args: tuple[Expr, ...], owner: str, display: str, record: Record,
@@ -130,13 +121,6 @@ def _rename(expr: Expr, names: dict[str, tuple[str, str]], inputs: dict[str, Exp
             return expr
         case Call(func=f, args=args):
             return Call(tables[f][0] if f in tables else f, tuple(_rename(a, names, inputs, tables) for a in args))
-        case UnaryOp(op=op, operand=o):
-            return UnaryOp(op, _rename(o, names, inputs, tables))
-        case BinOp() | Compare() | BoolOp():
-            return replace(expr, left=_rename(expr.left, names, inputs, tables),
-                           right=_rename(expr.right, names, inputs, tables))
-        case Not(operand=o):
-            return Not(_rename(o, names, inputs, tables))
-        case IfThenElse(condition=c, then=t, otherwise=o):
-            return IfThenElse(*(_rename(x, names, inputs, tables) for x in (c, t, o)))
+        case UnaryOp() | BinOp() | Compare() | BoolOp() | Not() | IfThenElse():
+            return map_children(expr, lambda sub: _rename(sub, names, inputs, tables))
     return expr

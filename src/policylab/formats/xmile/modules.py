@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from policylab.errors import ModelFileError
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.ast import Call, Expr, Name, Num, Subscript, map_children
 from policylab.formats.xmile._raw import Definition, RawModel, RawVar
 from policylab.formats.xmile.equations import EquationContext, is_blank, parse_equation
 from policylab.limits import FLAT_VARIABLES
@@ -156,20 +156,8 @@ def _prefixed(expr: Expr, prefix: str, defined: frozenset[str], dims: set[str]) 
                 return Name(name(n))
             case Subscript(name=n, indices=idx):
                 return Subscript(name(n), idx)
-            case UnaryOp(op=op, operand=o):
-                return UnaryOp(op, walk(o))
-            case BinOp(op=op, left=a, right=b):
-                return BinOp(op, walk(a), walk(b))
-            case Compare(op=op, left=a, right=b):
-                return Compare(op, walk(a), walk(b))
-            case BoolOp(op=op, left=a, right=b):
-                return BoolOp(op, walk(a), walk(b))
-            case Not(operand=o):
-                return Not(walk(o))
-            case IfThenElse(condition=c, then=t, otherwise=o):
-                return IfThenElse(walk(c), walk(t), walk(o))
             case Call(func=f, args=args):
                 return Call(prefix + f if f in defined else f, tuple(walk(a) for a in args))
-        return node
+        return map_children(node, walk)
 
     return walk(expr)
