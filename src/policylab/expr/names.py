@@ -13,3 +13,13 @@ def canonical(name: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] == '"':
         text = text[1:-1]
     return _SEPARATORS.sub("_", text.strip().lower()).strip("_")
+
+
+def free_name(wanted: str, *taken: dict[str, object], separator: str = "") -> str:
+    """``wanted``, or ``wanted`` + separator + the first number from 2 that none of ``taken`` holds (for derived
+    variables a reader adds: a graphical function's table, a Vensim level's net flow)."""
+    name, number = wanted, 1
+    while any(name in names for names in taken):
+        number += 1
+        name = f"{wanted}{separator}{number}"
+    return name

@@ -21,6 +21,7 @@ from pathlib import Path
 from policylab.errors import Location, ModelFileError
 from policylab.expr.ast import BinOp, Call, Expr, Name, Num, UnaryOp, children, names_in
 from policylab.expr.builtins import OPERATORS
+from policylab.expr.names import free_name
 from policylab.files import read_capped
 from policylab.formats.vensim.equations import Definition, Table, parse_definition
 from policylab.formats.vensim.functions import SUBSCRIPTS_LATER, Translator
@@ -76,14 +77,6 @@ def read_vensim_bytes(data: bytes, file: str = "<string>") -> Model:
 
 def _units(text: str) -> str:
     return _UNIT_RANGE.sub("", text).strip()
-
-
-def _free_name(wanted: str, *taken: dict[str, object]) -> str:
-    name, number = wanted, 1
-    while any(name in names for names in taken):
-        number += 1
-        name = f"{wanted}_{number}"
-    return name
 
 
 @dataclass
@@ -218,7 +211,7 @@ class _Builder:
         if key in self.derived:
             return self.derived[key]
         kind = {"clamp": "", "linear": "extrapolated_", "discrete": "stepped_"}[extrapolation]
-        name = _free_name(f"{owner}_{kind}lookup", self.variables, self.tables)
+        name = free_name(f"{owner}_{kind}lookup", self.variables, self.tables, separator="_")
         self.variables[name] = Lookup(name=name, display=name, xs=table.xs, ys=table.ys,
                                       extrapolation=extrapolation,  # type: ignore[arg-type]
                                       where=Location(self.file, record.line), sector=record.group)
@@ -226,7 +219,7 @@ class _Builder:
         return name
 
     def _add_state(self, build: Callable[[Name], Expr], owner: str, record: Record) -> Name:
-        name = _free_name(f"{owner}_sample", self.variables, self.tables)
+        name = free_name(f"{owner}_sample", self.variables, self.tables, separator="_")
         self.variables[name] = Auxiliary(name=name, display=name, equation=build(Name(name)), sector=record.group,
                                          where=Location(self.file, record.line),
                                          doc=f"the last value SAMPLE IF TRUE took in {owner}")
@@ -250,7 +243,7 @@ class _Builder:
             inflows = tuple(n for n, sign in terms if sign > 0)
             outflows = tuple(n for n, sign in terms if sign < 0)
         else:
-            flow = _free_name(f"{definition.name}_net_flow", self.variables)
+            flow = free_name(f"{definition.name}_net_flow", self.variables, separator="_")
             self.variables[flow] = Flow(name=flow, display=f"{definition.display} net flow",
                                         where=Location(self.file, record.line), equation=rate, sector=record.group,
                                         doc=f"the rate of {definition.display} as its INTEG equation writes it")

@@ -22,6 +22,7 @@ from pathlib import Path
 from policylab.errors import Location, ModelFileError
 from policylab.files import read_capped
 from policylab.expr.ast import BinOp, Call, Expr, Name, Num
+from policylab.expr.names import free_name
 from policylab.formats.xmile._raw import RawModel, RawVar
 from policylab.formats.xmile._xml import POLICYLAB_NS, Node, parse_document
 from policylab.formats.xmile.arrays import ArrayFlattener
@@ -205,7 +206,7 @@ def _to_ir(scalars: dict[str, RawVar], file: str, stock_default: bool, flow_defa
             if name in exits:
                 expr, table = exits[name], None
             if table is not None:  # the flow's graphical function becomes a lookup named <flow>_gf
-                table_name = _free_name(f"{name}_gf", scalars, out)
+                table_name = free_name(f"{name}_gf", scalars, out)
                 out[table_name] = Lookup(name=table_name, display=table_name, xs=table.xs, ys=table.ys,
                                          extrapolation=table.extrapolation, where=where)  # type: ignore[arg-type]
                 expr = Call(table_name, (expr if expr is not None else Name("time"),))
@@ -241,14 +242,6 @@ def _conveyor_exits(scalars: dict[str, RawVar], file: str) -> dict[str, Expr]:
             entering = Name(inflow) if index == 0 else BinOp("+", entering, Name(inflow))
         exits[stock.outflows[0]] = Call("delay_fixed", (entering, transit, BinOp("/", initial, transit)))
     return exits
-
-
-def _free_name(wanted: str, *taken: dict[str, object]) -> str:
-    name, number = wanted, 1
-    while any(name in names for names in taken):
-        number += 1
-        name = f"{wanted}{number}"
-    return name
 
 
 __all__ = ["XmileRepairWarning", "read_xmile", "read_xmile_bytes", "POLICYLAB_NS"]
