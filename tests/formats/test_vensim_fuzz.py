@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _mutations import mutate  # tests/formats/_mutations.py
+
 import policylab
 from policylab.errors import PolicyLabError
 from policylab.formats.vensim import VensimReadWarning, read_vensim_bytes
@@ -41,22 +43,8 @@ FRAGMENTS = [b"~", b"|", b"~~|", b"\"", b"\\\n", b"(", b")", b"[", b"]", b"[(0,0
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(READABLE) if draw(st.integers(0, 4)) else st.sampled_from(TEXTS)))
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["flip", "delete", "insert", "truncate", "duplicate"]))
-        at = draw(st.integers(0, max(len(data) - 1, 0)))
-        if kind == "flip" and data:
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "delete":
-            del data[at: at + draw(st.integers(1, 40))]
-        elif kind == "insert":
-            data[at:at] = draw(st.sampled_from(FRAGMENTS))
-        elif kind == "truncate":
-            del data[at:]
-        else:
-            size = draw(st.integers(1, 200))
-            data[at:at] = data[at: at + size]
-    return bytes(data)
+    start = draw(st.sampled_from(READABLE) if draw(st.integers(0, 4)) else st.sampled_from(TEXTS))
+    return mutate(draw, start, FRAGMENTS)
 
 
 def _read_and_run(data: bytes) -> None:

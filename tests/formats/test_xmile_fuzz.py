@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _mutations import mutate  # tests/formats/_mutations.py
+
 import policylab
 from policylab.errors import PolicyLabError
 from policylab.formats.xmile import XmileRepairWarning, read_xmile_bytes
@@ -26,22 +28,7 @@ FRAGMENTS = [b"<", b">", b"</", b"/>", b"<aux name=\"x\">", b"</aux>", b"<eqn>",
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(TEXTS)))
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["flip", "delete", "insert", "truncate", "duplicate"]))
-        at = draw(st.integers(0, max(len(data) - 1, 0)))
-        if kind == "flip" and data:
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "delete":
-            del data[at: at + draw(st.integers(1, 40))]
-        elif kind == "insert":
-            data[at:at] = draw(st.sampled_from(FRAGMENTS))
-        elif kind == "truncate":
-            del data[at:]
-        else:
-            size = draw(st.integers(1, 200))
-            data[at:at] = data[at: at + size]
-    return bytes(data)
+    return mutate(draw, draw(st.sampled_from(TEXTS)), FRAGMENTS)
 
 
 def _read_and_compile(data: bytes) -> None:
