@@ -287,6 +287,7 @@ def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variable
              output: Path | None, deterministic: bool, quiet: bool, backend: Backend,
              save_every: float | None = None, selection: dict[str, object] | None = None) -> None:
     from policylab.results import to_csv_frame
+    from policylab.simulate.results import series_names
 
     if len(scenarios) > 1:
         raise UsageError("--format csv prints exactly one scenario; name one --scenario (or use --format table to compare)")
@@ -297,7 +298,7 @@ def _run_csv(loaded: Model, scenarios: list[str], runs: int, seed: int, variable
                         backend=backend, save_every=save_every, **(selection or {}))  # type: ignore[arg-type]
     finally:
         progress.close()
-    names = list(ds.data_vars)
+    names = series_names(ds)
     frame = to_csv_frame(loaded.ir, ds, names)
     text = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
     _emit(text, output)

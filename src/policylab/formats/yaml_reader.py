@@ -6,19 +6,30 @@ import datetime as dt
 import difflib
 import hashlib
 import math
+from collections.abc import Callable
+from dataclasses import replace
+from itertools import product
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from policylab.errors import ExpressionError, Location, ModelFileError
+from policylab.errors import Location, ModelFileError
+from policylab.expr.ast import Name, walk
 from policylab.files import read_capped
 from policylab.limits import MODEL_BYTES, YAML_VALUES
 from policylab.expr.names import canonical
 from policylab.expr.parser import parse
 from policylab.formats import yaml_schema as schema
 from policylab.formats.yaml_loader import line_of, parse_yaml, validation_message
+from policylab.formats.yaml_schema import VARIABLE_SECTIONS
+from policylab.model.arrays import Expander
 from policylab.model.ir import (
+    AnyVariable,
+    Array,
+    Dimension,
+    element_keys,
+    element_name,
     CONDITIONED_UNTIL,
     RECORD_SUFFIX,
     Auxiliary,
@@ -78,6 +89,11 @@ class _Builder:
         self.doc = doc
         self.file = file
         self.time = self._time()
+        self.dimensions = self._dimensions()
+        self.array_dims = self._array_dims()
+        self.expander = Expander(self.dimensions, self.array_dims, frozenset(
+            canonical(raw) for section in VARIABLE_SECTIONS for raw in getattr(spec, section)))
+        self.arrays: dict[str, Array] = {}
 
     def loc(self, *keys: Any) -> Location:
         return Location(self.file, line_of(self.doc, keys))
@@ -124,10 +140,8 @@ class _Builder:
         where = f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
         if isinstance(text, (int, float)):
             text = repr(float(text))
-        try:
-            return parse(str(text), where)
-        except ExpressionError:
-            raise
+        expr = parse(str(text), where)
+        return self.expander.equation(expr, {}, where) if self.array_dims else expr
 
     def evidence(self, items: list[schema.EvidenceModel], *keys: Any) -> tuple[Evidence, ...]:
         built = []
@@ -176,6 +190,186 @@ class _Builder:
             return Schedule((start, end), (baseline, owner.ramp.to), "linear")
         return None
 
+    # -- arrays ------------------------------------------------------------------------------
+    def _dimensions(self) -> dict[str, Dimension]:
+        """The declared dimensions, in file order (a subrange after the dimension it takes elements from)."""
+        out: dict[str, Dimension] = {}
+        for raw, spec in self.spec.dimensions.items():
+            keys = ("dimensions", raw)
+            model = spec if isinstance(spec, schema.DimensionModel) else schema.DimensionModel(elements=spec)
+            if model.range is not None:
+                displays = tuple(str(i) for i in range(model.range[0], model.range[1] + 1))
+            else:
+                displays = tuple(str(e) for e in model.elements or ())
+            elements = tuple(canonical(d) for d in displays)
+            if len(set(elements)) != len(elements) or "" in elements:
+                raise self.fail("lists an element twice (names ignore case, spaces and underscores) or an empty one",
+                                *keys)
+            parent = ""
+            if model.subrange_of is not None:
+                parent = canonical(model.subrange_of)
+                if parent not in out:
+                    raise self.fail(f"subrange_of {model.subrange_of!r}: declare that dimension first (above this one)",
+                                    *keys, "subrange_of")
+                outside = [d for d, e in zip(displays, elements, strict=True) if e not in out[parent].elements]
+                if outside:
+                    raise self.fail(f"{', '.join(outside)} is not an element of {model.subrange_of}; a subrange takes "
+                                    "its elements from its parent", *keys, "elements")
+            mapping = self._mapping(model, elements, out, keys)
+            out[canonical(raw)] = Dimension(canonical(raw), elements, raw, displays, parent, mapping, self.loc(*keys))
+        return out
+
+    def _mapping(self, model: schema.DimensionModel, elements: tuple[str, ...], known: dict[str, Dimension],
+                 keys: tuple[Any, ...]) -> dict[str, tuple[str, ...]]:
+        """``maps_to``: a dimension (position by position) or ``{dimension: [its element for each of ours]}``."""
+        if model.maps_to is None:
+            return {}
+        targets = {model.maps_to: None} if isinstance(model.maps_to, str) else model.maps_to
+        mapping: dict[str, tuple[str, ...]] = {}
+        for raw_target, listed in targets.items():
+            target = known.get(canonical(raw_target))
+            if target is None:
+                raise self.fail(f"maps_to {raw_target!r}: declare that dimension first (above this one)", *keys,
+                                "maps_to")
+            chosen = target.elements if listed is None else tuple(canonical(str(e)) for e in listed)
+            if len(chosen) != len(elements):
+                raise self.fail(f"the mapping onto {raw_target} gives {len(chosen)} element(s) for {len(elements)}; "
+                                "give one element of the target for each element here", *keys, "maps_to")
+            unknown = [e for e in chosen if e not in target.elements]
+            if unknown:
+                raise self.fail(f"the mapping onto {raw_target} names {', '.join(unknown)}, not element(s) of it", *keys,
+                                "maps_to")
+            mapping[target.name] = chosen
+        return mapping
+
+    def _array_dims(self) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for section in VARIABLE_SECTIONS:
+            for raw, item in getattr(self.spec, section).items():
+                dims = tuple(canonical(d) for d in getattr(item, "dims", ()))
+                if not dims:
+                    continue
+                if section == "events":
+                    raise self.fail("events cannot be arrayed; declare one event per element", section, raw, "dims")
+                for dim, shown in zip(dims, item.dims, strict=True):
+                    if dim not in self.dimensions:
+                        raise self.fail(f"dimension {shown!r} is not declared under `dimensions:` (declared: "
+                                        f"{', '.join(self.spec.dimensions) or 'none'})", section, raw, "dims")
+                if len(set(dims)) != len(dims):
+                    raise self.fail("lists a dimension twice", section, raw, "dims")
+                out[canonical(raw)] = dims
+        return out
+
+    def element_definitions(self, section: str, raw: str, item: Any, whole: Any) -> dict[tuple[str, ...], Any]:
+        """What defines each element of an arrayed variable: its entry in ``elements`` (a key may be an element,
+        a subrange or the dimension, per dimension), else the apply-to-all ``whole``."""
+        dims = self.array_dims[canonical(raw)]
+        keys = element_keys(dims, self.dimensions)
+        chosen: dict[tuple[str, ...], Any] = {}
+        if isinstance(whole, list):  # a constant list, nested for more than one dimension
+            chosen = self._constant_list(whole, dims, section, raw)
+        elif whole is not None:
+            chosen = {key: whole for key in keys}
+        explicit: dict[tuple[str, ...], str] = {}
+        for text, value in item.elements.items():
+            parts = [canonical(p) for p in str(text).split(",")]
+            if len(parts) != len(dims):
+                raise self.fail(f"{text!r} gives {len(parts)} subscript(s); {raw} has {len(dims)} dimension(s)",
+                                section, raw, "elements", text)
+            options = [self._matching(part, dim, section, raw, text) for part, dim in zip(parts, dims, strict=True)]
+            for key in product(*options):
+                if key in explicit:
+                    raise self.fail(f"defines element [{', '.join(key)}] again (also in {explicit[key]!r})", section,
+                                    raw, "elements", text)
+                explicit[key] = str(text)
+                chosen[key] = value
+        missing = [key for key in keys if key not in chosen]
+        if missing:
+            shown = ", ".join(self.dimensions[d].shown(e) for d, e in zip(dims, missing[0], strict=True))
+            raise self.fail(f"has no definition for element [{shown}]{' and others' if len(missing) > 1 else ''}; add "
+                            "it under `elements:` or give a definition for all elements", section, raw)
+        return {key: chosen[key] for key in keys}
+
+    def _matching(self, part: str, dim: str, section: str, raw: str, text: str) -> tuple[str, ...]:
+        spec = self.dimensions[dim]
+        if part in spec.elements:
+            return (part,)
+        inner = self.dimensions.get(part)
+        if inner is not None and (part == dim or inner.parent == dim):
+            return inner.elements
+        raise self.fail(f"{part!r} is not an element of {spec.display} ({', '.join(spec.displays)}) nor a subrange "
+                        "of it", section, raw, "elements", text)
+
+    def _constant_list(self, values: list[Any], dims: tuple[str, ...], section: str, raw: str
+                       ) -> dict[tuple[str, ...], Any]:
+        flat: list[Any] = []
+        rows = values if len(dims) > 1 else [values]
+        sizes = [len(self.dimensions[d].elements) for d in dims]
+        inner = 1
+        for size in sizes[1:]:
+            inner *= size
+        for row in rows:
+            flat.extend(row if isinstance(row, list) else [row])
+        total = inner * sizes[0]
+        if len(flat) != total or len(dims) > 2:
+            raise self.fail(f"lists {len(flat)} value(s) for {total} element(s) ({' × '.join(map(str, sizes))}); give "
+                            "one value per element (rows for the first dimension of two)", section, raw, "values")
+        return dict(zip(element_keys(dims, self.dimensions), flat, strict=True))
+
+    def arrayed(self, section: str, raw: str, item: Any, whole: Any,
+                build: Callable[[Any, dict[str, str], tuple[Any, ...]], AnyVariable]) -> list[AnyVariable]:
+        """An arrayed variable's elements, each built by ``build(definition, context, keys)``, and its Array."""
+        name = canonical(raw)
+        dims = self.array_dims[name]
+        out = []
+        for key, value in self.element_definitions(section, raw, item, whole).items():
+            context = dict(zip(dims, key, strict=True))
+            var = build(value, context, (section, raw))
+            shown = ",".join(self.dimensions[d].shown(e) for d, e in zip(dims, key, strict=True))
+            out.append(replace(var, name=element_name(name, key), display=f"{raw}[{shown}]",
+                               evidence=self._element_evidence(var)))
+        text = whole if isinstance(whole, str) else "" if whole is None or isinstance(whole, list) else repr(whole)
+        equation = None if item.elements or whole is None or isinstance(whole, list) else parse(str(whole) if not isinstance(whole, str) else whole, str(self.loc(section, raw)))
+        self.arrays[name] = Array(name, dims, raw, section, equation if section != "lookups" else None, text,
+                                  shared_draw=getattr(item, "sample", "") == "shared", where=self.loc(section, raw))
+        return out
+
+    def element_expr(self, text: str | float, context: dict[str, str], *keys: Any) -> Any:
+        """An element's equation, parsed and rewritten for its element."""
+        where = f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
+        return self.expander.equation(parse(str(text) if not isinstance(text, str) else text, where), context, where)
+
+    def _element_evidence(self, var: AnyVariable) -> tuple[Evidence, ...]:
+        """Evidence ``from`` an array, on one element: from each element of it the equation reads."""
+        if not any(ev.from_ in self.array_dims for ev in var.evidence):
+            return var.evidence
+        expr = getattr(var, "equation", None) or getattr(var, "initial", None)
+        read = {node.name for node in walk(expr) if isinstance(node, Name)} if expr is not None else set()
+        out: list[Evidence] = []
+        for ev in var.evidence:
+            if ev.from_ not in self.array_dims:
+                out.append(ev)
+                continue
+            elements = sorted(r for r in read if r.startswith(ev.from_ + "["))
+            out.extend(replace(ev, from_=e) for e in elements) if elements else out.append(ev)
+        return tuple(out)
+
+    def flows_of(self, flows: list[str], context: dict[str, str], keys: tuple[Any, ...]) -> tuple[str, ...]:
+        """A stock element's flows: the same element of an arrayed flow."""
+        out = []
+        for raw in flows:
+            flow = canonical(raw)
+            dims = self.array_dims.get(flow)
+            if dims is None:
+                out.append(flow)
+                continue
+            missing = [self.dimensions[d].display for d in dims if d not in context]
+            if missing:
+                raise self.fail(f"flow {raw!r} is arrayed over {', '.join(missing)}, which the stock is not; give the "
+                                "stock the same dimensions", *keys)
+            out.append(element_name(flow, tuple(context[d] for d in dims)))
+        return tuple(out)
+
     def variables(self) -> dict[str, Any]:
         s = self.spec
         found: dict[str, Any] = {}
@@ -195,13 +389,54 @@ class _Builder:
             seen[key] = (section, raw)
             found[key] = var
 
+        def each(section: str, items: dict[str, Any], build: Callable[..., AnyVariable], whole: Callable[[Any], Any]
+                 ) -> None:
+            for raw, item in items.items():
+                if canonical(raw) in self.array_dims:
+                    for element in self.arrayed(section, raw, item, whole(item), build):
+                        add(section, element.display, element)
+                else:
+                    add(section, raw, build(whole(item), {}, (section, raw)))
+
+        def constant(raw: str, c: schema.ConstantModel) -> Callable[..., AnyVariable]:
+            return lambda value, _context, keys: Constant(
+                **self.common("constants", raw, c), range=c.range, judgement=c.judgement, distribution=c.distribution,
+                basis=c.basis, value=self.when(c.value_date, *keys, "value") if c.value_date is not None else float(value))
+
+        def lever(raw: str, lv: schema.LeverModel) -> Callable[..., AnyVariable]:
+            return lambda value, _context, keys: Lever(
+                **self.common("levers", raw, lv), baseline=float(value), range=lv.range,
+                schedule=self.schedule(lv, float(value), *keys))
+
+        def lookup(raw: str, lk: schema.LookupModel) -> Callable[..., AnyVariable]:
+            def build(points: Any, _context: dict[str, str], keys: tuple[Any, ...]) -> AnyVariable:
+                xs = tuple(float(p[0]) for p in points)
+                if any(b < a for a, b in zip(xs, xs[1:])):
+                    raise self.fail("lookup x values must be in increasing order", *keys, "points")
+                return Lookup(**self.common("lookups", raw, lk), xs=xs, ys=tuple(float(p[1]) for p in points),
+                              extrapolation=lk.extrapolation)
+            return build
+
+        def stock(raw: str, st: schema.StockModel) -> Callable[..., AnyVariable]:
+            return lambda value, context, keys: Stock(
+                **self.common("stocks", raw, st), initial=self.element_expr(value, context, *keys, "initial"),
+                initial_text=str(value), inflows=self.flows_of(st.inflows, context, keys),
+                outflows=self.flows_of(st.outflows, context, keys), non_negative=st.non_negative)
+
+        def flow(raw: str, fl: schema.FlowModel) -> Callable[..., AnyVariable]:
+            return lambda value, context, keys: Flow(
+                **self.common("flows", raw, fl), equation=self.element_expr(value, context, *keys, "equation"),
+                equation_text=str(value), non_negative=fl.non_negative)
+
+        def auxiliary(raw: str, ax: schema.AuxModel) -> Callable[..., AnyVariable]:
+            return lambda value, context, keys: Auxiliary(
+                **self.common("auxiliaries", raw, ax), equation=self.element_expr(value, context, *keys, "equation"),
+                equation_text=str(value))
+
         for raw, c in s.constants.items():
-            add("constants", raw, Constant(**self.common("constants", raw, c),
-                                             value=c.value if c.value_date is None else self.when(c.value_date, "constants", raw, "value"), range=c.range,
-                                             judgement=c.judgement, distribution=c.distribution, basis=c.basis))
+            each("constants", {raw: c}, constant(raw, c), lambda c: c.values if c.values is not None else c.value)
         for raw, lv in s.levers.items():
-            add("levers", raw, Lever(**self.common("levers", raw, lv), baseline=lv.baseline, range=lv.range,
-                                      schedule=self.schedule(lv, lv.baseline, "levers", raw)))
+            each("levers", {raw: lv}, lever(raw, lv), lambda lv: lv.baseline if not lv.elements else None)
         for raw, ev in s.events.items():
             if ev.hazard is None:
                 times = tuple(sorted(self.when(d, "events", raw, "dates") for d in ev.dates or ()))
@@ -216,22 +451,13 @@ class _Builder:
                 value=self.time.start,
                 doc="Model time up to which generated events follow their record (set by a scenario's condition_until)."))
         for raw, lk in s.lookups.items():
-            xs = tuple(p[0] for p in lk.points)
-            if any(b < a for a, b in zip(xs, xs[1:])):
-                raise self.fail("lookup x values must be in increasing order", "lookups", raw, "points")
-            add("lookups", raw, Lookup(**self.common("lookups", raw, lk), xs=xs, ys=tuple(p[1] for p in lk.points),
-                                        extrapolation=lk.extrapolation))
+            each("lookups", {raw: lk}, lookup(raw, lk), lambda lk: lk.points)
         for raw, st in s.stocks.items():
-            add("stocks", raw, Stock(**self.common("stocks", raw, st), initial=self.expr(st.initial, "stocks", raw, "initial"),
-                                      initial_text=str(st.initial), inflows=tuple(canonical(f) for f in st.inflows),
-                                      outflows=tuple(canonical(f) for f in st.outflows), non_negative=st.non_negative))
+            each("stocks", {raw: st}, stock(raw, st), lambda st: st.initial)
         for raw, fl in s.flows.items():
-            add("flows", raw, Flow(**self.common("flows", raw, fl), equation=self.expr(fl.equation, "flows", raw, "equation"),
-                                    equation_text=str(fl.equation), non_negative=fl.non_negative))
+            each("flows", {raw: fl}, flow(raw, fl), lambda fl: fl.equation)
         for raw, ax in s.auxiliaries.items():
-            add("auxiliaries", raw, Auxiliary(**self.common("auxiliaries", raw, ax),
-                                               equation=self.expr(ax.equation, "auxiliaries", raw, "equation"),
-                                               equation_text=str(ax.equation)))
+            each("auxiliaries", {raw: ax}, auxiliary(raw, ax), lambda ax: ax.equation)
         return found
 
     def generated_event(self, raw: str, ev: schema.EventModel) -> tuple[Event, GeneratedEvent]:
@@ -404,6 +630,8 @@ def read_yaml_text(raw: bytes | str, file: str = "<string>") -> Model:
         doc=spec.doc,
         path=file,
         extras={"sha256": hashlib.sha256(data).hexdigest()},
+        dimensions=builder.dimensions,
+        arrays=builder.arrays,
     )
 
 

@@ -77,8 +77,45 @@ class _Documented(_Strict):
         return self
 
 
-class ConstantModel(_Documented):
-    value: float
+class DimensionModel(_Strict):
+    """A dimension: its elements (names or a numeric range), or a subrange of another, optionally mapped."""
+
+    elements: list[str | int] | None = None
+    range: tuple[int, int] | None = None
+    subrange_of: str | None = None
+    maps_to: str | dict[str, list[str | int]] | None = None
+
+    @model_validator(mode="after")
+    def _elements_or_range(self) -> DimensionModel:
+        if (self.elements is None) == (self.range is None):
+            raise ValueError("a dimension lists its `elements` or gives a numeric `range: [first, last]`, not both")
+        if self.range is not None and not 0 <= self.range[1] - self.range[0] < 1_000_000:
+            raise ValueError(f"range {list(self.range)} must run upwards and hold at most 1,000,000 elements")
+        if self.elements is not None and not self.elements:
+            raise ValueError("a dimension needs at least one element")
+        return self
+
+
+ElementValue = str | float | list[tuple[float, float]]
+
+
+class _Arrayed(_Documented):
+    """A variable that may range over dimensions: ``dims`` and per-element definitions in ``elements``."""
+
+    dims: list[str] = []
+    elements: dict[str, ElementValue] = {}
+
+    @model_validator(mode="after")
+    def _elements_need_dims(self) -> _Arrayed:
+        if self.elements and not self.dims:
+            raise ValueError("`elements` defines an arrayed variable element by element; give its `dims` too")
+        return self
+
+
+class ConstantModel(_Arrayed):
+    value: float | None = None
+    values: list[float] | list[list[float]] | None = None  # an arrayed constant's values, in element order
+    sample: Literal["per_element", "shared"] = "per_element"
     value_date: dt.date | None = None  # set from a date `value` (calendar models read it as its model time)
 
     @model_validator(mode="before")
@@ -100,6 +137,10 @@ class ConstantModel(_Documented):
             raise ValueError(f"range {list(self.range)} is reversed; write [low, high]")
         if self.range is not None and abs(self.range[1] - self.range[0]) == float("inf"):
             raise ValueError(f"range {list(self.range)} is too wide to sample (its width overflows)")
+        if self.value is None and self.values is None and not self.elements:
+            raise ValueError("a constant needs a `value` (or, arrayed, `values` or `elements`)")
+        if self.values is not None and (not self.dims or self.value is not None):
+            raise ValueError("`values` lists an arrayed constant's values; give its `dims`, and no `value` beside it")
         mode = self.value if isinstance(self.value, (int, float)) else (self.range or (0.0, 0.0))[0]  # a date: no mode
         problem = None if self.range is None else distribution_problem(self.distribution, self.range, mode)
         if problem is not None:
@@ -118,7 +159,7 @@ class RampModel(_Strict):
     to: float
 
 
-class LeverModel(_Documented):
+class LeverModel(_Arrayed):
     baseline: float = 0.0
     range: tuple[float, float] | None = None
     path: dict[TimePoint, float] | None = None
@@ -153,25 +194,51 @@ class EventModel(_Documented):
         return self
 
 
-class LookupModel(_Documented):
-    points: list[tuple[float, float]] = Field(min_length=1)
+def _require(model: _Arrayed, key: str) -> None:
+    """A scalar variable needs ``key``; an arrayed one may define its elements instead."""
+    if getattr(model, key) is None and not model.elements:
+        raise ValueError(f"`{key}` is required" + (" (or `elements`, one per element)" if model.dims else ""))
+
+
+class LookupModel(_Arrayed):
+    points: list[tuple[float, float]] | None = Field(default=None, min_length=1)
     extrapolation: Extrapolation = "clamp"
 
+    @model_validator(mode="after")
+    def _has_points(self) -> LookupModel:
+        _require(self, "points")
+        return self
 
-class StockModel(_Documented):
-    initial: str | float
+
+class StockModel(_Arrayed):
+    initial: str | float | None = None
     inflows: list[str] = Field(default=[], alias="in")
     outflows: list[str] = Field(default=[], alias="out")
     non_negative: bool = False
 
+    @model_validator(mode="after")
+    def _has_initial(self) -> StockModel:
+        _require(self, "initial")
+        return self
 
-class FlowModel(_Documented):
-    equation: str | float
+
+class FlowModel(_Arrayed):
+    equation: str | float | None = None
     non_negative: bool = False
 
+    @model_validator(mode="after")
+    def _has_equation(self) -> FlowModel:
+        _require(self, "equation")
+        return self
 
-class AuxModel(_Documented):
-    equation: str | float
+
+class AuxModel(_Arrayed):
+    equation: str | float | None = None
+
+    @model_validator(mode="after")
+    def _has_equation(self) -> AuxModel:
+        _require(self, "equation")
+        return self
 
 
 class SettingModel(_Strict):
@@ -308,6 +375,7 @@ class ModelFile(_Strict):
     doc: str = ""
     time: TimeModel
     default_scenario: str | None = None
+    dimensions: dict[str, list[str | int] | DimensionModel] = {}
     sources: dict[str, SourceModel] = {}
     constants: dict[str, ConstantModel] = {}
     levers: dict[str, LeverModel] = {}

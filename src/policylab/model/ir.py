@@ -367,6 +367,62 @@ AnyVariable: TypeAlias = Stock | Flow | Auxiliary | Constant | Lookup | Lever | 
 
 
 @dataclass(frozen=True)
+class Dimension:
+    """A named set of elements that arrayed variables range over (regions, cohorts, factions).
+
+    ``parent`` names the dimension a subrange takes its elements from; ``maps_to`` lists the
+    dimensions this one maps onto element by element (``mapping[target]`` gives, for each
+    element here, the target element it stands for; position by position when absent).
+    """
+
+    name: str
+    elements: tuple[str, ...]
+    display: str = ""
+    displays: tuple[str, ...] = ()
+    parent: str = ""
+    mapping: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    where: Location = Location()
+
+    def shown(self, element: str) -> str:
+        """The element as the author wrote it."""
+        return self.displays[self.elements.index(element)] if self.displays else element
+
+
+@dataclass(frozen=True)
+class Array:
+    """An arrayed variable: one value per combination of elements of ``dims``.
+
+    Its elements are ordinary variables of ``Model.variables`` named ``name[e1,e2]``
+    (:func:`element_name`), in row-major order of the dimensions; ``equation`` is the
+    apply-to-all equation as written (None when the elements are defined one by one), so
+    writers and engines can treat the array as one variable.
+    """
+
+    name: str
+    dims: tuple[str, ...]
+    display: str = ""
+    kind: str = "aux"
+    equation: Expr | None = None
+    equation_text: str = ""
+    shared_draw: bool = False
+    """Judgement parameters: True when every element takes the same quantile of its range (one draw)."""
+    where: Location = Location()
+
+
+def element_name(name: str, key: tuple[str, ...]) -> str:
+    """The variable holding element ``key`` of array ``name`` (``name[a,b]``, the CSV column too)."""
+    return f"{name}[{','.join(key)}]"
+
+
+def element_keys(dims: tuple[str, ...], dimensions: dict[str, Dimension]) -> list[tuple[str, ...]]:
+    """Every element of an array over ``dims``, in row-major order (the last dimension varies fastest)."""
+    keys: list[tuple[str, ...]] = [()]
+    for dim in dims:
+        keys = [key + (element,) for key in keys for element in dimensions[dim].elements]
+    return keys
+
+
+@dataclass(frozen=True)
 class Model:
     """A whole model: clock, variables by canonical name, scenarios and sources."""
 
@@ -381,6 +437,9 @@ class Model:
     doc: str = ""
     path: str = ""
     extras: dict[str, object] = field(default_factory=dict)
+    dimensions: dict[str, Dimension] = field(default_factory=dict)
+    arrays: dict[str, Array] = field(default_factory=dict)
+    """Arrayed variables by name; their elements are in ``variables`` (see :class:`Array`)."""
 
     def of_kind(self, kind: type) -> dict[str, AnyVariable]:
         """The variables of one kind, in file order."""
@@ -389,7 +448,16 @@ class Model:
     def display_name(self, name: str) -> str:
         """The name as written by the author (falls back to the canonical name)."""
         var = self.variables.get(name)
+        if var is None and name in self.arrays:
+            return self.arrays[name].display or name
         return (var.display or var.name) if var is not None else name
+
+    def elements_of(self, name: str) -> list[str]:
+        """The element variables of array ``name`` in row-major order ([name] for a scalar)."""
+        array = self.arrays.get(name)
+        if array is None:
+            return [name]
+        return [element_name(name, key) for key in element_keys(array.dims, self.dimensions)]
 
     def long_name(self, name: str) -> str:
         """The doc's first sentence, without a leading ``[sector]`` tag (the display name when there is no doc)."""

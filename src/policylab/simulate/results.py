@@ -38,9 +38,39 @@ def to_dataset(
         coords[name] = ("run", np.broadcast_to(np.asarray(values, dtype=float), run_indices.shape).copy(),
                         _attrs(model, name))
     data = {name: xr.Variable(("run", "time"), array.T, attrs=_attrs(model, name)) for name, array in trajectory.data.items()}
+    for name, dims, block in _arrays(model, trajectory):
+        for dim in dims:
+            coords.setdefault(dim, (dim, list(model.dimensions[dim].elements), {"long_name": model.dimensions[dim].display}))
+        flat = block.reshape(block.shape[0], block.shape[1], -1)
+        for index, element in enumerate(model.elements_of(name)):  # each element's column: a view of the array
+            data[element] = xr.Variable(("run", "time"), flat[:, :, index], attrs=data[element].attrs)
+        data[name] = xr.Variable(("run", "time", *dims), block, attrs={**_attrs(model, model.elements_of(name)[0]),
+                                                                       "long_name": model.display_name(name)})
     ds = xr.Dataset(data, coords=coords, attrs={k: v for k, v in attrs.items() if v is not None})
     ds["time"].attrs["units"] = model.time.units
     return ds
+
+
+def _arrays(model: Model, trajectory: Trajectory) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
+    """Each saved arrayed variable as one block over (run, time, *its dimensions)."""
+    out = []
+    for name, array in model.arrays.items():
+        elements = model.elements_of(name)
+        if name in trajectory.data or not all(e in trajectory.data for e in elements):
+            continue
+        first = trajectory.data[elements[0]]
+        block = np.empty((first.shape[1], first.shape[0], len(elements)))
+        for index, element in enumerate(elements):
+            block[:, :, index] = trajectory.data[element].T
+        shape = [len(model.dimensions[d].elements) for d in array.dims]
+        out.append((name, array.dims, block.reshape(first.shape[1], first.shape[0], *shape)))
+    return out
+
+
+def series_names(ds: xr.Dataset) -> list[str]:
+    """The saved series over (run, time) only: scalar variables and array elements (``name[elem]``), not whole
+    arrays (which are over (run, time, *dimensions) beside their elements)."""
+    return [str(name) for name, var in ds.data_vars.items() if var.dims == ("run", "time")]
 
 
 def _attrs(model: Model, name: str) -> dict[str, str]:

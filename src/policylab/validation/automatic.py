@@ -28,7 +28,7 @@ from policylab.model.guards import outside_range_expected
 from policylab.model.ir import Event, GeneratedEvent, Lever, Method
 from policylab.results.outcomes import outcome_array
 from policylab.simulate import Streams, judgement_parameters, sample_judgements
-from policylab.simulate.results import dates_of
+from policylab.simulate.results import dates_of, series_names
 from policylab.validation import derived
 from policylab.validation.context import Context, display_path
 from policylab.validation.results import CheckResult, CounterExample, run_command
@@ -91,7 +91,7 @@ def _inspect(ctx: Context, ds: xr.Dataset, settings: list[Setting], bounds: dict
     found: dict[int, Violation] = {}
     times = ds["time"].values
     dates = dates_of(ctx.ir, times)
-    for name in ds.data_vars:
+    for name in series_names(ds):
         values = ds.variables[name].transpose("run", "time").values  # the Variable: no coordinates to carry
         bad = ~np.isfinite(values)
         what = "is NaN or infinite"

@@ -28,6 +28,7 @@ import xarray as xr
 from policylab.compile.graph import suggest
 from policylab.errors import CheckError, ExpressionError
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp, children
+from policylab.simulate.results import series_names
 from policylab.expr.parser import parse
 from policylab.model.ir import Constant, Lever, Model
 from policylab.results.outcomes import outcome_array
@@ -352,7 +353,7 @@ def _lag(series: np.ndarray, times: np.ndarray, delay: np.ndarray, where: str) -
 
 def pointwise_median(ds: xr.Dataset) -> xr.Dataset:
     """The pointwise ensemble median as a one-run Dataset (parameters as their medians)."""
-    data = {name: ds[name].median("run").expand_dims(run=[0]).transpose("run", "time") for name in ds.data_vars}
+    data = {name: ds[name].median("run").expand_dims(run=[0]).transpose("run", "time") for name in series_names(ds)}
     coords = {name: ("run", [float(np.median(ds[name].values))]) for name in ds.coords if ds[name].dims == ("run",)
               and name != "run"}
     median = xr.Dataset(data).assign_coords(coords)

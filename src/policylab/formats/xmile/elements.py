@@ -6,13 +6,12 @@ because a module input's placeholder equation is replaced by its connection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from policylab.errors import ModelFileError
+from policylab.errors import Location, ModelFileError
 from policylab.expr.names import canonical
 from policylab.formats.xmile._raw import Connection, Definition, RawModel, RawModule, RawVar, Table
 from policylab.formats.xmile._xml import POLICYLAB_NS, Node
 from policylab.formats.xmile.equations import split_top_level
+from policylab.model.ir import Dimension
 
 #: Children of a variable that only concern presentation.
 _PRESENTATION = {"display", "format", "scale", "range", "event_poster", "summing", "documentation"}
@@ -23,16 +22,6 @@ _UNSUPPORTED = {
 }
 _VARIABLE_TAGS = ("stock", "flow", "aux", "gf")
 MAX_ARRAY_SIZE = 100_000
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """A named dimension and its elements (canonical names, and as written)."""
-
-    name: str
-    display: str
-    elements: tuple[str, ...]
-    displays: tuple[str, ...]
 
 
 class Reader:
@@ -90,7 +79,8 @@ class Reader:
                 names = tuple(canonical(d) for d in displays)
                 if len(set(names)) != len(names):
                     raise self.fail(dim, f'<dim name="{display}"> lists an element twice')
-                self.dimensions[canonical(display)] = Dimension(canonical(display), display, names, displays)
+                self.dimensions[canonical(display)] = Dimension(canonical(display), names, display, displays,
+                                                                 where=Location(self.file, dim.line))
 
     def _size(self, dim: Node) -> int:
         try:

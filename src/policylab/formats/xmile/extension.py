@@ -30,7 +30,7 @@ STANDARD_FIELDS = frozenset({
     "name", "units", "doc", "display", "where", "equation", "equation_text", "initial", "initial_text",
     "inflows", "outflows", "non_negative", "xs", "ys", "extrapolation", "input", "value",
 })
-MODEL_SKIP = frozenset({"time", "variables", "path", "extras"})
+MODEL_SKIP = frozenset({"time", "variables", "path", "extras", "dimensions", "arrays"})  # arrays are standard XMILE
 TIME_SKIP = frozenset({"start", "stop", "dt", "save_every", "units", "method"})
 KIND_TAGS = {Constant: "constant", Lever: "lever", Event: "event", GeneratedEvent: "generated"}
 #: A generated event's hazard travels as its text (``hazard_text``), parsed back on reading.

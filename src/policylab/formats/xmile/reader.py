@@ -1,8 +1,8 @@
 """Read an XMILE file (``.xmile``, ``.stmx``, ``.itmx``) into the model IR.
 
 Steps: safe XML parsing with repair (``_xml``) -> elements to working records
-(``elements``) -> modules laid out and equations parsed (``modules``) -> arrays
-flattened to scalars (``arrays``) -> IR (here), with PolicyLab's extension elements
+(``elements``) -> modules laid out and equations parsed (``modules``) -> array
+elements (``arrays``) -> IR (here), with PolicyLab's extension elements
 (levers, scenarios, evidence...) read back by ``extension``.
 
 Integration method rule (documented in docs/xmile.md): the ``method`` attribute of
@@ -76,17 +76,15 @@ def _build(root: Node, reader: Reader, file: str, notes: list[str], digest: str)
     by_name: dict[str, RawModel] = {m.name: m for m in models if m is not main}
     sizes = {name: len(dim.elements) for name, dim in reader.dimensions.items()}
     flat = Flattener(file, by_name, time.start, time.stop, sizes).flatten(main)
-    scalars = ArrayFlattener(file, flat, reader.dimensions).flatten()
+    arrays = ArrayFlattener(file, flat, reader.dimensions)
+    scalars = arrays.flatten()
     stock_default, flow_default = _behavior(root, reader)
     extension = ExtensionReader(file)
     variables = _to_ir(scalars, file, stock_default, flow_default, extension)
     name = _text(header.find("name")) if header is not None and header.find("name") is not None else ""
     extras: dict[str, object] = {"sha256": digest, "format": "xmile"}
-    arrays = {n: (v.display, v.dims) for n, v in flat.items() if v.dims}
-    if arrays:
-        extras["xmile_dimensions"] = {d.name: (d.display, d.elements, d.displays) for d in reader.dimensions.values()}
-        extras["xmile_arrays"] = arrays
-    model = Model(name=name or Path(file).stem, time=time, variables=variables, path=file, extras=extras)
+    model = Model(name=name or Path(file).stem, time=time, variables=variables, path=file, extras=extras,
+                  dimensions=dict(reader.dimensions), arrays=arrays.arrays_ir())
     return extension.apply(root, model)
 
 

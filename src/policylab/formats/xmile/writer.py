@@ -15,13 +15,13 @@ from pathlib import Path
 
 from policylab.expr.ast import Call, Expr
 from policylab.formats.xmile._xml import ISEE_NS, POLICYLAB_NS
-from policylab.formats.xmile.arrays import flat_name
 from policylab.formats.xmile.codec import encode
 from policylab.formats.xmile.extension import GENERATED_SKIP, KIND_TAGS, MODEL_SKIP, STANDARD_FIELDS, TIME_SKIP
 from policylab.formats.xmile.render import number, quote_name, render
 from policylab.formats.xmile.xmlwrite import Element, serialize
 from policylab.model.ir import (
     AnyVariable,
+    Array,
     Auxiliary,
     Constant,
     Event,
@@ -33,6 +33,8 @@ from policylab.model.ir import (
     Model,
     Stock,
     TimeSpec,
+    element_keys,
+    element_name,
 )
 from policylab.version import __version__
 
@@ -56,33 +58,28 @@ def save_xmile(model: Model, path: str | Path) -> None:
 class _Writer:
     def __init__(self, model: Model) -> None:
         self.model = model
-        self.dimensions: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = dict(
-            model.extras.get("xmile_dimensions", {}) or {})  # type: ignore[arg-type]
+        self.dimensions = model.dimensions
         self.arrays = self._usable_arrays()
         self.element_of: dict[str, tuple[str, tuple[str, ...]]] = {
-            flat_name(base, key): (base, key) for base, (_d, dims) in self.arrays.items() for key in self._keys(dims)
+            element_name(base, key): (base, key) for base, array in self.arrays.items() for key in self._keys(array.dims)
         }
 
     # -- arrays ------------------------------------------------------------------------------
     def _keys(self, dims: tuple[str, ...]) -> list[tuple[str, ...]]:
-        keys: list[tuple[str, ...]] = [()]
-        for dim in dims:
-            keys = [k + (e,) for k in keys for e in self.dimensions[dim][1]]
-        return keys
+        return element_keys(dims, self.dimensions)
 
-    def _usable_arrays(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+    def _usable_arrays(self) -> dict[str, Array]:
         """Arrays whose every element is present with one XMILE kind (else written element by element)."""
-        raw = self.model.extras.get("xmile_arrays", {}) or {}
         usable = {}
-        for base, (display, dims) in raw.items():  # type: ignore[union-attr]
-            if not all(d in self.dimensions for d in dims):
+        for base, array in self.model.arrays.items():
+            if not all(d in self.dimensions for d in array.dims):
                 continue
-            members = [self.model.variables.get(flat_name(base, k)) for k in self._keys(dims)]
+            members = [self.model.variables.get(element_name(base, k)) for k in self._keys(array.dims)]
             if any(m is None for m in members) or len({_tag(m) for m in members}) != 1:  # type: ignore[arg-type]
                 continue
             if any(isinstance(m, (Lever, Event)) or m.evidence or m.source for m in members):  # type: ignore[union-attr]
                 continue
-            usable[base] = (display, tuple(dims))
+            usable[base] = array
         return usable
 
     def name_of(self, name: str) -> str:
@@ -110,10 +107,10 @@ class _Writer:
         root.children.append(encode(model, "model", MODEL_SKIP))
         if self.arrays:
             dims = root.add("dimensions")
-            for name, (display, _elements, displays) in self.dimensions.items():
-                dim = dims.add("dim", name=display or name)
-                for shown in displays:
-                    dim.add("elem", name=shown)
+            for name, spec in self.dimensions.items():
+                dim = dims.add("dim", name=spec.display or name)
+                for element in spec.elements:
+                    dim.add("elem", name=spec.shown(element))
         variables = root.add("model").add("variables")
         written: set[str] = set()
         for name, var in model.variables.items():
@@ -213,18 +210,22 @@ class _Writer:
         return tail
 
     def _array(self, base: str) -> Element:
-        display, dims = self.arrays[base]
+        array = self.arrays[base]
+        dims = array.dims
         keys = self._keys(dims)
-        members = [self.model.variables[flat_name(base, k)] for k in keys]
+        members = [self.model.variables[element_name(base, k)] for k in keys]
         first = members[0]
-        element = Element(_tag(first), {"name": display or base})
+        element = Element(_tag(first), {"name": array.display or base})
         dim_block = element.add("dimensions")
         for dim in dims:
-            dim_block.add("dim", name=self.dimensions[dim][0] or dim)
-        for key, member in zip(keys, members, strict=True):
-            shown = [self.dimensions[d][2][self.dimensions[d][1].index(e)] for d, e in zip(dims, key, strict=True)]
-            item = element.add("element", subscript=", ".join(shown))
-            self._body(item, member)
+            dim_block.add("dim", name=self.dimensions[dim].display or dim)
+        if array.equation is not None and not isinstance(first, Lookup):  # apply-to-all: one equation
+            element.add("eqn", render(array.equation, quote_name))
+        else:
+            for key, member in zip(keys, members, strict=True):
+                shown = [self.dimensions[d].shown(e) for d, e in zip(dims, key, strict=True)]
+                item = element.add("element", subscript=", ".join(shown))
+                self._body(item, member)
         if isinstance(first, Stock):
             suffix = f"[{','.join(keys[0])}]"
             for tag, flows in (("inflow", first.inflows), ("outflow", first.outflows)):

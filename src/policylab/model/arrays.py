@@ -1,0 +1,248 @@
+"""Arrays: rewrite an arrayed equation for one element into scalar references.
+
+Every reader (YAML, XMILE, Vensim) declares arrays the same way — :class:`Dimension`s and
+variables over them — and each arrayed variable's elements become the variables
+``name[elem]`` (:func:`~policylab.model.ir.element_name`) by the rules here, one set of
+rules for every format:
+
+- ``x`` (arrayed over dimensions the equation also ranges over) is the current element;
+- ``x[Dim]`` takes the current element of ``Dim``; a subrange of ``Dim``, a dimension that
+  maps onto it (``Dimension.mapping``) or one of the same size (by position) translates it;
+- ``x[elem]`` and ``x[2]`` (1-based) name an element; ``x[*]``, or ``x[Dim]`` outside an
+  equation over ``Dim``, ranges over the dimension and is only allowed inside an array
+  function;
+- ``SUM``, ``MEAN``, ``MIN``/``MAX`` (one argument), ``PROD``, ``SIZE`` and ``STDDEV``
+  (population standard deviation, as Stella computes it) over such a range reduce it;
+- a dimension's name used as a value is the current element's 1-based position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+from policylab.errors import ModelFileError
+from policylab.expr.ast import BinOp, Call, Expr, Name, Num, Subscript, children, map_children
+from policylab.model.ir import Dimension
+
+ARRAY_FUNCTIONS = frozenset({"sum", "mean", "min", "max", "prod", "size", "stddev"})
+Context = dict[str, str]  # dimension -> current element; "*dim" -> element a reduction is at
+
+
+class _Free(Exception):
+    """Raised while expanding when a range appears outside an array function."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Expander:
+    """Rewrites arrayed equations element by element, given the model's dimensions and arrays."""
+
+    dimensions: dict[str, Dimension]
+    arrays: dict[str, tuple[str, ...]]
+    """Each arrayed variable's dimensions."""
+    scalars: frozenset[str] = frozenset()
+    """Names of scalar variables (a dimension name that is also a variable means the variable)."""
+
+    def equation(self, expr: Expr, context: Context, where: str) -> Expr:
+        """``expr`` for the element ``context`` of its variable, with scalar references only."""
+        try:
+            return self.expand(expr, context, where)
+        except _Free as free:
+            raise ModelFileError(f"{where}: {free.name} ranges over a whole dimension here; use it inside SUM, "
+                                 "MEAN, MIN, MAX, PROD, SIZE or STDDEV, or pick one element") from None
+
+    def expand(self, expr: Expr, context: Context, where: str) -> Expr:
+        """Rewrite ``expr`` for one element (``context``); raises ``_Free`` for an unreduced range."""
+        match expr:
+            case Name(name=n):
+                return self._name(n, context, where)
+            case Subscript(name=n, indices=idx):
+                return Name(self._subscript(n, idx, context, where))
+            case Call(func=f, args=args) if f in ARRAY_FUNCTIONS and len(args) == 1 and self._free_dims(args[0], context):
+                return self._reduce(f, args[0], context, where)
+            case Call(func=f, args=args) if f in ("size", "sum", "mean", "prod", "stddev") and len(args) != 1:
+                raise ModelFileError(f"{where}: {f.upper()}() needs one array argument, such as {f.upper()}(x[*])")
+        return map_children(expr, lambda child: self.expand(child, context, where))
+
+    # -- references --------------------------------------------------------------------------
+    def _name(self, name: str, context: Context, where: str) -> Expr:
+        dims = self.arrays.get(name)
+        if dims is None:
+            if name in self.dimensions and name not in self.scalars:
+                if name not in context:
+                    raise ModelFileError(f"{where}: the dimension {self._shown(name)} is used as a value outside an "
+                                         "equation over it")
+                return Num(float(self.dimensions[name].elements.index(context[name]) + 1))
+            return Name(name)
+        key = [self._current(dim, context, where, name) for dim in dims]
+        if any(element is None for element in key):
+            raise _Free(name)
+        return Name(_element(name, key))  # type: ignore[arg-type]
+
+    def _current(self, dim: str, context: Context, where: str, name: str) -> str | None:
+        """The element of ``dim`` the equation's own element stands for (None: not fixed)."""
+        if dim in context:
+            return context[dim]
+        spec = self.dimensions[dim]
+        for outer, element in context.items():
+            if outer.startswith("*") or outer not in self.dimensions:
+                continue
+            if spec.parent == outer or self.dimensions[outer].parent == dim:
+                if element not in spec.elements:
+                    raise ModelFileError(f"{where}: {name} is arrayed over {self._shown(dim)}, which has no element "
+                                         f"{self.dimensions[outer].shown(element)}; define this element's equation "
+                                         "separately or narrow the equation to the subrange")
+                return element
+        return None
+
+    def _subscript(self, name: str, indices: tuple[str, ...], context: Context, where: str) -> str:
+        dims = self.arrays.get(name)
+        if dims is None:
+            raise ModelFileError(f"{where}: {name}[{', '.join(indices)}] subscripts {name!r}, which is not an array")
+        if len(indices) != len(dims):
+            raise ModelFileError(f"{where}: {name}[{', '.join(indices)}] gives {len(indices)} subscript(s); {name!r} "
+                                 f"has {len(dims)} dimension(s)")
+        key = []
+        for index, dim in zip(indices, dims, strict=True):
+            element = self.element_of(index, dim, context, where, name)
+            if element is None:
+                raise _Free(f"{name}[{', '.join(indices)}]")
+            key.append(element)
+        return _element(name, key)
+
+    def element_of(self, index: str, dim: str, context: Context, where: str, name: str) -> str | None:
+        """The element of ``dim`` that subscript ``index`` picks (None: it ranges over a dimension)."""
+        spec = self.dimensions[dim]
+        if index == "*":
+            return context.get(f"*{dim}")
+        if index in self.dimensions and index not in spec.elements:
+            if index not in context:
+                return None
+            return self._translate(index, context[index], dim, where, name)
+        element = index.rpartition(".")[2] if index.rpartition(".")[0] == dim else index
+        if element in spec.elements:
+            return element
+        try:
+            position = float(element)
+        except ValueError:
+            position = 0.0
+        if position.is_integer() and 1 <= position <= len(spec.elements):
+            return spec.elements[int(position) - 1]
+        raise ModelFileError(f"{where}: {name}[...] uses {index!r}, which is not an element of {self._shown(dim)} "
+                             f"({', '.join(spec.displays or spec.elements)}) nor a position from 1 to "
+                             f"{len(spec.elements)}")
+
+    def _translate(self, source: str, element: str, target: str, where: str, name: str) -> str:
+        """The element of ``target`` that ``element`` of dimension ``source`` stands for."""
+        if source == target or element in self.dimensions[target].elements:
+            if element not in self.dimensions[target].elements:
+                raise self._mismatch(source, target, where, name)
+            return element
+        origin, goal = self.dimensions[source], self.dimensions[target]
+        position = origin.elements.index(element)
+        if target in origin.mapping:
+            return origin.mapping[target][position]
+        if source in goal.mapping:
+            for index, mapped in enumerate(goal.mapping[source]):
+                if mapped == element:
+                    return goal.elements[index]
+            raise ModelFileError(f"{where}: {name}[{origin.shown(element)}]: the mapping of {self._shown(target)} "
+                                 f"onto {self._shown(source)} does not cover {origin.shown(element)}")
+        if len(origin.elements) == len(goal.elements) and not origin.parent and not goal.parent:
+            return goal.elements[position]
+        raise self._mismatch(source, target, where, name)
+
+    def _mismatch(self, source: str, target: str, where: str, name: str) -> ModelFileError:
+        return ModelFileError(f"{where}: {name}[{self._shown(source)}]: dimension {self._shown(source)} does not "
+                              f"match {self._shown(target)}, the dimension of {name!r} there; use an element, a "
+                              "subrange of it or a dimension mapped onto it")
+
+    def _shown(self, dim: str) -> str:
+        spec = self.dimensions.get(dim)
+        return (spec.display or spec.name) if spec is not None else dim
+
+    # -- array functions ---------------------------------------------------------------------
+    def _free_dims(self, expr: Expr, context: Context) -> list[str]:
+        """The dimensions ``expr`` ranges over (not fixed by ``context``), in order of appearance."""
+        found: list[str] = []
+
+        def add(dim: str) -> None:
+            if dim not in found:
+                found.append(dim)
+
+        def visit(node: Expr) -> None:
+            match node:
+                case Name(name=n) if n in self.arrays:
+                    for dim in self.arrays[n]:
+                        if dim not in context and f"*{dim}" not in context and not self._fixed(dim, context):
+                            add(dim)
+                case Subscript(name=n, indices=idx) if n in self.arrays and len(idx) == len(self.arrays[n]):
+                    for index, dim in zip(idx, self.arrays[n], strict=True):
+                        if index == "*" and f"*{dim}" not in context:
+                            add(f"*{dim}")
+                        elif (index in self.dimensions and index not in context
+                              and index not in self.dimensions[dim].elements):
+                            add(index)
+                case Call(func=f, args=args) if f in ARRAY_FUNCTIONS and len(args) == 1:
+                    return  # a nested reduction ranges on its own
+                case _:
+                    for child in children(node):
+                        visit(child)
+
+        visit(expr)
+        return found
+
+    def _fixed(self, dim: str, context: Context) -> bool:
+        spec = self.dimensions[dim]
+        return any(not outer.startswith("*") and outer in self.dimensions
+                   and (spec.parent == outer or self.dimensions[outer].parent == dim) for outer in context)
+
+    def _reduce(self, func: str, arg: Expr, context: Context, where: str) -> Expr:
+        free = self._free_dims(arg, context)
+        ranges = [self.dimensions[d.lstrip("*")].elements for d in free]
+        items: list[Expr] = []
+        for combo in product(*ranges):
+            inner = dict(context)
+            for dim, element in zip(free, combo, strict=True):
+                inner[dim] = element
+                inner.setdefault(dim.lstrip("*"), element)  # bare names of arrays over ``dim`` range too
+            try:
+                items.append(self.expand(arg, inner, where))
+            except _Free as free_error:
+                raise ModelFileError(f"{where}: cannot range over {free_error.name} here") from None
+        return combine(func, items)
+
+
+def _element(name: str, key: list[str]) -> str:
+    return f"{name}[{','.join(key)}]"
+
+
+def combine(func: str, items: list[Expr]) -> Expr:
+    """The scalar expression of array function ``func`` over ``items``."""
+    n = len(items)
+    if func == "size":
+        return Num(float(n))
+    if func in ("min", "max"):
+        return Call(func, tuple(items))
+    if func == "prod":
+        return _fold("*", items)
+    total = _fold("+", items)
+    if func == "sum":
+        return total
+    mean = BinOp("/", total, Num(float(n)))
+    if func == "mean":
+        return mean
+    squares = _fold("+", [BinOp("^", BinOp("-", item, mean), Num(2.0)) for item in items])
+    return Call("sqrt", (BinOp("/", squares, Num(float(n))),))
+
+
+def _fold(op: str, items: list[Expr]) -> Expr:
+    """A balanced tree of ``op`` over ``items`` (depth log2(n), so long sums stay shallow)."""
+    if len(items) == 1:
+        return items[0]
+    middle = len(items) // 2
+    return BinOp(op, _fold(op, items[:middle]), _fold(op, items[middle:]))  # type: ignore[arg-type]
