@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from policylab.errors import Location, ModelFileError
-from policylab.expr.ast import Name, walk
 from policylab.files import read_capped
 from policylab.limits import MODEL_BYTES, YAML_VALUES
 from policylab.expr.names import canonical
@@ -23,7 +22,7 @@ from policylab.expr.parser import parse
 from policylab.formats import yaml_schema as schema
 from policylab.formats.yaml_loader import line_of, parse_yaml, validation_message
 from policylab.formats.yaml_schema import VARIABLE_SECTIONS
-from policylab.model.arrays import Expander
+from policylab.model.arrays import Expander, element_evidence
 from policylab.model.ir import (
     AnyVariable,
     Array,
@@ -326,33 +325,20 @@ class _Builder:
             context = dict(zip(dims, key, strict=True))
             var = build(value, context, (section, raw))
             shown = ",".join(self.dimensions[d].shown(e) for d, e in zip(dims, key, strict=True))
+            reads = getattr(var, "equation", None) or getattr(var, "initial", None)
             out.append(replace(var, name=element_name(name, key), display=f"{raw}[{shown}]",
-                               evidence=self._element_evidence(var)))
+                               evidence=element_evidence(var.evidence, reads, self.array_dims)))
         text = whole if isinstance(whole, str) else "" if whole is None or isinstance(whole, list) else repr(whole)
         equation = None if item.elements or whole is None or isinstance(whole, list) else parse(str(whole) if not isinstance(whole, str) else whole, str(self.loc(section, raw)))
         self.arrays[name] = Array(name, dims, raw, section, equation if section != "lookups" else None, text,
-                                  shared_draw=getattr(item, "sample", "") == "shared", where=self.loc(section, raw))
+                                  shared_draw=getattr(item, "sample", "") == "shared", where=self.loc(section, raw),
+                                  evidence=self.evidence(item.evidence, section, raw))
         return out
 
     def element_expr(self, text: str | float, context: dict[str, str], *keys: Any) -> Any:
         """An element's equation, parsed and rewritten for its element."""
         where = f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
         return self.expander.equation(parse(str(text) if not isinstance(text, str) else text, where), context, where)
-
-    def _element_evidence(self, var: AnyVariable) -> tuple[Evidence, ...]:
-        """Evidence ``from`` an array, on one element: from each element of it the equation reads."""
-        if not any(ev.from_ in self.array_dims for ev in var.evidence):
-            return var.evidence
-        expr = getattr(var, "equation", None) or getattr(var, "initial", None)
-        read = {node.name for node in walk(expr) if isinstance(node, Name)} if expr is not None else set()
-        out: list[Evidence] = []
-        for ev in var.evidence:
-            if ev.from_ not in self.array_dims:
-                out.append(ev)
-                continue
-            elements = sorted(r for r in read if r.startswith(ev.from_ + "["))
-            out.extend(replace(ev, from_=e) for e in elements) if elements else out.append(ev)
-        return tuple(out)
 
     def flows_of(self, flows: list[str], context: dict[str, str], keys: tuple[Any, ...]) -> tuple[str, ...]:
         """A stock element's flows: the same element of an arrayed flow."""

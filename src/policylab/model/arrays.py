@@ -18,12 +18,13 @@ rules for every format:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Container
+from dataclasses import dataclass, replace
 from itertools import product
 
 from policylab.errors import ModelFileError
-from policylab.expr.ast import BinOp, Call, Expr, Name, Num, Subscript, children, map_children
-from policylab.model.ir import Dimension
+from policylab.expr.ast import BinOp, Call, Expr, Name, Num, Subscript, children, map_children, walk
+from policylab.model.ir import Dimension, Evidence
 
 ARRAY_FUNCTIONS = frozenset({"sum", "mean", "min", "max", "prod", "size", "stddev"})
 Context = dict[str, str]  # dimension -> current element; "*dim" -> element a reduction is at
@@ -215,6 +216,19 @@ class Expander:
             except _Free as free_error:
                 raise ModelFileError(f"{where}: cannot range over {free_error.name} here") from None
         return combine(func, items)
+
+
+def element_evidence(evidence: tuple[Evidence, ...], reads: Expr | None, arrays: Container[str]
+                     ) -> tuple[Evidence, ...]:
+    """An element's evidence: a link ``from`` an array becomes one link from each of its elements ``reads`` reads."""
+    if not any(ev.from_ in arrays for ev in evidence):
+        return evidence
+    read = {node.name for node in walk(reads) if isinstance(node, Name)} if reads is not None else set()
+    out: list[Evidence] = []
+    for ev in evidence:
+        elements = sorted(r for r in read if r.startswith(ev.from_ + "[")) if ev.from_ in arrays else []
+        out.extend([replace(ev, from_=e) for e in elements] or [ev])
+    return tuple(out)
 
 
 def _element(name: str, key: list[str]) -> str:

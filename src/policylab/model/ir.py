@@ -407,6 +407,9 @@ class Array:
     shared_draw: bool = False
     """Judgement parameters: True when every element takes the same quantile of its range (one draw)."""
     where: Location = Location()
+    evidence: tuple[Evidence, ...] = ()
+    """The evidence as written for the whole array (``from`` may name an array; each element's evidence names
+    the elements its equation reads, see :func:`policylab.model.arrays.element_evidence`)."""
 
 
 def element_name(name: str, key: tuple[str, ...]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from policylab.errors import Location, ModelFileError
@@ -30,7 +31,22 @@ from policylab.formats.xmile.elements import Reader
 from policylab.formats.xmile.extension import ExtensionReader
 from policylab.formats.xmile.modules import Flattener
 from policylab.limits import XMILE_BYTES
-from policylab.model.ir import AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec
+from policylab.model.arrays import element_evidence
+from policylab.model.ir import (
+    AnyVariable,
+    Array,
+    Auxiliary,
+    Constant,
+    Dimension,
+    Flow,
+    Lookup,
+    Method,
+    Model,
+    Stock,
+    TimeSpec,
+    element_keys,
+    element_name,
+)
 
 
 class XmileRepairWarning(UserWarning):
@@ -83,9 +99,26 @@ def _build(root: Node, reader: Reader, file: str, notes: list[str], digest: str)
     variables = _to_ir(scalars, file, stock_default, flow_default, extension)
     name = _text(header.find("name")) if header is not None and header.find("name") is not None else ""
     extras: dict[str, object] = {"sha256": digest, "format": "xmile"}
+    records = _array_evidence(arrays.arrays_ir(), variables, reader.dimensions)
     model = Model(name=name or Path(file).stem, time=time, variables=variables, path=file, extras=extras,
-                  dimensions=dict(reader.dimensions), arrays=arrays.arrays_ir())
+                  dimensions=dict(reader.dimensions), arrays=records)
     return extension.apply(root, model)
+
+
+def _array_evidence(records: dict[str, Array], variables: dict[str, AnyVariable],
+                    dimensions: dict[str, Dimension]) -> dict[str, Array]:
+    """Each array keeps its evidence as written; each element's evidence names the elements it reads."""
+    out = {}
+    for base, record in records.items():
+        names = [element_name(base, key) for key in element_keys(record.dims, dimensions)]
+        first = variables.get(names[0])
+        out[base] = replace(record, evidence=first.evidence) if first is not None else record
+        for name in names:
+            var = variables.get(name)
+            if var is not None and var.evidence:
+                reads = getattr(var, "equation", None) or getattr(var, "initial", None)
+                variables[name] = replace(var, evidence=element_evidence(var.evidence, reads, records))
+    return out
 
 
 def _text(node: Node | None) -> str:

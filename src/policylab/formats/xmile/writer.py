@@ -11,6 +11,7 @@ dotted names (``hares.births``) in one flat model.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from policylab.expr.ast import Call, Expr
@@ -77,9 +78,18 @@ class _Writer:
             members = [self.model.variables.get(element_name(base, k)) for k in self._keys(array.dims)]
             if any(m is None for m in members) or len({_tag(m) for m in members}) != 1:  # type: ignore[arg-type]
                 continue
-            if any(isinstance(m, (Lever, Event)) or m.evidence or m.source for m in members):  # type: ignore[union-attr]
+            if any(isinstance(m, (Lever, Event)) for m in members):
                 continue
             usable[base] = array
+        changed = True
+        while changed:  # an arrayed stock is written as an array only with arrayed flows
+            changed = False
+            for base in list(usable):
+                first = self.model.variables[element_name(base, self._keys(usable[base].dims)[0])]
+                flows = (*first.inflows, *first.outflows) if isinstance(first, Stock) else ()
+                if any(flow.partition("[")[0] not in usable for flow in flows):
+                    del usable[base]
+                    changed = True
         return usable
 
     def name_of(self, name: str) -> str:
@@ -237,6 +247,10 @@ class _Writer:
             element.add("units", first.units)
         if first.doc:
             element.add("doc", first.doc)
+        extension = encode(replace(first, evidence=array.evidence), KIND_TAGS.get(type(first), "variable"),
+                           STANDARD_FIELDS)
+        if extension.attrs or extension.children:
+            element.children.append(extension)
         return element
 
 

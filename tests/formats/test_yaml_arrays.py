@@ -1,0 +1,138 @@
+"""Arrays in the native format: dimensions, arrayed variables, results over dimensions, errors with file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import policylab as pl
+from policylab.errors import ModelFileError
+from policylab.formats.xmile import read_xmile_bytes
+from policylab.formats.xmile.writer import write_xmile
+from policylab.formats.yaml_reader import read_yaml_text
+from policylab.model.ir import element_name
+
+REGIONS = Path(__file__).resolve().parents[2] / "models" / "sir_regions" / "model.yaml"
+
+GRID = """
+model: grid
+time: {start: 0, stop: 2, dt: 1}
+dimensions:
+  region: [a, b, c]
+  zone: {elements: [z1, z2, z3], maps_to: {region: [c, a, b]}}
+  ages: {range: [1, 3]}
+  inner: {subrange_of: region, elements: [b, c]}
+constants:
+  x: {dims: [region], values: [1, 2, 3]}
+  grid: {dims: [region, ages], values: [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}
+auxiliaries:
+  y: {dims: [zone], equation: "x[zone] * 10"}
+  rowsum: {dims: [region], equation: "SUM(grid[region, *])"}
+  colmean: {dims: [ages], equation: "MEAN(grid[*, ages])"}
+  position: {dims: [ages], equation: ages}
+  flipped: {dims: [ages, region], equation: "grid[region, ages]"}
+  inner_total: {equation: "SUM(x[inner])"}
+  stepped: {dims: [region], equation: "x", elements: {inner: "x * 100"}}
+  spread: {equation: "STDDEV(x[*])"}
+  biggest: {equation: "MAX(grid[*, *])"}
+"""
+
+
+def _final(ds, name: str) -> float:
+    return float(ds[name].isel(run=0, time=-1))
+
+
+def test_dimensions_subranges_mappings_and_reductions_give_the_numbers_by_hand() -> None:
+    model = pl.Model(read_yaml_text(GRID, "grid.yaml"))
+    ds = model.run(deterministic=True)
+    assert [_final(ds, f"y[{z}]") for z in ("z1", "z2", "z3")] == [30.0, 10.0, 20.0]  # the mapping
+    assert [_final(ds, f"rowsum[{r}]") for r in "abc"] == [6.0, 15.0, 24.0]
+    assert [_final(ds, f"colmean[{a}]") for a in "123"] == [4.0, 5.0, 6.0]
+    assert [_final(ds, f"position[{a}]") for a in "123"] == [1.0, 2.0, 3.0]
+    assert _final(ds, "flipped[2,c]") == 8.0  # transposition: flipped[ages, region] = grid[region, ages]
+    assert _final(ds, "inner_total") == 5.0  # a subrange in a reduction
+    assert [_final(ds, f"stepped[{r}]") for r in "abc"] == [1.0, 200.0, 300.0]  # an equation over a subrange
+    assert _final(ds, "spread") == pytest.approx(np.std([1, 2, 3]))
+    assert _final(ds, "biggest") == 9.0
+
+
+def test_the_ir_keeps_each_array_with_its_dimensions_and_apply_to_all_equation() -> None:
+    ir = pl.load(REGIONS).ir
+    assert ir.dimensions["coastal"].parent == "region"
+    assert ir.arrays["infected"].dims == ("region",)
+    assert ir.elements_of("infected") == [element_name("infected", (r,)) for r in ("north", "south", "east", "west")]
+    assert ir.arrays["infection"].equation is not None  # apply-to-all
+    assert ir.arrays["mixed_prevalence"].equation is None  # the coastal subrange has its own equation
+    assert "max" in repr(ir.variables["mixed_prevalence[south]"].equation).lower()
+    assert "max" not in repr(ir.variables["mixed_prevalence[north]"].equation).lower()
+
+
+def test_results_keep_their_dimensions_and_elements_stay_columns() -> None:
+    model = pl.load(REGIONS)
+    ds = model.run(runs=4, seed=3)
+    assert ds["infected"].dims == ("run", "time", "region")
+    assert list(ds["region"].values) == ["north", "south", "east", "west"]
+    np.testing.assert_allclose(ds["infected"].sum("region"), ds["total_infected"], rtol=1e-12)
+    np.testing.assert_array_equal(ds["infected"].sel(region="east"), ds["infected[east]"])
+    # judgement parameters sampled per element: the regions' contact rates differ within a run
+    rates = [float(ds[f"contact_rate[{r}]"].values[0]) for r in ("north", "south", "east", "west")]
+    assert len(set(rates)) == 4
+
+
+def test_csv_keeps_one_column_per_element() -> None:
+    from typer.testing import CliRunner
+
+    from policylab.cli import app
+
+    done = CliRunner().invoke(app, ["run", str(REGIONS), "--runs", "2", "--format", "csv", "--quiet"])
+    assert done.exit_code == 0, done.output
+    header = done.stdout.splitlines()[0].split(",")
+    assert "infected[north]" in header and "infected" not in header
+
+
+def test_an_arrayed_yaml_model_round_trips_through_xmile() -> None:
+    model = pl.load(REGIONS)
+    text = write_xmile(model.ir)
+    assert "<dimensions>" in text and "SUM(" not in text.split("national_prevalence")[0][-1:]
+    back = pl.Model(read_xmile_bytes(text.encode(), "regions.xmile"))
+    assert back.ir.arrays["infected"].dims == ("region",)
+    a = model.run(deterministic=True)
+    b = back.run(deterministic=True)
+    for name in model.ir.variables:
+        if name in a.data_vars and name in b.data_vars:
+            np.testing.assert_allclose(a[name].values, b[name].values, rtol=1e-12, err_msg=name)
+
+
+BAD = [
+    ("auxiliaries:\n  y: {dims: [region], equation: 'x[d]'}\n", r"grid.yaml:\d+: .*'d', which is not an element of region"),
+    ("auxiliaries:\n  y: {dims: [ages], equation: 'x[ages]'}\n", r"grid.yaml:\d+: .*dimension ages does not match region"),
+    ("auxiliaries:\n  y: {dims: [region], equation: 'x', elements: {b: '1'}}\n  z: {dims: [nope], equation: '1'}\n",
+     r"grid.yaml:\d+: auxiliaries.z.dims: dimension 'nope' is not declared"),
+    ("auxiliaries:\n  y: {dims: [region], elements: {a: '1', b: '2'}}\n", r"grid.yaml:\d+: auxiliaries.y: has no definition for element \[c\]"),
+    ("auxiliaries:\n  y: {equation: 'x + 1'}\n", r"grid.yaml:\d+: .*x ranges over a whole dimension"),
+]
+
+
+@pytest.mark.parametrize(("tail", "message"), BAD, ids=["not-an-element", "dimension-mismatch", "unknown-dimension",
+                                                      "missing-element", "unreduced-range"])
+def test_bad_array_input_is_a_clear_error_with_file_and_line(tail: str, message: str) -> None:
+    head = ("model: m\ntime: {start: 0, stop: 1, dt: 1}\ndimensions:\n  region: [a, b, c]\n  ages: {range: [1, 2]}\n"
+            "constants:\n  x: {dims: [region], value: 1}\n")
+    with pytest.raises(ModelFileError, match=message):
+        read_yaml_text(head + tail, "grid.yaml")
+
+
+def test_a_mapping_that_does_not_cover_its_dimension_is_refused() -> None:
+    text = ("model: m\ntime: {start: 0, stop: 1, dt: 1}\ndimensions:\n  region: [a, b, c]\n"
+            "  zone: {elements: [z1, z2], maps_to: {region: [a]}}\n")
+    with pytest.raises(ModelFileError, match=r"grid.yaml:5: dimensions.zone.maps_to: the mapping onto region gives 1"):
+        read_yaml_text(text, "grid.yaml")
+
+
+def test_a_constant_list_of_the_wrong_length_is_refused() -> None:
+    text = ("model: m\ntime: {start: 0, stop: 1, dt: 1}\ndimensions:\n  region: [a, b, c]\n"
+            "constants:\n  x: {dims: [region], values: [1, 2]}\n")
+    with pytest.raises(ModelFileError, match=r"lists 2 value\(s\) for 3 element"):
+        read_yaml_text(text, "grid.yaml")
