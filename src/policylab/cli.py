@@ -422,7 +422,7 @@ def diagram(
                                       "(those loops only; IDs as `policylab loops` prints them).")] = "all",
 ) -> None:
     """Draw the causal-loop diagram derived from the equations: signed links, feedback loops, evidence on hover."""
-    from policylab.compile.causal import causal_graph
+    from policylab.compile.causal import by_array, causal_graph
     from policylab.report.diagram import render_svg, to_dot
 
     with _errors():
@@ -432,7 +432,7 @@ def diagram(
         from policylab.api import load
 
         loaded = load(model if model is not None else default_model())
-        graph = causal_graph(loaded, include_constants=constants)
+        graph = by_array(causal_graph(loaded, include_constants=constants), loaded.ir)
         layout, title, outside = "dot", f"{loaded.name}: causal-loop diagram", None
         shown = graph.loops
         if view != "all":

@@ -136,3 +136,50 @@ def test_a_constant_list_of_the_wrong_length_is_refused() -> None:
             "constants:\n  x: {dims: [region], values: [1, 2]}\n")
     with pytest.raises(ModelFileError, match=r"lists 2 value\(s\) for 3 element"):
         read_yaml_text(text, "grid.yaml")
+
+
+def test_a_shared_judgement_array_takes_one_quantile_for_every_element() -> None:
+    text = ("model: m\ntime: {start: 0, stop: 1, dt: 1}\ndimensions:\n  region: [a, b]\nconstants:\n"
+            "  k: {dims: [region], value: 1, range: [0, 1], judgement: true, sample: shared}\n"
+            "  j: {dims: [region], value: 1, range: [0, 1], judgement: true}\n")
+    ds = pl.Model(read_yaml_text(text, "m.yaml")).run(runs=20, seed=2)
+    np.testing.assert_array_equal(ds["k[a]"].values, ds["k[b]"].values)
+    assert not np.array_equal(ds["j[a]"].values, ds["j[b]"].values)
+
+
+def test_the_diagram_draws_one_node_per_array_with_its_dimension() -> None:
+    from policylab.compile.causal import by_array, causal_graph
+
+    model = pl.load(REGIONS)
+    graph = by_array(causal_graph(model), model.ir)
+    assert "infected[region]" in graph.nodes and "infected[north]" not in graph.nodes
+    assert any(link.source == "infected[region]" and link.target == "national_prevalence" for link in graph.links)
+    cycles = [loop.variables for loop in graph.loops]
+    assert len(cycles) == len(set(cycles)) and ("infected[region]", "recovery[region]") in cycles
+
+
+def test_outcomes_over_an_array_aggregate_it_and_may_list_its_elements() -> None:
+    text = REGIONS.read_text().replace(
+        "  peak_infected_north:", "  peak_by_region: {variable: infected, stat: max, by_element: true}\n"
+        "  mean_prevalence: {variable: prevalence, stat: final, aggregate: mean}\n  peak_infected_north:")
+    model = pl.Model(read_yaml_text(text, "regions.yaml"))
+    assert model.ir.outcomes["peak_by_region"].variable == "sum(infected)"
+    assert model.ir.outcomes["peak_by_region[north]"].variable == "infected[north]"
+    ds = model.run(deterministic=True)
+    np.testing.assert_allclose(ds["sum(infected)"], ds["total_infected"], rtol=1e-12)
+    np.testing.assert_allclose(ds["mean(prevalence)"], ds["prevalence"].mean("region"), rtol=1e-12)
+
+
+def test_a_scenario_sets_every_element_of_an_array_or_one_element() -> None:
+    text = REGIONS.read_text().replace(
+        "    set: {distancing: 0.5}", "    set: {distancing: 0.5, contact_rate: 3, \"Seed cases[South]\": 7}")
+    model = pl.Model(read_yaml_text(text, "regions.yaml"))
+    ds = model.run("distancing", deterministic=True)
+    base = pl.Model(read_yaml_text(REGIONS.read_text(), "regions.yaml")).run("distancing", deterministic=True)
+    assert float(ds["infected[south]"].isel(time=0).values[0]) == 7.0
+    assert float(base["infected[south]"].isel(time=0).values[0]) == 0.0
+    halved = pl.Model(read_yaml_text(REGIONS.read_text().replace(
+        "    set: {distancing: 0.5}", "    set: {distancing: 0.5, contact_rate: 3}"), "regions.yaml"))
+    rates = halved.run("distancing", deterministic=True)["infection"].isel(run=0, time=0).values
+    # at time 0 only the contact rate differs (6 -> 3 in every region): every infection rate halves
+    np.testing.assert_allclose(rates, 0.5 * base["infection"].isel(run=0, time=0).values, rtol=1e-12)

@@ -98,6 +98,45 @@ def causal_graph(model, include_constants: bool = False) -> CausalGraph:  # type
     return graph
 
 
+def by_array(graph: CausalGraph, ir) -> CausalGraph:  # type: ignore[no-untyped-def]
+    """The graph with one node per arrayed variable (``infected[region]``) instead of one per element.
+
+    Links between elements merge into one link between their arrays (its sign the elements' common sign,
+    ``±`` when they differ); loops through the same arrays in the same order merge into one.
+    """
+    if not ir.arrays:
+        return graph
+    owner = {element: f"{name}[{','.join(ir.dimensions[d].display or d for d in array.dims)}]"
+             for name, array in ir.arrays.items() for element in ir.elements_of(name)}
+
+    def node(name: str) -> str:
+        return owner.get(name, name)
+
+    out = CausalGraph(truncated=graph.truncated)
+    for name, kind in graph.nodes.items():
+        out.nodes.setdefault(node(name), kind)
+    merged: dict[tuple[str, str], list[Link]] = {}
+    for link in graph.links:
+        key = (node(link.source), node(link.target))
+        if key[0] != key[1] or link.source == link.target:
+            merged.setdefault(key, []).append(link)
+    for (source, target), links in merged.items():
+        signs = {link.sign for link in links}
+        sign = signs.pop() if len(signs) == 1 else "±"
+        evidence = tuple(dict.fromkeys(ev for link in links for ev in link.evidence))
+        out.links.append(Link(source, target, sign, all(link.declared for link in links), evidence))
+    stocks = {n for n, kind in out.nodes.items() if kind == "stock"}
+    seen: set[tuple[str, ...]] = set()
+    for loop in graph.loops:
+        members = list(dict.fromkeys(node(n) for n in loop.variables))
+        start = members.index(min(members))
+        cycle = tuple(members[start:] + members[:start])
+        if cycle not in seen:
+            seen.add(cycle)
+            out.loops.append(Loop(loop_id(cycle, loop.polarity, stocks), cycle, loop.polarity))
+    return out
+
+
 LOOP_ID_STOCKS = 2  # stocks named in an identifier before "+N more"
 
 

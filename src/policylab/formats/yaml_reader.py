@@ -22,7 +22,8 @@ from policylab.expr.parser import parse
 from policylab.formats import yaml_schema as schema
 from policylab.formats.yaml_loader import line_of, parse_yaml, validation_message
 from policylab.formats.yaml_schema import VARIABLE_SECTIONS
-from policylab.model.arrays import Expander, element_evidence
+from policylab.expr.ast import Name
+from policylab.model.arrays import Expander, aggregate_name, combine, element_evidence, reference
 from policylab.model.ir import (
     AnyVariable,
     Array,
@@ -340,6 +341,22 @@ class _Builder:
         where = f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
         return self.expander.equation(parse(str(text) if not isinstance(text, str) else text, where), context, where)
 
+    def _element_outcomes(self, array: str) -> list[str]:
+        return [element_name(array, key) for key in element_keys(self.arrays[array].dims, self.dimensions)]
+
+    def _aggregate(self, array: str, func: str, variables: dict[str, Any]) -> str:
+        """The auxiliary holding ``func`` over the elements of ``array`` (added once; an outcome reads it)."""
+        name = aggregate_name(func, array)
+        if name not in variables:
+            elements = self._element_outcomes(array)
+            first = variables[elements[0]]
+            shown = self.arrays[array].display
+            variables[name] = Auxiliary(
+                name, units=first.units, display=aggregate_name(func, shown), where=self.arrays[array].where,
+                doc=f"The {func} of {shown} over its elements.", sector=first.sector,
+                equation=combine(func, [Name(e) for e in elements]), equation_text=f"{func.upper()}({shown}[*])")
+        return name
+
     def flows_of(self, flows: list[str], context: dict[str, str], keys: tuple[Any, ...]) -> tuple[str, ...]:
         """A stock element's flows: the same element of an arrayed flow."""
         out = []
@@ -483,9 +500,9 @@ class _Builder:
         for raw, sc in self.spec.scenarios.items():
             policy_from = None if sc.policy_from is None else self.when(sc.policy_from, "scenarios", raw, "policy_from")
             overrides = self.condition_until(raw, sc, policy_from, variables)
-            for target_raw, setting in sc.set.items():
+            for target_raw, setting in self._settings(sc.set):
                 keys = ("scenarios", raw, "set", target_raw)
-                target = canonical(target_raw)
+                target = reference(target_raw)
                 var = variables.get(target)
                 if var is None:
                     settable = [n for n, v in variables.items() if isinstance(v, (Constant, Lever, Event))]
@@ -505,24 +522,44 @@ class _Builder:
             built[raw] = Scenario(raw, sc.doc, tuple(overrides), policy_from, self.loc("scenarios", raw), condition)
         return built
 
+    def _settings(self, settings: dict[str, schema.SettingModel]) -> list[tuple[str, schema.SettingModel]]:
+        """A scenario's settings, a setting of an arrayed constant or lever given to each of its elements."""
+        out = []
+        for target_raw, setting in settings.items():
+            name = reference(target_raw)
+            if name in self.arrays:
+                out.extend((element, setting) for element in self._element_outcomes(name))
+            else:
+                out.append((target_raw, setting))
+        return out
+
     def outcomes(self, variables: dict[str, Any]) -> dict[str, Outcome]:
         built: dict[str, Outcome] = {}
         for raw, oc in self.spec.outcomes.items():
             keys = ("outcomes", raw)
-            if canonical(oc.variable) not in variables:
+            target = reference(oc.variable)
+            if target not in variables and target not in self.arrays:
                 raise self.fail(f"variable {oc.variable!r} is not defined in the model", *keys, "variable")
+            if (oc.by_element or "aggregate" in oc.model_fields_set) and target not in self.arrays:
+                raise self.fail("`aggregate` and `by_element` apply to an arrayed variable's outcome", *keys)
             threshold = oc.threshold
             if isinstance(threshold, str):
                 threshold = canonical(threshold)
                 if not isinstance(variables.get(threshold), Constant):
                     raise self.fail(f"threshold {oc.threshold!r} must be a number or a constant's name", *keys, "threshold")
-            built[canonical(raw)] = Outcome(
-                canonical(raw), canonical(oc.variable), oc.stat,
-                None if oc.at is None else self.when(oc.at, *keys, "at"),
-                None if oc.start is None else self.when(oc.start, *keys, "from"),
-                None if oc.end is None else self.when(oc.end, *keys, "to"),
-                threshold, oc.doc, raw, self.loc(*keys), label=oc.label, probability=oc.probability,
-            )
+            common = dict(stat=oc.stat, at=None if oc.at is None else self.when(oc.at, *keys, "at"),
+                          start=None if oc.start is None else self.when(oc.start, *keys, "from"),
+                          end=None if oc.end is None else self.when(oc.end, *keys, "to"),
+                          threshold=threshold, doc=oc.doc, where=self.loc(*keys), probability=oc.probability)
+            if target in self.arrays:
+                for element in self._element_outcomes(target) if oc.by_element else []:
+                    shown = variables[element].display.partition("[")[2]
+                    built[f"{canonical(raw)}[{element.partition('[')[2]}"] = Outcome(
+                        f"{canonical(raw)}[{element.partition('[')[2]}", element, display=f"{raw}[{shown}",
+                        label=f"{oc.label or raw}[{shown}"[:40], **common)  # type: ignore[arg-type]
+                target = self._aggregate(target, oc.aggregate, variables)
+            built[canonical(raw)] = Outcome(canonical(raw), target, display=raw, label=oc.label,
+                                            **common)  # type: ignore[arg-type]
         return built
 
     def checks(self, variables: dict[str, Any], scenarios: dict[str, Scenario]) -> dict[str, Check]:

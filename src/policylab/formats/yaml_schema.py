@@ -274,6 +274,8 @@ class OutcomeModel(_Strict):
     doc: str = ""
     label: str = Field(default="", max_length=40)
     probability: bool = False
+    aggregate: Literal["sum", "mean", "max", "min"] = "sum"  # over an arrayed variable's elements
+    by_element: bool = False  # an arrayed variable's outcome also for each element
 
     @model_validator(mode="after")
     def _when(self) -> OutcomeModel:

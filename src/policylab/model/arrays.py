@@ -24,7 +24,8 @@ from itertools import product
 
 from policylab.errors import ModelFileError
 from policylab.expr.ast import BinOp, Call, Expr, Name, Num, Subscript, children, map_children, walk
-from policylab.model.ir import Dimension, Evidence
+from policylab.expr.names import canonical
+from policylab.model.ir import Dimension, Evidence, element_name
 
 ARRAY_FUNCTIONS = frozenset({"sum", "mean", "min", "max", "prod", "size", "stddev"})
 Context = dict[str, str]  # dimension -> current element; "*dim" -> element a reduction is at
@@ -216,6 +217,20 @@ class Expander:
             except _Free as free_error:
                 raise ModelFileError(f"{where}: cannot range over {free_error.name} here") from None
         return combine(func, items)
+
+
+def reference(text: str) -> str:
+    """The canonical name of a variable or element as an author writes it: ``Infected`` or ``infected[North, 2]``."""
+    name, bracket, rest = text.strip().partition("[")
+    if not bracket:
+        return canonical(text)
+    return element_name(canonical(name), tuple(canonical(part) for part in rest.rstrip().removesuffix("]").split(",")))
+
+
+def aggregate_name(func: str, array: str) -> str:
+    """The variable holding an aggregate of an array's elements, e.g. ``sum(infected)`` (no author's name has
+    parentheses, so it cannot clash)."""
+    return f"{func}({array})"
 
 
 def element_evidence(evidence: tuple[Evidence, ...], reads: Expr | None, arrays: Container[str]

@@ -53,15 +53,20 @@ def judgement_parameters(model: Model) -> dict[str, Constant]:
 
 
 def judgement_uncertainties(model: Model) -> tuple[Uncertainty, ...]:
-    """The judgement parameters as uncertainties, sorted by name, each at its own stream site."""
+    """The judgement parameters as uncertainties, sorted by name, each at its own stream site (the elements of
+    an array sampled ``shared`` at one site: each takes the same quantile of its range)."""
     found = []
+    shared = {element: name for name, array in model.arrays.items() if array.shared_draw
+              for element in model.elements_of(name)}
+    first_site: dict[str, int] = {}
     for i, (name, const) in enumerate(judgement_parameters(model).items()):
         problem = const.sampling_problem()
         if problem is not None:  # a model built in code, or read by a reader that let it through
             raise UsageError(f"{const.where}: {name}: {problem}")
         low, high = const.range  # type: ignore[misc]
+        site = first_site.setdefault(shared[name], PARAMETER_SITE + i) if name in shared else PARAMETER_SITE + i
         found.append(Uncertainty(name, float(low), float(high), const.distribution, float(const.value), "constant",
-                                 PARAMETER_SITE + i))
+                                 site))
     return tuple(found)
 
 
