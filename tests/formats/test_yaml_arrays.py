@@ -183,3 +183,15 @@ def test_a_scenario_sets_every_element_of_an_array_or_one_element() -> None:
     rates = halved.run("distancing", deterministic=True)["infection"].isel(run=0, time=0).values
     # at time 0 only the contact rate differs (6 -> 3 in every region): every infection rate halves
     np.testing.assert_allclose(rates, 0.5 * base["infection"].isel(run=0, time=0).values, rtol=1e-12)
+
+
+def test_arrayed_lookups_and_levers_take_each_element_its_own() -> None:
+    text = ("model: m\ntime: {start: 0, stop: 2, dt: 1}\ndimensions:\n  region: [a, b]\n"
+            "levers:\n  push: {dims: [region], baseline: 1, elements: {b: 2}, range: [0, 3]}\n"
+            "lookups:\n  effect: {dims: [region], points: [[0, 0], [10, 10]], elements: {b: [[0, 0], [10, 100]]}}\n"
+            "auxiliaries:\n  y: {dims: [region], equation: effect(push * 2)}\n  bad_scalar: {equation: 1}\n")
+    model = pl.Model(read_yaml_text(text, "m.yaml"))
+    ds = model.run(deterministic=True)
+    assert [_final(ds, "y[a]"), _final(ds, "y[b]")] == [2.0, 40.0]
+    with pytest.raises(ModelFileError, match=r"m.yaml:\d+: .*effect\(\) is an arrayed lookup over region"):
+        read_yaml_text(text.replace("bad_scalar: {equation: 1}", "bad_scalar: {equation: effect(1)}"), "m.yaml")

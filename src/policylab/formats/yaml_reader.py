@@ -81,6 +81,10 @@ def _normalise(doc: Any) -> None:
                         settings[name] = {"value": value}
 
 
+class _Values(list):  # type: ignore[type-arg]
+    """An arrayed constant's ``values``: one per element (unlike a lookup's points, also a list)."""
+
+
 class _Builder:
     """Turns a validated ModelFile into IR, resolving dates and parsing equations."""
 
@@ -266,7 +270,7 @@ class _Builder:
         dims = self.array_dims[canonical(raw)]
         keys = element_keys(dims, self.dimensions)
         chosen: dict[tuple[str, ...], Any] = {}
-        if isinstance(whole, list):  # a constant list, nested for more than one dimension
+        if isinstance(whole, _Values):  # a constant list, nested for more than one dimension
             chosen = self._constant_list(whole, dims, section, raw)
         elif whole is not None:
             chosen = {key: whole for key in keys}
@@ -330,7 +334,8 @@ class _Builder:
             out.append(replace(var, name=element_name(name, key), display=f"{raw}[{shown}]",
                                evidence=element_evidence(var.evidence, reads, self.array_dims)))
         text = whole if isinstance(whole, str) else "" if whole is None or isinstance(whole, list) else repr(whole)
-        equation = None if item.elements or whole is None or isinstance(whole, list) else parse(str(whole) if not isinstance(whole, str) else whole, str(self.loc(section, raw)))
+        single = not (item.elements or whole is None or isinstance(whole, list))
+        equation = parse(whole if isinstance(whole, str) else repr(whole), str(self.loc(section, raw))) if single else None
         self.arrays[name] = Array(name, dims, raw, section, equation if section != "lookups" else None, text,
                                   shared_draw=getattr(item, "sample", "") == "shared", where=self.loc(section, raw),
                                   evidence=self.evidence(item.evidence, section, raw))
@@ -437,9 +442,9 @@ class _Builder:
                 equation_text=str(value))
 
         for raw, c in s.constants.items():
-            each("constants", {raw: c}, constant(raw, c), lambda c: c.values if c.values is not None else c.value)
+            each("constants", {raw: c}, constant(raw, c), lambda c: _Values(c.values) if c.values is not None else c.value)
         for raw, lv in s.levers.items():
-            each("levers", {raw: lv}, lever(raw, lv), lambda lv: lv.baseline if not lv.elements else None)
+            each("levers", {raw: lv}, lever(raw, lv), lambda lv: lv.baseline if "baseline" in lv.model_fields_set or not lv.elements else None)
         for raw, ev in s.events.items():
             if ev.hazard is None:
                 times = tuple(sorted(self.when(d, "events", raw, "dates") for d in ev.dates or ()))

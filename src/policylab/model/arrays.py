@@ -68,6 +68,13 @@ class Expander:
                 return self._reduce(f, args[0], context, where)
             case Call(func=f, args=args) if f in ("size", "sum", "mean", "prod", "stddev") and len(args) != 1:
                 raise ModelFileError(f"{where}: {f.upper()}() needs one array argument, such as {f.upper()}(x[*])")
+            case Call(func=f, args=args) if f in self.arrays:  # an arrayed lookup: the element's own table
+                key = [self._current(dim, context, where, f) for dim in self.arrays[f]]
+                if any(element is None for element in key):
+                    raise ModelFileError(f"{where}: {f}() is an arrayed lookup over "
+                                         f"{', '.join(self._shown(d) for d in self.arrays[f])}; call it in an equation "
+                                         "over the same dimensions")
+                return Call(_element(f, key), tuple(self.expand(a, context, where) for a in args))  # type: ignore[arg-type]
         return map_children(expr, lambda child: self.expand(child, context, where))
 
     # -- references --------------------------------------------------------------------------
