@@ -30,6 +30,7 @@ from policylab.model.ir import (
     Dimension,
     element_keys,
     element_name,
+    kind_of,
     CONDITIONED_UNTIL,
     RECORD_SUFFIX,
     Auxiliary,
@@ -336,7 +337,7 @@ class _Builder:
         text = whole if isinstance(whole, str) else "" if whole is None or isinstance(whole, list) else repr(whole)
         single = not (item.elements or whole is None or isinstance(whole, list))
         equation = parse(whole if isinstance(whole, str) else repr(whole), str(self.loc(section, raw))) if single else None
-        self.arrays[name] = Array(name, dims, raw, section, equation if section != "lookups" else None, text,
+        self.arrays[name] = Array(name, dims, raw, kind_of(out[0]), equation if section != "lookups" else None, text,
                                   shared_draw=getattr(item, "sample", "") == "shared", where=self.loc(section, raw),
                                   evidence=self.evidence(item.evidence, section, raw))
         return out

@@ -401,7 +401,8 @@ class Array:
     name: str
     dims: tuple[str, ...]
     display: str = ""
-    kind: str = "aux"
+    kind: str = "auxiliary"
+    """The elements' kind (:func:`kind_of`): stock, flow, auxiliary, constant, lookup or lever."""
     equation: Expr | None = None
     equation_text: str = ""
     shared_draw: bool = False
@@ -410,6 +411,11 @@ class Array:
     evidence: tuple[Evidence, ...] = ()
     """The evidence as written for the whole array (``from`` may name an array; each element's evidence names
     the elements its equation reads, see :func:`policylab.model.arrays.element_evidence`)."""
+
+
+def kind_of(var: Variable) -> str:
+    """A variable's kind as a word (``stock``, ``flow``, ``auxiliary``…), the vocabulary of ``Array.kind``."""
+    return type(var).__name__.lower()
 
 
 def element_name(name: str, key: tuple[str, ...]) -> str:

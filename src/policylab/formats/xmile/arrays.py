@@ -104,7 +104,7 @@ class ArrayFlattener:
             if var.dims:
                 definition = var.definition if not var.elements else None
                 out[var.name] = Array(
-                    var.name, var.dims, var.display, var.kind,
+                    var.name, var.dims, var.display, "auxiliary",  # the kind: from the elements, once built
                     equation=definition.expr if definition is not None and definition.table is None else None,
                     equation_text=definition.text.strip() if definition is not None else "",
                     where=Location(self.file, var.line))

@@ -79,8 +79,36 @@ class Reader:
                 names = tuple(canonical(d) for d in displays)
                 if len(set(names)) != len(names):
                     raise self.fail(dim, f'<dim name="{display}"> lists an element twice')
-                self.dimensions[canonical(display)] = Dimension(canonical(display), names, display, displays,
-                                                                 where=Location(self.file, dim.line))
+                self.dimensions[canonical(display)] = Dimension(
+                    canonical(display), names, display, displays, self._parent(dim, names), self._mapping(dim, names),
+                    where=Location(self.file, dim.line))
+
+    def _parent(self, dim: Node, names: tuple[str, ...]) -> str:
+        """PolicyLab's ``subrange_of`` attribute: the dimension a subrange takes its elements from."""
+        raw = dim.prefixed_attrs.get("policylab:subrange_of")
+        if raw is None:
+            return ""
+        parent = self.dimensions.get(canonical(raw))
+        if parent is None or not set(names) <= set(parent.elements):
+            raise self.fail(dim, f'policylab:subrange_of="{raw}": name a dimension listed before this one whose '
+                                 "elements include all of this one's")
+        return parent.name
+
+    def _mapping(self, dim: Node, names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+        """PolicyLab's ``maps_to`` attribute: ``Target: e1, e2; Other: …``, one target element per element here."""
+        raw = dim.prefixed_attrs.get("policylab:maps_to")
+        mapping: dict[str, tuple[str, ...]] = {}
+        for part in (raw or "").split(";"):
+            if not part.strip():
+                continue
+            target_raw, _, listed = part.partition(":")
+            target = self.dimensions.get(canonical(target_raw))
+            elements = tuple(canonical(e) for e in listed.split(","))
+            if target is None or len(elements) != len(names) or not set(elements) <= set(target.elements):
+                raise self.fail(dim, f'policylab:maps_to="{raw}": give, for a dimension listed before this one, one '
+                                     f"of its elements for each of the {len(names)} element(s) here")
+            mapping[target.name] = elements
+        return mapping
 
     def _size(self, dim: Node) -> int:
         try:

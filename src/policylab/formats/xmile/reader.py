@@ -46,6 +46,7 @@ from policylab.model.ir import (
     TimeSpec,
     element_keys,
     element_name,
+    kind_of,
 )
 
 
@@ -112,7 +113,7 @@ def _array_evidence(records: dict[str, Array], variables: dict[str, AnyVariable]
     for base, record in records.items():
         names = [element_name(base, key) for key in element_keys(record.dims, dimensions)]
         first = variables.get(names[0])
-        out[base] = replace(record, evidence=first.evidence) if first is not None else record
+        out[base] = replace(record, evidence=first.evidence, kind=kind_of(first)) if first is not None else record
         for name in names:
             var = variables.get(name)
             if var is not None and var.evidence:

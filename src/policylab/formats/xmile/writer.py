@@ -119,6 +119,13 @@ class _Writer:
             dims = root.add("dimensions")
             for name, spec in self.dimensions.items():
                 dim = dims.add("dim", name=spec.display or name)
+                if spec.parent:  # XMILE 1.0 has no subranges or mappings: PolicyLab's attributes carry them
+                    dim.attrs["policylab:subrange_of"] = self.dimensions[spec.parent].display or spec.parent
+                if spec.mapping:
+                    dim.attrs["policylab:maps_to"] = "; ".join(
+                        f"{self.dimensions[target].display or target}: "
+                        + ", ".join(self.dimensions[target].shown(e) for e in elements)
+                        for target, elements in spec.mapping.items())
                 for element in spec.elements:
                     dim.add("elem", name=spec.shown(element))
         variables = root.add("model").add("variables")
