@@ -17,12 +17,12 @@ content C releases C/T per time unit for T, then its inflow as it was T ago; DEL
 ago, or its initial value (or the third argument) before that; TREND is
 ``(input - average) / (average * T)`` with ``average = SMTH1(input, T, input / (1 +
 initial trend * T))``; FORCST is ``input * (1 + TREND * horizon)``; PULSE gives
-``volume / dt`` in the step at each pulse time; INT truncates and MOD keeps the
-dividend's sign.
+``volume / dt`` in the step at each pulse time; INT is the floor and MOD the floored
+modulus, with the divisor's sign (XMILE 1.0, 3.3.1 and 3.5.1).
 
 A ``model.mdl`` beside some of them restates the same model in Vensim's language (where
 Vensim lacks a function, by its definition above: PREVIOUS as a DELAY FIXED of one TIME
-STEP, ROUND from INTEGER) and is checked against the same ``output.csv``.
+STEP, ROUND from INTEGER, the floor and the floored modulus from INTEGER and MODULO, which truncate) and is checked against the same ``output.csv``.
 
 Run ``python tests/conformance/oracle.py`` to rewrite every ``output.csv``; the test suite
 checks that the committed files equal what this module computes.
@@ -168,8 +168,8 @@ def logic_math() -> tuple[np.ndarray, Columns]:
         "x": x, "safe two": np.where(x == 0, 0.0, 10 / safe), "safe three": np.where(x == 0, -1.0, 10 / safe),
         "sign": np.sign(x), "logic": (((x > -2) & (x < 2)) | (x == 3)).astype(float),
         "smaller": np.minimum(x, 1), "larger": np.maximum(x, -1),
-        "remainder": np.array([math.fmod(v, 3) for v in x]), "remainder call": np.array([math.fmod(v, -3) for v in x]),
-        "integer": np.array([float(math.trunc(v / 2)) for v in x]), "magnitude": np.abs(x) + np.sqrt(np.abs(x)),
+        "remainder": np.mod(x, 3), "remainder call": np.mod(x, -3),
+        "integer": np.floor(x / 2), "magnitude": np.abs(x) + np.sqrt(np.abs(x)),
         "power": 2.0 ** x - np.exp(x / 10) + np.log(t + 1) + np.log10(t + 1),
         "circle": np.sin(x) + np.cos(x) * math.pi + np.arctan(x) + 0 + 10,
         "rounded": np.sign(quarter) * np.floor(np.abs(quarter) + 0.5),

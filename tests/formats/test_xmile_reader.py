@@ -45,9 +45,18 @@ def test_numeric_auxiliaries_become_constants_and_others_auxiliaries() -> None:
     assert model.variables["b"].where.line == 8
 
 
-def test_xmile_int_and_mod_truncate_toward_zero() -> None:
+def test_xmile_int_floors_and_mod_takes_the_divisors_sign_as_the_standard_says() -> None:
     model = read(xmile('<aux name="a"><eqn>INT(TIME) + (TIME MOD 3) + MOD(TIME, 2)</eqn></aux>'))
     expr = model.variables["a"].equation
+    assert expr == BinOp("+", BinOp("+", Call("int", (Name("time"),)),
+                                    BinOp("mod", Name("time"), Num(3.0))), Call("modulo", (Name("time"), Num(2.0))))
+
+
+@pytest.mark.parametrize("product", ["Vensim", "Vensim, xmutil"])
+def test_int_and_mod_truncate_toward_zero_in_files_vensim_wrote(product: str) -> None:
+    data = xmile('<aux name="a"><eqn>INT(TIME) + (TIME MOD 3) + MOD(TIME, 2)</eqn></aux>')
+    data = data.replace(b"<vendor>t</vendor>", f"<vendor>t</vendor><product>{product}</product>".encode())
+    expr = read(data).variables["a"].equation
     assert expr == BinOp("+", BinOp("+", Call("trunc", (Name("time"),)),
                                     Call("fmod", (Name("time"), Num(3.0)))), Call("fmod", (Name("time"), Num(2.0))))
 

@@ -2,19 +2,23 @@
 
 The grammar (``policylab.expr``) already reads XMILE syntax; what differs is meaning:
 
-- ``INT`` truncates toward zero and ``MOD`` keeps the sign of the dividend, as Vensim and
-  the XMILE test suite compute them; they map to the ``trunc`` and ``fmod`` builtins
-  (PolicyLab's own ``int`` is floor and ``modulo`` is floor-mod, as in NumPy).
+- ``INT`` is the floor and ``MOD`` the floored modulus (the sign of the divisor), as the
+  XMILE 1.0 standard defines them (3.3.1, 3.5.1) and Stella computes them: PolicyLab's ``int``
+  and ``modulo``. Files written by Vensim (``<product>`` "Vensim", or "Vensim, xmutil")
+  spell Vensim's INTEGER and MODULO that way, which truncate toward zero and keep the sign
+  of the dividend (the SDXorg test outputs show it): there they map to ``trunc`` and ``fmod``.
 - ``RANDOM`` is ``uniform``; ``FORCST`` is ``forecast``; ``PULSE(m)`` pulses at the start time.
-- ``STARTTIME``, ``STOPTIME``, ``PI`` and ``INF`` are numbers, unless the model defines
-  a variable of that name.
+- ``STARTTIME``, ``STOPTIME``, ``PI`` and ``INF`` are numbers, and ``SELF`` is the variable
+  whose equation it is (3.5.6), unless the model defines a variable of that name.
+- ``std.`` (the XMILE namespace, 3.2.2.3) before a function or constant is dropped.
+- An equation Vensim's export could not write (``???``) is refused with that explanation.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from policylab.errors import ExpressionError
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
@@ -22,8 +26,8 @@ from policylab.expr.parser import parse
 
 #: XMILE (and Stella/Vensim-export) function names whose PolicyLab builtin has another name.
 FUNCTION_NAMES: dict[str, str] = {
-    "int": "trunc",
-    "mod": "fmod",
+    "int": "int",
+    "mod": "modulo",
     "random": "uniform",
     "forcst": "forecast",
     "exprnd": "exponential",
@@ -33,6 +37,10 @@ FUNCTION_NAMES: dict[str, str] = {
     "delay": "delay_fixed",
     "integer": "trunc",
 }
+#: What Vensim's exports mean by these names (see the module docstring).
+VENSIM_FUNCTION_NAMES: dict[str, str] = {**FUNCTION_NAMES, "int": "trunc", "mod": "fmod"}
+STD_PREFIX = "std."
+UNEXPORTED = "???"
 
 _COMMENT = re.compile(r"\{[^}]*\}")
 
@@ -72,33 +80,84 @@ def split_top_level(text: str) -> list[str]:
 
 def parse_equation(text: str, where: str, context: EquationContext) -> Expr:
     """Parse one XMILE equation and map XMILE names (see the module docstring)."""
-    return to_policylab(parse(text.replace("\r", " "), where), context, where)
+    if text.strip() == UNEXPORTED:
+        raise ExpressionError(f"{where}: the equation is {UNEXPORTED!r}: the program that wrote this file could not "
+                              "export it (Vensim's XMILE export writes ??? for equations it cannot translate, such as "
+                              "lists of values of a subscripted variable); write the equation into the file")
+    try:
+        expr = parse(text.replace("\r", " "), where)
+    except ExpressionError as err:
+        hint = unsupported_syntax(text)
+        if hint is None:
+            raise
+        raise ExpressionError(f"{err}\n{hint}") from err
+    return to_policylab(expr, context, where)
+
+
+_SPACED_CALL = re.compile(r"([A-Za-z_$][\w$]*(?:[ \t]+[A-Za-z_$][\w$]*)+)[ \t]*\(")
+_SYNTAX: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\[[^\]]*:[^\]]*\]"), "unsupported: array ranges such as A[1:3] (XMILE 3.7.1.2); list the "
+                                          "elements, or use a subrange dimension"),
+    (re.compile(r"[\w\]\)]'"), "unsupported: the transposition operator ' (XMILE 3.7.1.1); subscript the array with "
+                                "its dimension names in the order you want"),
+    (re.compile(r"\[[^\]]*@"), "unsupported: dimension positions such as A[@2, @1] (XMILE 3.7.1.1); subscript the "
+                               "array with its dimension names in the order you want"),
+)
+
+
+def unsupported_syntax(text: str) -> str | None:
+    """Why an equation that does not parse may be using XMILE syntax PolicyLab does not read (None: no idea)."""
+    bare = _COMMENT.sub(" ", re.sub(r'"[^"]*"', '""', text))
+    for pattern, message in _SYNTAX:
+        if pattern.search(bare):
+            return message
+    match = _SPACED_CALL.search(bare)
+    if match and " " in match.group(1).strip():
+        name = " ".join(match.group(1).split())
+        return (f"'{name}(...)' calls a function whose name has spaces: neither a builtin nor a <macro> of this file "
+                "(Vensim macros are exported this way without their definition); define the macro in the file as "
+                "<macro name=\"...\">, or replace the call by its equation")
+    return None
 
 
 @dataclass(frozen=True)
 class EquationContext:
-    """What name mapping needs to know: reserved numbers and the names the model defines."""
+    """What name mapping needs to know: reserved numbers, the names the model defines, whose equation it is."""
 
     constants: dict[str, float]
     defined: frozenset[str]
+    functions: dict[str, str] = field(default_factory=lambda: FUNCTION_NAMES)
+    owner: str = ""  # the variable whose equation is read: what SELF means
 
     @classmethod
-    def of(cls, start: float, stop: float, defined: frozenset[str]) -> EquationContext:
+    def of(cls, start: float, stop: float, defined: frozenset[str], *, vensim: bool = False) -> EquationContext:
+        """The context of one model; ``vensim`` for files Vensim wrote (INT and MOD truncate there)."""
         reserved = {"starttime": start, "stoptime": stop, "pi": math.pi, "inf": math.inf}
-        return cls({k: v for k, v in reserved.items() if k not in defined}, defined)
+        return cls({k: v for k, v in reserved.items() if k not in defined}, defined,
+                   VENSIM_FUNCTION_NAMES if vensim else FUNCTION_NAMES)
+
+    def naming(self, owner: str) -> EquationContext:
+        """This context for the equation of ``owner``."""
+        return replace(self, owner=owner)
 
 
 def to_policylab(expr: Expr, context: EquationContext, where: str) -> Expr:
     """Rewrite XMILE meanings into PolicyLab builtins, bottom-up."""
     constants = context.constants
     match expr:
+        case Name(name=n) if n.startswith(STD_PREFIX) and n[len(STD_PREFIX):] in constants:
+            return Num(constants[n[len(STD_PREFIX):]])
         case Name(name=n) if n in constants:
             return Num(constants[n])
+        case Name(name="self") if context.owner and "self" not in context.defined:
+            return Name(context.owner)
+        case Subscript(name="self", indices=idx) if context.owner and "self" not in context.defined:
+            return Subscript(context.owner, idx)
         case Num() | Name() | Subscript():
             return expr
         case UnaryOp(op=op, operand=o):
             return UnaryOp(op, to_policylab(o, context, where))
-        case BinOp(op="mod", left=a, right=b):
+        case BinOp(op="mod", left=a, right=b) if context.functions["mod"] == "fmod":
             return Call("fmod", (to_policylab(a, context, where), to_policylab(b, context, where)))
         case BinOp(op=op, left=a, right=b):
             return BinOp(op, to_policylab(a, context, where), to_policylab(b, context, where))
@@ -112,7 +171,9 @@ def to_policylab(expr: Expr, context: EquationContext, where: str) -> Expr:
             return IfThenElse(*(to_policylab(x, context, where) for x in (c, t, o)))
         case Call(func=f, args=args):
             new_args = tuple(to_policylab(a, context, where) for a in args)
-            func = f if f in context.defined else FUNCTION_NAMES.get(f, f)
+            if f.startswith(STD_PREFIX) and f not in context.defined:
+                f = f[len(STD_PREFIX):]
+            func = f if f in context.defined else context.functions.get(f, f)
             if func == "pulse" and len(new_args) == 1:
                 new_args = (new_args[0], Num(constants.get("starttime", 0.0)))
             return Call(func, new_args)

@@ -27,9 +27,10 @@ class Flattener:
     """Lays out the module tree from the root model, parsing equations as it goes."""
 
     def __init__(self, file: str, models: dict[str, RawModel], start: float, stop: float,
-                 dims: Mapping[str, int]) -> None:
-        """``dims`` maps each dimension's name to its number of elements."""
+                 dims: Mapping[str, int], *, vensim: bool = False) -> None:
+        """``dims`` maps each dimension's name to its number of elements; ``vensim``: a file Vensim wrote."""
         self.file = file
+        self.vensim = vensim
         self.models = models
         self.start = start
         self.stop = stop
@@ -80,7 +81,7 @@ class Flattener:
     def _place(self, model: RawModel, prefix: str, shown: str, inputs: dict[str, tuple[str, int]],
                path: tuple[str, ...]) -> None:
         defined = frozenset(model.variables) | frozenset(model.modules)
-        context = EquationContext.of(self.start, self.stop, defined)
+        context = EquationContext.of(self.start, self.stop, defined, vensim=self.vensim)
         conveyor_exits = {v.outflows[0] for v in model.variables.values() if v.conveyor is not None and v.outflows}
         for var in model.variables.values():
             full = prefix + var.name
@@ -132,7 +133,7 @@ class Flattener:
         if is_blank(definition.text):
             hint = "connect it from the parent model with <connect> or write one" if prefix else "write one"
             raise ModelFileError(f"{where}: has no equation; {hint}")
-        expr = parse_equation(definition.text, where, context)
+        expr = parse_equation(definition.text, where, context.naming(var.name))
         if prefix:
             expr = _prefixed(expr, prefix, defined, self.dims)
         return replace(definition, expr=expr)

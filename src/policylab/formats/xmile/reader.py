@@ -83,19 +83,30 @@ def _build(root: Node, reader: Reader, file: str, notes: list[str], digest: str)
         if child.tag == "macro" and not reader.is_vendor(child):
             raise reader.fail(child, "unsupported: <macro> (user-defined functions); expand the macro in the "
                                      "equations that use it")
+    _refuse_data_imports(root, reader, notes)
     header = root.find("header")
-    time = _time(root, reader, header, notes)
+    nodes = root.findall("model")
+    for node in nodes:
+        if "encryption-scheme" in node.attrs:
+            raise reader.fail(node, "unsupported: an encrypted <model> (encryption-scheme); open the file in the "
+                                    "program that wrote it and save it without a password")
+    main_node = next((n for n in nodes if not n.attrs.get("name", "").strip()), nodes[0] if nodes else None)
+    specs = _specs(root, main_node)
+    if specs is None:
+        raise reader.fail(root, "the file has no <sim_specs>; add one with <start>, <stop> and <dt>")
+    time = _time(specs, reader, header, notes)
+    _check_submodel_specs(root, nodes, main_node, reader, header, time)
     reader.read_dimensions(root)
-    models = [reader.read_model(node) for node in root.findall("model")]
+    models = [reader.read_model(node) for node in nodes]
     if not models:
         raise ModelFileError(f"{file}:{root.line}: the file has no <model>; an XMILE file holds at least one")
     main = next((m for m in models if not m.name), models[0])
     by_name: dict[str, RawModel] = {m.name: m for m in models if m is not main}
     sizes = {name: len(dim.elements) for name, dim in reader.dimensions.items()}
-    flat = Flattener(file, by_name, time.start, time.stop, sizes).flatten(main)
+    flat = Flattener(file, by_name, time.start, time.stop, sizes, vensim=_by_vensim(header)).flatten(main)
     arrays = ArrayFlattener(file, flat, reader.dimensions)
     scalars = arrays.flatten()
-    stock_default, flow_default = _behavior(root, reader)
+    stock_default, flow_default = _behavior([root, main_node] if main_node is not None else [root], reader)
     extension = ExtensionReader(file)
     variables = _to_ir(scalars, file, stock_default, flow_default, extension)
     name = _text(header.find("name")) if header is not None and header.find("name") is not None else ""
@@ -126,16 +137,71 @@ def _text(node: Node | None) -> str:
     return node.text.strip() if node is not None else ""
 
 
+def _by_vensim(header: Node | None) -> bool:
+    """True for files Vensim wrote (its own export, or xmutil's conversion): INT and MOD truncate there."""
+    return _text(header.find("product") if header is not None else None).lower().startswith("vensim")
+
+
+def _refuse_data_imports(root: Node, reader: Reader, notes: list[str]) -> None:
+    """``<data>`` (2.8): imports would change values at run time, so they are refused; exports only write files."""
+    for block in root.findall("data"):
+        for child in block.children:
+            if child.tag == "import" and not reader.is_vendor(child):
+                raise reader.fail(child, "unsupported: <data> <import> (values read from another file while the "
+                                         f"model runs, here {child.attrs.get('resource', '')!r}); put the data in the "
+                                         "model as graphical functions or constants")
+            if child.tag == "export":
+                notes.append(f"ignored <data> <export> (line {child.line}): PolicyLab writes results with "
+                             "`policylab run --out` instead")
+
+
 # -- sim_specs -------------------------------------------------------------------------------
-def _time(root: Node, reader: Reader, header: Node | None, notes: list[str]) -> TimeSpec:
-    specs = root.find("sim_specs")
-    if specs is None:
-        raise reader.fail(root, "the file has no <sim_specs>; add one with <start>, <stop> and <dt>")
+class _Specs:
+    """The simulation specs in force: the root model's ``<sim_specs>`` children override the file's (4)."""
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self.nodes = nodes  # most specific first
+
+    def find(self, tag: str) -> Node | None:
+        return next((found for node in self.nodes if (found := node.find(tag)) is not None), None)
+
+    def attr(self, name: str) -> str | None:
+        return next((node.attrs[name] for node in self.nodes if name in node.attrs), None)
+
+    @property
+    def node(self) -> Node:
+        return self.nodes[0]
+
+
+def _specs(root: Node, model: Node | None) -> _Specs | None:
+    nodes = [n for n in ((model.find("sim_specs") if model is not None else None), root.find("sim_specs"))
+             if n is not None]
+    return _Specs(nodes) if nodes else None
+
+
+def _check_submodel_specs(root: Node, models: list[Node], main: Node | None, reader: Reader, header: Node | None,
+                          time: TimeSpec) -> None:
+    """Submodels run on the whole model's clock; one with other sim specs (3.7.4) is refused, not ignored."""
+    for node in models:
+        own = node.find("sim_specs")
+        if node is main or own is None:
+            continue
+        specs = _Specs([own, *(_specs(root, main) or _Specs([])).nodes])
+        sub = _time(specs, reader, header, [])
+        if (sub.start, sub.stop, sub.dt) != (time.start, time.stop, time.dt) or own.attrs.get("run_mode", "normal") \
+                .strip().lower() not in ("", "normal"):
+            raise reader.fail(own, f'unsupported: <model name="{node.attrs.get("name", "")}"> has its own <sim_specs> '
+                                   f"(start {sub.start:g}, stop {sub.stop:g}, dt {sub.dt:g}; the whole model: "
+                                   f"{time.start:g}, {time.stop:g}, {time.dt:g}); PolicyLab runs every submodel on "
+                                   "the whole model's clock: remove them or make them equal")
+
+
+def _time(specs: _Specs, reader: Reader, header: Node | None, notes: list[str]) -> TimeSpec:
     values: dict[str, float] = {}
     for tag in ("start", "stop"):
         node = specs.find(tag)
         if node is None:
-            raise reader.fail(specs, f"<sim_specs> has no <{tag}>; give the simulation's {tag} time")
+            raise reader.fail(specs.node, f"<sim_specs> has no <{tag}>; give the simulation's {tag} time")
         values[tag] = reader.number(node, f"<{tag}> of <sim_specs>")
     dt_node = specs.find("dt")
     dt = reader.number(dt_node, "<dt> of <sim_specs>") if dt_node is not None else 1.0
@@ -145,18 +211,18 @@ def _time(root: Node, reader: Reader, header: Node | None, notes: list[str]) -> 
         dt = 1.0 / dt
     start, stop = values["start"], values["stop"]
     if not dt > 0 or not stop >= start:
-        raise reader.fail(specs, f"<sim_specs> needs dt > 0 and stop >= start (got start {start:g}, stop {stop:g}, "
+        raise reader.fail(specs.node, f"<sim_specs> needs dt > 0 and stop >= start (got start {start:g}, stop {stop:g}, "
                                  f"dt {dt:g})")
     if (stop - start) / dt > 50_000_000:
-        raise reader.fail(specs, f"<sim_specs> asks for {(stop - start) / dt:.3g} steps; use a larger dt")
+        raise reader.fail(specs.node, f"<sim_specs> asks for {(stop - start) / dt:.3g} steps; use a larger dt")
     save = _save_interval(specs, reader, dt, notes)
     return TimeSpec(start=start, stop=stop, dt=dt, save_every=save,
-                    units=specs.attrs.get("time_units", "").strip() or "time",
+                    units=(specs.attr("time_units") or "").strip() or "time",
                     method=_method(specs, reader, header, notes))
 
 
-def _save_interval(specs: Node, reader: Reader, dt: float, notes: list[str]) -> float:
-    raw = specs.attrs.get("save_interval")
+def _save_interval(specs: _Specs, reader: Reader, dt: float, notes: list[str]) -> float:
+    raw = specs.attr("save_interval")
     node = specs.find("save_interval")
     if node is not None:
         value = reader.number(node, "<save_interval> of <sim_specs>")
@@ -164,35 +230,42 @@ def _save_interval(specs: Node, reader: Reader, dt: float, notes: list[str]) -> 
         try:
             value = float(raw)
         except ValueError:
-            raise reader.fail(specs, f'save_interval="{raw}" of <sim_specs> is not a number') from None
+            raise reader.fail(specs.node, f'save_interval="{raw}" of <sim_specs> is not a number') from None
     else:
         return dt
     if not value > 0:
-        raise reader.fail(specs, f"the save interval {value:g} must be positive")
+        raise reader.fail(specs.node, f"the save interval {value:g} must be positive")
     steps = max(round(value / dt), 1)
     if abs(steps * dt - value) > 1e-9 * max(value, dt):
         notes.append(f"the save interval {value:g} is not a multiple of dt {dt:g}; saving every {steps * dt:g}")
     return steps * dt
 
 
-def _method(specs: Node, reader: Reader, header: Node | None, notes: list[str]) -> Method:
-    declared = specs.attrs.get("method", "euler").strip().lower() or "euler"
-    if declared not in SUPPORTED_METHODS:
-        raise reader.fail(specs, f'<sim_specs method="{specs.attrs.get("method")}">: PolicyLab integrates with Euler '
-                                 "or RK4; change the method attribute to one of them")
+def _method(specs: _Specs, reader: Reader, header: Node | None, notes: list[str]) -> Method:
+    """The first method of the ``method`` list PolicyLab has (3.4.1: "gear, rk4"; rk2 falls back to rk4)."""
+    written = specs.attr("method")
+    choices = [m.strip().lower() for m in (written or "euler").split(",") if m.strip()] or ["euler"]
+    declared = next((m for m in choices if m in SUPPORTED_METHODS or m == "rk2"), None)
+    if declared is None:
+        raise reader.fail(specs.node, f'<sim_specs method="{written}">: PolicyLab integrates with Euler or RK4 (and RK2 '
+                                      "as RK4, as XMILE 3.4.1 says); change the method attribute to one of them, or "
+                                      'list one as a fallback ("gear, rk4")')
+    if declared == "rk2":
+        notes.append('method="rk2" is integrated with RK4, its fallback in XMILE 3.4.1')
+        declared = "rk4"
     method = SUPPORTED_METHODS[declared]
     product = _text(header.find("product")) if header is not None else ""
     if method != Method.EULER and product.lower() == "vensim":
-        notes.append(f'the file is a Vensim XMILE export, whose method="{specs.attrs.get("method")}" does not record '
+        notes.append(f'the file is a Vensim XMILE export, whose method="{written}" does not record '
                      "the model's integration method; integrating with Euler, Vensim's default")
         return Method.EULER
     return method
 
 
-def _behavior(root: Node, reader: Reader) -> tuple[bool, bool]:
-    """Default non-negativity of stocks and flows from ``<behavior>``."""
+def _behavior(scopes: list[Node], reader: Reader) -> tuple[bool, bool]:
+    """Default non-negativity of stocks and flows from ``<behavior>`` (2.6): the file's, then the root model's."""
     stock = flow = False
-    for block in root.findall("behavior"):
+    for block in (b for scope in scopes for b in scope.findall("behavior")):
         for child in block.children:
             if child.tag == "non_negative":
                 stock = flow = _flag(child, reader)

@@ -1,9 +1,9 @@
 """Render our AST as XMILE equation text that our reader (and XMILE tools) read back.
 
 Builtins are written under their XMILE names (``SMTH1``, ``DELAY``, ``FORCST``,
-``RANDOM``, ``SAFEDIV``, ``INT`` for ``trunc``, ``MOD`` for ``fmod``...). PolicyLab
-functions without an XMILE equivalent keep a PolicyLab name our reader knows:
-``FLOOR`` (PolicyLab's ``INT``, which floors), ``MODULO`` (floor modulo), ``PULSE_TRAIN``.
+``RANDOM``, ``SAFEDIV``, ``INT`` (floor) and ``MOD`` (floored modulus), as XMILE 1.0 defines
+them...). PolicyLab functions without an XMILE equivalent keep a PolicyLab name our reader
+knows: ``TRUNC`` (toward zero), ``FMOD`` (the sign of the dividend), ``PULSE_TRAIN``.
 Names that are not plain identifiers are quoted.
 """
 
@@ -55,7 +55,7 @@ def render(expr: Expr, name_of: Callable[[str], str] = quote_name) -> str:
             case UnaryOp(op=op, operand=o):
                 return f"({op}{go(o)})"
             case BinOp(op="mod", left=a, right=b):
-                return f"MODULO({go(a)}, {go(b)})"
+                return f"({go(a)} MOD {go(b)})"
             case BinOp(op=op, left=a, right=b):
                 return f"({go(a)} {op} {go(b)})"
             case Compare(op=op, left=a, right=b):
@@ -66,8 +66,6 @@ def render(expr: Expr, name_of: Callable[[str], str] = quote_name) -> str:
                 return f"(NOT {go(o)})"
             case IfThenElse(condition=c, then=t, otherwise=o):
                 return f"(IF {go(c)} THEN {go(t)} ELSE {go(o)})"
-            case Call(func="fmod", args=(a, b)):
-                return f"({go(a)} MOD {go(b)})"
             case Call(func="if_then_else", args=(c, t, o)):
                 return f"(IF {go(c)} THEN {go(t)} ELSE {go(o)})"
             case Call(func=f, args=args):
