@@ -39,6 +39,10 @@ FUNCTION_NAMES: dict[str, str] = {
 }
 #: What Vensim's exports mean by these names (see the module docstring).
 VENSIM_FUNCTION_NAMES: dict[str, str] = {**FUNCTION_NAMES, "int": "trunc", "mod": "fmod"}
+#: XMILE 1.0 builtins PolicyLab does not compute, and why a model cannot simply be rewritten around them.
+UNSUPPORTED_FUNCTIONS: dict[str, str] = {
+    "rank": "RANK (the index of the element of a given rank in an array, XMILE 3.7.1.3)",
+}
 STD_PREFIX = "std."
 UNEXPORTED = "???"
 
@@ -173,6 +177,9 @@ def to_policylab(expr: Expr, context: EquationContext, where: str) -> Expr:
             new_args = tuple(to_policylab(a, context, where) for a in args)
             if f.startswith(STD_PREFIX) and f not in context.defined:
                 f = f[len(STD_PREFIX):]
+            if f in UNSUPPORTED_FUNCTIONS and f not in context.defined:
+                raise ExpressionError(f"{where}: unsupported: {UNSUPPORTED_FUNCTIONS[f]}; compute it with IF THEN "
+                                      "ELSE over the elements")
             func = f if f in context.defined else context.functions.get(f, f)
             if func == "pulse" and len(new_args) == 1:
                 new_args = (new_args[0], Num(constants.get("starttime", 0.0)))
