@@ -386,19 +386,22 @@ def check(
 def conformance(
     folder: Annotated[Path, typer.Argument(help="Folder of test models: those FOLDER/TESTS.txt lists, else every "
                                            "*.xmile and *.mdl found recursively.")],
+    glob: Annotated[Optional[str], typer.Option("--glob", help="Run instead every file under FOLDER whose name "
+                                                "matches this pattern, ignoring TESTS.txt (the Vensim suite's XMILE "
+                                                "twins: --glob '*.xmile').")] = None,
 ) -> None:
     """Run the *.xmile and *.mdl models under FOLDER and compare each with output.csv (else output.tab) beside it.
 
     Prints one PASS/FAIL line per file (a FAIL names the first differing variable, time,
     expected and actual value) and `N passed, M failed` last; exits 1 when any test fails.
     """
-    from policylab.conformance import find_tests, run_test, summary
+    from policylab.conformance import find_matching, find_tests, run_test, summary
 
     if not folder.is_dir():
         raise _fail(UsageError(f"{folder}: not a folder; give the folder holding the XMILE or Vensim test models"))
     outcomes = []
     with _errors():
-        tests = find_tests(folder)
+        tests = find_tests(folder) if glob is None else find_matching(folder, glob)
     for path in tests:
         outcome = run_test(path)
         for note in outcome.warnings:

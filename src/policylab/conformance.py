@@ -84,6 +84,12 @@ def find_tests(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEST_SUFFIXES)
 
 
+def find_matching(root: Path, pattern: str) -> list[Path]:
+    """The files under ``root`` whose name matches ``pattern`` (``*.xmile``), recursively and sorted, ignoring
+    ``TESTS.txt``: how the Vensim suite's XMILE twins, which its list leaves out, are run."""
+    return sorted(p for p in Path(root).rglob(pattern) if p.is_file())
+
+
 def _listed(root: Path, listing: Path) -> list[Path]:
     """The paths of a test list, each kept inside ``root`` (blank lines and ``#`` comments skipped)."""
     tests: list[Path] = []
@@ -225,5 +231,6 @@ def summary(outcomes: list[Outcome]) -> str:
     return f"{passed} passed, {len(outcomes) - passed} failed"
 
 
-__all__ = ["Expected", "Outcome", "column_key", "compare", "expected_file", "find_tests", "read_expected",
+__all__ = ["Expected", "Outcome", "column_key", "compare", "expected_file", "find_matching", "find_tests",
+           "read_expected",
            "run_suite", "run_test", "summary"]
