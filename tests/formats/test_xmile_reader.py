@@ -143,7 +143,8 @@ def test_unsupported_constructs_name_the_element_and_line() -> None:
     assert re.search(r'test.xmile:8: unsupported: <stock name="belt"> is a conveyor with <capacity>', message)
     refuses(xmile('<stock name="q"><eqn>0</eqn><queue/></stock>'), r'<stock name="q"> uses <queue> \(queues\)')
     refuses(xmile('<stock name="belt"><eqn>0</eqn><conveyor><len>2</len></conveyor></stock>'), "has no outflow")
-    refuses(xmile("", extra='<macro name="m"><eqn>1</eqn></macro>'), r"unsupported: <macro>")
+    refuses(xmile('<aux name="a"><eqn>m(1)</eqn></aux>', extra='<macro name="m"><parm>x</parm><eqn>m(x)</eqn></macro>'),
+            r"unsupported: macro m calls itself", ExpressionError)
     refuses(xmile('<array name="a"/>'), r"unsupported element <array> in <variables>")
     refuses(xmile('<module name="m" resource="other.xmile"/>'), "loads its model from another file")
 

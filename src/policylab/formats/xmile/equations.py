@@ -88,6 +88,9 @@ def parse_equation(text: str, where: str, context: EquationContext) -> Expr:
         raise ExpressionError(f"{where}: the equation is {UNEXPORTED!r}: the program that wrote this file could not "
                               "export it (Vensim's XMILE export writes ??? for equations it cannot translate, such as "
                               "lists of values of a subscripted variable); write the equation into the file")
+    for name in context.spaced:  # EXPRESSION MACRO(x) calls the macro named "EXPRESSION MACRO"
+        words = r"[ \t_]+".join(re.escape(w) for w in name.split())
+        text = re.sub(rf"(?i)(?<![\w$.]){words}(?=[ \t]*\()", "_".join(name.split()), text)
     try:
         expr = parse(text.replace("\r", " "), where)
     except ExpressionError as err:
@@ -132,13 +135,15 @@ class EquationContext:
     defined: frozenset[str]
     functions: dict[str, str] = field(default_factory=lambda: FUNCTION_NAMES)
     owner: str = ""  # the variable whose equation is read: what SELF means
+    spaced: tuple[str, ...] = ()  # macro names with spaces, called so in Vensim's exports
 
     @classmethod
-    def of(cls, start: float, stop: float, defined: frozenset[str], *, vensim: bool = False) -> EquationContext:
+    def of(cls, start: float, stop: float, defined: frozenset[str], *, vensim: bool = False,
+           spaced: tuple[str, ...] = ()) -> EquationContext:
         """The context of one model; ``vensim`` for files Vensim wrote (INT and MOD truncate there)."""
         reserved = {"starttime": start, "stoptime": stop, "pi": math.pi, "inf": math.inf}
         return cls({k: v for k, v in reserved.items() if k not in defined}, defined,
-                   VENSIM_FUNCTION_NAMES if vensim else FUNCTION_NAMES)
+                   VENSIM_FUNCTION_NAMES if vensim else FUNCTION_NAMES, spaced=spaced)
 
     def naming(self, owner: str) -> EquationContext:
         """This context for the equation of ``owner``."""

@@ -17,6 +17,7 @@ from policylab.errors import ModelFileError
 from policylab.expr.ast import Call, Expr, Name, Num, Subscript, map_children
 from policylab.formats.xmile._raw import Definition, RawModel, RawVar
 from policylab.formats.xmile.equations import EquationContext, is_blank, parse_equation
+from policylab.formats.xmile.macros import Expander, Macro
 from policylab.limits import FLAT_VARIABLES
 
 MAX_MODULE_DEPTH = 32
@@ -27,10 +28,14 @@ class Flattener:
     """Lays out the module tree from the root model, parsing equations as it goes."""
 
     def __init__(self, file: str, models: dict[str, RawModel], start: float, stop: float,
-                 dims: Mapping[str, int], *, vensim: bool = False) -> None:
-        """``dims`` maps each dimension's name to its number of elements; ``vensim``: a file Vensim wrote."""
+                 dims: Mapping[str, int], *, vensim: bool = False, macros: dict[str, Macro] | None = None) -> None:
+        """``dims`` maps each dimension's name to its number of elements; ``vensim``: a file Vensim wrote;
+        ``macros``: the file's macros, expanded where they are called (``macros``)."""
         self.file = file
         self.vensim = vensim
+        self.macros = macros or {}
+        self.expander = Expander(file, self.macros)
+        self.spaced = tuple(m.display for m in self.macros.values() if " " in m.display.strip())
         self.models = models
         self.start = start
         self.stop = stop
@@ -81,7 +86,7 @@ class Flattener:
     def _place(self, model: RawModel, prefix: str, shown: str, inputs: dict[str, tuple[str, int]],
                path: tuple[str, ...]) -> None:
         defined = frozenset(model.variables) | frozenset(model.modules)
-        context = EquationContext.of(self.start, self.stop, defined, vensim=self.vensim)
+        context = EquationContext.of(self.start, self.stop, defined, vensim=self.vensim, spaced=self.spaced)
         conveyor_exits = {v.outflows[0] for v in model.variables.values() if v.conveyor is not None and v.outflows}
         for var in model.variables.values():
             full = prefix + var.name
@@ -95,6 +100,12 @@ class Flattener:
             if var.name in conveyor_exits and var.definition is not None and is_blank(var.definition.text):
                 var = replace(var, definition=None)  # a conveyor's exit: its conveyor defines it
             self.out[full] = self._parsed(var, full, shown, prefix, defined, context)
+            for created in self.expander.created:
+                if created.name in self.out:
+                    raise ModelFileError(f"{self.file}:{created.line}: the macro instance {created.name!r} of "
+                                         f"{var.label()} has the name of another variable; rename that variable")
+                self.out[created.name] = created
+            self.expander.created.clear()
         for module in model.modules.values():
             sub = self.models.get(module.model)
             where = f"{self.file}:{module.line}"
@@ -117,16 +128,18 @@ class Flattener:
 
     def _parsed(self, var: RawVar, full: str, shown: str, prefix: str, defined: frozenset[str],
                 context: EquationContext) -> RawVar:
-        definition = self._parse(var.definition, var, prefix, defined, context) if var.definition else None
-        elements = {k: self._parse(d, var, prefix, defined, context) for k, d in var.elements.items()}
-        conveyor = self._parse(var.conveyor, var, prefix, defined, context) if var.conveyor else None
+        owner = replace(var, name=full, display=shown + var.display)
+        definition = self._parse(var.definition, var, prefix, defined, context, owner) if var.definition else None
+        elements = {k: self._parse(d, var, prefix, defined, context, owner, element=True)
+                    for k, d in var.elements.items()}
+        conveyor = self._parse(var.conveyor, var, prefix, defined, context, owner) if var.conveyor else None
         return replace(
-            var, name=full, display=shown + var.display, definition=definition, elements=elements, conveyor=conveyor,
+            owner, definition=definition, elements=elements, conveyor=conveyor,
             inflows=[prefix + n for n in var.inflows], outflows=[prefix + n for n in var.outflows],
         )
 
     def _parse(self, definition: Definition, var: RawVar, prefix: str, defined: frozenset[str],
-               context: EquationContext) -> Definition:
+               context: EquationContext, owner: RawVar, *, element: bool = False) -> Definition:
         where = f"{self.file}:{definition.line or var.line}: {var.label()}"
         if definition.table is not None and is_blank(definition.text):
             return definition  # a graphical function used as a table: LOOKUP(name, x) or name(x)
@@ -136,6 +149,7 @@ class Flattener:
         expr = parse_equation(definition.text, where, context.naming(var.name))
         if prefix:
             expr = _prefixed(expr, prefix, defined, self.dims)
+        expr = self.expander.expand(expr, owner, where, element=element)
         return replace(definition, expr=expr)
 
 

@@ -1,8 +1,8 @@
 """Read an XMILE file (``.xmile``, ``.stmx``, ``.itmx``) into the model IR.
 
 Steps: safe XML parsing with repair (``_xml``) -> elements to working records
-(``elements``) -> modules laid out and equations parsed (``modules``) -> array
-elements (``arrays``) -> IR (here), with PolicyLab's extension elements
+(``elements``; macros: ``macros``) -> modules laid out, equations parsed and macro calls
+expanded (``modules``) -> array elements (``arrays``) -> IR (here), with PolicyLab's extension elements
 (levers, scenarios, evidence...) read back by ``extension``.
 
 Integration method rule (documented in docs/xmile.md): the ``method`` attribute of
@@ -29,6 +29,7 @@ from policylab.formats.xmile._xml import POLICYLAB_NS, Node, parse_document
 from policylab.formats.xmile.arrays import ArrayFlattener
 from policylab.formats.xmile.elements import Reader
 from policylab.formats.xmile.extension import ExtensionReader
+from policylab.formats.xmile.macros import read_macros
 from policylab.formats.xmile.modules import Flattener
 from policylab.limits import XMILE_BYTES
 from policylab.model.arrays import element_evidence
@@ -79,10 +80,6 @@ def read_xmile_bytes(data: bytes, file: str = "<string>") -> Model:
 
 
 def _build(root: Node, reader: Reader, file: str, notes: list[str], digest: str) -> Model:
-    for child in root.children:
-        if child.tag == "macro" and not reader.is_vendor(child):
-            raise reader.fail(child, "unsupported: <macro> (user-defined functions); expand the macro in the "
-                                     "equations that use it")
     _refuse_data_imports(root, reader, notes)
     header = root.find("header")
     nodes = root.findall("model")
@@ -97,13 +94,15 @@ def _build(root: Node, reader: Reader, file: str, notes: list[str], digest: str)
     time = _time(specs, reader, header, notes)
     _check_submodel_specs(root, nodes, main_node, reader, header, time)
     reader.read_dimensions(root)
+    macros = read_macros(root, reader.read_variable, reader.fail, reader.is_vendor, file, time.start, time.stop)
     models = [reader.read_model(node) for node in nodes]
     if not models:
         raise ModelFileError(f"{file}:{root.line}: the file has no <model>; an XMILE file holds at least one")
     main = next((m for m in models if not m.name), models[0])
     by_name: dict[str, RawModel] = {m.name: m for m in models if m is not main}
     sizes = {name: len(dim.elements) for name, dim in reader.dimensions.items()}
-    flat = Flattener(file, by_name, time.start, time.stop, sizes, vensim=_by_vensim(header)).flatten(main)
+    flat = Flattener(file, by_name, time.start, time.stop, sizes, vensim=_by_vensim(header),
+                     macros=macros).flatten(main)
     arrays = ArrayFlattener(file, flat, reader.dimensions)
     scalars = arrays.flatten()
     stock_default, flow_default = _behavior([root, main_node] if main_node is not None else [root], reader)
