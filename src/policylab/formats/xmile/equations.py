@@ -8,6 +8,7 @@ The grammar (``policylab.expr``) already reads XMILE syntax; what differs is mea
   spell Vensim's INTEGER and MODULO that way, which truncate toward zero and keep the sign
   of the dividend (the SDXorg test outputs show it): there they map to ``trunc`` and ``fmod``.
 - ``RANDOM`` is ``uniform``; ``FORCST`` is ``forecast``; ``PULSE(m)`` pulses at the start time.
+- ``Dim.elem`` outside subscripts is the element's position in its dimension (3.7.1).
 - ``STARTTIME``, ``STOPTIME``, ``PI`` and ``INF`` are numbers, and ``SELF`` is the variable
   whose equation it is (3.5.6), unless the model defines a variable of that name.
 - ``std.`` (the XMILE namespace, 3.2.2.3) before a function or constant is dropped.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from policylab.errors import ExpressionError
@@ -139,11 +141,13 @@ class EquationContext:
 
     @classmethod
     def of(cls, start: float, stop: float, defined: frozenset[str], *, vensim: bool = False,
-           spaced: tuple[str, ...] = ()) -> EquationContext:
-        """The context of one model; ``vensim`` for files Vensim wrote (INT and MOD truncate there)."""
+           spaced: tuple[str, ...] = (), positions: Mapping[str, float] | None = None) -> EquationContext:
+        """The context of one model; ``vensim`` for files Vensim wrote (INT and MOD truncate there);
+        ``positions``: ``dim.elem`` -> the element's 1-based position, its value outside subscripts (3.7.1)."""
         reserved = {"starttime": start, "stoptime": stop, "pi": math.pi, "inf": math.inf}
-        return cls({k: v for k, v in reserved.items() if k not in defined}, defined,
-                   VENSIM_FUNCTION_NAMES if vensim else FUNCTION_NAMES, spaced=spaced)
+        numbers = {k: v for k, v in reserved.items() if k not in defined}
+        numbers.update({k: v for k, v in (positions or {}).items() if k.split(".")[0] not in defined})
+        return cls(numbers, defined, VENSIM_FUNCTION_NAMES if vensim else FUNCTION_NAMES, spaced=spaced)
 
     def naming(self, owner: str) -> EquationContext:
         """This context for the equation of ``owner``."""

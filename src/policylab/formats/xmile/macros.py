@@ -149,7 +149,8 @@ class Expander:
                                   "3.6 and PolicyLab expands macros where they are called")
         args = self._arguments(call, macro, where)
         needs_instance = bool(macro.variables) or any(
-            not isinstance(arg, (Num, Name)) and _uses(macro, parm) > 1 for parm, arg in zip(macro.parms, args, strict=True))
+            not isinstance(arg, (Num, Name)) and _uses(macro, parm) > 1
+            for parm, arg in zip(macro.parms, args, strict=True))
         if not needs_instance:
             body = _rename(macro.eqn, dict(zip(macro.parms, args, strict=True)), macro, where)
             return self._expand(body, owner, where, element, counts, (*stack, macro.name))

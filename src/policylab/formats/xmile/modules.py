@@ -28,10 +28,13 @@ class Flattener:
     """Lays out the module tree from the root model, parsing equations as it goes."""
 
     def __init__(self, file: str, models: dict[str, RawModel], start: float, stop: float,
-                 dims: Mapping[str, int], *, vensim: bool = False, macros: dict[str, Macro] | None = None) -> None:
+                 dims: Mapping[str, int], *, vensim: bool = False, macros: dict[str, Macro] | None = None,
+                 positions: Mapping[str, float] | None = None) -> None:
         """``dims`` maps each dimension's name to its number of elements; ``vensim``: a file Vensim wrote;
-        ``macros``: the file's macros, expanded where they are called (``macros``)."""
+        ``macros``: the file's macros, expanded where they are called (``macros``); ``positions``: each
+        ``dim.elem``'s position, its value outside subscripts."""
         self.file = file
+        self.positions = positions or {}
         self.vensim = vensim
         self.macros = macros or {}
         self.expander = Expander(file, self.macros)
@@ -86,7 +89,8 @@ class Flattener:
     def _place(self, model: RawModel, prefix: str, shown: str, inputs: dict[str, tuple[str, int]],
                path: tuple[str, ...]) -> None:
         defined = frozenset(model.variables) | frozenset(model.modules)
-        context = EquationContext.of(self.start, self.stop, defined, vensim=self.vensim, spaced=self.spaced)
+        context = EquationContext.of(self.start, self.stop, defined, vensim=self.vensim, spaced=self.spaced,
+                                     positions=self.positions)
         conveyor_exits = {v.outflows[0] for v in model.variables.values() if v.conveyor is not None and v.outflows}
         for var in model.variables.values():
             full = prefix + var.name

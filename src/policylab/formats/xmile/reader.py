@@ -101,8 +101,10 @@ def _build(root: Node, reader: Reader, file: str, notes: list[str], digest: str)
     main = next((m for m in models if not m.name), models[0])
     by_name: dict[str, RawModel] = {m.name: m for m in models if m is not main}
     sizes = {name: len(dim.elements) for name, dim in reader.dimensions.items()}
-    flat = Flattener(file, by_name, time.start, time.stop, sizes, vensim=_by_vensim(header),
-                     macros=macros).flatten(main)
+    positions = {f"{name}.{elem}": float(i) for name, dim in reader.dimensions.items()
+                 for i, elem in enumerate(dim.elements, start=1)}
+    flat = Flattener(file, by_name, time.start, time.stop, sizes, vensim=_by_vensim(header), macros=macros,
+                     positions=positions).flatten(main)
     arrays = ArrayFlattener(file, flat, reader.dimensions)
     scalars = arrays.flatten()
     stock_default, flow_default = _behavior([root, main_node] if main_node is not None else [root], reader)
@@ -210,8 +212,8 @@ def _time(specs: _Specs, reader: Reader, header: Node | None, notes: list[str]) 
         dt = 1.0 / dt
     start, stop = values["start"], values["stop"]
     if not dt > 0 or not stop >= start:
-        raise reader.fail(specs.node, f"<sim_specs> needs dt > 0 and stop >= start (got start {start:g}, stop {stop:g}, "
-                                 f"dt {dt:g})")
+        raise reader.fail(specs.node, "<sim_specs> needs dt > 0 and stop >= start (got start "
+                                      f"{start:g}, stop {stop:g}, dt {dt:g})")
     if (stop - start) / dt > 50_000_000:
         raise reader.fail(specs.node, f"<sim_specs> asks for {(stop - start) / dt:.3g} steps; use a larger dt")
     save = _save_interval(specs, reader, dt, notes)
@@ -246,9 +248,9 @@ def _method(specs: _Specs, reader: Reader, header: Node | None, notes: list[str]
     choices = [m.strip().lower() for m in (written or "euler").split(",") if m.strip()] or ["euler"]
     declared = next((m for m in choices if m in SUPPORTED_METHODS or m == "rk2"), None)
     if declared is None:
-        raise reader.fail(specs.node, f'<sim_specs method="{written}">: PolicyLab integrates with Euler or RK4 (and RK2 '
-                                      "as RK4, as XMILE 3.4.1 says); change the method attribute to one of them, or "
-                                      'list one as a fallback ("gear, rk4")')
+        raise reader.fail(specs.node, f'<sim_specs method="{written}">: PolicyLab integrates with Euler or RK4 '
+                                      "(and RK2 as RK4, as XMILE 3.4.1 says); change the method attribute to one of "
+                                      'them, or list one as a fallback ("gear, rk4")')
     if declared == "rk2":
         notes.append('method="rk2" is integrated with RK4, its fallback in XMILE 3.4.1')
         declared = "rk4"
