@@ -41,7 +41,7 @@ FUNCTION_NAMES: dict[str, str] = {
 }
 #: What Vensim's exports mean by these names (see the module docstring).
 VENSIM_FUNCTION_NAMES: dict[str, str] = {**FUNCTION_NAMES, "int": "trunc", "mod": "fmod"}
-#: XMILE 1.0 builtins PolicyLab does not compute, and why a model cannot simply be rewritten around them.
+#: XMILE 1.0 builtins PolicyLab does not compute: refused by name rather than as unknown functions.
 UNSUPPORTED_FUNCTIONS: dict[str, str] = {
     "rank": "RANK (the index of the element of a given rank in an array, XMILE 3.7.1.3)",
 }
