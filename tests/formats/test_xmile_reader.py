@@ -208,3 +208,19 @@ def test_graphical_function_mistakes_are_explained() -> None:
 def test_extension_elements_from_a_newer_version_are_refused() -> None:
     refuses(xmile('<aux name="a"><eqn>1</eqn><policylab:constant colour="red" '
                   'xmlns:policylab="https://policylab.dev/xmile/1"/></aux>'), "unknown attribute 'colour'")
+
+
+def test_macros_that_would_grow_an_equation_exponentially_are_refused() -> None:
+    def doubling(levels: int) -> str:
+        return "".join(f'<macro name="m{i}"><parm>x</parm><eqn>m{i + 1}(x) + m{i + 1}(x)</eqn></macro>'
+                       for i in range(levels)) + f'<macro name="m{levels}"><parm>x</parm><eqn>x</eqn></macro>'
+
+    refuses(xmile('<aux name="a"><eqn>m0(TIME)</eqn></aux>', models=doubling(30)),
+            r"expanding macro m\d+ makes the equation larger than PolicyLab reads", ExpressionError)
+    refuses(xmile('<aux name="a"><eqn>m0(TIME)</eqn></aux>', models=doubling(40)),
+            r"macros call macros more than 32 deep here \(m0 -> m1 -> m2 -> \.\.\. -> m30 -> m31 -> m32\)",
+            ExpressionError)
+    placing = "".join(f'<macro name="s{i}"><parm>x</parm><eqn>s + s{i + 1}(x) + s{i + 1}(x)</eqn><variables>'
+                      f'<stock name="s"><eqn>x</eqn></stock></variables></macro>' for i in range(30))
+    refuses(xmile('<aux name="a"><eqn>s0(TIME)</eqn></aux>', models=placing + '<macro name="s30"><parm>x</parm>'
+                  "<eqn>x</eqn></macro>"), r"makes the equation larger", ExpressionError)

@@ -22,15 +22,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from policylab.errors import ExpressionError, ModelFileError
-from policylab.expr.ast import Call, Expr, Name, Num, Subscript, map_children, to_text, walk
+from policylab.expr.ast import Call, Expr, Name, Num, Subscript, children, map_children, to_text, walk
 from policylab.expr.names import canonical
 from policylab.formats.xmile._raw import Definition, RawVar
 from policylab.formats.xmile._xml import Node
 from policylab.formats.xmile.equations import EquationContext, parse_equation
+from policylab.limits import FLAT_VARIABLES
 
 _VARIABLE_TAGS = ("stock", "flow", "aux", "gf")
 _ENGINE_NAMES = frozenset({"time", "dt"})
 MAX_EXPANSION_DEPTH = 32
+MAX_EXPANDED_NODES = 20_000
+"""Nodes one equation may have once its macros are expanded: macros calling macros twice at each of
+a few dozen levels would otherwise grow an equation exponentially (a "macro bomb")."""
+MAX_EXPANDED_DEPTH = 200
+"""How deeply an expanded equation may nest (the compiler walks trees recursively)."""
 
 
 @dataclass
@@ -44,6 +50,13 @@ class Macro:
     defaults: tuple[Expr | None, ...]
     eqn: Expr
     variables: dict[str, RawVar] = field(default_factory=dict)
+
+    size: int = 0  # nodes one expansion adds at least (its equation's and its variables'): what the budget counts
+
+    def __post_init__(self) -> None:
+        trees = [self.eqn, *(v.definition.expr for v in self.variables.values()
+                             if v.definition is not None and v.definition.expr is not None)]
+        self.size = sum(1 for tree in trees for _ in walk(tree)) + len(self.variables)
 
     def signature(self) -> str:
         shown = [p if d is None else f"[{p}]" for p, d in zip(self.parms, self.defaults, strict=True)]
@@ -122,13 +135,17 @@ class Expander:
         self.file = file
         self.macros = macros
         self.created: list[RawVar] = []
+        self.budget = MAX_EXPANDED_NODES  # nodes the equation being expanded may still gain
 
     def expand(self, expr: Expr, owner: RawVar, where: str, *, element: bool = False) -> Expr:
         """``expr`` (of variable ``owner``, names already qualified) with every macro call expanded."""
-        if not self.macros:
+        if not self.macros or not any(isinstance(n, Call) and n.func in self.macros for n in walk(expr)):
             return expr
-        counts: dict[str, int] = {}
-        return self._expand(expr, owner, where, element, counts, ())
+        self.budget = MAX_EXPANDED_NODES
+        try:
+            return _bounded(self._expand(expr, owner, where, element, {}, ()), where)
+        except RecursionError:
+            raise ExpressionError(f"{where}: its macros nest too deeply to expand; simplify them") from None
 
     def _expand(self, expr: Expr, owner: RawVar, where: str, element: bool, counts: dict[str, int],
                 stack: tuple[str, ...]) -> Expr:
@@ -143,10 +160,17 @@ class Expander:
     def _call(self, call: Call, owner: RawVar, where: str, element: bool, counts: dict[str, int],
               stack: tuple[str, ...]) -> Expr:
         macro = self.macros[call.func]
-        if macro.name in stack or len(stack) > MAX_EXPANSION_DEPTH:
+        if len(stack) >= MAX_EXPANSION_DEPTH:
+            raise ExpressionError(f"{where}: macros call macros more than {MAX_EXPANSION_DEPTH} deep here "
+                                  f"({' -> '.join((*stack[:3], '...', *stack[-2:], macro.name))}); simplify them")
+        if macro.name in stack:
             raise ExpressionError(f"{where}: unsupported: macro {macro.display} calls itself "
                                   f"({' -> '.join((*stack, macro.name))}); recursive macros are optional in XMILE "
                                   "3.6 and PolicyLab expands macros where they are called")
+        self.budget -= macro.size
+        if self.budget < 0:
+            raise ExpressionError(f"{where}: expanding macro {macro.display} makes the equation larger than PolicyLab "
+                                  f"reads ({MAX_EXPANDED_NODES:,} terms); simplify the macros")
         args = self._arguments(call, macro, where)
         needs_instance = bool(macro.variables) or any(
             not isinstance(arg, (Num, Name)) and _uses(macro, parm) > 1
@@ -169,6 +193,9 @@ class Expander:
             self.created.append(var)
         for local in macro.variables.values():
             self.created.append(self._instance(local, instance, shown, names, owner, where, (*stack, macro.name)))
+        if len(self.created) > FLAT_VARIABLES.value():
+            raise ExpressionError(f"{where}: expanding macro {macro.display} places more than "
+                                  f"{FLAT_VARIABLES.value():,} variables; {FLAT_VARIABLES.hint()}")
         body = _rename(macro.eqn, names, macro, where)
         return self._expand(body, owner, where, element, counts, (*stack, macro.name))
 
@@ -196,6 +223,18 @@ class Expander:
                        definition=new_definition, elements={},
                        inflows=[f"{instance}.{n}" for n in local.inflows],
                        outflows=[f"{instance}.{n}" for n in local.outflows])
+
+
+def _bounded(expr: Expr, where: str) -> Expr:
+    """``expr`` if it nests at most :data:`MAX_EXPANDED_DEPTH` levels deep; else a clear error."""
+    stack = [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPANDED_DEPTH:
+            raise ExpressionError(f"{where}: with its macros expanded the equation nests more than "
+                                  f"{MAX_EXPANDED_DEPTH} levels deep; simplify the macros")
+        stack.extend((child, depth + 1) for child in children(node))
+    return expr
 
 
 def _uses(macro: Macro, parm: str) -> int:
