@@ -398,6 +398,17 @@ ROWS: tuple[Row, ...] = (
                     '</element></aux>', outside=D3, var="a[q]", values=T),
         (f"{SUITE}[subscript_individually_defined_1d_arrays/subscript_individually_defined_1d_arrays.xmile]",),
         token="<element"),
+    Row("3.7.1", "arrayed graphical functions: one equation and one <gf> for all elements", "supported", "",
+        Example(xml='<aux name="a"><dimensions><dim name="D"/></dimensions><eqn>TIME * D</eqn>'
+                    '<gf><xscale min="0" max="8"/><ypts>0, 10, 20, 30, 40, 50, 60, 70, 80</ypts></gf></aux>',
+                outside=D3, var="a[q]", values=(0, 20, 40, 60, 80))),
+    Row("4.5", "arrayed graphical functions: one equation, a <gf> per element", "supported",
+        "Each element applies its own table to the shared equation.",
+        Example(xml='<aux name="a"><dimensions><dim name="D"/></dimensions><eqn>TIME</eqn>'
+                    '<element subscript="p"><gf><xscale min="0" max="4"/><ypts>0, 1, 2, 3, 4</ypts></gf></element>'
+                    '<element subscript="q"><gf><xscale min="0" max="4"/><ypts>0, 2, 4, 6, 8</ypts></gf></element>'
+                    '<element subscript="r"><gf><xscale min="0" max="4"/><ypts>4, 3, 2, 1, 0</ypts></gf></element>'
+                    "</aux>", outside=D3, var="a[r]", values=(4, 3, 2, 1, 0))),
     Row("3.7.1", "dimension names in subscripts: b[D]", "supported", "",
         Example(xml=B + _a("b[D] + 1"), outside=D3, var="a[q]", values=(3,))),
     Row("3.7.1", "an element's position outside subscripts: D.q", "supported", "1.0 for the first element...",

@@ -264,9 +264,11 @@ class Reader:
         if elements:
             if not var.dims:
                 raise self.fail(elements[0], f"{var.label()} has <element> equations but no <dimensions>")
+            shared = eqns[0] if len(eqns) == 1 else None  # 4.5: one equation, a graphical function per element
             for element in elements:
                 key = self.subscript(element, var)
-                eqn = element.find("eqn")
+                own = element.find("eqn")
+                eqn = own if own is not None else shared
                 gf = element.find("gf")
                 var.elements[key] = Definition(
                     eqn.text if eqn is not None else "", eqn.line if eqn is not None else element.line,
