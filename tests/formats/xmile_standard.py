@@ -496,6 +496,16 @@ ROWS: tuple[Row, ...] = (
                        '<aux name="y" access="output"><eqn>x * 2</eqn></aux></variables></model>',
                 values=(0, 2, 4, 6, 8)),
         (f"{OWN}[modules]", f"{SUITE}[bpowers-hares_and_lynxes_modules/model.xmile]"), token="<module"),
+    Row("4.7", "a module's output connected into the parent (<connect to=\".x\" from=\"module.y\"/>)", "supported",
+        "The parent's variable `x` equals the module's `y` (the standard's own example).",
+        Example(xml='<module name="Sub_Model"><connect to="Input" from=".Root_Model_Output"/>'
+                    '<connect to=".Root_Model_Input" from="Sub_Model.Output"/></module>'
+                    '<aux name="Root_Model_Output" access="output"><eqn>TIME</eqn></aux>'
+                    '<aux name="Root_Model_Input" access="input"><eqn>0</eqn></aux>'
+                    '<aux name="a"><eqn>Root_Model_Input + 1</eqn></aux>',
+                models='<model name="Sub_Model"><variables><aux name="Input" access="input"><eqn>0</eqn></aux>'
+                       '<aux name="Output" access="output"><eqn>Input * 2</eqn></aux></variables></model>',
+                values=(1, 3, 5, 7, 9))),
     Row("3.7.4", "modules loaded from another file (resource=)", "unsupported", "Refused, naming the resource.",
         Example(xml='<module name="sub" resource="other.xmile"/>', error=r"loads its model from another file")),
     Row("3.7.4", "submodels with their own sim specs (another DT, independent runs)", "unsupported",

@@ -75,6 +75,7 @@ class RawModule:
     model: str
     line: int
     connections: list[Connection] = field(default_factory=list)
+    outputs: list[Connection] = field(default_factory=list)  # the parent's ``to`` takes this module's ``source``
 
 
 @dataclass

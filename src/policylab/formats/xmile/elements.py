@@ -165,8 +165,11 @@ class Reader:
             to, source = conn.attrs.get("to", "").strip(), conn.attrs.get("from", "").strip()
             if not to or not source:
                 raise self.fail(conn, f'<connect> in <module name="{display}"> needs both "to" and "from"')
-            target = canonical(to)
             prefix = module.name + "."
+            if to.startswith(".") and canonical(source).startswith(prefix):  # 4.7: a module output into the parent
+                module.outputs.append(Connection(canonical(to.lstrip(".")), canonical(source), conn.line))
+                continue
+            target = canonical(to)
             if target.startswith(prefix):
                 target = target[len(prefix):]
             module.connections.append(Connection(target, canonical(source.lstrip(".")), conn.line))

@@ -89,6 +89,7 @@ class Flattener:
     def _place(self, model: RawModel, prefix: str, shown: str, inputs: dict[str, tuple[str, int]],
                path: tuple[str, ...]) -> None:
         defined = frozenset(model.variables) | frozenset(model.modules)
+        inputs = {**inputs, **self._outputs_into(model, prefix)}
         context = EquationContext.of(self.start, self.stop, defined, vensim=self.vensim, spaced=self.spaced,
                                      positions=self.positions)
         conveyor_exits = {v.outflows[0] for v in model.variables.values() if v.conveyor is not None and v.outflows}
@@ -129,6 +130,18 @@ class Flattener:
                 sub_inputs[conn.to] = (prefix + conn.source, conn.line)
             self._place(sub, prefix + module.name + ".", shown + module.display + ".", sub_inputs,
                         path + (module.model,))
+
+    def _outputs_into(self, model: RawModel, prefix: str) -> dict[str, tuple[str, int]]:
+        """Variables of ``model`` that take a module's output (``<connect to=".x" from="module.y"/>``)."""
+        found: dict[str, tuple[str, int]] = {}
+        for module in model.modules.values():
+            for conn in module.outputs:
+                if conn.to not in model.variables:
+                    raise ModelFileError(f'{self.file}:{conn.line}: <connect to=".{conn.to}"> in <module '
+                                         f'name="{module.display}">: the model placing the module has no variable '
+                                         f"{conn.to!r}")
+                found[conn.to] = (prefix + conn.source, conn.line)
+        return found
 
     def _parsed(self, var: RawVar, full: str, shown: str, prefix: str, defined: frozenset[str],
                 context: EquationContext) -> RawVar:
