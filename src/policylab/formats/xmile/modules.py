@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from policylab.errors import ModelFileError
-from policylab.expr.ast import Call, Expr, Name, Num, Subscript, map_children
+from policylab.errors import ExpressionError, ModelFileError
+from policylab.expr.ast import Call, Expr, Name, Num, Subscript, map_children, walk
 from policylab.formats.xmile._raw import Definition, RawModel, RawVar
 from policylab.formats.xmile.equations import EquationContext, is_blank, parse_equation
 from policylab.formats.xmile.macros import Expander, Macro
@@ -44,6 +44,7 @@ class Flattener:
         self.stop = stop
         self.dims = dims
         self.out: dict[str, RawVar] = {}
+        self._plain_arrays: frozenset[str] = frozenset()  # arrayed variables (not tables) of the model being placed
 
     def flatten(self, root: RawModel) -> dict[str, RawVar]:
         size = self.flat_size(root)
@@ -89,6 +90,7 @@ class Flattener:
     def _place(self, model: RawModel, prefix: str, shown: str, inputs: dict[str, tuple[str, int]],
                path: tuple[str, ...]) -> None:
         defined = frozenset(model.variables) | frozenset(model.modules)
+        self._plain_arrays = frozenset(n for n, v in model.variables.items() if v.dims and not _has_table(v))
         inputs = {**inputs, **self._outputs_into(model, prefix)}
         context = EquationContext.of(self.start, self.stop, defined, vensim=self.vensim, spaced=self.spaced,
                                      positions=self.positions)
@@ -131,6 +133,19 @@ class Flattener:
             self._place(sub, prefix + module.name + ".", shown + module.display + ".", sub_inputs,
                         path + (module.model,))
 
+    def _refuse_unsupported_calls(self, expr: Expr, where: str, defined: frozenset[str]) -> None:
+        """Calls XMILE allows (3.3.2) that PolicyLab does not read, refused by what they are."""
+        for node in walk(expr):
+            if not isinstance(node, Call) or node.func in self.macros:
+                continue
+            if node.func in self.models and node.func not in defined:
+                raise ExpressionError(f"{where}: unsupported: {node.func}(...) calls the model {node.func!r} as a "
+                                      "function (XMILE 3.3.2); place it with <module> and <connect> its inputs")
+            if node.func in self._plain_arrays:
+                raise ExpressionError(f"{where}: unsupported: {node.func}(...) reads an element of the array "
+                                      f"{node.func!r} by its flat index (XMILE 3.3.2); subscript it: "
+                                      f"{node.func}[element]")
+
     def _outputs_into(self, model: RawModel, prefix: str) -> dict[str, tuple[str, int]]:
         """Variables of ``model`` that take a module's output (``<connect to=".x" from="module.y"/>``)."""
         found: dict[str, tuple[str, int]] = {}
@@ -164,10 +179,16 @@ class Flattener:
             hint = "connect it from the parent model with <connect> or write one" if prefix else "write one"
             raise ModelFileError(f"{where}: has no equation; {hint}")
         expr = parse_equation(definition.text, where, context.naming(var.name))
+        self._refuse_unsupported_calls(expr, where, defined)
         if prefix:
             expr = _prefixed(expr, prefix, defined, self.dims)
         expr = self.expander.expand(expr, owner, where, element=element)
         return replace(definition, expr=expr)
+
+
+def _has_table(var: RawVar) -> bool:
+    definitions = [var.definition, *var.elements.values()]
+    return var.kind == "gf" or any(d is not None and d.table is not None for d in definitions)
 
 
 def _prefixed(expr: Expr, prefix: str, defined: frozenset[str], dims: set[str]) -> Expr:
