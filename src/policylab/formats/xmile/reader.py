@@ -189,8 +189,9 @@ def _check_submodel_specs(root: Node, models: list[Node], main: Node | None, rea
             continue
         specs = _Specs([own, *(_specs(root, main) or _Specs([])).nodes])
         sub = _time(specs, reader, header, [])
-        if (sub.start, sub.stop, sub.dt) != (time.start, time.stop, time.dt) or own.attrs.get("run_mode", "normal") \
-                .strip().lower() not in ("", "normal"):
+        vendor = {key.rpartition(":")[2] for key in own.prefixed_attrs}
+        other = set(own.attrs) - {"method", "time_units"} - vendor  # a run mode ("independent") changes what DT means
+        if (sub.start, sub.stop, sub.dt) != (time.start, time.stop, time.dt) or other:
             raise reader.fail(own, f'unsupported: <model name="{node.attrs.get("name", "")}"> has its own <sim_specs> '
                                    f"(start {sub.start:g}, stop {sub.stop:g}, dt {sub.dt:g}; the whole model: "
                                    f"{time.start:g}, {time.stop:g}, {time.dt:g}); PolicyLab runs every submodel on "
