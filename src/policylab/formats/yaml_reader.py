@@ -99,6 +99,7 @@ class _Builder:
         self.expander = Expander(self.dimensions, self.array_dims, frozenset(
             canonical(raw) for section in VARIABLE_SECTIONS for raw in getattr(spec, section)))
         self.arrays: dict[str, Array] = {}
+        self._parsed: dict[tuple[str, str], Any] = {}
 
     def loc(self, *keys: Any) -> Location:
         return Location(self.file, line_of(self.doc, keys))
@@ -345,7 +346,10 @@ class _Builder:
     def element_expr(self, text: str | float, context: dict[str, str], *keys: Any) -> Any:
         """An element's equation, parsed and rewritten for its element."""
         where = f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
-        return self.expander.equation(parse(str(text) if not isinstance(text, str) else text, where), context, where)
+        source = text if isinstance(text, str) else repr(float(text))
+        if (source, where) not in self._parsed:  # an apply-to-all equation: parsed once for all its elements
+            self._parsed[(source, where)] = parse(source, where)
+        return self.expander.equation(self._parsed[(source, where)], context, where)
 
     def _element_outcomes(self, array: str) -> list[str]:
         return [element_name(array, key) for key in element_keys(self.arrays[array].dims, self.dimensions)]
