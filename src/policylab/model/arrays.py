@@ -8,18 +8,21 @@ rules for every format:
 - ``x`` (arrayed over dimensions the equation also ranges over) is the current element;
 - ``x[Dim]`` takes the current element of ``Dim``; a subrange of ``Dim``, a dimension that
   maps onto it (``Dimension.mapping``) or one of the same size (by position) translates it;
-- ``x[elem]`` and ``x[2]`` (1-based) name an element; ``x[*]``, or ``x[Dim]`` outside an
-  equation over ``Dim``, ranges over the dimension and is only allowed inside an array
-  function;
+- ``x[Other]``, where ``Other`` maps onto a dimension of the equation (or one maps onto it), takes
+  the element the mapping pairs with the current one;
+- ``x[elem]`` and ``x[2]`` (1-based) name an element; ``x[*]``, ``x[Dim!]`` (Vensim's marker:
+  ``Dim`` may be a subrange of the array's dimension), or ``x[Dim]`` outside an equation over
+  ``Dim``, ranges over the dimension and is only allowed inside an array function;
 - ``SUM``, ``MEAN``, ``MIN``/``MAX`` (one argument), ``PROD``, ``SIZE`` and ``STDDEV``
   (population standard deviation, as Stella computes it) over such a range reduce it;
-- a dimension's name used as a value is the current element's 1-based position.
+- a dimension's name used as a value is the current element's 1-based position (in the order
+  ``Expander.numbering`` gives for it, else its own).
 """
 
 from __future__ import annotations
 
 from collections.abc import Container
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import product
 
 from policylab.errors import ModelFileError
@@ -48,6 +51,9 @@ class Expander:
     """Each arrayed variable's dimensions."""
     scalars: frozenset[str] = frozenset()
     """Names of scalar variables (a dimension name that is also a variable means the variable)."""
+    numbering: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Dimension -> the element order its name counts positions in when used as a value (Vensim numbers an
+    element by its place in the first range of its family, so ``sub = dim`` compares the same element)."""
 
     def equation(self, expr: Expr, context: Context, where: str) -> Expr:
         """``expr`` for the element ``context`` of its variable, with scalar references only."""
@@ -85,7 +91,8 @@ class Expander:
                 if name not in context:
                     raise ModelFileError(f"{where}: the dimension {self._shown(name)} is used as a value outside an "
                                          "equation over it")
-                return Num(float(self.dimensions[name].elements.index(context[name]) + 1))
+                order = self.numbering.get(name, self.dimensions[name].elements)
+                return Num(float(order.index(context[name]) + 1))
             return Name(name)
         key = [self._current(dim, context, where, name) for dim in dims]
         if any(element is None for element in key):
@@ -128,10 +135,13 @@ class Expander:
         spec = self.dimensions[dim]
         if index == "*":
             return context.get(f"*{dim}")
+        if index.endswith("!"):
+            over = self._ranged(index, where, name)
+            element = context.get(f"*{over}")
+            return None if element is None else self._translate(over, element, dim, where, name)
         if index in self.dimensions and index not in spec.elements:
-            if index not in context:
-                return None
-            return self._translate(index, context[index], dim, where, name)
+            element = self.bound(index, context)
+            return None if element is None else self._translate(index, element, dim, where, name)
         element = index.rpartition(".")[2] if index.rpartition(".")[0] == dim else index
         if element in spec.elements:
             return element
@@ -144,6 +154,29 @@ class Expander:
         raise ModelFileError(f"{where}: {name}[...] uses {index!r}, which is not an element of {self._shown(dim)} "
                              f"({', '.join(spec.displays or spec.elements)}) nor a position from 1 to "
                              f"{len(spec.elements)}")
+
+    def bound(self, dim: str, context: Context) -> str | None:
+        """The element of ``dim`` the context fixes: its own, or through a mapping between ``dim`` and a dimension
+        of the context (None: it ranges)."""
+        if dim in context:
+            return context[dim]
+        spec = self.dimensions[dim]
+        for outer, element in context.items():
+            if outer.startswith("*") or outer not in self.dimensions:
+                continue
+            if outer in spec.mapping and element in spec.mapping[outer]:
+                return spec.elements[spec.mapping[outer].index(element)]
+            other = self.dimensions[outer]
+            if dim in other.mapping:
+                return other.mapping[dim][other.elements.index(element)]
+        return None
+
+    def _ranged(self, index: str, where: str, name: str) -> str:
+        over = index[:-1]
+        if over not in self.dimensions:
+            raise ModelFileError(f"{where}: {name}[{index}]: {over!r} is not a dimension; '!' marks a dimension "
+                                 "to range over")
+        return over
 
     def _translate(self, source: str, element: str, target: str, where: str, name: str) -> str:
         """The element of ``target`` that ``element`` of dimension ``source`` stands for."""
@@ -193,8 +226,10 @@ class Expander:
                     for index, dim in zip(idx, self.arrays[n], strict=True):
                         if index == "*" and f"*{dim}" not in context:
                             add(f"*{dim}")
-                        elif (index in self.dimensions and index not in context
-                              and index not in self.dimensions[dim].elements):
+                        elif index.endswith("!") and index[:-1] in self.dimensions and f"*{index[:-1]}" not in context:
+                            add(f"*{index[:-1]}")
+                        elif (index in self.dimensions and index not in self.dimensions[dim].elements
+                              and self.bound(index, context) is None):
                             add(index)
                 case Call(func=f, args=args) if f in ARRAY_FUNCTIONS and len(args) == 1:
                     return  # a nested reduction ranges on its own
@@ -211,6 +246,11 @@ class Expander:
                    and (spec.parent == outer or self.dimensions[outer].parent == dim) for outer in context)
 
     def _reduce(self, func: str, arg: Expr, context: Context, where: str) -> Expr:
+        return combine(func, self.items(arg, context, where))
+
+    def items(self, arg: Expr, context: Context, where: str) -> list[Expr]:
+        """``arg`` rewritten once for each combination of the elements it ranges over (an array function's
+        operands, in row-major order of the ranges as they first appear)."""
         free = self._free_dims(arg, context)
         ranges = [self.dimensions[d.lstrip("*")].elements for d in free]
         items: list[Expr] = []
@@ -223,7 +263,7 @@ class Expander:
                 items.append(self.expand(arg, inner, where))
             except _Free as free_error:
                 raise ModelFileError(f"{where}: cannot range over {free_error.name} here") from None
-        return combine(func, items)
+        return items
 
 
 def reference(text: str) -> str:

@@ -28,6 +28,8 @@ MAX_DEPTH = 250
 NA_VALUE = -1.298074214633707e33
 """Vensim's :NA: (the number it prints for "not available")."""
 
+_Lhs = tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]
+"""A left side: the name as written, its subscripts, its :EXCEPT: lists."""
 DefinitionKind = Literal["assign", "value_list", "unchangeable", "lookup", "lookup_call", "data", "keyword", "subscript_range", "bare"]
 
 
@@ -54,9 +56,17 @@ class Definition:
     name: str
     display: str
     subscripts: tuple[str, ...] = ()
+    """The left side's subscripts (canonical; a dimension, a subrange or an element each)."""
     expr: Expr | None = None
     table: Table | None = None
     keyword: str = ""
+    """For a data or keyword definition the keyword; for a subscript range ``:`` or ``<->``."""
+    excepts: tuple[tuple[str, ...], ...] = ()
+    """``:EXCEPT: [a, b], [c, d]``: the elements the definition leaves out."""
+    values: tuple[Expr, ...] = ()
+    """A list of values (``1, 2; 3, 4``, ``TABBED ARRAY(1 2 3)``), row by row."""
+    rest: str = ""
+    """A subscript range's right side as written (``a, b, (c1-c3) -> Other``)."""
 
 
 def display_name(token: str) -> str:
@@ -110,16 +120,19 @@ class _ToDefinition(Transformer_NonRecursive):
         return tuple(item for item in items if isinstance(item, str) and not isinstance(item, Token))
 
     def index(self, items: list) -> str:
-        return display_name(items[0])
+        return name_key(items[0]) + ("!" if len(items) > 1 else "")
+
+    def excepted(self, items: list) -> tuple[tuple[str, ...], ...]:
+        return tuple(item for item in items if isinstance(item, tuple))
+
+    def tabbed(self, items: list) -> tuple[Num, ...]:
+        return tuple(Num(item) for item in items if isinstance(item, float))
 
     def call(self, items: list) -> Call:
         return Call(name_key(items[0]), tuple(items[1:]))
 
     def subscripted_call(self, items: list) -> Call:
         return Call(name_key(items[0]), (Subscript(name_key(items[0]), items[1]), *items[2:]))
-
-    def tabbed_array(self, _items: list) -> Call:
-        return Call("tabbed_array", ())
 
     @v_args(inline=True)
     def with_lookup(self, _token: Token, arg: Expr, table: Table) -> Call:
@@ -185,30 +198,32 @@ class _ToDefinition(Transformer_NonRecursive):
 
     # -- definitions
     @v_args(inline=True)
-    def lhs(self, name: str, subscripts: tuple[str, ...] = ()) -> tuple[str, tuple[str, ...]]:
-        return (name, subscripts)
+    def lhs(self, name: str, subscripts: tuple[str, ...] = (), excepts: tuple[tuple[str, ...], ...] = ()) -> _Lhs:
+        return (name, subscripts, excepts)
 
-    def _definition(self, kind: DefinitionKind, lhs: tuple[str, tuple[str, ...]], **fields: object) -> Definition:
-        name, subscripts = lhs
-        return Definition(kind, name_key(name), display_name(name), subscripts, **fields)  # type: ignore[arg-type]
+    def _definition(self, kind: DefinitionKind, lhs: _Lhs, **fields: object) -> Definition:
+        name, subscripts, excepts = lhs
+        return Definition(kind, name_key(name), display_name(name), subscripts,  # type: ignore[arg-type]
+                          excepts=excepts, **fields)
 
     @v_args(inline=True)
-    def assign(self, lhs: tuple[str, tuple[str, ...]], expr: Expr) -> Definition:
+    def assign(self, lhs: _Lhs, expr: Expr) -> Definition:
         return self._definition("assign", lhs, expr=expr)
 
     def value_list(self, items: list) -> Definition:
-        return self._definition("value_list", items[0])
+        values = items[1] if len(items) == 2 and isinstance(items[1], tuple) else tuple(items[1:])
+        return self._definition("value_list", items[0], values=values)
 
     @v_args(inline=True)
-    def unchangeable(self, lhs: tuple[str, tuple[str, ...]], expr: Expr) -> Definition:
+    def unchangeable(self, lhs: _Lhs, expr: Expr) -> Definition:
         return self._definition("unchangeable", lhs, expr=expr)
 
     @v_args(inline=True)
-    def lookup_def(self, lhs: tuple[str, tuple[str, ...]], table: Table) -> Definition:
+    def lookup_def(self, lhs: _Lhs, table: Table) -> Definition:
         return self._definition("lookup", lhs, table=table)
 
     @v_args(inline=True)
-    def lookup_from_call(self, lhs: tuple[str, tuple[str, ...]], call: Call) -> Definition:
+    def lookup_from_call(self, lhs: _Lhs, call: Call) -> Definition:
         return self._definition("lookup_call", lhs, expr=call)
 
     def data_def(self, items: list) -> Definition:
@@ -218,10 +233,11 @@ class _ToDefinition(Transformer_NonRecursive):
         return self._definition("keyword", items[0], keyword=" ".join(str(items[1]).split()).upper())
 
     def subscript_def(self, items: list) -> Definition:
-        return self._definition("subscript_range", items[0])
+        rest = str(items[2]) if len(items) > 2 else ""
+        return self._definition("subscript_range", items[0], keyword=str(items[1]), rest=rest)
 
     @v_args(inline=True)
-    def bare(self, lhs: tuple[str, tuple[str, ...]]) -> Definition:
+    def bare(self, lhs: _Lhs) -> Definition:
         return self._definition("bare", lhs)
 
 

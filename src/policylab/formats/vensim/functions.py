@@ -38,7 +38,7 @@ from policylab.expr.builtins import BUILTINS
 from policylab.expr.names import canonical
 from policylab.formats.vensim.equations import Table, Text
 
-SUBSCRIPTS_LATER = "subscripts are not supported yet (issue 18)"
+NOT_SUPPORTED = "is not supported yet (docs/vensim.md lists the array functions PolicyLab reads)"
 
 #: Vensim functions with the registry row of the same meaning and argument order (from its ``vensim`` column).
 SAME_MEANING: dict[str, str] = {canonical(row.vensim): row.name for row in BUILTINS.values() if row.vensim}
@@ -59,7 +59,7 @@ for _reordered in ("smooth_n", "delay_n", "if_then_else", "pulse_train", "delay_
 VENSIM_ARITY: dict[str, tuple[int, int]] = {
     "smooth": (2, 2), "smoothi": (3, 3), "smooth3": (2, 2), "smooth3i": (3, 3), "delay1": (2, 2), "delay1i": (3, 3),
     "delay3": (2, 2), "delay3i": (3, 3), "delay_fixed": (3, 3), "trend": (3, 3), "forecast": (3, 3),
-    "min": (2, 2), "max": (2, 2), "step": (2, 2), "ramp": (3, 3), "random_uniform": (3, 3),
+    "step": (2, 2), "ramp": (3, 3), "random_uniform": (3, 3),
 }
 
 #: Vensim constructs refused with a reason (canonical name -> what to say).
@@ -67,12 +67,8 @@ NOT_YET: dict[str, str] = {
     "active_initial": "ACTIVE INITIAL is only supported as the whole equation of a variable",
     "integ": "INTEG must be the whole equation of a level: Stock = INTEG(rate, initial value)",
     "a_function_of": "A FUNCTION OF is a placeholder Vensim writes for an unfinished equation; write the equation",
-    "tabbed_array": SUBSCRIPTS_LATER,
-    "vector_select": SUBSCRIPTS_LATER, "vector_elm_map": SUBSCRIPTS_LATER, "vector_sort_order": SUBSCRIPTS_LATER,
-    "vector_rank": SUBSCRIPTS_LATER, "vector_reorder": SUBSCRIPTS_LATER, "elmcount": SUBSCRIPTS_LATER,
-    "sum": SUBSCRIPTS_LATER, "prod": SUBSCRIPTS_LATER, "vmin": SUBSCRIPTS_LATER, "vmax": SUBSCRIPTS_LATER,
-    "allocate_by_priority": SUBSCRIPTS_LATER, "allocate_available": SUBSCRIPTS_LATER,
-    "invert_matrix": SUBSCRIPTS_LATER,
+    "allocate_by_priority": NOT_SUPPORTED, "allocate_available": NOT_SUPPORTED, "invert_matrix": NOT_SUPPORTED,
+    "vector_lookup": NOT_SUPPORTED,
 }
 _DATA_PREFIXES = ("get_xls", "get_direct", "get_data", "get_123", "get_vdf", "get_time_value")
 
@@ -101,8 +97,8 @@ class Translator:
                 return expr
             case Name(name=n):
                 return self.clock.get(n, expr)
-            case Subscript(name=n, indices=idx):
-                raise self.fail(f"{n}[{', '.join(idx)}]: {SUBSCRIPTS_LATER}")
+            case Subscript(name=n, indices=idx):  # the subscripts module rewrites every reference it can
+                raise self.fail(f"{n}[{', '.join(idx)}]: a subscripted reference where PolicyLab cannot resolve it")
             case UnaryOp() | BinOp() | Compare() | BoolOp() | Not():
                 return map_children(expr, self)
             case Call(func=f, args=args):
@@ -132,7 +128,7 @@ class Translator:
             return self.add_state(lambda me: IfThenElse(condition, value, Call("previous", (me, initial))))
         if func in NOT_YET:
             reason = NOT_YET[func]
-            raise self.fail(f"{func.replace('_', ' ').upper()}: {reason}" if reason == SUBSCRIPTS_LATER else reason)
+            raise self.fail(f"{func.replace('_', ' ').upper()} {reason}" if reason == NOT_SUPPORTED else reason)
         if func.startswith(_DATA_PREFIXES):
             raise self.fail(f"{func.replace('_', ' ').upper()}: reading data files (GET XLS/DIRECT/DATA…) is not "
                             "supported yet; put the values in the model as constants or lookups")

@@ -1,7 +1,9 @@
-"""Read a Vensim ``.mdl`` model (without subscripts) into the model IR.
+"""Read a Vensim ``.mdl`` model into the model IR.
 
 Steps: bytes -> text (UTF-8, else Latin-1) -> records (``records``) -> one parsed definition
-per record (``equations``, a lark grammar) -> macro calls expanded (``macros``) -> control variables to the clock, levels to
+per record (``equations``, a lark grammar) -> subscript ranges to dimensions and each
+subscripted definition to one scalar definition per element (``ranges``, ``subscripts``) ->
+macro calls expanded (``macros``) -> control variables to the clock, levels to
 stocks, lookups to graphical functions, everything else through the function table
 (``functions``) to auxiliaries and constants. A level's rate becomes its flows when it is a
 sum and difference of auxiliaries (those become flows), else one flow named
@@ -24,12 +26,14 @@ from policylab.expr.builtins import OPERATORS
 from policylab.expr.names import free_name
 from policylab.files import read_capped
 from policylab.formats.vensim.equations import Definition, Table, parse_definition
-from policylab.formats.vensim.functions import SUBSCRIPTS_LATER, Translator
+from policylab.formats.vensim.functions import Translator
 from policylab.formats.vensim.macros import Expander, parse_macros
 from policylab.formats.vensim.orders import ORDERED, StartValues, fixed_order, may_vary
 from policylab.formats.vensim.records import Macro, Record, decode, split_records
+from policylab.formats.vensim.subscripts import Subscripts
 from policylab.limits import FLAT_VARIABLES, VENSIM_BYTES
-from policylab.model.ir import AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec
+from policylab.model.ir import (AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec,
+                                element_name)
 
 
 class VensimReadWarning(UserWarning):
@@ -97,7 +101,13 @@ class _Builder:
         return f"{place}: {definition.display}" if definition is not None else place
 
     def build(self, digest: str) -> Model:
-        definitions = self._checked()
+        subscripts = Subscripts(self.file)
+        definitions = subscripts.expand(self._checked())
+        self.notes.extend(subscripts.notes)
+        if len(definitions) > FLAT_VARIABLES.value():
+            raise ModelFileError(f"{self.file}: the model has more than {FLAT_VARIABLES.value():,} variables once its "
+                                 "arrays are expanded; set POLICYLAB_LIMIT_FLAT_VARIABLES to raise the limit "
+                                 "(docs/security.md)")
         if self.macros:
             expander = Expander(self.file, parse_macros(self.macros, self.file), FLAT_VARIABLES.value())
             definitions = [(r, expander.definition(r, d)) for r, d in definitions]
@@ -160,8 +170,15 @@ class _Builder:
         self._apply_active_initial()
         self._fix_orders(time)
         name = Path(self.file).stem
+        arrays = {name: replace(array, kind=_kind(self.variables[self._first(name, subscripts)]))
+                  for name, array in subscripts.arrays.items()}
         return Model(name=name, time=time, variables=self.variables, path=self.file,
-                     extras={"sha256": digest, "format": "vensim"})
+                     extras={"sha256": digest, "format": "vensim"}, dimensions=subscripts.dimensions, arrays=arrays)
+
+    @staticmethod
+    def _first(name: str, subscripts: Subscripts) -> str:
+        dims = subscripts.arrays[name].dims
+        return element_name(name, tuple(subscripts.dimensions[d].elements[0] for d in dims))
 
     def _common(self, record: Record, definition: Definition) -> dict[str, object]:
         return {"name": definition.name, "units": _units(record.units), "doc": record.comment,
@@ -177,19 +194,17 @@ class _Builder:
             parsed.append((record, definition))
             where = self.where(record, definition)
             if definition.kind == "subscript_range":
-                raise ModelFileError(f"{where}: a subscript range definition; {SUBSCRIPTS_LATER}")
-            if definition.subscripts:
-                raise ModelFileError(f"{where}[{', '.join(definition.subscripts)}]: a subscripted equation; "
-                                     f"{SUBSCRIPTS_LATER}")
-            if definition.kind == "value_list":
-                raise ModelFileError(f"{where}: a list of values (an array constant); {SUBSCRIPTS_LATER}")
+                continue
+            if definition.kind == "value_list" and not definition.subscripts:
+                raise ModelFileError(f"{where}: a list of values needs subscripts on the left (name[Range] = 1, 2, "
+                                     "3); give a scalar one number")
             if definition.kind in ("data", "keyword", "bare"):
                 what = _KEYWORD_HELP.get(definition.keyword, f"a definition with {definition.keyword or 'no equation'}")
                 raise ModelFileError(f"{where}: {what} is not supported yet; give the variable an equation with '='")
             if definition.kind == "lookup_call":
                 raise ModelFileError(f"{where}: a lookup read from a data file (GET XLS/DIRECT LOOKUPS) is not "
                                      "supported yet; write the points in the model")
-            if definition.name in seen:
+            if definition.name in seen and not definition.subscripts:
                 raise ModelFileError(f"{where}: defined twice (first on line {seen[definition.name]}); keep one "
                                      "equation")
             seen[definition.name] = record.line
@@ -313,6 +328,11 @@ class _Builder:
             if isinstance(var, (Auxiliary, Flow)) and var.equation is not None:
                 stack.extend(names_in(var.equation))
         return found
+
+
+def _kind(var: AnyVariable) -> str:
+    """An array's kind, from its first element (as the XMILE reader names them)."""
+    return {Stock: "stock", Flow: "flow", Constant: "const", Lookup: "gf"}.get(type(var), "aux")
 
 
 def _terms(expr: Expr, sign: int) -> list[tuple[str, int]] | None:
