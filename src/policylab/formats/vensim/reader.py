@@ -204,7 +204,9 @@ class _Builder:
             if definition.kind == "lookup_call":
                 raise ModelFileError(f"{where}: a lookup read from a data file (GET XLS/DIRECT LOOKUPS) is not "
                                      "supported yet; write the points in the model")
-            if definition.name in seen and not definition.subscripts:
+            if definition.subscripts:
+                continue  # the subscripts module checks which elements each equation defines
+            if definition.name in seen:
                 raise ModelFileError(f"{where}: defined twice (first on line {seen[definition.name]}); keep one "
                                      "equation")
             seen[definition.name] = record.line

@@ -55,12 +55,13 @@ class Subscripts:
                 raise ModelFileError(f"{self.file}:{record.line}: {groups[name][0][1].display}: a variable named like "
                                      "the subscript range on line "
                                      f"{self.dimensions[name].where.line}; rename one of them")
-        dims = {name: self._dims(name, group) for name, group in groups.items() if group[0][1].subscripts}
-        for name, group in groups.items():
+        for group in groups.values():
             for record, definition in group:
-                if bool(definition.subscripts) != (name in dims):
+                if bool(definition.subscripts) != bool(group[0][1].subscripts):
                     raise ModelFileError(f"{self._where(record, definition)}: defined both with and without "
-                                         "subscripts; give every equation of a variable the same subscripts")
+                                         f"subscripts (also on line {group[0][0].line}); give every equation of a "
+                                         "variable the same subscripts")
+        dims = {name: self._dims(name, group) for name, group in groups.items() if group[0][1].subscripts}
         scalars = frozenset(name for name in groups if name not in dims)
         self.elements = _element_numbers(self.dimensions, set(groups))
         expander = Expander(self.dimensions, dims, scalars, numbering(self.dimensions))
