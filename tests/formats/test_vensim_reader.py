@@ -166,12 +166,19 @@ def test_quoted_names_may_hold_operators_and_separators() -> None:
     (":MACRO: m(a)\nk = a ~ ~ |\n:END OF MACRO:\nx = m(1) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: macro m: no equation named m"),
     ("a = 1 ~ ~ |\na = 2 ~ ~ |" + CONTROL, 2, r"m\.mdl:2: a: defined twice \(first on line 1\)"),
     ("a = MIN(1) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: a: MIN takes 2 arguments, got 1"),
-    ("t((2,0),(1,1)) ~ ~ |" + CONTROL, 1, r"m\.mdl:1: t: the lookup's x values \[2.0, 1.0\] do not increase"),
     ("a = 1 ~ ~ |\nb = 2 ~ ~", 2, r"m\.mdl:2: the last equation does not end with '\|'"),
 ])
 def test_bad_input_names_file_line_and_what_to_do(text: str, line: int, message: str) -> None:
     with pytest.raises(ModelFileError, match=message):
         read_vensim_bytes(text.encode(), "m.mdl")
+
+
+def test_lookup_points_out_of_order_are_sorted_by_x_with_a_warning() -> None:
+    text = "t((2,0),(1,10),(0,4)) ~ ~ |\ny = t(Time / 2) ~ ~ |" + CONTROL
+    with pytest.warns(VensimReadWarning, match=r"m\.mdl:1: t: the lookup's x values \[2.0, 1.0, 0.0\] do not increase"):
+        model = policylab.Model(read_vensim_bytes(text.encode(), "m.mdl"))
+    # the points (0,4), (1,10), (2,0) at x = 0, 0.5, 1, 1.5, 2
+    np.testing.assert_allclose(model.run()["y"].values[0], [4, 7, 10, 5, 0])
 
 
 def test_a_missing_or_dynamic_time_setting_is_a_clear_error() -> None:

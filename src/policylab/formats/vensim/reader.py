@@ -133,8 +133,8 @@ class _Builder:
             common = self._common(record, definition)
             if definition.kind == "lookup":
                 assert definition.table is not None
-                self._check_table(definition.table, self.where(record, definition))
-                self.variables[definition.name] = Lookup(**common, xs=definition.table.xs, ys=definition.table.ys)
+                table = self._ordered(definition.table, self.where(record, definition))
+                self.variables[definition.name] = Lookup(**common, xs=table.xs, ys=table.ys)
                 continue
             expr = definition.expr
             assert expr is not None
@@ -156,7 +156,7 @@ class _Builder:
             elif isinstance(expr, Call) and expr.func == "with_lookup":
                 table = expr.args[1]
                 assert isinstance(table, Table)
-                self._check_table(table, self.where(record, definition))
+                table = self._ordered(table, self.where(record, definition))
                 self.variables[definition.name] = Lookup(**common, xs=table.xs, ys=table.ys,
                                                          input=translator(expr.args[0]))
             else:
@@ -212,23 +212,28 @@ class _Builder:
             seen[definition.name] = record.line
         return parsed
 
-    def _check_table(self, table: Table, where: str) -> None:
+    def _ordered(self, table: Table, where: str) -> Table:
+        """The table checked, its points in order of x: Vensim sorts points written out of order (the suite's
+        subscripted_lookups case), so does the reader, with a warning."""
         if not table.xs:
             raise ModelFileError(f"{where}: the lookup has no points; give at least one (x, y) pair")
-        if any(b < a for a, b in zip(table.xs, table.xs[1:])):
-            raise ModelFileError(f"{where}: the lookup's x values {list(table.xs)} do not increase; list the points "
-                                 "in order of x")
         if not all(math.isfinite(v) for v in (*table.xs, *table.ys)):
             raise ModelFileError(f"{where}: the lookup holds a value that is not a finite number")
+        if all(a <= b for a, b in zip(table.xs, table.xs[1:])):
+            return table
+        self.notes.append(f"{where}: the lookup's x values {list(table.xs)} do not increase; its points are read in "
+                          "order of x, as Vensim does")
+        points = sorted(zip(table.xs, table.ys), key=lambda point: point[0])
+        return Table(tuple(x for x, _ in points), tuple(y for _, y in points))
 
     def _add_table(self, table: Table, extrapolation: str, owner: str, record: Record) -> str:
         where = f"{self.file}:{record.line}: {owner}"
-        self._check_table(table, where)
+        table = self._ordered(table, where)
         key = (repr(table), extrapolation)
         if key in self.derived:
             return self.derived[key]
         kind = {"clamp": "", "linear": "extrapolated_", "discrete": "stepped_"}[extrapolation]
-        name = free_name(f"{owner}_{kind}lookup", self.variables, self.tables, separator="_")
+        name = free_name(_derived(owner, f"_{kind}lookup"), self.variables, self.tables, separator="_")
         self.variables[name] = Lookup(name=name, display=name, xs=table.xs, ys=table.ys,
                                       extrapolation=extrapolation,  # type: ignore[arg-type]
                                       where=Location(self.file, record.line), sector=record.group)
@@ -236,7 +241,7 @@ class _Builder:
         return name
 
     def _add_state(self, build: Callable[[Name], Expr], owner: str, record: Record) -> Name:
-        name = free_name(f"{owner}_sample", self.variables, self.tables, separator="_")
+        name = free_name(_derived(owner, "_sample"), self.variables, self.tables, separator="_")
         self.variables[name] = Auxiliary(name=name, display=name, equation=build(Name(name)), sector=record.group,
                                          where=Location(self.file, record.line),
                                          doc=f"the last value SAMPLE IF TRUE took in {owner}")
@@ -260,7 +265,7 @@ class _Builder:
             inflows = tuple(n for n, sign in terms if sign > 0)
             outflows = tuple(n for n, sign in terms if sign < 0)
         else:
-            flow = free_name(f"{definition.name}_net_flow", self.variables, separator="_")
+            flow = free_name(_derived(definition.name, "_net_flow"), self.variables, separator="_")
             self.variables[flow] = Flow(name=flow, display=f"{definition.display} net flow",
                                         where=Location(self.file, record.line), equation=rate, sector=record.group,
                                         doc=f"the rate of {definition.display} as its INTEG equation writes it")
@@ -330,6 +335,13 @@ class _Builder:
             if isinstance(var, (Auxiliary, Flow)) and var.equation is not None:
                 stack.extend(names_in(var.equation))
         return found
+
+
+def _derived(owner: str, suffix: str) -> str:
+    """The name of a variable derived from ``owner``: ``x_net_flow``, for an element ``x_net_flow[a,b]`` (so it
+    reads as an element of a derived array, not as a name with brackets inside)."""
+    base, bracket, key = owner.partition("[")
+    return f"{base}{suffix}{bracket}{key}"
 
 
 def _kind(var: AnyVariable) -> str:

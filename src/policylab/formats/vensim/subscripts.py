@@ -40,6 +40,8 @@ class Subscripts:
     """What the reader decided that the author should hear (VensimReadWarning)."""
     elements: dict[str, float] = field(default_factory=dict)
     """Element names that are not variables -> the number they stand for as a value."""
+    _prepared: dict[int, Expr] = field(default_factory=dict)
+    """Each equation prepared once (``vectors.prepare``), by ``id`` of its definition, for all its elements."""
 
     def expand(self, parsed: list[tuple[Record, Definition]]) -> list[tuple[Record, Definition]]:
         """Every definition with scalar references only: subscripted ones once per element, ranges dropped."""
@@ -93,8 +95,11 @@ class Subscripts:
         if definition.expr is None or definition.kind not in ("assign", "unchangeable"):
             return definition
         where = f"{self.file}:{record.line}: {definition.display}"
-        expr = vectors.rewrite(prepare(definition.expr, self.dimensions, self.elements, where), context, where)
-        return replace(definition, expr=_lookup_calls(expr))
+        prepared = self._prepared.get(id(definition.expr))
+        if prepared is None:
+            prepared = self._prepared[id(definition.expr)] = prepare(definition.expr, self.dimensions, self.elements,
+                                                                    where)
+        return replace(definition, expr=_lookup_calls(vectors.rewrite(prepared, context, where)))
 
     # -- which equation defines each element -------------------------------------------------
     def _options(self, index: str, record: Record, definition: Definition) -> tuple[str, ...]:

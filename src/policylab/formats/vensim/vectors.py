@@ -165,7 +165,13 @@ def _if(condition: Expr, then: Expr, otherwise: Expr) -> Expr:
 
 def _unwrap(expr: Expr) -> Expr:
     """A sum or product of one item (a reduction over one element, or of a scalar) is that item."""
-    expr = map_children(expr, _unwrap)
+    if not any(isinstance(node, Call) and node.func in ("sum", "prod") for node in walk(expr)):
+        return expr
+    return _unwrap_all(expr)
+
+
+def _unwrap_all(expr: Expr) -> Expr:
+    expr = map_children(expr, _unwrap_all)
     if isinstance(expr, Call) and expr.func in ("sum", "prod") and len(expr.args) == 1:
         return expr.args[0]
     return expr
