@@ -181,6 +181,16 @@ def test_lookup_points_out_of_order_are_sorted_by_x_with_a_warning() -> None:
     np.testing.assert_allclose(model.run()["y"].values[0], [4, 7, 10, 5, 0])
 
 
+def test_reality_checks_are_left_out_of_the_simulation_with_a_warning() -> None:
+    text = ("x = 2 ~ ~ |\nzero x:TEST INPUT: x = 0 ~ ~ |\nholds:THE CONDITION: zero x :IMPLIES: x = 0 ~ ~ |"
+            + CONTROL)
+    with pytest.warns(VensimReadWarning, match=r"a reality check") as caught:
+        model = read_vensim_bytes(text.encode(), "m.mdl")
+    assert [str(w.message).split(" is left out")[0] for w in caught] == [
+        "m.mdl:2: zero x: a reality check (:TEST INPUT:)", "m.mdl:3: holds: a reality check (:THE CONDITION:)"]
+    assert set(model.variables) == {"x"}
+
+
 def test_a_missing_or_dynamic_time_setting_is_a_clear_error() -> None:
     with pytest.raises(ModelFileError, match=r"m\.mdl: the model does not define TIME STEP"):
         read_vensim_bytes(b"a = 1 ~ ~ |\nFINAL TIME = 1 ~ ~ |\nINITIAL TIME = 0 ~ ~ |", "m.mdl")

@@ -1,4 +1,4 @@
-"""Vensim ``.mdl`` models (without subscripts, for now) read into the model IR; see docs/vensim.md."""
+"""Vensim ``.mdl`` models read into the model IR, subscripts as its arrays; see docs/vensim.md."""
 
 from policylab.formats.vensim.reader import VensimReadWarning, read_vensim, read_vensim_bytes
 

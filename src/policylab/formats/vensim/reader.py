@@ -42,14 +42,13 @@ class VensimReadWarning(UserWarning):
 
 CONTROL = ("initial_time", "final_time", "time_step", "saveper")
 _UNIT_RANGE = re.compile(r"\s*\[[^\]]*\]\s*$")
+_REALITY_CHECKS = (":THE CONDITION:", ":TEST INPUT:")
 _KEYWORD_HELP = {
     ":=": "a data variable (values from a .vdf or data file)",
     ":INTERPOLATE:": "a data variable (:INTERPOLATE:)",
     ":RAW:": "a data variable (:RAW:)",
     ":HOLD BACKWARD:": "a data variable (:HOLD BACKWARD:)",
     ":LOOK FORWARD:": "a data variable (:LOOK FORWARD:)",
-    ":THE CONDITION:": "a reality-check constraint (:THE CONDITION:)",
-    ":TEST INPUT:": "a reality-check test input (:TEST INPUT:)",
 }
 
 
@@ -191,8 +190,13 @@ class _Builder:
         parsed: list[tuple[Record, Definition]] = []
         for record in self.records:
             definition = parse_definition(record.equation, f"{self.file}:{record.line}")
-            parsed.append((record, definition))
             where = self.where(record, definition)
+            if definition.kind == "keyword" and definition.keyword in _REALITY_CHECKS:
+                self.notes.append(f"{where}: a reality check ({definition.keyword}) is left out: Vensim evaluates it "
+                                  "only in a reality-check run, never in a simulation (`policylab validate` runs the "
+                                  "checks a YAML model declares)")
+                continue
+            parsed.append((record, definition))
             if definition.kind == "subscript_range":
                 continue
             if definition.kind == "value_list" and not definition.subscripts:
