@@ -232,6 +232,30 @@ sorted[Region] = VECTOR REORDER(v[Region], up[Region]) ~ ~ |
     assert _final(values, "sorted[north]", "sorted[south]", "sorted[east]") == [10, 20, 30]
 
 
+def test_invert_matrix_inverts_constant_and_changing_matrices() -> None:
+    values = _run("""
+Row: r1, r2 ~ ~ |
+Col: c1, c2 ~ ~ |
+Row3: (a1-a3) ~ ~ |
+Col3: (b1-b3) ~ ~ |
+m[Row, Col] = 4, 7; 2, 6; ~ ~ |
+inv[Row, Col] = INVERT MATRIX(m[Row, Col], 2) ~ ~ |
+moving[r1, c1] = Time + 1 ~ ~ |
+moving[r1, c2] = 0 ~ ~ |
+moving[r2, Col] = 0, 2 ~ ~ |
+inv moving[Row, Col] = INVERT MATRIX(moving[Row, Col], 2) ~ ~ |
+m3[Row3, Col3] = 2, 0, 0; 0, 4, 0; 1, 0, 1; ~ ~ |
+inv3[Row3, Col3] = INVERT MATRIX(m3[Row3, Col3], 3) ~ ~ |
+""")
+    # [[4, 7], [2, 6]]^-1 = [[6, -7], [-2, 4]] / 10
+    np.testing.assert_allclose(_final(values, "inv[r1,c1]", "inv[r1,c2]", "inv[r2,c1]", "inv[r2,c2]"),
+                               [0.6, -0.7, -0.2, 0.4])
+    np.testing.assert_allclose(values["inv_moving[r1,c1]"], [1, 1 / 2, 1 / 3, 1 / 4, 1 / 5])
+    np.testing.assert_allclose(_final(values, "inv_moving[r2,c2]", "inv_moving[r1,c2]"), [0.5, 0])
+    np.testing.assert_allclose(_final(values, "inv3[a1,b1]", "inv3[a2,b2]", "inv3[a3,b1]", "inv3[a3,b3]",
+                                      "inv3[a1,b3]"), [0.5, 0.25, -0.5, 1, 0], atol=1e-12)
+
+
 def test_a_model_with_arrays_is_constant_where_it_should_be() -> None:
     model = _model(REGION + "g[Region] = 1, 2, 3 ~ ~ |\nh[Region] = g[Region] * 2 ~ ~ |")
     assert isinstance(model.ir.variables["g[east]"], Constant)
@@ -265,6 +289,8 @@ def test_a_model_with_arrays_is_constant_where_it_should_be() -> None:
     (REGION + "a = 1 ~ ~ |\ny = a[north] ~ ~ |", r"m\.mdl:4: y: a\[north\] subscripts 'a', which is not an array"),
     (REGION + "Region: a, b ~ ~ |\nx = 1 ~ ~ |", r"m\.mdl:3: Region: the range is defined twice \(first on line 1\)"),
     (REGION + "x = 1, 2 ~ ~ |", r"m\.mdl:3: x: a list of values needs subscripts"),
+    ("Row: r1, r2 ~ ~ |\nCol: c1, c2, c3 ~ ~ |\nm[Row, Col] = 1 ~ ~ |\ni[Row, Col] = INVERT MATRIX(m[Row, Col], 2) ~ ~ |",
+     r"m\.mdl:4: i\[r1,c1\]: INVERT MATRIX needs a square matrix"),
     (REGION + "x[Region] = 1 ~ ~ |\ny[Region] = ALLOCATE BY PRIORITY(x[Region], x[Region], 3, 1, 5) ~ ~ |",
      r"m\.mdl:4: y\[north\]: ALLOCATE BY PRIORITY is not supported yet"),
 ])

@@ -18,6 +18,9 @@ equation (all in Vensim's spelling, mapped onto the registry by ``functions`` af
   the 0-based position of the element that sorts there (ascending when direction > 0, else
   descending; equal values keep their order); ``VECTOR RANK`` the 1-based rank of each
   element; ``VECTOR REORDER(x, order)`` the element each position of ``order`` names.
+- ``INVERT MATRIX(m[…, Row, Column], n)``: the inverse of the square matrix over the last two
+  dimensions, each element its cofactor over the determinant (so it follows a matrix that
+  changes during the run; up to 5 × 5).
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from policylab.model.arrays import Expander, combine
 from policylab.model.ir import Dimension, element_keys, element_name
 
 VECTOR_FUNCTIONS = frozenset({"vector_select", "vector_elm_map", "vector_sort_order", "vector_rank",
-                              "vector_reorder"})
+                              "vector_reorder", "invert_matrix"})
+MAX_INVERTED = 5
+"""Rows of a matrix INVERT MATRIX takes: its cofactors are written out, n! terms each."""
 MAX_SORTED = 500
 """Elements a sort may range over: its expression grows with the square of their number."""
 _REDUCTIONS = {"sum": "sum", "prod": "prod", "vmin": "min", "vmax": "max"}
@@ -81,7 +86,7 @@ class Vectors:
 
     def _vector(self, func: str, args: tuple[Expr, ...], context: dict[str, str], where: str) -> Expr:
         wanted = {"vector_select": 5, "vector_elm_map": 2, "vector_sort_order": 2, "vector_rank": 2,
-                  "vector_reorder": 2}[func]
+                  "vector_reorder": 2, "invert_matrix": 2}[func]
         shown = func.replace("_", " ").upper()
         if len(args) != wanted:
             raise ModelFileError(f"{where}: {shown} takes {wanted} arguments, got {len(args)}")
@@ -89,6 +94,8 @@ class Vectors:
             return self._select(args, context, where)
         if func == "vector_elm_map":
             return self._elm_map(args, context, where)
+        if func == "invert_matrix":
+            return self._inverse(args, context, where)
         values, position = self._along_last(args[0], context, where, shown)
         if func == "vector_reorder":
             return _pick(self.rewrite(args[1], context, where), values)
@@ -142,6 +149,32 @@ class Vectors:
         offset = self.rewrite(args[1], context, where)
         return _pick(BinOp("+", offset, Num(float(at))), [Name(n) for n in flat])
 
+    def _inverse(self, args: tuple[Expr, ...], context: dict[str, str], where: str) -> Expr:
+        matrix = args[0]
+        if not isinstance(matrix, Subscript) or matrix.name not in self.arrays or len(self.arrays[matrix.name]) < 2:
+            raise ModelFileError(f"{where}: INVERT MATRIX takes a matrix over two ranges, such as "
+                                 "INVERT MATRIX(m[Row, Column], 3)")
+        rows, columns = self.arrays[matrix.name][-2:]
+        at = [self.expander.element_of(i, d, context, where, matrix.name) for i, d in zip(matrix.indices[-2:],
+                                                                                           (rows, columns))]
+        n = len(self.dimensions[rows].elements)
+        size = self.rewrite(args[1], context, where)
+        if None in at or n != len(self.dimensions[columns].elements) or not isinstance(size, Num) or size.value != n:
+            raise ModelFileError(f"{where}: INVERT MATRIX needs a square matrix whose last two subscripts are ranges "
+                                 f"of the equation, and its size as the second argument ({n})")
+        if n > MAX_INVERTED:
+            raise ModelFileError(f"{where}: INVERT MATRIX of a {n} × {n} matrix; PolicyLab inverts up to "
+                                 f"{MAX_INVERTED} × {MAX_INVERTED}")
+        cells = [_unwrap(c) for c in self.expander.items(
+            Subscript(matrix.name, (*matrix.indices[:-2], f"{rows}!", f"{columns}!")), context, where)]
+        grid = [cells[r * n:(r + 1) * n] for r in range(n)]
+        i = self.dimensions[rows].elements.index(at[0])  # type: ignore[arg-type]
+        j = self.dimensions[columns].elements.index(at[1])  # type: ignore[arg-type]
+        minor = [[grid[r][c] for c in range(n) if c != i] for r in range(n) if r != j]
+        cofactor = _determinant(minor) if minor else Num(1.0)
+        signed = cofactor if (i + j) % 2 == 0 else BinOp("-", Num(0.0), cofactor)
+        return BinOp("/", signed, _determinant(grid))
+
     def _along_last(self, vector: Expr, context: dict[str, str], where: str, shown: str) -> tuple[list[Expr], int]:
         """The elements of ``vector`` along its last dimension, and the position the equation's element is at."""
         if not isinstance(vector, Subscript) or vector.name not in self.arrays:
@@ -192,6 +225,18 @@ def _pick(index: Expr, options: list[Expr]) -> Expr:
 
     inside = BoolOp("and", Compare(">=", whole, Num(0.0)), Compare("<", whole, Num(float(len(options)))))
     return _if(inside, tree(0, len(options)), Num(NA_VALUE))
+
+
+def _determinant(grid: list[list[Expr]]) -> Expr:
+    """The determinant by expansion along the first row."""
+    if len(grid) == 1:
+        return grid[0][0]
+    terms: list[Expr] = []
+    for column, cell in enumerate(grid[0]):
+        minor = [[row[c] for c in range(len(row)) if c != column] for row in grid[1:]]
+        term = BinOp("*", cell, _determinant(minor))
+        terms.append(term if column % 2 == 0 else BinOp("-", Num(0.0), term))
+    return combine("sum", terms)
 
 
 def _ranks(values: list[Expr]) -> list[Expr]:
