@@ -226,8 +226,9 @@ class Expander:
                     for index, dim in zip(idx, self.arrays[n], strict=True):
                         if index == "*" and f"*{dim}" not in context:
                             add(f"*{dim}")
-                        elif index.endswith("!") and index[:-1] in self.dimensions and f"*{index[:-1]}" not in context:
-                            add(f"*{index[:-1]}")
+                        elif index.endswith("!") and index[:-1] in self.dimensions:
+                            if f"*{index[:-1]}" not in context:
+                                add(f"*{index[:-1]}")
                         elif (index in self.dimensions and index not in self.dimensions[dim].elements
                               and self.bound(index, context) is None):
                             add(index)
