@@ -191,6 +191,13 @@ def test_reality_checks_are_left_out_of_the_simulation_with_a_warning() -> None:
     assert set(model.variables) == {"x"}
 
 
+def test_get_time_value_of_the_model_time_is_time_plus_offset_and_clock_forms_are_refused() -> None:
+    model = _read("later = GET TIME VALUE(0, 2.5, 0) ~ ~ |" + CONTROL)
+    np.testing.assert_array_equal(model.run()["later"].values[0], [2.5, 3.5, 4.5, 5.5, 6.5])
+    with pytest.raises(ModelFileError, match=r"m\.mdl:1: now: GET TIME VALUE is supported as GET TIME VALUE\(0, "):
+        read_vensim_bytes(("now = GET TIME VALUE(2, 0, 1) ~ ~ |" + CONTROL).encode(), "m.mdl")
+
+
 def test_a_missing_or_dynamic_time_setting_is_a_clear_error() -> None:
     with pytest.raises(ModelFileError, match=r"m\.mdl: the model does not define TIME STEP"):
         read_vensim_bytes(b"a = 1 ~ ~ |\nFINAL TIME = 1 ~ ~ |\nINITIAL TIME = 0 ~ ~ |", "m.mdl")

@@ -19,6 +19,7 @@ spelling (``ABS``, ``DELAY FIXED``, ``IF THEN ELSE``…). The rest is here, each
 - ``LOOKUP EXTRAPOLATE`` is a copy of the table that extrapolates linearly; ``LOOKUP BACKWARD``
   a copy that holds each point's y until the next x (``discrete``); ``LOOKUP FORWARD``, the y
   of the next point at or above x, is ``LOOKUP BACKWARD`` of the table mirrored in x at -x;
+- ``GET TIME VALUE(0, offset, 0)`` is ``Time + offset`` (its other forms read the computer's clock);
 - ``TIME STEP`` is the clock's DT; ``INITIAL TIME``, ``FINAL TIME`` and ``SAVEPER`` are the
   numbers of the model's time settings.
 
@@ -70,7 +71,7 @@ NOT_YET: dict[str, str] = {
     "allocate_by_priority": NOT_SUPPORTED, "allocate_available": NOT_SUPPORTED,
     "vector_lookup": NOT_SUPPORTED,
 }
-_DATA_PREFIXES = ("get_xls", "get_direct", "get_data", "get_123", "get_vdf", "get_time_value")
+_DATA_PREFIXES = ("get_xls", "get_direct", "get_data", "get_123", "get_vdf")
 
 
 @dataclass
@@ -129,6 +130,8 @@ class Translator:
         if func in NOT_YET:
             reason = NOT_YET[func]
             raise self.fail(f"{func.replace('_', ' ').upper()} {reason}" if reason == NOT_SUPPORTED else reason)
+        if func == "get_time_value":
+            return self._time_value(raw)
         if func.startswith(_DATA_PREFIXES):
             raise self.fail(f"{func.replace('_', ' ').upper()}: reading data files (GET XLS/DIRECT/DATA…) is not "
                             "supported yet; put the values in the model as constants or lookups")
@@ -149,6 +152,16 @@ class Translator:
             return Call(row.name, args)
         raise self.fail(f"unknown function {func.replace('_', ' ').upper()}: neither a Vensim function PolicyLab "
                         "supports (docs/vensim.md) nor a lookup defined in the model")
+
+    def _time_value(self, raw: tuple[Expr, ...]) -> Expr:
+        """``GET TIME VALUE(0, offset, 0)`` is the model time plus ``offset``; the other forms read the computer's
+        clock or calendar measures, which a reproducible run does not."""
+        self._arity("get_time_value", raw, 3, 3)
+        relative, offset, measure = (self(a) for a in raw)
+        if relative != Num(0.0) or measure != Num(0.0):
+            raise self.fail("GET TIME VALUE is supported as GET TIME VALUE(0, offset, 0), the model time plus offset; "
+                            "the computer's clock and calendar measures would make runs irreproducible")
+        return BinOp("+", Name("time"), offset)
 
     def _lookup_variant(self, func: str, raw: tuple[Expr, ...]) -> Expr:
         self._arity(func, raw, 2, 2)
