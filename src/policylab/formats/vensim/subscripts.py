@@ -204,12 +204,13 @@ class Subscripts:
 
 
 def _element_numbers(dimensions: dict[str, Dimension], variables: set[str]) -> dict[str, float]:
-    """Each element's number as a value: its 1-based place in the first range (a root of its family) holding it."""
+    """Each element's number as a value: its 1-based place in the first range (a root of its family) holding it
+    (unless a variable, or Time, has its name)."""
     out: dict[str, float] = {}
     for dim in dimensions.values():
         if not dim.parent:
             for position, element in enumerate(dim.elements):
-                if element not in variables:
+                if element not in variables and element != "time":
                     out.setdefault(element, float(position + 1))
     return out
 
