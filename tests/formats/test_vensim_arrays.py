@@ -173,10 +173,13 @@ def test_smooths_and_delays_of_arrays_run_per_element() -> None:
     values = _run(REGION + """
 x[Region] = 1, 2, 4 ~ ~ |
 s[Region] = SMOOTHI(x[Region], 2, 0) ~ ~ |
+d[Region] = DELAY1I(x[Region], 1, 0) ~ ~ |
 """)
     # s(t+1) = s + (x - s) / 2 from 0: x * (1 - 0.5^t)
     np.testing.assert_allclose(values["s[north]"], [0, 0.5, 0.75, 0.875, 0.9375])
     np.testing.assert_allclose(values["s[east]"], [0, 2, 3, 3.5, 3.75])
+    # a first-order delay of 1 step from 0: the input one step later
+    np.testing.assert_allclose(values["d[south]"], [0, 2, 2, 2, 2])
 
 
 # -- functions over arrays ---------------------------------------------------------------------
