@@ -82,7 +82,7 @@ init[east] = 300 ~ ~ |
     assert model.ir.variables["p[south]"].inflows == ("f[south]",)
     assert isinstance(model.ir.variables["f[east]"], Flow)
     assert model.ir.arrays["p"].dims == ("region",) and model.ir.arrays["p"].kind == "stock"
-    assert model.ir.arrays["g"].kind == "const" and model.ir.elements_of("g") == ["g[north]", "g[south]", "g[east]"]
+    assert model.ir.arrays["g"].kind == "constant" and model.ir.elements_of("g") == ["g[north]", "g[south]", "g[east]"]
 
 
 def test_subrange_element_and_except_definitions_fill_one_array() -> None:
@@ -160,6 +160,7 @@ shape[north]( (0,0),(10,10)) ~ ~ |
 shape[south]( (0,0),(10,20)) ~ ~ |
 shape[east]( (0,0),(10,30)) ~ ~ |
 y[Region] = shape[Region](5) ~ ~ |
+z = shape[east](5) + shape[north](1) ~ ~ |
 g[Region] = 1, 2, 3 ~ ~ |
 w[Region] = WITH LOOKUP(g[Region], ((0,0),(5,50))) ~ ~ |
 """)
@@ -167,6 +168,7 @@ w[Region] = WITH LOOKUP(g[Region], ((0,0),(5,50))) ~ ~ |
     result = model.run()
     assert [float(result[f"y[{r}]"].values[0, -1]) for r in ("north", "south", "east")] == [5, 10, 15]
     assert [float(result[f"w[{r}]"].values[0, -1]) for r in ("north", "east")] == [10, 30]
+    assert float(result["z"].values[0, -1]) == 15 + 1
 
 
 def test_smooths_and_delays_of_arrays_run_per_element() -> None:

@@ -33,7 +33,7 @@ from policylab.formats.vensim.records import Macro, Record, decode, split_record
 from policylab.formats.vensim.subscripts import Subscripts
 from policylab.limits import FLAT_VARIABLES, VENSIM_BYTES
 from policylab.model.ir import (AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec,
-                                element_name)
+                                element_name, kind_of)
 
 
 class VensimReadWarning(UserWarning):
@@ -169,7 +169,7 @@ class _Builder:
         self._apply_active_initial()
         self._fix_orders(time)
         name = Path(self.file).stem
-        arrays = {name: replace(array, kind=_kind(self.variables[self._first(name, subscripts)]))
+        arrays = {name: replace(array, kind=kind_of(self.variables[self._first(name, subscripts)]))
                   for name, array in subscripts.arrays.items()}
         return Model(name=name, time=time, variables=self.variables, path=self.file,
                      extras={"sha256": digest, "format": "vensim"}, dimensions=subscripts.dimensions, arrays=arrays)
@@ -346,11 +346,6 @@ def _derived(owner: str, suffix: str) -> str:
     reads as an element of a derived array, not as a name with brackets inside)."""
     base, bracket, key = owner.partition("[")
     return f"{base}{suffix}{bracket}{key}"
-
-
-def _kind(var: AnyVariable) -> str:
-    """An array's kind, from its first element (as the XMILE reader names them)."""
-    return {Stock: "stock", Flow: "flow", Constant: "const", Lookup: "gf"}.get(type(var), "aux")
 
 
 def _terms(expr: Expr, sign: int) -> list[tuple[str, int]] | None:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from itertools import product
 
 from policylab.errors import Location, ModelFileError
-from policylab.expr.ast import Call, Expr, Name, Num, map_children
+from policylab.expr.ast import Expr, Num
 from policylab.expr.names import free_name
 from policylab.formats.vensim.equations import Definition
 from policylab.formats.vensim.ranges import numbering, read_ranges
 from policylab.formats.vensim.records import Record
-from policylab.formats.vensim.vectors import Vectors, prepare
+from policylab.formats.vensim.vectors import Vectors, lookup_calls, prepare
 from policylab.model.arrays import Expander
 from policylab.model.ir import Array, Dimension, element_keys, element_name
 
@@ -99,7 +99,7 @@ class Subscripts:
         if prepared is None:
             prepared = self._prepared[id(definition.expr)] = prepare(definition.expr, self.dimensions, self.elements,
                                                                     where)
-        return replace(definition, expr=_lookup_calls(vectors.rewrite(prepared, context, where)))
+        return replace(definition, expr=lookup_calls(vectors.rewrite(prepared, context, where)))
 
     # -- which equation defines each element -------------------------------------------------
     def _options(self, index: str, record: Record, definition: Definition) -> tuple[str, ...]:
@@ -213,13 +213,3 @@ def _element_numbers(dimensions: dict[str, Dimension], variables: set[str]) -> d
                 if element not in variables and element != "time":
                     out.setdefault(element, float(position + 1))
     return out
-
-
-def _lookup_calls(expr: Expr) -> Expr:
-    """``lookup[a](x)``: the call of the element lookup ``lookup[a]`` (its reference was rewritten as the first
-    argument)."""
-    expr = map_children(expr, _lookup_calls)
-    match expr:
-        case Call(func=f, args=(Name(name=n), *rest)) if n.startswith(f + "["):
-            return Call(n, tuple(rest))
-    return expr

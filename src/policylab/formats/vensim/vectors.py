@@ -42,6 +42,9 @@ MAX_INVERTED = 5
 MAX_SORTED = 500
 """Elements a sort may range over: its expression grows with the square of their number."""
 _REDUCTIONS = {"sum": "sum", "prod": "prod", "vmin": "min", "vmax": "max"}
+SUBSCRIPTED_CALL = "lookup[]"
+"""Marks ``table[a](x)`` (a call of one element's lookup; no Vensim name holds brackets) until its reference is
+rewritten; ``lookup_calls`` then makes it a call of that element."""
 
 
 def prepare(expr: Expr, dimensions: dict[str, Dimension], elements: dict[str, float], where: str) -> Expr:
@@ -57,6 +60,8 @@ def prepare(expr: Expr, dimensions: dict[str, Dimension], elements: dict[str, fl
     expr = map_children(expr, lambda child: prepare(child, dimensions, elements, where))
     if not isinstance(expr, Call):
         return expr
+    if expr.args and isinstance(expr.args[0], Subscript) and expr.args[0].name == expr.func:
+        return Call(SUBSCRIPTED_CALL, expr.args)
     if expr.func in _REDUCTIONS:
         if len(expr.args) != 1:
             raise ModelFileError(f"{where}: {expr.func.upper()} takes one argument ranging over a subscript range, "
@@ -190,6 +195,15 @@ class Vectors:
             raise ModelFileError(f"{where}: {shown} sorts along one range of at most {MAX_SORTED} elements; fix the "
                                  "other subscripts to elements or ranges of the equation")
         return values, self.dimensions[last].elements.index(element)
+
+
+def lookup_calls(expr: Expr) -> Expr:
+    """``table[a](x)`` as the call of the element lookup ``table[a]`` (its reference rewritten by now)."""
+    expr = map_children(expr, lookup_calls)
+    match expr:
+        case Call(func=f, args=(Name(name=n), *rest)) if f == SUBSCRIPTED_CALL:
+            return Call(n, tuple(rest))
+    return expr
 
 
 def _if(condition: Expr, then: Expr, otherwise: Expr) -> Expr:
