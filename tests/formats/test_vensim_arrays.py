@@ -62,6 +62,8 @@ x = 1 ~ ~ |
     assert dims["src"].mapping == {"dst": ("d1", "d2")}
     assert dims["rev"].mapping == {"dst": ("d2", "d1"), "src": ("s1", "s2")}
     assert dims["region"].displays == ("north", "south", "east") and dims["region"].display == "Region"
+    order = list(dims)  # a mapping's targets come before it (writers declare a dimension before its use)
+    assert order.index("dst") < order.index("src") < order.index("rev")
 
 
 # -- subscripted equations ---------------------------------------------------------------------

@@ -58,7 +58,27 @@ def read_ranges(ranges: list[tuple[Record, Definition]], file: str) -> dict[str,
     for name, dim in plain.items():
         mapping = _mapping(parsed[name], dim, plain, file)
         out[name] = Dimension(name, dim.elements, dim.display, dim.displays, parents.get(name, ""), mapping, dim.where)
-    return out
+    return _parents_first(out)
+
+
+def _parents_first(dims: dict[str, Dimension]) -> dict[str, Dimension]:
+    """The dimensions in file order, except that a subrange's parent and a mapping's targets come before it (as
+    writers that declare each dimension before its use need; ranges mapped onto each other keep file order)."""
+    ordered: dict[str, Dimension] = {}
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered or name in visiting:
+            return
+        visiting.add(name)
+        for before in (dims[name].parent, *dims[name].mapping):
+            if before:
+                visit(before)
+        ordered[name] = dims[name]
+
+    for name in dims:
+        visit(name)
+    return ordered
 
 
 def numbering(dimensions: dict[str, Dimension]) -> dict[str, tuple[str, ...]]:
