@@ -266,7 +266,8 @@ inv3[Row3, Col3] = INVERT MATRIX(m3[Row3, Col3], 3) ~ ~ |
 def test_a_model_with_arrays_is_constant_where_it_should_be() -> None:
     model = _model(REGION + "g[Region] = 1, 2, 3 ~ ~ |\nh[Region] = g[Region] * 2 ~ ~ |")
     assert isinstance(model.ir.variables["g[east]"], Constant)
-    assert model.ir.arrays["h"].equation_text == "h[Region] = g[Region] * 2"
+    assert model.ir.arrays["h"].equation_text == "g[Region] * 2"
+    assert model.ir.arrays["g"].equation_text == "1, 2, 3"
 
 
 # -- bad input ---------------------------------------------------------------------------------

@@ -83,8 +83,10 @@ class Subscripts:
                     element = replace(element, kind="assign", expr=value)
                 out.append((record, self._rewrite(record, element, context, vectors)))
             record, definition = group[0]
+            whole = len(group) == 1 and definition.kind in ("assign", "unchangeable", "value_list")
+            text = " ".join(record.equation.split("=", 1)[1].split()).lstrip("=").strip() if whole else ""
             self.arrays[name] = Array(name, dims[name], definition.display, where=Location(self.file, record.line),
-                                      equation_text=" ".join(record.equation.split()) if len(group) == 1 else "")
+                                      equation_text=text)
         return out
 
     def _where(self, record: Record, definition: Definition) -> str:
