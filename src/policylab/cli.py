@@ -414,6 +414,36 @@ def conformance(
 
 
 @app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="The model to convert: .yaml, .xmile/.stmx/.itmx or .mdl.")],
+    target: Annotated[Path, typer.Argument(help="Where to write it: .yaml or .xmile (the format from the suffix).")],
+) -> None:
+    """Convert a model between formats (.mdl, .xmile, .yaml -> .yaml, .xmile), keeping structure, units, docs and arrays."""
+    from policylab.formats import XMILE_SUFFIXES, YAML_SUFFIXES, VENSIM_SUFFIXES, read_model
+
+    with _errors():
+        suffix = target.suffix.lower()
+        if suffix in VENSIM_SUFFIXES:
+            raise UsageError(f"{target}: PolicyLab reads Vensim .mdl files but does not write them; convert to .yaml "
+                             "or .xmile")
+        if suffix not in YAML_SUFFIXES + XMILE_SUFFIXES:
+            raise UsageError(f"{target}: give a .yaml or .xmile file to write (the suffix chooses the format)")
+        model = read_model(source)
+        if suffix in YAML_SUFFIXES:
+            from policylab.formats.yaml_writer import NotWritable, save_yaml
+
+            try:
+                save_yaml(model, target)
+            except NotWritable as problem:
+                raise UsageError(f"{source}: cannot be written as YAML: {problem}") from None
+        else:
+            from policylab.formats.xmile.writer import save_xmile
+
+            save_xmile(model, target)
+    err.print(f"wrote {target}", markup=False, highlight=False)
+
+
+@app.command()
 def diagram(
     model: Annotated[Optional[Path], typer.Argument(help="Model file; default: the flagship.")] = None,
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the diagram (default: standard output).")] = None,

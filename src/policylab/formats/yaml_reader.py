@@ -427,7 +427,8 @@ class _Builder:
                 if any(b < a for a, b in zip(xs, xs[1:])):
                     raise self.fail("lookup x values must be in increasing order", *keys, "points")
                 return Lookup(**self.common("lookups", raw, lk), xs=xs, ys=tuple(float(p[1]) for p in points),
-                              extrapolation=lk.extrapolation)
+                              extrapolation=lk.extrapolation,
+                              input=None if lk.input is None else self.element_expr(lk.input, _context, *keys, "input"))
             return build
 
         def stock(raw: str, st: schema.StockModel) -> Callable[..., AnyVariable]:

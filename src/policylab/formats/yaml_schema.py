@@ -203,6 +203,7 @@ def _require(model: _Arrayed, key: str) -> None:
 class LookupModel(_Arrayed):
     points: list[tuple[float, float]] | None = Field(default=None, min_length=1)
     extrapolation: Extrapolation = "clamp"
+    input: str | float | None = None  # the table applied to this equation is also the variable's value
 
     @model_validator(mode="after")
     def _has_points(self) -> LookupModel:

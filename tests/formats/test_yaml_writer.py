@@ -1,0 +1,78 @@
+"""The YAML writer and `policylab convert`: a model read from any format, written as YAML, reads back to the same results."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import policylab as pl
+from policylab.cli import app
+from policylab.formats import read_model
+from policylab.formats.yaml_reader import read_yaml_text
+from policylab.formats.yaml_writer import text, write_yaml
+from policylab.expr.parser import parse
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "conformance"
+BUNDLED = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "models").glob("*/model.yaml"))
+XMILE = sorted(str(p.relative_to(SHARED / "xmile")) for p in (SHARED / "xmile").glob("*/*.xmile")) if SHARED.exists() else []
+VENSIM = ["subscript_2d_arrays/test_subscript_2d_arrays.mdl", "subscript_subranges/test_subscript_subrange.mdl",
+          "delay_fixed/test_delay_fixed.mdl", "lookups_with_expr/test_lookups_with_expr.mdl"]
+
+
+def _same_results(original: pl.Model, copy: pl.Model) -> None:
+    for scenario in [None, *original.scenarios[:2]]:
+        a = original.run(scenario=scenario, deterministic=True)
+        b = copy.run(scenario=scenario, deterministic=True)
+        for name in a.data_vars:
+            np.testing.assert_allclose(b[name].values, a[name].values, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def _round_trip(path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ir = read_model(path)
+        copy = pl.Model(read_yaml_text(write_yaml(ir), "copy.yaml"))
+        _same_results(pl.Model(ir), copy)
+    assert set(copy.ir.arrays) == set(ir.arrays)
+    assert set(copy.ir.outcomes) == set(ir.outcomes) and set(copy.ir.checks) == set(ir.checks)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_models_round_trip_through_yaml(name: str) -> None:
+    _round_trip(ROOT / name)
+
+
+@pytest.mark.parametrize("name", XMILE)
+def test_xmile_suite_models_round_trip_through_yaml(name: str) -> None:
+    _round_trip(SHARED / "xmile" / name)
+
+
+@pytest.mark.parametrize("name", [v for v in VENSIM if (SHARED / "vensim" / v).exists()])
+def test_vensim_models_with_subscripts_round_trip_through_yaml(name: str) -> None:
+    _round_trip(SHARED / "vensim" / name)
+
+
+def test_equations_are_written_from_their_trees_and_read_back_the_same() -> None:
+    for source in ('IF a > 1 AND NOT b THEN -3 ^ 2 ELSE "odd name" MOD 2', "SUM(x[*]) / x[north, 2]", "f(g(1e999))"):
+        expr = parse(source, "test")
+        assert parse(text(expr), "test") == expr
+
+
+def test_convert_writes_yaml_and_xmile_and_refuses_mdl(tmp_path: Path) -> None:
+    runner = CliRunner()
+    source = ROOT / "models" / "sir_regions" / "model.yaml"
+    done = runner.invoke(app, ["convert", str(source), str(tmp_path / "m.xmile")])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(app, ["convert", str(tmp_path / "m.xmile"), str(tmp_path / "m.yaml")])
+    assert done.exit_code == 0, done.output
+    _same_results(pl.load(source), pl.load(tmp_path / "m.yaml"))
+    assert pl.load(tmp_path / "m.yaml").ir.arrays["infected"].dims == ("region",)
+    done = runner.invoke(app, ["convert", str(source), str(tmp_path / "m.mdl")])
+    assert done.exit_code == 2 and "does not write them" in done.output
+    done = runner.invoke(app, ["convert", str(source), str(tmp_path / "m.txt")])
+    assert done.exit_code == 2 and "give a .yaml or .xmile file" in done.output
