@@ -102,3 +102,26 @@ def test_a_misspelt_scenario_gets_a_suggestion() -> None:
     model = policylab.load(Path(__file__).resolve().parents[1] / "models" / "sir" / "model.yaml")
     with pytest.raises(UsageError, match=r"choose one of: baseline, distancing\. Did you mean 'baseline'\?"):
         model.run("baselin", runs=2)
+
+
+SAMPLED = MODEL.replace("stocks:", """  j: {value: 2, range: [1, 3], judgement: true}
+levers:
+  push: {baseline: 0, range: [0, 1]}
+stocks:""").replace("'k * s'", "'k * s + push / j'")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_sampling_simulator_draws_the_judgements_once_and_gives_what_run_gives(backend: str) -> None:
+    m = Model(read_yaml_text(SAMPLED, "sampled.yaml"))
+    sim = m.simulator(parameters=["push", "k"], runs=4, seed=9, backend=backend, sample=None)  # None: sample, as run
+    assert set(sim.sampled) == {"k", "j"} and sim.engine == backend
+    for push, k in ((0.2, 0.3), (0.9, 0.3), (0.5, 0.8)):
+        expected = m.run(params={"push": push, "k": k}, runs=4, seed=9, backend=backend)
+        got = sim.run(push=push, k=k)
+        np.testing.assert_array_equal(got["s"], expected["s"].values)
+        assert sim.parameters(push=push, k=k)["k"] == k
+        np.testing.assert_array_equal(sim.parameters(push=push, k=k)["j"], expected["j"].values)
+    unsampled = m.simulator(parameters=["push"], runs=4, backend=backend)  # the default: no draws
+    assert unsampled.sampled == {}
+    np.testing.assert_array_equal(unsampled.run(push=0.5)["s"],
+                                  m.run(params={"push": 0.5}, runs=4, backend=backend, sample=False)["s"].values)

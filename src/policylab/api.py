@@ -199,14 +199,17 @@ class Model:
         deterministic: bool = False,
         backend: Backend = "auto",
         save_every: float | None = None,
+        sample: bool | None = False,
     ) -> Simulator:
         """A :class:`Simulator`: this model prepared for many runs that differ only in ``parameters``.
 
         For loops over single runs (calibration, optimisation, sliders): each ``Simulator.run``
-        gives what ``Model.run(scenario, params, runs, seed, variables, deterministic, sample=False)``
-        gives, as plain arrays, without re-checking the call or re-lowering the model.
+        gives what ``Model.run(scenario, params, runs, seed, variables, deterministic, sample=sample)``
+        gives, as plain arrays, without re-checking the call or re-lowering the model. With
+        ``sample`` (``None``: when ``runs > 1``, as ``run`` does) the judgement parameters are
+        drawn once, here, and every call runs with those draws (the dashboard's ensembles).
         """
-        return Simulator(self, parameters, scenario, runs, variables, seed, deterministic, backend, save_every)
+        return Simulator(self, parameters, scenario, runs, variables, seed, deterministic, backend, save_every, sample)
 
     def backend_for(
         self,
@@ -362,20 +365,23 @@ class Simulator:
     times. A constant left out keeps its scenario value; a lever must always be given. On the
     compiled backend the parameters live in registers of a tape lowered once (and shared with
     ``Model.run`` calls that set the same names), so a call costs little more than the run.
+    ``sampled`` holds the judgement parameters drawn once when sampling (else nothing);
+    ``engine`` is the engine that runs the calls (numpy where numba cannot express the model).
     """
 
     def __init__(self, model: Model, parameters: Sequence[str], scenario: str | None, runs: int,  # noqa: PLR0913
                  variables: Sequence[str] | None, seed: int, deterministic: bool, backend: Backend,
-                 save_every: float | None) -> None:
+                 save_every: float | None, sample: bool | None = False) -> None:
         if isinstance(parameters, str):
             raise UsageError(f"parameters must be a list of names, e.g. [{parameters!r}], not a string")
         self.model = model
         self.backend = resolve_backend(backend)
         self.spec = model.time_spec(save_every)
         self.save = model.save_list(variables)
-        call = model.prepare_call(scenario, None, runs, seed, 0, False)
+        call = model.prepare_call(scenario, None, runs, seed, 0, sample)
         inputs, self.streams = call.inputs, call.streams
         self.scenario, self.runs, self.deterministic = call.scenario, int(runs), bool(deterministic)
+        self.sampled: dict[str, float | np.ndarray] = dict(call.parameters)  # the draws of the judgement parameters
         self.names = [canonical(p) for p in parameters]
         self.defaults = {n: inputs.constants[n] for n in self.names if n in inputs.constants}
         self.inputs = dataclasses.replace(inputs, constants=dict(inputs.constants), levers=dict(inputs.levers))
@@ -386,19 +392,7 @@ class Simulator:
 
     def run(self, **values: ParamValue) -> dict[str, np.ndarray]:
         """One simulation with these parameter values: ``{variable: array (runs, saved times)}``."""
-        parameters: dict[str, float | np.ndarray] = {}
-        for raw, value in values.items():
-            name = self.spelling.get(raw) or canonical(raw)
-            if name not in self.names:
-                raise UsageError(f"{raw!r} is not one of this simulator's parameters {self.names}; "
-                                 "make a simulator with it: model.simulator(parameters=[...])")
-            parameters[name] = _as_param(raw, value, self.runs)
-        for name in self.names:
-            if name not in parameters:
-                if name not in self.defaults:
-                    raise UsageError(f"lever {name!r} needs a value in every Simulator.run call: "
-                                     f"run({name}=...), a level or one per run")
-                parameters[name] = self.defaults[name]
+        parameters = self.parameters(**values)
         base = self.inputs  # the scenario's, resolved once; apply_params changes only these two dicts
         inputs = apply_params(self.model.ir, dataclasses.replace(base, constants=dict(base.constants),
                                                                  levers=dict(base.levers)), parameters)
@@ -406,6 +400,30 @@ class Simulator:
         trajectory = self.model.runner(self.backend, call, self.deterministic).run(
             inputs, parameters, self.streams, self.spec, self.save)
         return {name: trajectory.data[name].T for name in self.save}
+
+    def parameters(self, **values: ParamValue) -> dict[str, float | np.ndarray]:
+        """What ``run(**values)`` runs with: the draws, then each of this simulator's names, given or its default."""
+        chosen: dict[str, float | np.ndarray] = {}
+        for raw, value in values.items():
+            name = self.spelling.get(raw) or canonical(raw)
+            if name not in self.names:
+                raise UsageError(f"{raw!r} is not one of this simulator's parameters {self.names}; "
+                                 "make a simulator with it: model.simulator(parameters=[...])")
+            chosen[name] = _as_param(raw, value, self.runs)
+        for name in self.names:
+            if name not in chosen:
+                if name not in self.defaults:
+                    raise UsageError(f"lever {name!r} needs a value in every Simulator.run call: "
+                                     f"run({name}=...), a level or one per run")
+                chosen[name] = self.defaults[name]
+        return {**self.sampled, **chosen}  # as Model.run: the draws, updated with what is set
+
+    @property
+    def engine(self) -> str:
+        """The engine that runs this simulator's calls: its backend, or numpy where numba cannot express the model."""
+        names = {**self.sampled, **dict.fromkeys(self.names, 0.0)}
+        call = Call(self.scenario, self.streams.run_indices, self.streams, self.inputs, names)
+        return self.model.runner(self.backend, call, self.deterministic, warn=False).backend
 
 
 _CACHED = 16  # plans kept per model (the oldest goes first)

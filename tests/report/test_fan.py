@@ -9,7 +9,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policylab.report.fan import BANDS, _rounded, fan
+from policylab.report.fan import BANDS, _rounded, fan, fans, thinned_index
 
 
 def _reference_rounding(values) -> list[float | None]:  # type: ignore[no-untyped-def]
@@ -46,3 +46,17 @@ def test_bands_equal_nanquantile_with_or_without_missing_runs(runs: int, times: 
         expected = np.nanquantile(values, [0.1, 0.5, 0.9], axis=0) if runs > 1 else np.repeat(values, 3, 0)
     for key, row in zip(BANDS, expected):
         assert bands[key] == _reference_rounding(row), key
+
+
+def test_the_fans_of_several_variables_at_once_are_each_variables_own_fan() -> None:
+    rng = np.random.default_rng(7)
+    values = {name: rng.lognormal(size=(25, 40)) * 10.0 ** k for k, name in enumerate(["a", "b", "c"])}
+    values["b"][3, 5:9] = np.nan  # holes in one variable only
+    ds = xr.Dataset({k: (("run", "time"), v) for k, v in values.items()}, coords={"time": np.arange(40.0)})
+    index = thinned_index(40, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        together = fans(values, ["c", "a", "b"], index)
+        for name in values:
+            assert together[name] == fan(ds, name, index)
+    assert list(together) == ["c", "a", "b"] and fans(values, []) == {}

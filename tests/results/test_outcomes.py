@@ -50,3 +50,23 @@ def test_an_outcome_on_a_variable_not_saved_or_a_window_with_no_time_is_a_clear_
     outside = dataclasses.replace(Outcome(name="o", variable="x", stat="mean"), start=50.0, end=60.0)
     with pytest.raises(UsageError, match="no saved time falls in its window"):
         outcome_array(ds, outside)
+
+
+def test_an_ensemble_of_plain_arrays_gives_the_datasets_outcomes_thresholds_and_table() -> None:
+    from policylab.model.ir import Constant, Model, Stock, TimeSpec
+    from policylab.results.outcomes import Ensemble
+    from policylab.results.tables import comparison_table, ensemble_table
+
+    ds = _dataset()
+    threshold = np.array([0.0, 0.5, -0.5, 1.0, 0.2])  # a judgement constant's per-run draws
+    ds = ds.assign_coords(level=("run", threshold))
+    arrays = Ensemble(ds["time"].values, {"x": ds["x"].transpose("run", "time").values}, {"level": threshold, "p": 0.3})
+    model = Model(name="m", time=TimeSpec(start=0, stop=6, dt=1, save_every=1), variables={
+        "x": Stock(name="x"), "level": Constant(name="level", value=0.1, judgement=True)})
+    rows = [Outcome(name="o", variable="x", stat=stat, threshold=t) for stat in ("mean", "final", "max")
+            for t in (None, 0.25, "level")]
+    for outcome in rows:
+        np.testing.assert_array_equal(arrays.values(outcome), outcome_array(ds, outcome))
+    assert ensemble_table(model, {"s": arrays}, rows) == comparison_table(model, {"s": ds}, rows)
+    assert Ensemble.of(ds).threshold(model, rows[2]).tolist() == threshold.tolist()
+    assert arrays.threshold(model, rows[1]) == 0.25

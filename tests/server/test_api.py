@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,3 +169,29 @@ def test_misspelt_names_in_requests_get_a_did_you_mean(client):
     assert lever.status_code == 422 and "Did you mean 'distancing'?" in lever.json()["detail"]
     model = client.get("/api/models/sri")
     assert model.status_code == 404 and "Did you mean 'sir'?" in model.json()["detail"]
+
+
+def test_slider_moves_answer_exactly_the_numbers_of_model_run_through_a_dataset(client):
+    """Moves are served from a prepared simulator's arrays (no Dataset): the same bands and table, to the bit."""
+    import math
+
+    import policylab
+    from policylab.report.fan import fan, key_variables, thinned_index
+    from policylab.results.outcomes import needed_variables
+    from policylab.results.tables import comparison_table, default_rows
+
+    model = policylab.load(Path(__file__).with_name("seeded") / "model.yaml")
+    variables = key_variables(model.ir)
+    for level in (0.2, 0.7, 0.35):  # one prepared simulator, moved
+        result = client.post("/api/models/seeded/run", json={"runs": 20, "params": {"maximum_pressure": level}}).json()
+        ds = model.run(params={"maximum_pressure": level}, runs=20, backend="auto",
+                       variables=list(dict.fromkeys(variables + needed_variables(model.ir))))
+        index = thinned_index(ds.sizes["time"])
+        assert result["backend"] == ds.attrs["backend"]
+        assert result["series"] == {v: fan(ds, v, index).bands for v in variables}
+        table = comparison_table(model.ir, {"historical": ds}, default_rows(model.ir, None))
+        for row, expected in zip(result["outcomes"], table):
+            for key, value in expected["values"]["historical"].items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    value = None
+                assert row["values"]["historical"][key] == value, (row["name"], key)

@@ -108,3 +108,29 @@ def test_a_reader_that_meets_a_brief_catalogue_write_waits_for_it_instead_of_a_5
         finally:
             release.join()
         assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.timeout(300)
+def test_a_damaged_run_asked_again_is_answered_without_reading_the_catalogue_until_its_files_change(
+        make_config, tmp_path, monkeypatch) -> None:
+    from policylab.explore import ExploreRequest, start
+    from policylab.scale import InProcess
+    from policylab.store import store as store_module
+
+    monkeypatch.setattr(store_module, "SETTLED", 0.0)  # vouch for files however recently written
+    store = Store(tmp_path / "store")
+    run_id = start(policylab.load(SIR), ExploreRequest(samples=20, backend="numpy"), store, InProcess(), chunk_size=10)
+    chunk = store.root / store.info(run_id).chunks["outcomes_file"][0]
+    chunk.write_bytes(chunk.read_bytes()[:100])
+    with running(make_config(tmp_path, warm_up=False)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        first = http.get(f"/api/runs/{run_id}")
+        assert first.status_code == 500 and "runs repair" in first.json()["detail"]
+        writer = duckdb.connect(str(store.catalogue_path))  # any catalogue read would now wait and answer 503
+        try:
+            assert http.get("/api/runs/20200101-000000-abcdef").status_code == 503
+            assert http.get(f"/api/runs/{run_id}").json() == first.json()  # kept: its files are as they were
+        finally:
+            writer.close()
+        store.repair(run_id)  # drops the damaged chunk: the files change, so the answer is read again
+        repaired = http.get(f"/api/runs/{run_id}")
+        assert repaired.status_code == 200 and repaired.json()["runs_done"] == 10

@@ -186,3 +186,19 @@ def test_readers_open_the_catalogue_read_only(model, store):
         assert store.info(run_id).complete  # a second read-only reader is fine
     finally:
         con.close()
+
+
+def test_a_runs_fingerprint_holds_while_its_files_stand_and_is_withheld_while_they_are_fresh(model, store, monkeypatch):
+    from policylab.store import store as store_module
+
+    run_id = start(model, REQUEST, store, InProcess(), chunk_size=40)
+    assert store.fingerprint(run_id) is None  # just written: a change in the same clock tick could go unseen
+    monkeypatch.setattr(store_module, "SETTLED", 0.0)
+    settled = store.fingerprint(run_id)
+    assert settled is not None and store.fingerprint(run_id) == settled
+    chunk = _catalogued_files(store, run_id)[0]
+    chunk.write_bytes(chunk.read_bytes()[:-1])  # truncated in place
+    assert store.fingerprint(run_id) not in (None, settled)
+    assert store.fingerprint("20200101-000000-abcdef") is not None  # a run that is not there has one too
+    with pytest.raises(RunNotFoundError):
+        store.fingerprint("../etc")

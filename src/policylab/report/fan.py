@@ -8,6 +8,7 @@ the central band (by default 10th–90th percentile) of the runs at every saved 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +16,8 @@ import xarray as xr
 
 from policylab.compile.desugar import is_hidden
 from policylab.model.ir import Event, Model, Stock
-from policylab.results.intervals import Interval
-from policylab.results.outcomes import needed_variables
+from policylab.results.intervals import Interval, sorted_quantiles
+from policylab.results.outcomes import Ensemble, needed_variables
 from policylab.simulate.results import dates_of, iso_dates
 
 BANDS = ("low", "median", "high")
@@ -55,12 +56,15 @@ def thinned_index(n_times: int, max_points: int = MAX_POINTS) -> np.ndarray:
 
 
 def x_axis(model: Model, ds: xr.Dataset, index: np.ndarray | None = None) -> list[str] | list[float]:
-    """The chart's x values: ISO dates for calendar models, else model times."""
-    times = ds["time"].values if index is None else ds["time"].values[index]
-    if "date" in ds.coords:
-        dates = ds["date"].values if index is None else ds["date"].values[index]
-        return iso_dates(dates)
-    return [float(t) for t in times]
+    """The chart's x values for a simulated Dataset: ISO dates for calendar models, else model times."""
+    return time_axis(model, ds["time"].values, index)
+
+
+def time_axis(model: Model, times: np.ndarray, index: np.ndarray | None = None) -> list[str] | list[float]:
+    """The chart's x values at saved ``times`` (or at ``index`` of them): ISO dates for calendar models, else times."""
+    shown = times if index is None else times[index]
+    dates = dates_of(model, shown)
+    return iso_dates(dates) if dates is not None else [float(t) for t in shown]
 
 
 def _rounded(values: np.ndarray, significant: int = SIGNIFICANT) -> list[float | None]:
@@ -99,44 +103,45 @@ def _rounded(values: np.ndarray, significant: int = SIGNIFICANT) -> list[float |
     return [value if keep else None for value, keep in zip(out.tolist(), finite.tolist())]
 
 
-def sorted_quantiles(ordered: np.ndarray, levels: list[float]) -> np.ndarray:
-    """``numpy.quantile(ordered, levels, axis=0)`` (linear method) for columns already sorted without NaN.
-
-    The same arithmetic as NumPy's (its virtual index, its two-sided interpolation), so the same
-    bits, without the partition NumPy would do again on data that is already in order.
-    """
-    n = ordered.shape[0]
-    rows = []
-    for q in levels:
-        virtual = (n - 1) * q  # NumPy's virtual index for the linear method
-        below = min(max(int(np.floor(virtual)), 0), n - 1)
-        above = min(below + 1, n - 1) if virtual >= 0 else 0
-        gamma = virtual - np.floor(virtual)
-        a, b = ordered[below], ordered[above]
-        step = b - a
-        rows.append(b - step * (1.0 - gamma) if gamma >= 0.5 else a + step * gamma)
-    return np.array(rows)
-
-
 def fan(ds: xr.Dataset, variable: str, index: np.ndarray | None = None, interval: Interval = Interval(),
         significant: int = SIGNIFICANT) -> Fan:
-    """Quantiles over the ``run`` dimension of ``ds[variable]`` at each saved time (or at ``index``).
+    """Quantiles over the ``run`` dimension of ``ds[variable]`` at each saved time (or at ``index``)."""
+    return fans(Ensemble.of(ds).series, [variable], index, interval, significant)[variable]
+
+
+def fans(series: Mapping[str, np.ndarray], variables: Sequence[str], index: np.ndarray | None = None,
+         interval: Interval = Interval(), significant: int = SIGNIFICANT) -> dict[str, Fan]:
+    """The fan of each of ``variables`` from its ``(runs, times)`` array in ``series``, at each time (or at ``index``).
+
+    The bands of every variable are rounded in one vectorised pass (the dashboard draws
+    about fourteen per slider move; rounding is per value, so the numbers are those of
+    one variable at a time).
+    """
+    bands = [quantile_bands(np.asarray(series[v], dtype=float), index, interval) for v in variables]
+    if not bands:
+        return {}
+    flat = _rounded(np.concatenate([b.ravel() for b in bands]), significant)
+    width = bands[0].shape[1]
+    rows = [flat[k * width:(k + 1) * width] for k in range(len(BANDS) * len(bands))]
+    return {v: Fan(v, dict(zip(BANDS, rows[i * len(BANDS):(i + 1) * len(BANDS)]))) for i, v in enumerate(variables)}
+
+
+def quantile_bands(values: np.ndarray, index: np.ndarray | None = None, interval: Interval = Interval()) -> np.ndarray:
+    """Rows low, median, high over the runs of ``values`` ``(runs, times)``, at each time (or at ``index``).
 
     NaNs are left out (``nanquantile``). Columns without any take the quantiles of the runs
     sorted once (:func:`sorted_quantiles`: NumPy's numbers, without its second partition).
     """
-    values = np.asarray(ds.variables[variable].transpose("run", "time").values, dtype=float)  # no coordinates
     if index is not None:
         values = values[:, index]
-    if values.shape[0] > 1:
-        levels = [interval.low_q, 0.5, interval.high_q]
-        qs = sorted_quantiles(np.sort(values, axis=0), levels)
-        holes = np.flatnonzero(np.isnan(values).any(axis=0))
-        if holes.size:
-            qs[:, holes] = np.nanquantile(values[:, holes], levels, axis=0)
-    else:
-        qs = np.repeat(values, 3, 0)
-    return Fan(variable, {key: _rounded(row, significant) for key, row in zip(BANDS, qs)})
+    if values.shape[0] <= 1:
+        return np.repeat(values, len(BANDS), 0)
+    levels = [interval.low_q, 0.5, interval.high_q]
+    qs = sorted_quantiles(np.sort(values, axis=0), levels)
+    holes = np.flatnonzero(np.isnan(values).any(axis=0))
+    if holes.size:
+        qs[:, holes] = np.nanquantile(values[:, holes], levels, axis=0)
+    return qs
 
 
 def key_variables(model: Model) -> list[str]:

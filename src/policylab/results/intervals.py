@@ -68,7 +68,7 @@ class Interval:
         finite = values[np.isfinite(values)]
         if not finite.size:
             return {"median": math.nan, "low": math.nan, "high": math.nan}
-        low, mid, high = np.quantile(finite, self.quantiles)
+        low, mid, high = sorted_quantiles(np.sort(finite), list(self.quantiles))
         return {"median": float(mid), "low": float(low), "high": float(high)}
 
     def wilson(self, successes: int, n: int) -> tuple[float, float]:
@@ -117,7 +117,7 @@ def _valley(finite: np.ndarray, min_share: float, dip: float, grid: int = 512) -
     if n < 100:  # fewer runs leave gaps in any long tail
         return None
     lo, hi = float(finite.min()), float(finite.max())
-    q25, q75 = np.quantile(finite, [0.25, 0.75])
+    q25, q75 = sorted_quantiles(np.sort(finite), [0.25, 0.75])
     scale = min(float(finite.std()), float(q75 - q25) / 1.34) or float(finite.std())
     if hi <= lo or scale <= 0:
         return None
@@ -136,3 +136,22 @@ def _valley(finite: np.ndarray, min_share: float, dip: float, grid: int = 512) -
         return None
     i = int(np.flatnonzero(eligible)[np.argmin(ratio[eligible])])
     return Modes(float(edges[i + 1]), float(mass[i]), float(1 - mass[i]))
+
+
+def sorted_quantiles(ordered: np.ndarray, levels: list[float]) -> np.ndarray:
+    """``numpy.quantile(ordered, levels, axis=0)`` (linear method) for columns already sorted without NaN.
+
+    The same arithmetic as NumPy's (its virtual index, its two-sided interpolation), so the same
+    bits, without the partition NumPy would do again on data that is already in order.
+    """
+    n = ordered.shape[0]
+    rows = []
+    for q in levels:
+        virtual = (n - 1) * q  # NumPy's virtual index for the linear method
+        below = min(max(int(np.floor(virtual)), 0), n - 1)
+        above = min(below + 1, n - 1) if virtual >= 0 else 0
+        gamma = virtual - np.floor(virtual)
+        a, b = ordered[below], ordered[above]
+        step = b - a
+        rows.append(b - step * (1.0 - gamma) if gamma >= 0.5 else a + step * gamma)
+    return np.array(rows)

@@ -12,7 +12,7 @@ import xarray as xr
 from policylab.model.ir import Constant, Model, Outcome, Stock
 from policylab.results.intervals import Interval, bimodal
 from policylab.results.numbers import number, percent
-from policylab.results.outcomes import outcome_array, threshold_value
+from policylab.results.outcomes import Ensemble
 
 JSON_FORMAT = "policylab.run-table/2"
 
@@ -64,8 +64,8 @@ def threshold_text(model: Model, outcome: Outcome) -> str:
     return f"≥ {model.display_name(outcome.threshold)}" + ("" if judged else f" ({number(var.value)})")  # type: ignore[union-attr]
 
 
-def _cell(model: Model, ds: xr.Dataset, outcome: Outcome, interval: Interval) -> dict[str, Any]:
-    values = outcome_array(ds, outcome)
+def _cell(model: Model, ensemble: Ensemble, outcome: Outcome, interval: Interval) -> dict[str, Any]:
+    values = ensemble.values(outcome)
     finite = np.isfinite(values)
     cell: dict[str, Any] = {"runs": int(values.size), "failed_runs": int(values.size - finite.sum())}
     if outcome.probability:
@@ -75,9 +75,9 @@ def _cell(model: Model, ds: xr.Dataset, outcome: Outcome, interval: Interval) ->
         cell["not_binary_runs"] = int(np.sum(finite & (np.abs(values) > 1e-9) & (np.abs(values - 1) > 1e-9)))
         return cell
     cell.update(interval.summarise(values))
-    threshold = threshold_value(model, ds, outcome)
+    threshold = ensemble.threshold(model, outcome)
     if threshold is not None:
-        limit = np.asarray(threshold.values if isinstance(threshold, xr.DataArray) else threshold)
+        limit = np.asarray(threshold)
         reached = np.broadcast_to(values >= limit, values.shape)
         hits, n = int(np.sum(reached[finite])), int(finite.sum())
         cell["share_at_least_threshold"] = hits / n if n else float("nan")
@@ -95,12 +95,18 @@ def comparison_table(model: Model, results: dict[str, xr.Dataset], rows: list[Ou
     Cells also carry the share reaching the threshold with its Wilson interval, the two
     modes of a bimodal outcome and the number of runs that failed (NaN).
     """
+    return ensemble_table(model, {scenario: Ensemble.of(ds) for scenario, ds in results.items()}, rows, interval)
+
+
+def ensemble_table(model: Model, results: dict[str, Ensemble], rows: list[Outcome],
+                   interval: Interval = Interval()) -> list[dict[str, Any]]:
+    """:func:`comparison_table` of scenarios given as arrays (the dashboard's slider moves build no Dataset)."""
     table = []
     for outcome in rows:
         entry: dict[str, Any] = {
             "name": outcome.display or outcome.name, "label": outcome.title, "units": outcome_units(model, outcome),
             "doc": outcome.doc, "probability": outcome.probability, "threshold": threshold_text(model, outcome),
-            "values": {scenario: _cell(model, ds, outcome, interval) for scenario, ds in results.items()},
+            "values": {scenario: _cell(model, ensemble, outcome, interval) for scenario, ensemble in results.items()},
         }
         table.append(entry)
     return table

@@ -8,11 +8,11 @@ delegate to the simulator, catalogue or job queue, and return pydantic models.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import anyio
 import plotly
@@ -33,10 +33,10 @@ from policylab.server import schemas as s
 from policylab.server.catalogue import Catalogue, Entry
 from policylab.server.config import ServerConfig
 from policylab.server.guards import Guards
-from policylab.server.jobs import Busy, Jobs, Unavailable, READ_WAIT, open_store
+from policylab.server.jobs import Busy, Jobs, Unavailable
 from policylab.server.simulation import Overloaded, Simulator, warm_up
+from policylab.server.stored import StoredRuns
 
-T = TypeVar("T")
 log = logging.getLogger("policylab.server")
 ModelId = Annotated[str, PathParam(min_length=1, max_length=200, description="A model id from GET /api/models.")]
 VarName = Annotated[str, PathParam(min_length=1, max_length=200)]
@@ -63,6 +63,7 @@ def create_app(config: ServerConfig) -> Guards:
     catalogue = Catalogue(config)
     simulator = Simulator(config)
     jobs = Jobs(config)
+    stored = StoredRuns(config)
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if config.warm_up:  # before the first request is accepted: the first slider move is as quick as the rest
@@ -142,23 +143,25 @@ def create_app(config: ServerConfig) -> Guards:
             raise HTTPException(404, f"{entry.id} has no causal link {source} -> {target}")
         return found
 
-    @app.post("/api/models/{model_id}/run", tags=["simulate"], responses={**NOT_FOUND, **BUSY})
-    async def run(model_id: ModelId, body: s.RunRequest) -> s.RunResult:
+    @app.post("/api/models/{model_id}/run", tags=["simulate"], response_model=s.RunResult,
+              responses={**NOT_FOUND, **BUSY})
+    async def run(model_id: ModelId, body: s.RunRequest) -> Response:
         """Simulate one scenario with overrides: bands (5/25/50/75/95 %) per variable and the outcome table."""
         entry = _entry(catalogue, model_id)
         body = body.model_copy(update={"params": s.checked_params(body.params, entry.model.ir, entry.id)})
         try:
-            return await simulator.run(entry, body)
+            return _json(await simulator.run(entry, body))
         except Overloaded as error:
             raise HTTPException(503, str(error), headers={"retry-after": "1"}) from error
 
-    @app.post("/api/models/{model_id}/compare", tags=["simulate"], responses={**NOT_FOUND, **BUSY})
-    async def compare(model_id: ModelId, body: s.CompareRequest) -> s.CompareResult:
+    @app.post("/api/models/{model_id}/compare", tags=["simulate"], response_model=s.CompareResult,
+              responses={**NOT_FOUND, **BUSY})
+    async def compare(model_id: ModelId, body: s.CompareRequest) -> Response:
         """Several scenarios with the same overrides and common random numbers, side by side."""
         entry = _entry(catalogue, model_id)
         body = body.model_copy(update={"params": s.checked_params(body.params, entry.model.ir, entry.id)})
         try:
-            return await simulator.compare(entry, body)
+            return _json(await simulator.compare(entry, body))
         except Overloaded as error:
             raise HTTPException(503, str(error), headers={"retry-after": "1"}) from error
 
@@ -186,15 +189,13 @@ def create_app(config: ServerConfig) -> Guards:
     @app.get("/api/runs", tags=["explore"], responses={501: {"description": "No store installed"}, **STORE_BUSY})
     def stored_runs() -> list[s.StoredRun]:
         """Explorations in the results store, newest first."""
-        frame = _reading(lambda: _store(config).list_runs())
-        return [s.StoredRun(run_id=str(r.run_id), model=str(r.model), status=str(r.status), runs=int(r.n_runs or 0),
-                            created=str(r.created)) for r in frame.itertuples()]
+        return stored.list()
 
     @app.get("/api/runs/{run_id}", tags=["explore"], responses={**NOT_FOUND, 501: {"description": "No store installed"},
                                                                 **STORE_BUSY})
     def stored_run(run_id: RunId) -> s.StoredRunSummary:
         """One stored exploration: its manifest and per-policy outcome percentiles."""
-        return _reading(lambda: _summary(_store(config), run_id))
+        return stored.summary(run_id)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
@@ -230,6 +231,11 @@ def create_app(config: ServerConfig) -> Guards:
     return Guards(app, config)
 
 
+def _json(body: bytes) -> Response:
+    """A simulation's answer, serialised once in its worker thread (FastAPI's own pass took 5x as long)."""
+    return Response(body, media_type="application/json")
+
+
 def _warm_up(catalogue: Catalogue, config: ServerConfig) -> None:
     """Simulate every served model once (a model that fails is logged, and its requests will say why)."""
     for entry in catalogue.entries.values():
@@ -248,45 +254,3 @@ def _enumerate_models(schema: dict[str, Any], ids: list[str]) -> None:
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") == "model_id" and ids:
                     parameter["schema"]["enum"] = ids
-
-
-def _reading(read: Callable[[], T]) -> T:
-    """Read the store once: a catalogue busy past READ_WAIT is 503, a damaged run 500; messages name no path or query."""
-    from policylab.store import CorruptRunError, RunNotFoundError, StoreError, StoreLockedError
-
-    try:
-        return read()
-    except RunNotFoundError as error:
-        raise HTTPException(404, "no such stored run; GET /api/runs lists them") from error
-    except StoreLockedError as error:
-        raise HTTPException(503, "the results store is being written; retry shortly",
-                            headers={"retry-after": "1"}) from error
-    except CorruptRunError as error:
-        log.error("%s", error)
-        raise HTTPException(500, f"run {error.run_id} is damaged in the results store; the server's operator can "
-                                 f"repair it (`policylab runs repair {error.run_id}`) or delete it") from error
-    except StoreError as error:
-        log.error("%s", error)
-        raise HTTPException(500, "the results store cannot be read; the server log has the details") from error
-
-
-def _store(config: ServerConfig):  # type: ignore[no-untyped-def]
-    try:
-        return open_store(config, lock_timeout=READ_WAIT)
-    except Unavailable as error:
-        raise HTTPException(501, str(error)) from error
-
-
-def _summary(store, run_id: str) -> s.StoredRunSummary:  # type: ignore[no-untyped-def]
-    from policylab.explore.session import stored_backend
-    from policylab.store import summarise
-
-    info = store.info(run_id)
-    rows = summarise(store, run_id).to_dict("records")
-    clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in rows]
-    manifest = info.manifest
-    return s.StoredRunSummary(run_id=run_id, model=str(info.row.get("model")), status=info.status,
-                              runs_done=int(info.runs_done), n_runs=int(manifest.get("n_runs", 0)),
-                              outcomes=[str(o) for o in manifest.get("outcomes", [])],
-                              parameters=[str(p) for p in manifest.get("parameters", [])], summary=clean,
-                              backend=stored_backend(manifest))

@@ -16,24 +16,26 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import anyio
-import xarray as xr
 
 from policylab.errors import UsageError
-from policylab.report.fan import fan, key_variables, policy_date, thinned_index, x_axis
-from policylab.results.outcomes import needed_variables
+from policylab.api import Simulator as Prepared
 from policylab.compile.graph import suggest
-from policylab.results.tables import comparison_table, default_rows
+from policylab.report.fan import fans, key_variables, policy_date, thinned_index, time_axis
+from policylab.results.outcomes import Ensemble, needed_variables
+from policylab.results.tables import default_rows, ensemble_table
 from policylab.server import schemas as s
 from policylab.server.catalogue import Entry
 from policylab.server.config import ServerConfig
 
 CACHE_SIZE = 64
+PREPARED_SIZE = 16  # prepared simulators kept (one per model, scenario, ensemble and set of names moved)
 T = TypeVar("T")
 
 
@@ -58,6 +60,8 @@ class Simulator:
         self.limiter: anyio.CapacityLimiter | None = None
         self.cache: OrderedDict[str, object] = OrderedDict()
         self.pending: dict[str, asyncio.Task] = {}
+        self.prepared: OrderedDict[tuple, Prepared] = OrderedDict()
+        self.prepared_lock = threading.Lock()  # the simulation slots' threads share the prepared simulators
 
     async def _shared(self, key: str, compute: Callable[[], T]) -> T:
         """The cached result, else the running computation's, else a new one (in a worker thread, one slot)."""
@@ -155,55 +159,85 @@ class Simulator:
                                                     f"{suggest(_canonical(name), known)}")
         return [_canonical(v) for v in chosen]
 
-    async def run(self, entry: Entry, body: s.RunRequest) -> s.RunResult:
-        """Check the request now; simulate (or share a simulation) in a worker thread."""
+    async def run(self, entry: Entry, body: s.RunRequest) -> bytes:
+        """Check the request now; simulate (or share a simulation) in a worker thread: the RunResult as JSON."""
         self.check_size(entry, body.runs)
         variables = self._check_names(entry, [body.scenario], body.variables, "scenario")
         key = json.dumps(["run", entry.id, body.model_dump()], sort_keys=True)
-        return await self._shared(key, lambda: self._run(entry, body, variables))
+        return await self._shared(key, lambda: self._run(entry, body, variables).model_dump_json().encode())
 
-    async def compare(self, entry: Entry, body: s.CompareRequest) -> s.CompareResult:
+    async def compare(self, entry: Entry, body: s.CompareRequest) -> bytes:
+        """As :meth:`run`, for several scenarios: the CompareResult as JSON."""
         names = list(dict.fromkeys(body.scenarios))
         self.check_size(entry, body.runs, len(names))
         variables = self._check_names(entry, names, body.variables, "scenarios")
         key = json.dumps(["compare", entry.id, body.model_dump()], sort_keys=True)
-        return await self._shared(key, lambda: self._compare(entry, body, names, variables))
+        return await self._shared(key, lambda: self._compare(entry, body, names, variables).model_dump_json().encode())
 
     def _run(self, entry: Entry, body: s.RunRequest, variables: list[str]) -> s.RunResult:
         started = time.perf_counter()
         ir = entry.model.ir
         scenario = body.scenario if body.scenario is not None else ir.default_scenario
-        save = list(dict.fromkeys(variables + needed_variables(ir)))
-        ds = _ensemble(entry, scenario, body.params, body.runs, body.seed, save, body.deterministic, self.config.backend)
-        index = thinned_index(ds.sizes["time"])
+        simulator = self.simulator(entry, scenario, body, variables)
+        ensemble = _ensemble(simulator, body.params)
+        index = thinned_index(len(ensemble.times))
+        x = time_axis(ir, ensemble.times, index)
         return s.RunResult(
-            model=entry.id, scenario=scenario, runs=body.runs, seed=body.seed, x=x_axis(ir, ds, index),
-            x_kind="date" if "date" in ds.coords else "time", policy_date=policy_date(ir, scenario),
-            series={v: s.Bands(**fan(ds, v, index).bands) for v in variables},
-            outcomes=_table(entry, {scenario or ir.name: ds}),
-            elapsed_ms=round(1000 * (time.perf_counter() - started), 1), backend=ds.attrs["backend"])
+            model=entry.id, scenario=scenario, runs=body.runs, seed=body.seed, x=x, x_kind=_x_kind(x),
+            policy_date=policy_date(ir, scenario),
+            series={v: s.Bands(**f.bands) for v, f in fans(ensemble.series, variables, index).items()},
+            outcomes=_table(entry, {scenario or ir.name: ensemble}),
+            elapsed_ms=round(1000 * (time.perf_counter() - started), 1), backend=simulator.engine)
 
     def _compare(self, entry: Entry, body: s.CompareRequest, names: list[str], variables: list[str]) -> s.CompareResult:
         started = time.perf_counter()
         ir = entry.model.ir
-        save = list(dict.fromkeys(variables + needed_variables(ir)))
-        results = {n: _ensemble(entry, n, body.params, body.runs, body.seed, save, body.deterministic, self.config.backend)
-                   for n in names}
-        first = next(iter(results.values()))
-        index = thinned_index(first.sizes["time"])
+        simulators = {n: self.simulator(entry, n, body, variables) for n in names}
+        results = {n: _ensemble(sim, body.params) for n, sim in simulators.items()}
+        times = next(iter(results.values())).times
+        index = thinned_index(len(times))
+        x = time_axis(ir, times, index)
         return s.CompareResult(
-            model=entry.id, runs=body.runs, seed=body.seed, x=x_axis(ir, first, index),
-            x_kind="date" if "date" in first.coords else "time",
-            scenarios={n: {v: s.Bands(**fan(ds, v, index).bands) for v in variables} for n, ds in results.items()},
+            model=entry.id, runs=body.runs, seed=body.seed, x=x, x_kind=_x_kind(x),
+            scenarios={n: {v: s.Bands(**f.bands) for v, f in fans(e.series, variables, index).items()}
+                       for n, e in results.items()},
             policy_dates={n: policy_date(ir, n) for n in names}, table=_table(entry, results),
             elapsed_ms=round(1000 * (time.perf_counter() - started), 1),
-            backend=",".join(sorted({str(ds.attrs["backend"]) for ds in results.values()})))
+            backend=",".join(sorted({sim.engine for sim in simulators.values()})))
+
+    def simulator(self, entry: Entry, scenario: str | None, body: s.RunRequest | s.CompareRequest,
+                  variables: list[str]) -> Prepared:
+        """``entry``'s model prepared for ``body``'s ensemble in ``scenario``, setting ``body``'s parameter names.
+
+        Kept for the next request alike (a slider's next move): its judgement parameters are
+        drawn and its plan lowered once, and a move runs it with new values — the numbers
+        ``Model.run`` gives for the same call, without building a labelled Dataset.
+        """
+        save = list(dict.fromkeys(variables + needed_variables(entry.model.ir)))
+        key = (entry.id, scenario, tuple(sorted(body.params)), body.runs, body.seed, bool(body.deterministic), tuple(save))
+        with self.prepared_lock:
+            found = self.prepared.get(key)
+            if found is not None:
+                self.prepared.move_to_end(key)
+                return found
+        made = entry.model.simulator(parameters=sorted(body.params), scenario=scenario, runs=body.runs, variables=save,
+                                     seed=body.seed, deterministic=body.deterministic,
+                                     backend=self.config.backend, sample=None)  # type: ignore[arg-type]
+        with self.prepared_lock:
+            kept = self.prepared.setdefault(key, made)
+            while len(self.prepared) > PREPARED_SIZE:
+                self.prepared.popitem(last=False)
+        return kept
 
 
-def _ensemble(entry: Entry, scenario: str | None, params: dict[str, float], runs: int, seed: int,
-              save: list[str], deterministic: bool, backend: str = "auto") -> xr.Dataset:
-    return entry.model.run(scenario, params=params or None, runs=runs, seed=seed, variables=save,
-                           deterministic=deterministic, backend=backend)  # type: ignore[arg-type]
+def _ensemble(simulator: Prepared, params: dict[str, float]) -> Ensemble:
+    """One simulation of ``params`` as arrays, with the parameter values (per run, or one for all) thresholds read."""
+    return Ensemble(simulator.times, simulator.run(**params), simulator.parameters(**params))
+
+
+def _x_kind(x: list[str] | list[float]) -> Literal["date", "time"]:
+    """How the x axis counts: ISO dates (a calendar model's, from ``report.fan.time_axis``) or model time."""
+    return "date" if x and isinstance(x[0], str) else "time"
 
 
 def warm_up(entry: Entry, config: ServerConfig) -> float:
@@ -216,7 +250,7 @@ def warm_up(entry: Entry, config: ServerConfig) -> float:
     started = time.perf_counter()
     save = key_variables(entry.model.ir)
     for runs in dict.fromkeys((1, max(1, min(config.dashboard_runs, config.max_runs)))):
-        _ensemble(entry, None, {}, runs, 0, save, False, config.backend)
+        entry.model.simulator(variables=save, runs=runs, backend=config.backend, sample=None).run()  # type: ignore[arg-type]
     return time.perf_counter() - started
 
 
@@ -226,11 +260,11 @@ def _canonical(name: str) -> str:
     return canonical(name)
 
 
-def _table(entry: Entry, results: dict[str, xr.Dataset]) -> list[s.OutcomeRow]:
+def _table(entry: Entry, results: dict[str, Ensemble]) -> list[s.OutcomeRow]:
     ir = entry.model.ir
     if not ir.outcomes:
         return []
-    rows = comparison_table(ir, results, default_rows(ir, None))
+    rows = ensemble_table(ir, results, default_rows(ir, None))
     return [s.OutcomeRow(**{**r, "values": {k: s.OutcomeCell(**_finite(v)) for k, v in r["values"].items()}})
             for r in rows]
 

@@ -46,6 +46,7 @@ from policylab.store.errors import CorruptRunError, ResumeError, RunNotFoundErro
 from policylab.store.locks import NOTICE_AFTER, FileLock, describe_holder
 
 CATALOGUE = "runs.duckdb"
+SETTLED = 2.0  # seconds after which a file's size, time and inode vouch for its content (Store.fingerprint)
 SCHEMA_VERSION = 1  # of the catalogue and of each manifest.json; a store written by a newer version is refused
 _RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 _SCHEMA = (
@@ -274,6 +275,35 @@ class Store:
         row = rows.iloc[0].to_dict()
         writing = row["status"] != "complete" and self._live_status(run_id) == "running"
         return RunInfo(run_id, row, manifest, chunks, writing)
+
+    def fingerprint(self, run_id: str) -> tuple | None:
+        """The state of every file a read of ``run_id`` depends on; None while one changed too recently to vouch for.
+
+        Equal fingerprints mean the same answers from ``info``, ``read`` and ``summarise`` (a
+        server keeps its answers under them): a file written, renamed, truncated or removed
+        changes its size, time or inode, and so does the catalogue. Times within
+        ``SETTLED`` seconds of now are never vouched for — a later write in the same tick of
+        the file system's clock could leave size and time as they were (git's "racy" index
+        entries). Costs a few ``stat`` calls and one lock probe, never a catalogue connection.
+        """
+        folder = self.run_folder(run_id)
+        paths = [self.catalogue_path, self.catalogue_path.with_name(CATALOGUE + ".wal"), folder]
+        if folder.is_dir():
+            paths += sorted(p for sub in (folder, folder / "outcomes", folder / "series") if sub.is_dir()
+                            for p in sub.iterdir())
+        states: list[tuple[str, int, int, int] | tuple[str]] = []
+        settled = time.time_ns() - int(SETTLED * 1e9)
+        for path in paths:
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                states.append((str(path.relative_to(self.root)),))
+                continue
+            if st.st_mtime_ns > settled or st.st_ctime_ns > settled:
+                return None
+            states.append((str(path.relative_to(self.root)), st.st_ino, st.st_size, st.st_mtime_ns))
+        writing = FileLock(folder / ".writer.lock", f"run {run_id}").is_locked_elsewhere()
+        return (*states, writing)
 
     def files(self, run_id: str, table: str = "outcomes") -> list[Path]:
         """The catalogued Parquet files of one table (``outcomes`` or ``series``), in chunk order."""
