@@ -65,8 +65,11 @@ def start_server(model: Path, port: int, backend: str = "auto", store: Path | No
     env.setdefault("POLICYLAB_SOURCES", str(ROOT.parent / "shared" / "seed"))
     if store is not None:
         env["POLICYLAB_STORE"] = str(store)
+    # the server's log goes to a file: a pipe nobody reads fills up (64 KiB) and then blocks the server's logging
+    log = tempfile.NamedTemporaryFile(prefix="policylab-latency-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen([str(exe), "serve", "--port", str(port), "--model", str(model), "--backend", backend],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               env=env, stdout=subprocess.DEVNULL, stderr=log)
+    log.close()
     deadline = time.monotonic() + START_SECONDS  # the first start after an installation compiles numba's kernels
     while time.monotonic() < deadline:
         try:
@@ -75,7 +78,7 @@ def start_server(model: Path, port: int, backend: str = "auto", store: Path | No
         except httpx.HTTPError:
             time.sleep(0.2)
         if process.poll() is not None:
-            raise SystemExit(f"the server exited: {process.stderr.read() if process.stderr else ''}")
+            raise SystemExit(f"the server exited: {Path(log.name).read_text(errors='replace')[-4000:]}")
     process.terminate()
     raise SystemExit(f"the server did not start within {START_SECONDS} s")
 
