@@ -57,5 +57,9 @@ CONNECTIONS = Limit("connections", 1000, "connections the server holds at once (
                     "far above what the dashboard needs, so that clients holding half-sent requests (each closed "
                     "after header_seconds) cannot take every connection")
 
+REFUSALS = Limit("refusals", 20, "refused requests (answers of 400 or more) the server answers per second at once; "
+                 "beyond that each waits its turn, up to a second (waiting costs no CPU), so a client looping on "
+                 "refused requests cannot take the CPU the dashboard's simulations need")
+
 ALL: tuple[Limit, ...] = (MODEL_BYTES, XMILE_BYTES, VENSIM_BYTES, SOURCE_BYTES, YAML_VALUES, FLAT_VARIABLES, EXPLORE_RUNS,
-                          HEADER_SECONDS, IDLE_SECONDS, CONNECTIONS)
+                          HEADER_SECONDS, IDLE_SECONDS, CONNECTIONS, REFUSALS)

@@ -86,3 +86,38 @@ def test_responses_carry_defensive_headers(client):
     headers = client.get("/").headers
     assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
     assert "script-src 'self'" in headers["content-security-policy"]
+
+
+def test_refusals_beyond_the_rate_wait_their_turn_and_no_longer_than_a_second() -> None:
+    from policylab.server.guards import MAX_WAIT, Refusals
+
+    now = [0.0]
+    bucket = Refusals(4, clock=lambda: now[0])
+    assert [bucket.turn() for _ in range(4)] == [0.0] * 4  # a second's worth at once
+    assert [bucket.turn() for _ in range(3)] == [0.25, 0.5, 0.75]  # then one every 1/rate seconds, in turn
+    assert bucket.turn() == bucket.turn() == MAX_WAIT  # never longer
+    now[0] += 10.0  # idle: the bucket refills, to a second's worth and no more
+    assert [bucket.turn() for _ in range(5)] == [0.0] * 4 + [0.25]
+
+
+@pytest.mark.timeout(120)
+def test_a_client_looping_on_refused_requests_waits_its_turn_and_other_answers_never_wait(
+        make_config, tmp_path, monkeypatch) -> None:
+    from policylab.limits import REFUSALS
+    from policylab.server import guards
+
+    waits: list[float] = []
+    turn = guards.Refusals.turn
+
+    def recording(self: guards.Refusals) -> float:
+        waits.append(turn(self))
+        return waits[-1]
+
+    monkeypatch.setattr(guards.Refusals, "turn", recording)
+    monkeypatch.setenv(REFUSALS.variable, "1")
+    with running(make_config(tmp_path, warm_up=False)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        answers = [http.post("/api/models/sir/run", json={"params": {"distancing": 5}}).status_code for _ in range(3)]
+        answers.append(http.get("/api/runs/20200101-000000-abcdef").status_code)
+        assert answers == [422] * 3 + [404] and len(waits) == 4
+        assert waits[0] == 0.0 and all(w > 0 for w in waits[1:])  # one at once, then each in its turn
+        assert http.get("/api/health").status_code == 200 and len(waits) == 4  # not a refusal: no turn taken

@@ -80,7 +80,7 @@ class _AnnouncingServer(uvicorn.Server):
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound before anything slow (warm-up) so that a taken port fails at once."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP by number: asyncio then sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
