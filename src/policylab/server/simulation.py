@@ -183,8 +183,7 @@ class Simulator:
         started = time.perf_counter()
         ir = entry.model.ir
         scenario = body.scenario if body.scenario is not None else ir.default_scenario
-        simulator = self.simulator(entry, scenario, body, variables)
-        ensemble = _ensemble(simulator, body.params)
+        ensemble, engine = self._ensemble(entry, scenario, body, variables)
         index = thinned_index(len(ensemble.times))
         x = time_axis(ir, ensemble.times, index)
         return s.RunResult(
@@ -192,13 +191,13 @@ class Simulator:
             policy_date=policy_date(ir, scenario),
             series={v: s.Bands(**f.bands) for v, f in fans(ensemble.series, variables, index).items()},
             outcomes=_table(entry, {scenario or ir.name: ensemble}),
-            elapsed_ms=round(1000 * (time.perf_counter() - started), 1), backend=simulator.engine)
+            elapsed_ms=round(1000 * (time.perf_counter() - started), 1), backend=engine)
 
     def _compare(self, entry: Entry, body: s.CompareRequest, names: list[str], variables: list[str]) -> s.CompareResult:
         started = time.perf_counter()
         ir = entry.model.ir
-        simulators = {n: self.simulator(entry, n, body, variables) for n in names}
-        results = {n: _ensemble(sim, body.params) for n, sim in simulators.items()}
+        ran = {n: self._ensemble(entry, n, body, variables) for n in names}
+        results = {n: ensemble for n, (ensemble, _) in ran.items()}
         times = next(iter(results.values())).times
         index = thinned_index(len(times))
         x = time_axis(ir, times, index)
@@ -208,7 +207,23 @@ class Simulator:
                        for n, e in results.items()},
             policy_dates={n: policy_date(ir, n) for n in names}, table=_table(entry, results),
             elapsed_ms=round(1000 * (time.perf_counter() - started), 1),
-            backend=",".join(sorted({sim.engine for sim in simulators.values()})))
+            backend=",".join(sorted({engine for _, engine in ran.values()})))
+
+    def _ensemble(self, entry: Entry, scenario: str | None, body: s.RunRequest | s.CompareRequest,
+                  variables: list[str]) -> tuple[Ensemble, str]:
+        """One scenario's ensemble for ``body`` as arrays, and the engine that ran it.
+
+        From a prepared simulator; a model with arrays runs through ``Model.run`` instead, whose
+        Dataset holds an array's elements as views of one block: a mean or sum over such a
+        view adds in another order than over the simulator's array, which could move its last bit.
+        """
+        if entry.model.ir.arrays:
+            save = list(dict.fromkeys(variables + needed_variables(entry.model.ir)))
+            ds = entry.model.run(scenario, params=body.params or None, runs=body.runs, seed=body.seed, variables=save,
+                                 deterministic=body.deterministic, backend=self.config.backend)  # type: ignore[arg-type]
+            return Ensemble.of(ds), str(ds.attrs["backend"])
+        simulator = self.simulator(entry, scenario, body, variables)
+        return _arrays(simulator, body.params), simulator.engine
 
     def simulator(self, entry: Entry, scenario: str | None, body: s.RunRequest | s.CompareRequest,
                   variables: list[str]) -> Prepared:
@@ -235,7 +250,7 @@ class Simulator:
         return kept
 
 
-def _ensemble(simulator: Prepared, params: dict[str, float]) -> Ensemble:
+def _arrays(simulator: Prepared, params: dict[str, float]) -> Ensemble:
     """One simulation of ``params`` as arrays, with the parameter values (per run, or one for all) thresholds read."""
     return Ensemble(simulator.times, simulator.run(**params), simulator.parameters(**params))
 
