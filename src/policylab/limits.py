@@ -57,7 +57,7 @@ CONNECTIONS = Limit("connections", 1000, "connections the server holds at once (
                     "far above what the dashboard needs, so that clients holding half-sent requests (each closed "
                     "after header_seconds) cannot take every connection")
 
-REFUSALS = Limit("refusals", 20, "refused requests (answers of 400 or more) the server answers per second at once; "
+REFUSALS = Limit("refusals", 10, "refused requests (answers of 400 or more) the server answers per second at once; "
                  "beyond that each waits its turn, up to a second (waiting costs no CPU), so a client looping on "
                  "refused requests cannot take the CPU the dashboard's simulations need")
 
