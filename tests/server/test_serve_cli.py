@@ -58,3 +58,31 @@ def test_ready_is_announced_only_once_the_server_answers(tmp_path: Path) -> None
         process.terminate()
         process.wait(timeout=30)
         process.stderr.close()  # type: ignore[union-attr]
+
+
+def test_the_served_socket_is_tcp_by_number_so_each_connection_gets_tcp_nodelay() -> None:
+    """With protocol 0, asyncio left Nagle on: each small answer waited ~40 ms for the client's delayed ACK."""
+    import asyncio
+
+    from policylab.server.runner import bind
+
+    listening = bind("127.0.0.1", 0)
+    accepted: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+            accepted.append(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def connect_once() -> None:
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection(*listening.getsockname())
+            for _ in range(200):
+                if accepted:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(connect_once())
+    assert accepted and accepted[0] != 0
