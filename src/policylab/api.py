@@ -145,10 +145,11 @@ class Model:
         variables : names to save (default: all stocks, flows and auxiliaries).
         deterministic : random functions return their mean instead of a draw.
         first_run : index of the first run (run ``k`` gives the same numbers alone or in any ensemble).
-        backend : ``"numpy"`` (closures over NumPy arrays, the reference engine), ``"numba"`` (the
-            compiled interpreter, ``pip install 'policylab[fast]'``; the same results to 1e-12 relative,
-            much faster for single runs and large ensembles) or ``"auto"`` (numba when it is installed,
-            else NumPy without a word). A model feature the compiled backend cannot express runs with
+        backend : ``"numpy"`` (the model's tape interpreted with one NumPy call per instruction over all
+            runs, the reference engine), ``"numba"`` (the same tape on the compiled interpreter,
+            ``pip install 'policylab[fast]'``; the same results to 1e-12 relative, much faster for single
+            runs and large ensembles) or ``"auto"`` (numba when it is installed, else NumPy without a
+            word). A tape the compiled interpreter cannot run (an unsorted lookup table) runs with
             NumPy, with a :class:`BackendFallbackWarning`; ``attrs["backend"]`` says which ran.
         save_every : interval between saved times in model time units, a multiple of ``dt``
             (default: the model's). Only ``variables`` are kept, only at these times; a request

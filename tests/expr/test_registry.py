@@ -11,7 +11,7 @@ from policylab.api import BackendFallbackWarning, Model
 from policylab.compile.desugar import _EXPANSIONS
 from policylab.compile.opcodes import Op
 from policylab.compile.units import _SIGNATURES
-from policylab.errors import SimulationError
+from policylab.errors import PolicyLabError, SimulationError
 from policylab.expr.builtins import ALIASES, BUILTINS, OPERATORS
 from policylab.formats.yaml_reader import read_yaml_text
 
@@ -49,6 +49,34 @@ def test_aliases_name_registered_builtins() -> None:
 def test_every_opcode_is_a_builtins_an_operators_or_a_machine_instruction() -> None:
     used = {row.opcode for row in BUILTINS.values()} | {o.opcode for o in OPERATORS.values()} | MACHINE_OPS
     assert set(Op.__members__) <= used
+
+
+def test_the_numpy_interpreter_has_a_kernel_for_every_opcode() -> None:
+    from policylab.compile.interpret import DISPATCHED
+
+    assert set(Op) <= DISPATCHED
+
+
+def test_builtins_that_share_an_opcode_share_one_kernel() -> None:
+    kernels: dict[str, set[object]] = {}
+    for row in BUILTINS.values():
+        if row.opcode is not None:
+            kernels.setdefault(row.opcode, set()).add(row.impl)
+    for operator in OPERATORS.values():
+        kernels.setdefault(operator.opcode, set()).add(operator.kernel)
+    assert {op: impls for op, impls in kernels.items() if len(impls) > 1} == {}
+
+
+def test_an_unknown_opcode_is_an_error_in_the_numpy_interpreter() -> None:
+    from policylab.compile.interpret import Machine
+
+    model = Model(read_yaml_text(MODEL, "unknown_op.yaml"))
+    plan = model.runner("numpy", model.prepare_call(), False).plan
+    code = plan.tape.code.copy()
+    code[code[:, 0] == int(Op.ABS), 0] = 999
+    machine = Machine(dataclasses.replace(plan.tape, code=code), 1, 1.0)
+    with pytest.raises(PolicyLabError, match="no opcode 999"):
+        machine.decode(plan.tape.stage)
 
 
 def test_the_numba_interpreter_has_a_branch_for_every_opcode() -> None:

@@ -1,11 +1,12 @@
 """Lower a bound plan into a register machine's tape: arrays of opcodes, never source code.
 
-The compiled backend (``policylab.simulate.numba_backend``) runs a fixed interpreter,
-written once and compiled ahead of use, over the arrays built here. Lowering mirrors
-:func:`policylab.compile.closures.build` node for node — the same constant folding (done
-with the same NumPy functions), the same evaluation of every builtin — so the two
-backends compute the same numbers; they differ only where NumPy's SIMD transcendental
-functions (``exp``, ``log``, ``sin``…) and the C library's round the last bit differently.
+The tape is the one definition of what a model computes. Both engines run it: the NumPy
+backend (:mod:`policylab.compile.interpret`, one NumPy call per instruction over all runs)
+and the compiled backend (``policylab.simulate.numba_backend``, a fixed interpreter written
+once and compiled ahead of use). Constant sub-trees, and rates that depend on constants
+alone, are folded here with the op registry's NumPy kernels, the ones the NumPy
+interpreter runs; so the engines differ only where NumPy's SIMD transcendental functions
+(``exp``, ``log``, ``sin``…) and the C library's round the last bit differently.
 
 The machine
 -----------
@@ -33,13 +34,13 @@ from enum import IntEnum
 
 import numpy as np
 
-from policylab.compile.desugar import Draw, LookupCall
+from policylab.compile.desugar import Draw, LookupCall, describe
 from policylab.compile.inputs import Inputs, LeverInput
 from policylab.compile.lookups import lookup_function
-from policylab.compile.plan import CompiledModel, Program
-from policylab.errors import PolicyLabError
+from policylab.compile.plan import CompiledModel, Program, per_run
+from policylab.errors import ExpressionError, PolicyLabError
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
-from policylab.expr.builtins import BUILTINS, OPERATORS, TIME_TOLERANCE, Builtin, find_builtin
+from policylab.expr.builtins import BUILTINS, OPERATORS, TIME_TOLERANCE, Builtin, Value, find_builtin
 from policylab.model.ir import Event, Lever, Lookup, Method, Model, Schedule
 
 
@@ -117,7 +118,8 @@ class Search(IntEnum):
 
 
 class Unsupported(PolicyLabError):
-    """A model feature the tape cannot express; the caller runs the NumPy backend instead."""
+    """A tape the numba interpreter cannot run (an opcode it lacks, an unsorted lookup); the caller runs the
+    NumPy interpreter instead."""
 
 
 def _opcodes(kind: str) -> dict[str, Op]:
@@ -140,7 +142,7 @@ _TEMP = 1 << 41
 
 @dataclass(frozen=True)
 class K:
-    """A folded value: a float for all runs, or one per run (as in ``closures.Const``)."""
+    """A folded value: a float for all runs, or one per run."""
 
     value: float | np.ndarray
 
@@ -192,17 +194,21 @@ def lower(compiled: CompiledModel, program: Program, inputs: Inputs) -> Tape:
         return _Lowering(compiled, program, inputs).tape()
 
 
-class _Lowering:
-    """Emits instructions while walking the flat system in the plan's order."""
+class _Expressions:
+    """Lowers expressions into instructions over numbered registers, folding what is constant.
 
-    def __init__(self, compiled: CompiledModel, program: Program, inputs: Inputs) -> None:
-        self.compiled = compiled
-        self.model: Model = compiled.model
-        self.system = compiled.system
-        self.program = program
-        self.inputs = inputs
-        self.values = program.constants
-        self.lookups = {n: v for n, v in self.model.variables.items() if isinstance(v, Lookup)}
+    ``values`` are the folded names (a float for all runs or one value per run), ``slots``
+    the names that live in registers (register = slot + 1; register 0 is TIME).
+    """
+
+    def __init__(self, values: dict[str, Value], slots: dict[str, int], lookups: dict[str, Lookup],
+                 deterministic: bool, dt: float, parameters: tuple[str, ...] = ()) -> None:
+        self.values = values
+        self.slots = slots
+        self.lookups = lookups
+        self.deterministic = deterministic
+        self.dt = dt
+        self.owner, self.where = "", ""  # the equation being lowered, for messages
         self.code: list[list[int]] = []
         self.scalars: dict[bytes, int] = {}
         self.scalar_values: list[float] = []
@@ -214,13 +220,13 @@ class _Lowering:
         self.table_list: list[Lookup] = []
         # loop-invariant code: what depends only on constants and parameter slots runs once, first
         self.prelude: list[list[int]] = []
-        self.invariant: set[int] = {self.slot(n) for n in program.parameters}
+        self.invariant: set[int] = {self.slot(n) for n in parameters}
         self.hoisted: dict[tuple[int, ...], int] = {}
         self.bound: dict[int, int] = {}  # rate slot -> the invariant register the prelude copies into it
 
     # registers ---------------------------------------------------------------------------
     def slot(self, name: str) -> int:
-        return self.program.slots[name] + 1
+        return self.slots[name] + 1
 
     def const(self, value: float | np.ndarray) -> int:
         if isinstance(value, np.ndarray) and value.ndim:
@@ -308,8 +314,17 @@ class _Lowering:
         row = [int(op), target, *registers]
         self.code.append(row + [-1] * (6 - len(row)))
 
-    # expressions (mirrors closures.build) ------------------------------------------------
+    def fail(self, message: str) -> ExpressionError:
+        """An error in the equation being lowered, naming its file line and variable."""
+        return ExpressionError(f"{self.where}: {describe(self.owner)}: {message}")
+
+    # expressions ------------------------------------------------------------------------
     def node(self, expr: Expr) -> Node:
+        """A folded value, or the register an instruction computes ``expr`` into.
+
+        Sub-trees of folded values are folded with the registry's NumPy kernels (the ones the
+        interpreters run), so a value is the same whether folded or computed.
+        """
         match expr:
             case Num(value=v):
                 return K(float(v))
@@ -332,7 +347,7 @@ class _Lowering:
             case IfThenElse(condition=c, then=a, otherwise=b):
                 cond = self.node(c)
                 if isinstance(cond, K) and np.ndim(cond.value) == 0:
-                    return self.node(a if cond.value else b)  # folded, as closures._if does
+                    return self.node(a if cond.value else b)  # the branch not taken is never lowered
                 return self.emit(Op.SELECT, cond, self.node(a), self.node(b))
             case Call():
                 return self.call(expr)
@@ -343,7 +358,7 @@ class _Lowering:
                 return self.emit(Op.LOOKUP, arg, extra=(self.table(t),))
             case Draw():
                 return self.draw(expr)
-        raise Unsupported(f"the compiled backend cannot evaluate {type(expr).__name__} nodes")
+        raise self.fail(f"cannot compile {expr!r}")
 
     def binary(self, fold, op: Op, a: Node, b: Node) -> Node:  # type: ignore[no-untyped-def]
         if isinstance(a, K) and isinstance(b, K):
@@ -368,27 +383,27 @@ class _Lowering:
     def name(self, name: str) -> Node:
         if name in self.values:
             return K(self.values[name])
-        if name in self.program.slots:
+        if name in self.slots:
             return self.slot(name)
         if name == "time":
             return TIME_REGISTER
         if name in ("dt", "time_step"):
-            return self.const(self.model.time.dt)  # a register, not folded: closures read e.dt
-        raise Unsupported(f"{name!r} has no value in the compiled backend")
+            return self.const(self.dt)
+        if name in self.lookups:
+            raise self.fail(f"{name} is a lookup; call it as {name}(x)")
+        raise self.fail(f"{name!r} has no value here")
 
     def call(self, expr: Call) -> Node:
         spec = find_builtin(expr.func)
-        if spec is None or spec.impl is None:
-            raise Unsupported(f"unknown function {expr.func.upper()}()")
+        if spec is None or spec.impl is None or spec.kind not in ("pure", "time"):
+            raise self.fail(f"unknown function {expr.func.upper()}()")
         nodes = [self.node(a) for a in expr.args]
         if spec.kind == "time":
             return self.emit(_TIME_OPS[spec.name], *_with_defaults(spec, nodes))
-        if spec.kind != "pure":
-            raise Unsupported(f"the compiled backend has no {spec.name.upper()}()")
         if all(isinstance(n, K) for n in nodes):
             return K(spec.impl(*[n.value for n in nodes]))  # type: ignore[union-attr]
         if spec.name not in _PURE_OPS:
-            raise Unsupported(f"{spec.name.upper()}() has no opcode; give its registry row one")
+            raise self.fail(f"{spec.name.upper()}() has no opcode; give its registry row one")
         op = _PURE_OPS[spec.name]
         if op in (Op.MIN, Op.MAX):
             result = nodes[0]
@@ -400,9 +415,9 @@ class _Lowering:
     def draw(self, expr: Draw) -> Node:
         spec = find_builtin(expr.func)
         if spec is None or spec.mean is None or spec.name not in _DRAW_OPS:
-            raise Unsupported(f"the compiled backend has no random {expr.func.upper()}()")
+            raise self.fail(f"unknown random function {expr.func.upper()}()")
         nodes = [self.node(a) for a in expr.args]
-        if self.program.deterministic:
+        if self.deterministic:
             if all(isinstance(n, K) for n in nodes):
                 return K(spec.mean(*[n.value for n in nodes]))  # type: ignore[union-attr]
             if spec.name == "uniform":
@@ -415,19 +430,41 @@ class _Lowering:
 
     def table(self, name: str) -> int:
         if name not in self.tables:
-            table = self.lookups[name]
-            xs = np.asarray(table.xs, dtype=float)
-            if xs.size == 0 or np.isnan(xs).any() or (np.diff(xs) < 0).any():
-                raise Unsupported(f"lookup {name!r} has x values that are not sorted ascending")
             self.tables[name] = len(self.table_list)
-            self.table_list.append(table)
+            self.table_list.append(self.lookups[name])
         return self.tables[name]
 
-    # the plan ----------------------------------------------------------------------------
     def equation(self, expr: Expr, non_negative: bool) -> Node:
         node = self.node(expr)
         if non_negative:
             node = K(np.maximum(node.value, 0.0)) if isinstance(node, K) else self.emit(Op.CLIP0, node)
+        return node
+
+
+class _Lowering(_Expressions):
+    """Emits a plan's sections while walking the flat system in its orders; folds constant rates."""
+
+    def __init__(self, compiled: CompiledModel, program: Program, inputs: Inputs) -> None:
+        model = compiled.model
+        lookups = {n: v for n, v in model.variables.items() if isinstance(v, Lookup)}
+        super().__init__(dict(program.constants), program.slots, lookups, program.deterministic, model.time.dt,
+                         program.parameters)
+        self.compiled = compiled
+        self.model: Model = model
+        self.system = compiled.system
+        self.program = program
+        self.inputs = inputs
+        self.folded: dict[int, Value] = {}  # register of a rate that folded to a value -> the value
+
+    def rate(self, name: str) -> Node:
+        """A rate's equation (clipped if non-negative); a rate that folds joins the folded values."""
+        rate = self.system.rates[name]
+        self.owner, self.where = name, str(rate.where)
+        node = self.equation(rate.expr, rate.non_negative)
+        if isinstance(node, K):
+            value = per_run(node.value, self.program.runs)
+            self.values[name] = value
+            self.folded[self.slot(name)] = value
         return node
 
     def inputs_section(self) -> None:
@@ -441,30 +478,30 @@ class _Lowering:
 
     def tape(self) -> Tape:
         system, program = self.system, self.program
-        rate_nodes: dict[str, tuple[Expr, bool]] = {}
         start = len(self.code)
         self.inputs_section()
         pipe_init = {p.out: p.init for p in system.pipelines}
         for name in self.compiled.init_order:
             if name in system.stocks:
-                self.into(self.node(system.stocks[name].initial), self.slot(name))
+                stock = system.stocks[name]
+                self.owner, self.where = name, str(stock.where)
+                self.into(self.node(stock.initial), self.slot(name))
             elif name in system.rates and name not in self.values:
-                rate = system.rates[name]
-                rate_nodes[name] = (rate.expr, rate.non_negative)
-                self.rate_into(self.equation(rate.expr, rate.non_negative), self.slot(name))
+                node = self.rate(name)
+                if not isinstance(node, K):
+                    self.rate_into(node, self.slot(name))
             elif name in pipe_init:
                 source = pipe_init[name]
                 self.into(K(self.values[source]) if source in self.values else self.slot(source), self.slot(name))
         init = (start, len(self.code))
         self.inputs_section()
         rate_registers = []
-        names = {slot: name for name, slot in program.slots.items()}
-        for slot, _fn in program.rate_steps:
-            name = names[slot]
-            expr, non_negative = rate_nodes.get(name) or (system.rates[name].expr, system.rates[name].non_negative)
-            self.rate_into(self.equation(expr, non_negative), slot + 1)
-            if slot + 1 not in self.bound:  # as the NumPy backend, which folds it: not a rate to name
-                rate_registers.append(slot + 1)
+        for name in self.compiled.rate_order:
+            if name in self.values:  # folded: its register holds the value from the start
+                continue
+            self.rate_into(self.rate(name), self.slot(name))
+            if self.slot(name) not in self.bound:  # computed once, before the run: not a rate to name
+                rate_registers.append(self.slot(name))
         stage = (init[1], len(self.code))
         derivs = [self.derivative(s.inflows, s.outflows) for s in system.stocks.values()]
         deriv = (stage[1], len(self.code))
@@ -505,50 +542,106 @@ class _Lowering:
 
     def finish(self, init, stage, deriv, derivs, rate_registers) -> Tape:  # type: ignore[no-untyped-def]
         program, spec = self.program, self.model.time
-        n_fixed = len(program.values) + 1
-        n_scalar = len(self.scalar_values)
-        n_const = n_scalar + len(self.per_run_values)
-
-        def final(r: int) -> int:
-            return int(_renumber(np.array([r], dtype=np.int64), n_fixed, n_scalar, n_const)[0])
-
         shift = len(self.prelude)  # the prelude opens the init section
         init, stage, deriv = (0, init[1] + shift), (stage[0] + shift, stage[1] + shift), (deriv[0] + shift, deriv[1] + shift)
-        code = np.array(self.prelude + self.code, dtype=np.int64).reshape(-1, 6)
-        register_columns = _register_columns(code)
-        code[register_columns] = _renumber(code[register_columns], n_fixed, n_scalar, n_const)
-        # initial contents: folded slots keep their values (saveable), constants their own
-        scalar_regs = [n_fixed + k for k in range(n_scalar)]
-        scalar_vals = list(self.scalar_values)
-        run_regs = [n_fixed + n_scalar + k for k in range(len(self.per_run_values))]
-        run_vals = list(self.per_run_values)
-        for slot, value in enumerate(program.values):
-            if isinstance(value, np.ndarray) and value.ndim:
-                run_regs.append(slot + 1)
-                run_vals.append(np.asarray(value, dtype=float))
-            else:
-                scalar_regs.append(slot + 1)
-                scalar_vals.append(float(value))
+        # folded slots keep their values (saveable)
+        fixed = [self.folded.get(slot + 1, value) for slot, value in enumerate(program.values)]
+        done = _assemble(self, fixed, program.runs)
         pipelines = np.array(
             [[out + 1, src + 1, -1 if delay is None else delay + 1, ini + 1] for out, src, delay, ini in program.pipelines],
             dtype=np.int64).reshape(-1, 4)
-        index, data, params = _tables(self.table_list)
         times, lever_path, lever_flag, events = _schedules(self.model, self.inputs, program.runs)
         return Tape(
-            code=code, init=init, stage=stage, deriv=deriv,
-            n_registers=n_fixed + n_const + self.n_temps + 1,  # and a scratch row, last, for lookups
-            scalar_registers=np.array(scalar_regs, dtype=np.int64),
-            scalar_values=np.array(scalar_vals, dtype=float),
-            run_registers=np.array(run_regs, dtype=np.int64),
-            run_values=np.array(run_vals, dtype=float).reshape(len(run_vals), program.runs),
+            code=done.code, init=init, stage=stage, deriv=deriv, n_registers=done.n_registers,
+            scalar_registers=done.scalar_registers, scalar_values=done.scalar_values,
+            run_registers=done.run_registers, run_values=done.run_values,
             stock_registers=np.array([s + 1 for s in program.stock_slots], dtype=np.int64),
-            deriv_registers=np.array([final(d) for d in derivs], dtype=np.int64),
+            deriv_registers=np.array([done.final(d) for d in derivs], dtype=np.int64),
             non_negative=np.array(program.non_negative, dtype=np.int64),
             rate_registers=np.array(rate_registers, dtype=np.int64),
-            pipelines=pipelines, table_index=index, table_data=data, table_params=params,
-            lever_path=lever_path, lever_flag=lever_flag, events=events, times=times,
+            pipelines=pipelines, table_index=done.table_index, table_data=done.table_data,
+            table_params=done.table_params, lever_path=lever_path, lever_flag=lever_flag, events=events, times=times,
             method=spec.method, names={slot + 1: name for name, slot in program.slots.items()},
         )
+
+
+@dataclass(frozen=True)
+class _Assembled:
+    """Instructions with their final register numbers, and the registers' initial contents."""
+
+    code: np.ndarray
+    n_fixed: int
+    n_scalar: int
+    n_const: int
+    n_registers: int
+    scalar_registers: np.ndarray
+    scalar_values: np.ndarray
+    run_registers: np.ndarray
+    run_values: np.ndarray
+    table_index: np.ndarray
+    table_data: np.ndarray
+    table_params: np.ndarray
+
+    def final(self, register: int) -> int:
+        """A provisional register number's final one."""
+        return int(_renumber(np.array([register], dtype=np.int64), self.n_fixed, self.n_scalar, self.n_const)[0])
+
+
+def _assemble(ex: _Expressions, fixed: list[Value], width: int) -> _Assembled:
+    """Number the registers: TIME, then ``fixed`` (the slots, with their start values), constants, temporaries."""
+    n_fixed = len(fixed) + 1
+    n_scalar = len(ex.scalar_values)
+    n_const = n_scalar + len(ex.per_run_values)
+    code = np.array(ex.prelude + ex.code, dtype=np.int64).reshape(-1, 6)
+    register_columns = _register_columns(code)
+    code[register_columns] = _renumber(code[register_columns], n_fixed, n_scalar, n_const)
+    scalar_regs = [n_fixed + k for k in range(n_scalar)]
+    scalar_vals = list(ex.scalar_values)
+    run_regs = [n_fixed + n_scalar + k for k in range(len(ex.per_run_values))]
+    run_vals = list(ex.per_run_values)
+    for slot, value in enumerate(fixed):
+        if isinstance(value, np.ndarray) and value.ndim:
+            run_regs.append(slot + 1)
+            run_vals.append(np.asarray(value, dtype=float))
+        else:
+            scalar_regs.append(slot + 1)
+            scalar_vals.append(float(value))
+    index, data, params = _tables(ex.table_list)
+    return _Assembled(
+        code=code, n_fixed=n_fixed, n_scalar=n_scalar, n_const=n_const,
+        n_registers=n_fixed + n_const + ex.n_temps + 1,  # and a scratch row, last, for lookups
+        scalar_registers=np.array(scalar_regs, dtype=np.int64), scalar_values=np.array(scalar_vals, dtype=float),
+        run_registers=np.array(run_regs, dtype=np.int64),
+        run_values=np.array(run_vals, dtype=float).reshape(len(run_vals), width),
+        table_index=index, table_data=data, table_params=params)
+
+
+def lower_expression(expr: Expr, values: dict[str, Value], lookups: dict[str, Lookup], deterministic: bool,
+                     dt: float, width: int, owner: str = "", where: str = "") -> K | tuple[Tape, int]:
+    """One expression at ``width`` points: its folded value, or a tape (one init section) and its result's register.
+
+    Every name it reads is in ``values`` (a float, or one value per point); TIME, when it is
+    not there, is register 0. Random calls read call-site draws (their mean when
+    ``deterministic``). The shared evaluator of link polarity and loop scores runs it.
+    """
+    ex = _Expressions(dict(values), {}, dict(lookups), deterministic, dt)
+    ex.owner, ex.where = owner, where
+    with np.errstate(all="ignore"):
+        node = ex.node(expr)
+    if isinstance(node, K):
+        return node
+    done = _assemble(ex, [], width)
+    empty = np.zeros(0, dtype=np.int64)
+    tape = Tape(
+        code=done.code, init=(0, done.code.shape[0]), stage=(done.code.shape[0],) * 2,
+        deriv=(done.code.shape[0],) * 2, n_registers=done.n_registers,
+        scalar_registers=done.scalar_registers, scalar_values=done.scalar_values,
+        run_registers=done.run_registers, run_values=done.run_values, stock_registers=empty, deriv_registers=empty,
+        non_negative=empty, rate_registers=empty, pipelines=np.zeros((0, 4), dtype=np.int64),
+        table_index=done.table_index, table_data=done.table_data, table_params=done.table_params,
+        lever_path=np.zeros((1, 1, 0)), lever_flag=np.zeros((1, 1, 0), dtype=np.int8), events=np.zeros((1, 0)),
+        times=np.zeros((1, 1)), method=Method.EULER, names={})
+    return tape, done.final(node)
 
 
 def _with_defaults(spec: Builtin, nodes: list[Node]) -> list[Node]:

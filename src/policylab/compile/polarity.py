@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from policylab.compile.closures import Const, Context, build
+from policylab.compile.interpret import evaluate
 from policylab.compile.desugar import HIDDEN
 from policylab.compile.graph import references
 from policylab.errors import ExpressionError
@@ -79,14 +79,13 @@ def _derivative(expr, target: str, values: dict[str, np.ndarray], model_ir, size
         return None
     base = values[target]
     step = np.maximum(np.abs(base) * 1e-4, 1e-6)
+    time = np.broadcast_to(np.asarray(values.get("time", 0.0), dtype=float), (size,))
+    dt = float(np.asarray(values.get("dt", model_ir.time.dt)).reshape(-1)[0])
 
     def at(x: np.ndarray) -> np.ndarray:
         shifted = dict(values)
         shifted[target] = x
-        ctx = Context("polarity", "", {}, shifted, lookups, True)
-        node = build(expr, ctx)
-        value = node.value if isinstance(node, Const) else np.nan
-        return np.broadcast_to(np.asarray(value, dtype=float), (size,))
+        return evaluate(expr, shifted, lookups, time, dt, owner="polarity")
 
     with np.errstate(all="ignore"):
         try:

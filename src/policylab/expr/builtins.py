@@ -64,22 +64,37 @@ class Builtin:
 
 @dataclass(frozen=True)
 class Operator:
-    """An operator of the grammar: its opcode and the NumPy function that folds it (``a op b`` -> float 0/1 for tests)."""
+    """An operator of the grammar: its opcode and its NumPy ufunc, the one kernel that both folds
+    constants and runs in the NumPy interpreter (a test's truth value is 1.0 or 0.0)."""
 
     symbol: str
     opcode: str
-    fold: Callable[..., Value]
+    kernel: np.ufunc
     doc: str
+
+    def fold(self, *args: Value) -> Value:
+        """The operator applied to folded values: a float for scalars, an array for arrays."""
+        result = self.kernel(*args)
+        if isinstance(result, np.ndarray) and result.ndim:
+            return result if result.dtype == np.float64 else result.astype(np.float64)
+        return float(result)
+
+
+@dataclass(frozen=True)
+class _Variadic:
+    """A ufunc folded over any number of arguments (MIN, MAX); the tape applies ``ufunc`` pairwise."""
+
+    ufunc: np.ufunc
+
+    def __call__(self, *args: Value) -> Value:
+        result = args[0]
+        for arg in args[1:]:
+            result = self.ufunc(result, arg)
+        return result
 
 
 def _variadic(ufunc: np.ufunc) -> Callable[..., Value]:
-    def reduce(*args: Value) -> Value:
-        result = args[0]
-        for arg in args[1:]:
-            result = ufunc(result, arg)
-        return result
-
-    return reduce
+    return _Variadic(ufunc)
 
 
 def _xidz(a: Value, b: Value, x: Value = 0.0) -> Value:
@@ -88,10 +103,6 @@ def _xidz(a: Value, b: Value, x: Value = 0.0) -> Value:
     safe = np.where(zero, 1.0, b_arr)
     result = np.where(zero, x, np.asarray(a, dtype=float) / safe)
     return result if result.ndim else float(result)
-
-
-def _zidz(a: Value, b: Value) -> Value:
-    return _xidz(a, b, 0.0)
 
 
 def _round(x: Value) -> Value:
@@ -200,21 +211,6 @@ def _truth(x: Value) -> Value:
     return np.not_equal(x, 0)
 
 
-def _divide(a: Value, b: Value) -> Value:
-    """``a / b`` as NumPy divides (a float zero divisor gives inf or NaN, not ZeroDivisionError)."""
-    return np.divide(a, b) if isinstance(b, np.ndarray) or b != 0 else np.divide(a, np.float64(b))
-
-
-def _power(a: Value, b: Value) -> Value:
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.power(a, b)
-    return float(np.power(np.float64(a), np.float64(b)))
-
-
-def _compare(ufunc: np.ufunc) -> Callable[[Value, Value], Value]:
-    return lambda a, b: ufunc(a, b) * 1.0
-
-
 def _pi() -> float:
     return float(np.pi)
 
@@ -250,7 +246,7 @@ _ROWS: list[Builtin] = [
             opcode="XIDZ", defaults=(0.0,)),
     Builtin("xidz", 3, 3, "pure", "a / b, or x when b is 0", _xidz, units="a b a/b -> a/b", opcode="XIDZ",
             xmile="SAFEDIV", vensim="XIDZ"),
-    Builtin("zidz", 2, 2, "pure", "a / b, or 0 when b is 0", _zidz, units="a b -> a/b", opcode="XIDZ",
+    Builtin("zidz", 2, 2, "pure", "a / b, or 0 when b is 0", _xidz, units="a b -> a/b", opcode="XIDZ",
             defaults=(0.0,), xmile="SAFEDIV", vensim="ZIDZ"),
     Builtin("if_then_else", 3, 3, "pure", "IF_THEN_ELSE(c, a, b)",
             lambda c, a, b: np.where(np.asarray(c) != 0, a, b) + 0.0, units="? a a -> a", opcode="SELECT0",
@@ -298,22 +294,22 @@ _ROWS: list[Builtin] = [
 ]
 
 OPERATORS: dict[str, Operator] = {o.symbol: o for o in [
-    Operator("+", "ADD", lambda a, b: a + b, "sum"),
-    Operator("-", "SUB", lambda a, b: a - b, "difference"),
-    Operator("*", "MUL", lambda a, b: a * b, "product"),
-    Operator("/", "DIV", _divide, "quotient (IEEE: x/0 is ±inf or NaN)"),
-    Operator("^", "POW", _power, "power"),
+    Operator("+", "ADD", np.add, "sum"),
+    Operator("-", "SUB", np.subtract, "difference"),
+    Operator("*", "MUL", np.multiply, "product"),
+    Operator("/", "DIV", np.divide, "quotient (IEEE: x/0 is ±inf or NaN)"),
+    Operator("^", "POW", np.power, "power"),
     Operator("mod", "MOD", np.mod, "remainder with the sign of the divisor"),
-    Operator("<", "LT", _compare(np.less), "1 if less, else 0"),
-    Operator("<=", "LE", _compare(np.less_equal), "1 if less or equal, else 0"),
-    Operator(">", "GT", _compare(np.greater), "1 if greater, else 0"),
-    Operator(">=", "GE", _compare(np.greater_equal), "1 if greater or equal, else 0"),
-    Operator("=", "EQ", _compare(np.equal), "1 if equal, else 0"),
-    Operator("<>", "NE", _compare(np.not_equal), "1 if different, else 0"),
-    Operator("and", "AND", lambda a, b: np.logical_and(_truth(a), _truth(b)) * 1.0, "1 if both are non-zero"),
-    Operator("or", "OR", lambda a, b: np.logical_or(_truth(a), _truth(b)) * 1.0, "1 if either is non-zero"),
-    Operator("not", "NOT", lambda a: np.logical_not(_truth(a)) * 1.0, "1 if zero, else 0"),
-    Operator("neg", "NEG", lambda a: -a, "minus x"),
+    Operator("<", "LT", np.less, "1 if less, else 0"),
+    Operator("<=", "LE", np.less_equal, "1 if less or equal, else 0"),
+    Operator(">", "GT", np.greater, "1 if greater, else 0"),
+    Operator(">=", "GE", np.greater_equal, "1 if greater or equal, else 0"),
+    Operator("=", "EQ", np.equal, "1 if equal, else 0"),
+    Operator("<>", "NE", np.not_equal, "1 if different, else 0"),
+    Operator("and", "AND", np.logical_and, "1 if both are non-zero (NaN counts as non-zero)"),
+    Operator("or", "OR", np.logical_or, "1 if either is non-zero"),
+    Operator("not", "NOT", np.logical_not, "1 if zero, else 0"),
+    Operator("neg", "NEG", np.negative, "minus x"),
 ]}
 
 ALIASES: dict[str, str] = {

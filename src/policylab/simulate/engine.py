@@ -1,9 +1,12 @@
-"""Euler and RK4 over an ensemble axis: every equation is evaluated once per stage for all runs.
+"""The NumPy engine: Euler and RK4 over the tape, every instruction once per stage for all runs.
 
-Stocks live in one contiguous ``(n_stocks, runs)`` float64 array; the program's slots
-for stocks are views of its rows. Rates are recomputed at every stage; stateful
-builtins are hidden stocks (integrated here like any other) or pipelines (updated once
-per step, after integration, from the values at the start of the step).
+The tape (:mod:`policylab.compile.opcodes`) runs on the NumPy interpreter
+(:mod:`policylab.compile.interpret`): one register file ``(n_registers, runs)``, one NumPy
+call per instruction. The stocks' registers are consecutive rows, so integration updates
+them in place as one ``(n_stocks, runs)`` block. Rates are recomputed at every stage;
+stateful builtins are hidden stocks (integrated here like any other) or pipelines (updated
+once per step, after integration, from the values at the start of the step). The numba
+engine runs the same tape with the same steps, checks and messages.
 """
 
 from __future__ import annotations
@@ -15,27 +18,13 @@ import numpy as np
 
 from policylab.compile import Program
 from policylab.compile.desugar import HIDDEN, describe, is_hidden
+from policylab.compile.interpret import Machine, run
+from policylab.compile.opcodes import Tape
 from policylab.errors import SimulationError
 from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.streams import Streams
 
 Progress = Callable[[int], None]
-
-
-class _Env:
-    """The run-time environment closures read."""
-
-    __slots__ = ("v", "time", "dt", "step", "streams")
-
-    def __init__(self, values: list, dt: float, streams: Streams) -> None:
-        self.v = values
-        self.time = 0.0
-        self.dt = dt
-        self.step = 0
-        self.streams = streams
-
-    def uniform(self, site: int) -> np.ndarray:
-        return self.streams.draw(site, self.step)
 
 
 @dataclass
@@ -46,101 +35,125 @@ class Trajectory:
     data: dict[str, np.ndarray]
 
 
-def _stage(program: Program, env: _Env) -> None:
-    v = env.v
-    for slot, fn in program.input_steps:
-        v[slot] = fn(env)
-    for slot, fn in program.rate_steps:
-        v[slot] = fn(env)
+class _Run:
+    """One simulation on the NumPy interpreter: the register file, the decoded sections, the stocks' rows."""
 
+    def __init__(self, program: Program, tape: Tape, spec: TimeSpec, streams: Streams) -> None:
+        self.program, self.tape, self.spec, self.streams = program, tape, spec, streams
+        self.machine = Machine(tape, program.runs, spec.dt, streams.draw)
+        self.registers = self.machine.registers
+        self.clock = self.machine.clock
+        self.init = self.machine.decode(tape.init)
+        self.stage_code = self.machine.decode(tape.stage)
+        self.deriv_code = self.machine.decode(tape.deriv)
+        regs = tape.stock_registers
+        first = int(regs[0]) if regs.size else 1
+        if not np.array_equal(regs, np.arange(first, first + regs.size)):  # pragma: no cover - bind numbers them so
+            raise SimulationError("the tape's stock registers are not consecutive")
+        self.stocks = self.registers[first:first + regs.size]  # a view: integration writes the registers directly
+        self.flows = np.empty((regs.size, program.runs))
 
-def _load_state(program: Program, env: _Env, state: np.ndarray) -> None:
-    for row, slot in enumerate(program.stock_slots):
-        env.v[slot] = state[row]
+    def at(self, step: int, stage: int) -> None:
+        """Set the clock (and the TIME register) to ``step`` and RK4 ``stage``."""
+        self.clock.step, self.clock.stage = step, stage
+        self.registers[0].fill(self.tape.times[step, stage])
 
+    @property
+    def time(self) -> float:
+        """The clock's time (that of its step and stage)."""
+        return float(self.tape.times[self.clock.step, self.clock.stage])
 
-def _net_flows(program: Program, env: _Env, out: np.ndarray) -> np.ndarray:
-    for row, fn in enumerate(program.derivatives):
-        out[row] = fn(env) if callable(fn) else fn.value  # type: ignore[union-attr]
-    return out
+    def stage(self) -> None:
+        """Inputs and rates at the clock's time, from the stocks' registers."""
+        run(self.stage_code)
+
+    def net_flows(self, out: np.ndarray) -> np.ndarray:
+        run(self.deriv_code)
+        np.take(self.registers, self.tape.deriv_registers, axis=0, out=out)
+        return out
+
+    def load(self, state: np.ndarray) -> None:
+        """Make ``state`` the stocks' values."""
+        np.copyto(self.stocks, state)
 
 
 class _Pipelines:
     """Ring buffers of DELAY_FIXED / PREVIOUS states."""
 
-    def __init__(self, program: Program, env: _Env, runs: int, n_steps: int) -> None:
+    def __init__(self, r: _Run, n_steps: int) -> None:
+        registers, runs = r.registers, r.program.runs
         self.items = []
-        for out, src, delay, init in program.pipelines:
-            start = np.broadcast_to(np.asarray(env.v[init], dtype=float), (runs,)).copy()
-            steps = np.ones(runs, dtype=np.int64) if delay is None else _delay_steps(program, env, out, delay, n_steps)
-            length = int(steps.max())
+        for out, src, delay, init in r.tape.pipelines:
+            start = registers[init].copy()
+            steps = np.ones(runs, dtype=np.int64) if delay < 0 else _delay_steps(r, out, delay, n_steps)
+            length = int(steps.max()) if runs else 1
             buffer = np.broadcast_to(start, (length, runs)).copy()
-            self.items.append((out, src, steps, buffer, start))
-            env.v[out] = start.copy()
-        self.pending: list[np.ndarray] = []
+            self.items.append((registers[out], registers[src], steps, buffer, start))
+            registers[out] = start
+        self.pending = [np.empty(runs) for _ in self.items]
         self.columns = np.arange(runs)
 
-    def read(self, env: _Env, step: int) -> None:
+    def read(self, step: int) -> None:
         for out, _src, steps, buffer, start in self.items:
             back = step - steps
             idx = np.mod(back, buffer.shape[0])
-            env.v[out] = np.where(back >= 0, buffer[idx, self.columns], start)
+            out[...] = np.where(back >= 0, buffer[idx, self.columns], start)
 
-    def remember(self, env: _Env) -> None:
-        self.pending = [np.array(env.v[src], dtype=float) for _out, src, _s, _b, _st in self.items]
+    def remember(self) -> None:
+        for (_out, src, _steps, _buffer, _start), pending in zip(self.items, self.pending, strict=True):
+            np.copyto(pending, src)
 
     def commit(self, step: int) -> None:
         for (_out, _src, _steps, buffer, _start), value in zip(self.items, self.pending, strict=True):
             buffer[step % buffer.shape[0]] = value
 
 
-def _delay_steps(program: Program, env: _Env, out: int, delay: int, n_steps: int) -> np.ndarray:
+def _delay_steps(r: _Run, out: int, delay: int, n_steps: int) -> np.ndarray:
     """A pipeline's delay in whole steps per run: at least 1, and at most the run's length
     (a longer delay never delivers within the run, so its buffer need not be longer)."""
-    steps = np.broadcast_to(np.asarray(env.v[delay], dtype=float), (program.runs,)) / env.dt
+    steps = r.registers[delay] / r.spec.dt
     bad = np.isnan(steps)
     if bad.any():
-        owner = next(n for n, s in program.slots.items() if s == out).partition(HIDDEN)[0]
-        raise delay_error(owner, int(env.streams.run_indices[int(np.argmax(bad))]))
+        owner = r.tape.names[int(out)].partition(HIDDEN)[0]
+        raise delay_error(owner, int(r.streams.run_indices[int(np.argmax(bad))]))
     return np.clip(np.rint(steps), 1, n_steps + 1).astype(np.int64)
 
 
-def _check_finite(
-    program: Program, env: _Env, state: np.ndarray, time: float, start: tuple[np.ndarray, float] | None = None
-) -> None:
-    """Raise if ``state`` (the stocks at ``time``) is not finite, naming the first rate that was not.
+def _check_finite(r: _Run, time: float, start: tuple[np.ndarray, int] | None = None) -> None:
+    """Raise if the stocks (at ``time``) are not finite, naming the first rate that was not.
 
-    ``start`` is the state and time at the beginning of the step that produced ``state``: the
+    ``start`` is the state and step at the beginning of the step that produced the stocks: the
     rates are re-evaluated there first, so the error names the time a rate first went bad
-    (for RK4 the rates left in ``env`` are those of its last stage, at ``env.time``).
+    (for RK4 the rates left in the registers are those of its last stage).
     """
+    state = r.stocks
     if np.isfinite(state).all():
         return
     if start is not None:
-        last_stage, last_time = list(env.v), env.time
-        _load_state(program, env, start[0])
-        env.time = start[1]
-        _stage(program, env)
-        _raise_nonfinite_rate(program, env)
-        env.v[:], env.time = last_stage, last_time
-    _raise_nonfinite_rate(program, env)
+        last_stage, last_clock = r.registers.copy(), (r.clock.step, r.clock.stage)
+        r.load(start[0])
+        r.at(start[1], 0)
+        r.stage()
+        _raise_nonfinite_rate(r)
+        r.registers[...] = last_stage
+        r.clock.step, r.clock.stage = last_clock
+    _raise_nonfinite_rate(r)
     bad_row = int(np.argwhere(~np.isfinite(state))[0][0])
-    _raise_nonfinite(program, env, program.stock_slots[bad_row], state[bad_row], time)
+    _raise_nonfinite(r, int(r.tape.stock_registers[bad_row]), state[bad_row], time)
 
 
-def _raise_nonfinite_rate(program: Program, env: _Env) -> None:
-    for slot, _fn in program.rate_steps:
-        value = np.asarray(env.v[slot])
+def _raise_nonfinite_rate(r: _Run) -> None:
+    for register in r.tape.rate_registers:
+        value = r.registers[register]
         if not np.isfinite(value).all():
-            _raise_nonfinite(program, env, slot, value, env.time)
+            _raise_nonfinite(r, int(register), value, r.time)
 
 
-def _raise_nonfinite(program: Program, env: _Env, slot: int, value: np.ndarray, time: float) -> None:
-    name = next(n for n, s in program.slots.items() if s == slot)
-    flat = np.broadcast_to(value, (program.runs,))
+def _raise_nonfinite(r: _Run, register: int, value: np.ndarray, time: float) -> None:
+    flat = np.broadcast_to(value, (r.program.runs,))
     position = int(np.argwhere(~np.isfinite(flat))[0][0])
     kind = "NaN" if np.isnan(flat[position]) else "infinite"
-    raise nonfinite_error(name, kind, time, int(env.streams.run_indices[position]))
+    raise nonfinite_error(r.tape.names[register], kind, time, int(r.streams.run_indices[position]))
 
 
 def nonfinite_error(name: str, kind: str, time: float, run: int) -> SimulationError:
@@ -164,76 +177,71 @@ def saved_times(spec: TimeSpec) -> tuple[int, np.ndarray]:
 
 def simulate(
     program: Program,
+    tape: Tape,
     spec: TimeSpec,
     streams: Streams,
     save: list[str],
     progress: Progress | None = None,
 ) -> Trajectory:
-    """Integrate ``program`` from ``spec.start`` to ``spec.stop``, saving ``save`` every ``save_every``."""
+    """Integrate ``tape`` (lowered from ``program``) from ``spec.start`` to ``spec.stop``, saving ``save`` every
+    ``save_every``."""
     runs, dt = program.runs, spec.dt
-    env = _Env(list(program.values), dt, streams)
-    env.time = spec.start
+    r = _Run(program, tape, spec, streams)
     stride, times = saved_times(spec)
     n_steps = spec.n_steps
-    n_saves = len(times)
-    out = {name: np.empty((n_saves, runs)) for name in save}
-    save_slots = [(program.slots[name], out[name]) for name in save]
+    out = {name: np.empty((len(times), runs)) for name in save}
+    save_rows = [(r.registers[program.slots[name] + 1], out[name]) for name in save]
     with np.errstate(all="ignore"):
-        for slot, fn in program.input_steps:
-            env.v[slot] = fn(env)
-        for slot, fn in program.init_steps:
-            env.v[slot] = fn(env)
-        pipelines = _Pipelines(program, env, runs, n_steps)  # after init: their start values and delays are computed there
-        n = len(program.stock_slots)
-        state = np.empty((n, runs))
-        for row, slot in enumerate(program.stock_slots):
-            state[row] = env.v[slot]
-        _load_state(program, env, state)
-        _check_finite(program, env, state, spec.start)
-        flows = np.empty((n, runs))
+        r.at(0, 0)
+        run(r.init)
+        pipelines = _Pipelines(r, n_steps)  # after init: their start values and delays are computed there
+        _check_finite(r, spec.start)
+        start = np.empty_like(r.stocks)
         stepper = _rk4 if spec.method == Method.RK4 else _euler
+        non_negative = tape.non_negative
         for i in range(n_steps + 1):
-            env.step = i
-            env.time = spec.start + i * dt
-            pipelines.read(env, i)
-            _stage(program, env)
+            r.at(i, 0)
+            pipelines.read(i)
+            r.stage()
             if i % stride == 0:
                 row = i // stride
-                for slot, array in save_slots:
-                    array[row] = env.v[slot]
+                for register, array in save_rows:
+                    array[row] = register
                 if progress is not None:
                     progress(i)
             if i == n_steps:
                 break
-            pipelines.remember(env)
-            step_start = (state, env.time)
-            state = stepper(program, env, state, flows, dt)
-            if program.non_negative:
-                state[program.non_negative] = np.maximum(state[program.non_negative], 0.0)
-            _load_state(program, env, state)
+            pipelines.remember()
+            np.copyto(start, r.stocks)
+            stepper(r, start, dt)
+            if non_negative.size:
+                r.stocks[non_negative] = np.maximum(r.stocks[non_negative], 0.0)
             pipelines.commit(i)
-            _check_finite(program, env, state, spec.start + (i + 1) * dt, step_start)
+            _check_finite(r, spec.start + (i + 1) * dt, (start, i))
     check_saved(out, times, streams.run_indices)
     return Trajectory(times, out)
 
 
-def _euler(program: Program, env: _Env, state: np.ndarray, flows: np.ndarray, dt: float) -> np.ndarray:
-    _net_flows(program, env, flows)
-    return state + dt * flows
+def _euler(r: _Run, start: np.ndarray, dt: float) -> None:
+    flows = r.net_flows(r.flows)
+    np.multiply(flows, dt, out=flows)
+    np.add(start, flows, out=r.stocks)
 
 
-def _rk4(program: Program, env: _Env, state: np.ndarray, flows: np.ndarray, dt: float) -> np.ndarray:
-    t0 = env.time
-    k1 = _net_flows(program, env, np.empty_like(flows))
+_RK4_STAGES = ((1, 0.5), (2, 0.5), (3, 1.0))  # (stage, weight of the previous slope)
+
+
+def _rk4(r: _Run, start: np.ndarray, dt: float) -> None:
+    step = r.clock.step
+    k1 = r.net_flows(np.empty_like(r.flows))
     ks = [k1]
-    for fraction, weight in ((0.5, 0.5), (0.5, 0.5), (1.0, 1.0)):
-        trial = state + (weight * dt) * ks[-1]
-        _load_state(program, env, trial)
-        env.time = t0 + fraction * dt
-        _stage(program, env)
-        ks.append(_net_flows(program, env, np.empty_like(flows)))
+    for stage, weight in _RK4_STAGES:
+        r.load(start + (weight * dt) * ks[-1])
+        r.at(step, stage)
+        r.stage()
+        ks.append(r.net_flows(np.empty_like(r.flows)))
     k1, k2, k3, k4 = ks
-    return state + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    np.copyto(r.stocks, start + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4))
 
 
 def check_saved(out: dict[str, np.ndarray], times: np.ndarray, run_indices: np.ndarray) -> None:

@@ -268,7 +268,7 @@ def _search(xs, off, n, x, grid, x0, inv_h):  # type: ignore[no-untyped-def]
 
 @njit(**_JIT)
 def _lookup(x, k, index, data, params):  # type: ignore[no-untyped-def]
-    """A graphical function at ``x``, as ``closures._lookup_fn`` computes it with NumPy."""
+    """A graphical function at ``x``, as ``compile.lookups.lookup_function`` computes it with NumPy."""
     off, n, kind, grid = index[k, 0], index[k, 1], index[k, 2], index[k, 3]
     ys, sl = off + n + 1, off + 2 * n + 1
     if kind == DISCRETE:
@@ -878,7 +878,13 @@ log = logging.getLogger("policylab")
 def supports(tape: Tape) -> str | None:
     """None if this interpreter runs every instruction of ``tape``, else what it lacks (the caller falls back)."""
     unknown = sorted(set(np.unique(tape.code[:, 0]).tolist()) - {int(op) for op in DISPATCHED})
-    return f"the numba interpreter has no opcode {unknown}" if unknown else None
+    if unknown:
+        return f"the numba interpreter has no opcode {unknown}"
+    for offset, n, _kind, _search in tape.table_index.tolist():
+        xs = tape.table_data[offset:offset + n]
+        if n == 0 or np.isnan(xs).any() or (np.diff(xs) < 0).any():  # its searches assume ascending x values
+            return "a lookup table has x values that are not sorted ascending"
+    return None
 
 
 def needs_compiling(parallel: bool) -> bool:

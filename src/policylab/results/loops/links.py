@@ -1,7 +1,7 @@
 """Exact re-evaluation of one equation with some inputs at one step and the rest at another.
 
-This is the one place loop scoring touches the compiler's building block (the closure
-builder that compile/polarity.py also uses): if that block moves, only this module changes.
+Equations are evaluated through the tape, by the evaluator link polarity uses too
+(:func:`policylab.compile.interpret.evaluate`): the same folding and kernels as the engines.
 """
 
 from __future__ import annotations
@@ -10,25 +10,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from policylab.compile.closures import Const, Context, build
+from policylab.compile.interpret import evaluate as evaluate_points
 from policylab.expr.ast import Expr
 from policylab.model.ir import Lookup
 
 Array = np.ndarray
-
-
-class _Env:
-    """What a closure reads besides named values: the clock and, for random calls, the step's uniforms."""
-
-    def __init__(self, time: Array, dt: float, uniforms: Mapping[int, Array]) -> None:
-        self.v: list = []
-        self.time = time
-        self.dt = dt
-        self.step = 0
-        self._uniforms = uniforms
-
-    def uniform(self, site: int) -> Array:
-        return self._uniforms[site]
 
 
 def evaluate(
@@ -45,12 +31,7 @@ def evaluate(
     Random calls read ``uniforms[site]`` (the draws the run made at those points); without
     them a random call takes its mean.
     """
-    names = dict(values)
-    names["time"] = time
-    ctx = Context(owner, "loop scores", {}, names, dict(lookups), uniforms is None)
-    node = build(expr, ctx)
-    value = node.value if isinstance(node, Const) else node(_Env(time, dt, uniforms or {}))  # type: ignore[arg-type]
-    return np.broadcast_to(np.asarray(value, dtype=float), time.shape)
+    return evaluate_points(expr, values, lookups, time, dt, uniforms, owner=owner, where="loop scores")
 
 
 def partial_change(

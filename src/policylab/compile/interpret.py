@@ -1,0 +1,247 @@
+"""The NumPy interpreter of the tape: each instruction is one NumPy call over every run at once.
+
+The tape (:mod:`policylab.compile.opcodes`) is the one definition of what a model computes;
+the numba backend runs it run by run, this module runs it a register row at a time. A
+:class:`Machine` holds one register file of shape ``(n_registers, width)`` (a row per
+register, a column per run or point) and decodes each section of the tape once into a list
+of ``(kernel, arguments)`` pairs whose arguments are views of that file, so running a
+section is a tight Python loop of NumPy calls and allocates nothing for the operators and
+element-wise builtins (ufuncs write into their output row through ``out``).
+
+The kernels come from the op registry (:mod:`policylab.expr.builtins`): an operator's ufunc,
+a builtin's NumPy function (pure, of the clock, or of the run's uniform draws). Only the
+machine's own instructions (MOV, SELECT, CLIP0, LOOKUP, LEVER, EVENT) are defined here.
+Nothing is generated from a model and nothing is evaluated as source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from policylab.compile.lookups import lookup_function
+from policylab.compile.opcodes import Extrapolation, K, Op, Tape, lower_expression
+from policylab.errors import PolicyLabError
+from policylab.expr.ast import Expr
+from policylab.expr.builtins import BUILTINS, OPERATORS, Value
+from policylab.model.ir import Lookup
+
+Draws = Callable[[int, int], np.ndarray]
+"""The uniform draws of a random call site at a step, one per column: ``draws(site, step)``."""
+
+Instruction = tuple[Callable[..., object], tuple]
+Decoder = Callable[["Machine", Sequence[int]], Instruction]
+
+
+class Clock:
+    """The step and RK4 stage the machine is at (levers, events and draws read them)."""
+
+    __slots__ = ("stage", "step")
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.stage = 0
+
+
+class Machine:
+    """A register file and the tape's sections decoded over it.
+
+    ``registers[0]`` is TIME (the caller sets it); the constants' rows are filled here from
+    the tape, as the numba interpreter fills them.
+    """
+
+    def __init__(self, tape: Tape, width: int, dt: float, draws: Draws | None = None) -> None:
+        self.tape, self.width, self.dt, self.draws = tape, width, dt, draws
+        self.clock = Clock()
+        self.registers = np.zeros((tape.n_registers, width))
+        self.registers[tape.scalar_registers] = tape.scalar_values[:, None]
+        self.registers[tape.run_registers] = tape.run_values
+        self.registers[0] = tape.times[0, 0]
+        self.rows = list(self.registers)  # a view per register, made once
+        self._tables: dict[int, Callable[[Value], Value]] = {}
+
+    def decode(self, section: tuple[int, int]) -> list[Instruction]:
+        """The instructions ``section`` (a half-open range of the tape's rows) as (kernel, arguments) pairs."""
+        code = self.tape.code
+        return [_decoder(int(code[pc, 0]))(self, code[pc].tolist()) for pc in range(*section)]
+
+    def table(self, k: int) -> Callable[[Value], Value]:
+        """The NumPy kernel of the tape's lookup table ``k`` (``lookup_function``, from the tape's arrays)."""
+        if k not in self._tables:
+            self._tables[k] = lookup_function(table_of(self.tape, k))
+        return self._tables[k]
+
+
+def run(instructions: list[Instruction]) -> None:
+    """Execute decoded instructions in order."""
+    for kernel, args in instructions:
+        kernel(*args)
+
+
+def evaluate(expr: Expr, values: Mapping[str, Value], lookups: Mapping[str, Lookup], time: np.ndarray, dt: float,
+             uniforms: Mapping[int, np.ndarray] | None = None, owner: str = "", where: str = "") -> np.ndarray:
+    """``expr`` at many points at once, through the tape: ``values[name]`` and ``time`` are flat arrays of one
+    length (or floats).
+
+    The shared evaluator of link polarity and loop scores: what the engines compute, at points
+    they did not visit. Random calls read ``uniforms[site]`` (the draws made at those points);
+    without them a random call takes its mean. Raises :class:`~policylab.errors.ExpressionError`
+    for a name without a value.
+    """
+    names = dict(values)
+    names["time"] = time
+    width = time.shape[0]
+    lowered = lower_expression(expr, names, dict(lookups), uniforms is None, dt, width, owner, where)
+    if isinstance(lowered, K):
+        value = lowered.value
+    else:
+        tape, result = lowered
+        drawn = uniforms or {}
+        machine = Machine(tape, width, dt, None if uniforms is None else lambda site, _step: drawn[site])
+        machine.registers[0] = time
+        with np.errstate(all="ignore"):
+            run(machine.decode(tape.init))
+        value = machine.registers[result]
+    return np.broadcast_to(np.asarray(value, dtype=float), time.shape)
+
+
+def table_of(tape: Tape, k: int) -> Lookup:
+    """Lookup table ``k`` of ``tape`` as the IR has it (the tape stores xs, ys and the extrapolation)."""
+    offset, n, kind, _search = (int(v) for v in tape.table_index[k])
+    data = tape.table_data
+    extrapolation = {Extrapolation.LINEAR: "linear", Extrapolation.DISCRETE: "discrete"}.get(Extrapolation(kind), "clamp")
+    return Lookup(f"table{k}", xs=tuple(data[offset:offset + n]), ys=tuple(data[offset + n + 1:offset + 2 * n + 1]),
+                  extrapolation=extrapolation)  # type: ignore[arg-type]
+
+
+# --- kernels -----------------------------------------------------------------------------------
+
+
+def _assign(impl: Callable[..., Value], out: np.ndarray, *args: np.ndarray) -> None:
+    out[...] = impl(*args)
+
+
+def _timed(impl: Callable[..., Value], out: np.ndarray, time: np.ndarray, dt: float, *args: np.ndarray) -> None:
+    out[...] = impl(time, dt, *args)
+
+
+def _drawn(impl: Callable[..., Value], out: np.ndarray, draws: Draws, site: int, clock: Clock, *args: np.ndarray) -> None:
+    out[...] = impl(draws(site, clock.step), *args)
+
+
+def _maximum(a: np.ndarray, b: np.ndarray | float, out: np.ndarray) -> None:
+    np.maximum(a, b, out=out)  # a positional out is deprecated for maximum and minimum
+
+
+def _minimum(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    np.minimum(a, b, out=out)
+
+
+_KEYWORD_OUT: dict[np.ufunc, Callable[..., None]] = {np.maximum: _maximum, np.minimum: _minimum}
+
+
+def _select(condition: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    out[...] = np.where(condition != 0, a, b)
+
+
+def _lever(out: np.ndarray, path: np.ndarray, flag: np.ndarray, level: np.ndarray | None, clock: Clock) -> None:
+    if level is not None and flag[clock.step, clock.stage]:
+        np.copyto(out, level)
+    else:
+        out.fill(path[clock.step, clock.stage])
+
+
+def _event(out: np.ndarray, pulses: np.ndarray, clock: Clock) -> None:
+    out.fill(pulses[clock.step])
+
+
+# --- decoders: a tape row -> (kernel, arguments) -------------------------------------------------
+
+
+def _operands(row: Sequence[int], last: int = 6) -> list[int]:
+    return [r for r in row[2:last] if r >= 0]
+
+
+def _function(impl: Callable[..., Value]) -> Decoder:
+    """A pure kernel: a ufunc writes into the output row; any other function's result is copied there."""
+    ufunc = getattr(impl, "ufunc", impl)
+
+    def decode(m: Machine, row: Sequence[int]) -> Instruction:
+        rows = [m.rows[r] for r in _operands(row)]
+        if isinstance(ufunc, np.ufunc) and ufunc.nin == len(rows):
+            return _KEYWORD_OUT.get(ufunc, ufunc), (*rows, m.rows[row[1]])
+        return _assign, (impl, m.rows[row[1]], *rows)
+
+    return decode
+
+
+def _of_time(impl: Callable[..., Value]) -> Decoder:
+    def decode(m: Machine, row: Sequence[int]) -> Instruction:
+        return _timed, (impl, m.rows[row[1]], m.rows[0], m.dt, *[m.rows[r] for r in _operands(row)])
+
+    return decode
+
+
+def _random(impl: Callable[..., Value]) -> Decoder:
+    def decode(m: Machine, row: Sequence[int]) -> Instruction:
+        if m.draws is None:
+            raise PolicyLabError("this evaluation has no random streams; random calls need them")
+        return _drawn, (impl, m.rows[row[1]], m.draws, row[4], m.clock, *[m.rows[r] for r in _operands(row, 4)])
+
+    return decode
+
+
+def _mov(m: Machine, row: Sequence[int]) -> Instruction:
+    return np.copyto, (m.rows[row[1]], m.rows[row[2]])
+
+
+def _select_row(m: Machine, row: Sequence[int]) -> Instruction:
+    return _select, (m.rows[row[2]], m.rows[row[3]], m.rows[row[4]], m.rows[row[1]])
+
+
+def _clip0(m: Machine, row: Sequence[int]) -> Instruction:
+    return _maximum, (m.rows[row[2]], 0.0, m.rows[row[1]])
+
+
+def _lookup(m: Machine, row: Sequence[int]) -> Instruction:
+    return _assign, (m.table(row[3]), m.rows[row[1]], m.rows[row[2]])
+
+
+def _lever_row(m: Machine, row: Sequence[int]) -> Instruction:
+    k, level = row[2], row[3]
+    tape = m.tape
+    return _lever, (m.rows[row[1]], tape.lever_path[:, :, k], tape.lever_flag[:, :, k],
+                    m.rows[level] if level >= 0 else None, m.clock)
+
+
+def _event_row(m: Machine, row: Sequence[int]) -> Instruction:
+    return _event, (m.rows[row[1]], m.tape.events[:, row[2]], m.clock)
+
+
+def _kernels() -> dict[Op, Decoder]:
+    """Every opcode's decoder: the registry's rows and operators, then the machine's own instructions."""
+    table: dict[Op, Decoder] = {}
+    by_kind = {"pure": _function, "time": _of_time, "random": _random}
+    for row in BUILTINS.values():
+        if row.opcode is not None and row.kind in by_kind and row.impl is not None:
+            table.setdefault(Op[row.opcode], by_kind[row.kind](row.impl))
+    for operator in OPERATORS.values():
+        table[Op[operator.opcode]] = _function(operator.kernel)
+    table.update({Op.MOV: _mov, Op.SELECT: _select_row, Op.CLIP0: _clip0, Op.LOOKUP: _lookup, Op.LEVER: _lever_row,
+                  Op.EVENT: _event_row})
+    return table
+
+
+KERNELS = _kernels()
+DISPATCHED = frozenset(KERNELS)  # tests check that every Op is here, as in the numba interpreter
+
+
+def _decoder(op: int) -> Decoder:
+    try:
+        return KERNELS[Op(op)]
+    except (KeyError, ValueError):
+        raise PolicyLabError(f"the NumPy interpreter has no opcode {op}; give it a kernel in the op registry") from None
+
+
+__all__ = ["DISPATCHED", "KERNELS", "Clock", "Draws", "Machine", "evaluate", "run", "table_of"]
