@@ -59,12 +59,20 @@ class Machine:
         self.registers[tape.run_registers] = tape.run_values
         self.registers[0] = tape.times[0, 0]
         self.rows = list(self.registers)  # a view per register, made once
+        written = set(tape.code[:, 1].tolist())
+        # a scalar constant no instruction writes is passed as a float: ufuncs then read no row for it
+        self.scalars = {int(r): float(v) for r, v in zip(tape.scalar_registers, tape.scalar_values, strict=True)
+                        if int(r) not in written}
         self._tables: dict[int, Callable[[Value], Value]] = {}
 
     def decode(self, section: tuple[int, int]) -> list[Instruction]:
         """The instructions ``section`` (a half-open range of the tape's rows) as (kernel, arguments) pairs."""
         code = self.tape.code
         return [_decoder(int(code[pc, 0]))(self, code[pc].tolist()) for pc in range(*section)]
+
+    def operand(self, register: int) -> np.ndarray | float:
+        """What an instruction reads for ``register``: its row, or the float of a scalar constant."""
+        return self.scalars.get(register, self.rows[register])
 
     def table(self, k: int) -> Callable[[Value], Value]:
         """The NumPy kernel of the tape's lookup table ``k`` (``lookup_function``, from the tape's arrays)."""
@@ -168,7 +176,7 @@ def _function(impl: Callable[..., Value]) -> Decoder:
     ufunc = getattr(impl, "ufunc", impl)
 
     def decode(m: Machine, row: Sequence[int]) -> Instruction:
-        rows = [m.rows[r] for r in _operands(row)]
+        rows = [m.operand(r) for r in _operands(row)]
         if isinstance(ufunc, np.ufunc) and ufunc.nin == len(rows):
             return _KEYWORD_OUT.get(ufunc, ufunc), (*rows, m.rows[row[1]])
         return _assign, (impl, m.rows[row[1]], *rows)
@@ -178,7 +186,7 @@ def _function(impl: Callable[..., Value]) -> Decoder:
 
 def _of_time(impl: Callable[..., Value]) -> Decoder:
     def decode(m: Machine, row: Sequence[int]) -> Instruction:
-        return _timed, (impl, m.rows[row[1]], m.rows[0], m.dt, *[m.rows[r] for r in _operands(row)])
+        return _timed, (impl, m.rows[row[1]], m.rows[0], m.dt, *[m.operand(r) for r in _operands(row)])
 
     return decode
 
@@ -187,25 +195,25 @@ def _random(impl: Callable[..., Value]) -> Decoder:
     def decode(m: Machine, row: Sequence[int]) -> Instruction:
         if m.draws is None:
             raise PolicyLabError("this evaluation has no random streams; random calls need them")
-        return _drawn, (impl, m.rows[row[1]], m.draws, row[4], m.clock, *[m.rows[r] for r in _operands(row, 4)])
+        return _drawn, (impl, m.rows[row[1]], m.draws, row[4], m.clock, *[m.operand(r) for r in _operands(row, 4)])
 
     return decode
 
 
 def _mov(m: Machine, row: Sequence[int]) -> Instruction:
-    return np.copyto, (m.rows[row[1]], m.rows[row[2]])
+    return np.copyto, (m.rows[row[1]], m.operand(row[2]))
 
 
 def _select_row(m: Machine, row: Sequence[int]) -> Instruction:
-    return _select, (m.rows[row[2]], m.rows[row[3]], m.rows[row[4]], m.rows[row[1]])
+    return _select, (m.operand(row[2]), m.operand(row[3]), m.operand(row[4]), m.rows[row[1]])
 
 
 def _clip0(m: Machine, row: Sequence[int]) -> Instruction:
-    return _maximum, (m.rows[row[2]], 0.0, m.rows[row[1]])
+    return _maximum, (m.operand(row[2]), 0.0, m.rows[row[1]])
 
 
 def _lookup(m: Machine, row: Sequence[int]) -> Instruction:
-    return _assign, (m.table(row[3]), m.rows[row[1]], m.rows[row[2]])
+    return _assign, (m.table(row[3]), m.rows[row[1]], m.operand(row[2]))
 
 
 def _lever_row(m: Machine, row: Sequence[int]) -> Instruction:
