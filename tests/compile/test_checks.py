@@ -109,3 +109,17 @@ def test_check_without_sources_exits_0_with_a_warning_and_1_with_strict(tmp_path
     lenient = CliRunner().invoke(app, ["check", str(path)])
     assert lenient.exit_code == 0 and "warning: source file 'report.txt'" in lenient.stderr
     assert CliRunner().invoke(app, ["check", "--strict", str(path)]).exit_code == 1
+
+
+def test_a_link_through_a_time_function_is_tested_at_the_sampled_times():
+    text = """
+model: t
+time: {start: 0, stop: 10, dt: 0.5}
+constants: {k: {value: 2, range: [1, 3], judgement: true}}
+auxiliaries:
+  effect:
+    equation: STEP(k, 3) - RAMP(k, 6)
+    evidence: [{from: k, sign: "%s", assumption: "k switches the effect on, then ramps it down"}]
+"""
+    both = report_for(text % "+")  # +1 from time 3 on, then -(TIME - 6) from time 6: both signs occur
+    assert not both.ok and any("opposite sign" in line for line in both.lines), both.lines

@@ -766,4 +766,4 @@ def _path_values(baseline: float, schedule: Schedule | None, times: np.ndarray, 
     return np.where(idx < 0, float(baseline), ys[np.maximum(idx, 0)])
 
 
-__all__ = ["Extrapolation", "K", "Op", "Search", "Tape", "Unsupported", "lower"]
+__all__ = ["Extrapolation", "K", "Op", "Search", "Tape", "Unsupported", "lower", "lower_expression"]
