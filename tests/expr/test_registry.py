@@ -9,7 +9,8 @@ import pytest
 
 from policylab.api import BackendFallbackWarning, Model
 from policylab.compile.desugar import _EXPANSIONS
-from policylab.compile.opcodes import Op
+from policylab.compile import bind
+from policylab.compile.opcodes import Op, lower
 from policylab.compile.units import _SIGNATURES
 from policylab.errors import PolicyLabError, SimulationError
 from policylab.expr.builtins import ALIASES, BUILTINS, OPERATORS
@@ -71,12 +72,14 @@ def test_an_unknown_opcode_is_an_error_in_the_numpy_interpreter() -> None:
     from policylab.compile.interpret import Machine
 
     model = Model(read_yaml_text(MODEL, "unknown_op.yaml"))
-    plan = model.runner("numpy", model.prepare_call(), False).plan
-    code = plan.tape.code.copy()
+    call = model.prepare_call()
+    program = bind(model.compiled, call.inputs, 1, False)
+    tape = lower(model.compiled, program, call.inputs)
+    code = tape.code.copy()
     code[code[:, 0] == int(Op.ABS), 0] = 999
-    machine = Machine(dataclasses.replace(plan.tape, code=code), 1, 1.0)
+    machine = Machine(dataclasses.replace(tape, code=code), 1, 1.0)
     with pytest.raises(PolicyLabError, match="no opcode 999"):
-        machine.decode(plan.tape.stage)
+        machine.decode(tape.stage)
 
 
 def test_the_numba_interpreter_has_a_branch_for_every_opcode() -> None:

@@ -251,6 +251,7 @@ _RK4_STAGES = ((1, 0.5), (2, 0.5), (3, 1.0))  # (stage, weight of the previous s
 
 
 def _rk4(r: _Run, start: np.ndarray, dt: float) -> None:
+    """One classical Runge-Kutta step from ``start`` into the stocks' registers (stage 0 has been evaluated)."""
     step = r.clock.step
     k1 = r.net_flows()
     ks = [k1]
