@@ -227,7 +227,11 @@ class _ToDefinition(Transformer_NonRecursive):
         return self._definition("lookup_call", lhs, expr=call)
 
     def data_def(self, items: list) -> Definition:
-        return self._definition("data", items[0], keyword=":=")
+        """``x := GET DATA(…)``, ``x :HOLD BACKWARD: := …`` (the keyword kept), or ``x :=`` alone (a .vdf's data)."""
+        keyword = next((" ".join(str(i).split()).upper() for i in items[1:] if isinstance(i, Token)
+                        and i.type == "KEYWORD"), ":=")
+        expr = items[-1] if not isinstance(items[-1], (Token, tuple)) else None
+        return self._definition("data", items[0], keyword=keyword, expr=expr)
 
     def keyword_def(self, items: list) -> Definition:
         return self._definition("keyword", items[0], keyword=" ".join(str(items[1]).split()).upper())

@@ -117,10 +117,8 @@ class Translator:
         if func in self.lookups:
             self._arity(func, raw, 1, 1)
             return Call(func, (self(raw[0]),))
-        if func == "with_lookup":
-            table = raw[1]
-            assert isinstance(table, Table)
-            return Call(self.add_table(table, "clamp"), (self(raw[0]),))
+        if func == "with_lookup" and len(raw) == 2 and isinstance(raw[1], Table):
+            return Call(self.add_table(raw[1], "clamp"), (self(raw[0]),))
         if func in ("lookup_extrapolate", "lookup_forward", "lookup_backward"):
             return self._lookup_variant(func, raw)
         if func == "sample_if_true":
@@ -133,8 +131,9 @@ class Translator:
         if func == "get_time_value":
             return self._time_value(raw)
         if func.startswith(_DATA_PREFIXES):
-            raise self.fail(f"{func.replace('_', ' ').upper()}: reading data files (GET XLS/DIRECT/DATA…) is not "
-                            "supported yet; put the values in the model as constants or lookups")
+            raise self.fail(f"{func.replace('_', ' ').upper()}: PolicyLab reads GET XLS/DIRECT CONSTANTS, LOOKUPS and "
+                            "DATA as the whole equation of a variable (GET DATA, GET 123 and GET VDF not at all); "
+                            "give the data a variable of its own")
         args = tuple(self(a) for a in raw)
         if func in VENSIM_ARITY:
             self._arity(func, args, *VENSIM_ARITY[func])

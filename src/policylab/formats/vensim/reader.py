@@ -25,6 +25,7 @@ from policylab.expr.ast import BinOp, Call, Expr, Name, Num, UnaryOp, children, 
 from policylab.expr.builtins import OPERATORS
 from policylab.expr.names import free_name
 from policylab.files import read_capped
+from policylab.formats.vensim.data import STEPPED, DataFiles, data_call
 from policylab.formats.vensim.equations import Definition, Table, parse_definition
 from policylab.formats.vensim.functions import Translator
 from policylab.formats.vensim.macros import Expander, parse_macros
@@ -55,16 +56,17 @@ _KEYWORD_HELP = {
 def read_vensim(path: str | Path) -> Model:
     """Read the Vensim model at ``path`` into a Model (a VensimReadWarning says the sketch was ignored)."""
     file = Path(path)
-    return read_vensim_bytes(read_capped(file, VENSIM_BYTES, "model file"), str(file))
+    return read_vensim_bytes(read_capped(file, VENSIM_BYTES, "model file"), str(file), data_folder=file.parent)
 
 
-def read_vensim_bytes(data: bytes, file: str = "<string>") -> Model:
-    """Read Vensim ``.mdl`` text from bytes; ``file`` is used in messages and as the model's path."""
+def read_vensim_bytes(data: bytes, file: str = "<string>", data_folder: Path | None = None) -> Model:
+    """Read Vensim ``.mdl`` text from bytes; ``file`` is used in messages and as the model's path; GET XLS/DIRECT
+    functions read files in ``data_folder`` only (None: they are refused)."""
     sections = split_records(decode(data), file, FLAT_VARIABLES.value())
     if not sections.records:
         raise ModelFileError(f"{file}: no equations found; a Vensim model is a list of 'name = expression ~ units ~ "
                              "comment |' records")
-    builder = _Builder(file, sections.records, sections.macros)
+    builder = _Builder(file, sections.records, sections.macros, data_folder=data_folder)
     try:
         model = builder.build(hashlib.sha256(data).hexdigest())
     except RecursionError:
@@ -89,6 +91,7 @@ class _Builder:
     file: str
     records: tuple[Record, ...]
     macros: tuple[Macro, ...] = ()
+    data_folder: Path | None = None
     variables: dict[str, AnyVariable] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     derived: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -100,9 +103,9 @@ class _Builder:
         return f"{place}: {definition.display}" if definition is not None else place
 
     def build(self, digest: str) -> Model:
-        subscripts = Subscripts(self.file)
+        subscripts = Subscripts(self.file, data=DataFiles(self.data_folder))
         definitions = subscripts.expand(self._checked())
-        self.notes.extend(subscripts.notes)
+        self.notes.extend(subscripts.notes + subscripts.data.notes)
         if len(definitions) > FLAT_VARIABLES.value():
             raise ModelFileError(f"{self.file}: the model has more than {FLAT_VARIABLES.value():,} variables once its "
                                  "arrays are expanded; set POLICYLAB_LIMIT_FLAT_VARIABLES to raise the limit "
@@ -152,12 +155,12 @@ class _Builder:
                 self.active_initial[definition.name] = translator(expr.args[1])
                 self.variables[definition.name] = Auxiliary(**common, equation=translator(expr.args[0]),
                                                             equation_text=text)
-            elif isinstance(expr, Call) and expr.func == "with_lookup":
-                table = expr.args[1]
-                assert isinstance(table, Table)
-                table = self._ordered(table, self.where(record, definition))
+            elif (isinstance(expr, Call) and expr.func in ("with_lookup", STEPPED) and len(expr.args) == 2
+                  and isinstance(expr.args[1], Table)):
+                table = self._ordered(expr.args[1], self.where(record, definition))
                 self.variables[definition.name] = Lookup(**common, xs=table.xs, ys=table.ys,
-                                                         input=translator(expr.args[0]))
+                                                         input=translator(expr.args[0]),
+                                                         extrapolation="discrete" if expr.func == STEPPED else "clamp")
             else:
                 value = translator(expr)
                 if isinstance(value, Num):
@@ -202,12 +205,15 @@ class _Builder:
             if definition.kind == "value_list" and not definition.subscripts:
                 raise ModelFileError(f"{where}: a list of values needs subscripts on the left (name[Range] = 1, 2, "
                                      "3); give a scalar one number")
-            if definition.kind in ("data", "keyword", "bare"):
+            found = data_call(definition)
+            if definition.kind in ("data", "keyword") and found is not None and found[0] != "lookups":
+                pass  # read by the data module when the subscripts are known
+            elif definition.kind in ("data", "keyword", "bare"):
                 what = _KEYWORD_HELP.get(definition.keyword, f"a definition with {definition.keyword or 'no equation'}")
                 raise ModelFileError(f"{where}: {what} is not supported yet; give the variable an equation with '='")
-            if definition.kind == "lookup_call":
-                raise ModelFileError(f"{where}: a lookup read from a data file (GET XLS/DIRECT LOOKUPS) is not "
-                                     "supported yet; write the points in the model")
+            if definition.kind == "lookup_call" and (found is None or found[0] != "lookups"):
+                raise ModelFileError(f"{where}: a lookup defined by a call reads its points from a data file with "
+                                     "GET XLS LOOKUPS or GET DIRECT LOOKUPS; write the points in the model")
             if definition.subscripts:
                 continue  # the subscripts module checks which elements each equation defines
             if definition.name in seen:

@@ -19,6 +19,7 @@ from itertools import product
 from policylab.errors import Location, ModelFileError
 from policylab.expr.ast import Expr, Num
 from policylab.expr.names import free_name
+from policylab.formats.vensim.data import DataFiles, Filled
 from policylab.formats.vensim.equations import Definition
 from policylab.formats.vensim.ranges import numbering, read_ranges
 from policylab.formats.vensim.records import Record
@@ -36,6 +37,8 @@ class Subscripts:
     file: str
     dimensions: dict[str, Dimension] = field(default_factory=dict)
     arrays: dict[str, Array] = field(default_factory=dict)
+    data: DataFiles = field(default_factory=lambda: DataFiles(None))
+    """The data files the model's GET XLS/DIRECT functions read (``data``)."""
     notes: list[str] = field(default_factory=list)
     """What the reader decided that the author should hear (VensimReadWarning)."""
     elements: dict[str, float] = field(default_factory=dict)
@@ -71,7 +74,10 @@ class Subscripts:
         out: list[tuple[Record, Definition]] = []
         for name, group in groups.items():
             if name not in dims:
-                out.extend((r, self._rewrite(r, d, {}, vectors)) for r, d in group)
+                for record, definition in group:
+                    filled = self.data.fill(definition, (), self._where(record, definition))
+                    out.append((record, _filled(definition, filled[0]) if filled else
+                                self._rewrite(record, definition, {}, vectors)))
                 continue
             chosen = self._elements(name, group, dims[name])
             for key in element_keys(dims[name], self.dimensions):
@@ -80,10 +86,11 @@ class Subscripts:
                 element = replace(definition, name=element_name(name, key), display=f"{definition.display}[{shown}]",
                                   subscripts=(), excepts=(), values=())
                 if value is not None:
-                    element = replace(element, kind="assign", expr=value)
+                    out.append((record, _filled(element, value)))
+                    continue
                 out.append((record, self._rewrite(record, element, context, vectors)))
             record, definition = group[0]
-            whole = len(group) == 1 and definition.kind in ("assign", "unchangeable", "value_list")
+            whole = len(group) == 1 and definition.kind in ("assign", "unchangeable", "value_list", "data")
             text = " ".join(record.equation.split("=", 1)[1].split()).lstrip("=").strip() if whole else ""
             self.arrays[name] = Array(name, dims[name], definition.display, where=Location(self.file, record.line),
                                       equation_text=text)
@@ -157,9 +164,10 @@ class Subscripts:
         return key
 
     def _elements(self, name: str, group: list[tuple[Record, Definition]], dims: tuple[str, ...]
-                  ) -> dict[Key, tuple[Record, Definition, dict[str, str], Expr | None]]:
-        """For each element: the equation defining it, its context and, from a list of values, its number."""
-        chosen: dict[Key, tuple[Record, Definition, dict[str, str], Expr | None]] = {}
+                  ) -> dict[Key, tuple[Record, Definition, dict[str, str], Filled | None]]:
+        """For each element: the equation defining it, its context and, from a list of values or a data file, what
+        it becomes."""
+        chosen: dict[Key, tuple[Record, Definition, dict[str, str], Filled | None]] = {}
         for record, definition in group:
             options = [self._options(i, record, definition) for i in definition.subscripts]
             ranging = [i for i in definition.subscripts if i in self.dimensions]
@@ -169,6 +177,7 @@ class Subscripts:
             excluded = {key for subs in definition.excepts for key in self._except(subs, record, definition)}
             keys = list(product(*options))
             values = self._values(record, definition, len(keys))
+            filled = self.data.fill(definition, tuple(len(o) for o in options), self._where(record, definition))
             for index, key in enumerate(keys):
                 if key in excluded:
                     continue
@@ -177,7 +186,8 @@ class Subscripts:
                     raise ModelFileError(f"{self._where(record, definition)}: defines element [{shown}] again (also "
                                          f"on line {chosen[key][0].line}); define each element once")
                 context = {i: e for i, e in zip(definition.subscripts, key, strict=True) if i in self.dimensions}
-                chosen[key] = (record, definition, context, values[index] if values else None)
+                value = Filled("assign", expr=values[index]) if values else None
+                chosen[key] = (record, definition, context, filled[index] if filled else value)
         missing = [key for key in element_keys(dims, self.dimensions) if key not in chosen]
         if missing:
             record, definition = group[0]
@@ -203,6 +213,11 @@ class Subscripts:
             raise ModelFileError(f"{where}: a list of values holds only numbers; write an equation per element for "
                                  "anything else")
         return list(definition.values)
+
+
+def _filled(definition: Definition, filled: Filled) -> Definition:
+    """The element as a constant or a lookup read from a list of values or a data file."""
+    return replace(definition, kind=filled.kind, expr=filled.expr, table=filled.table, keyword="")
 
 
 def _element_numbers(dimensions: dict[str, Dimension], variables: set[str]) -> dict[str, float]:
