@@ -21,8 +21,9 @@ the IR's own constants and lookups, so nothing after the reader knows a file was
   ``:RAW:`` read as hold backward (Vensim gives :NA: between the points; a warning says so); each
   holds its first and last value beyond the series.
 
-Indirect references (``'?name'``, a file named in Vensim's settings) and the old binary ``.xls`` format
-are refused with what to do instead.
+The old binary ``.xls`` format is read through xlrd when it is installed (the ``xls`` extra; cell
+references only), else refused with what to do. Indirect references (``'?name'``, a file named in
+Vensim's settings) are refused.
 """
 
 from __future__ import annotations
@@ -261,8 +262,7 @@ class DataFiles:
             separator = tab if len(tab) == 1 and not tab.isalnum() else ("\t" if suffix != ".csv" else ",")
             rows = csv.reader(io.StringIO(text), delimiter=separator)
         elif suffix == ".xls":
-            raise ModelFileError(f"{where}: {file} is in the old binary Excel format (.xls), which PolicyLab does not "
-                                 "read; save it as .xlsx and name that file")
+            rows = self._xls_rows(path, tab, file, where)
         else:
             raise ModelFileError(f"{where}: {file}: PolicyLab reads data from .xlsx, .xlsm, .csv and .tab files")
         grid: Grid = []
@@ -275,6 +275,30 @@ class DataFiles:
             grid.append([_number(v) for v in row])
         self._grids[key] = grid
         return grid
+
+    def _xls_rows(self, path: Path, tab: str, file: str, where: str) -> list[list[object]]:
+        """The rows of a sheet of an old binary .xls workbook, through xlrd (the ``xls`` extra) when installed."""
+        try:
+            import xlrd  # the old format only; optional: pip install policylab[xls]
+        except ImportError:
+            raise ModelFileError(f"{where}: {file} is in the old binary Excel format (.xls); install the xls extra "
+                                 "(pip install 'policylab[xls]', which adds xlrd) or save it as .xlsx") from None
+        try:
+            book = xlrd.open_workbook(file_contents=self._bytes(path, where), on_demand=True)
+            names = book.sheet_names()
+            found = next((n for n in names if n == tab), None) or next((n for n in names if n.lower() == tab.lower()),
+                                                                       None)
+            if found is None:
+                raise ModelFileError(f"{where}: {file} has no sheet {tab!r}; its sheets are {', '.join(names)}")
+            sheet = book.sheet_by_name(found)
+            if sheet.nrows * sheet.ncols > MAX_CELLS:
+                raise ModelFileError(f"{where}: {file} {tab!r} holds more than {MAX_CELLS:,} cells; keep only the "
+                                     "data the model reads")
+            return [sheet.row_values(r) for r in range(sheet.nrows)]
+        except ModelFileError:
+            raise
+        except Exception as err:  # xlrd raises many kinds on a damaged file
+            raise ModelFileError(f"{where}: cannot read {file} as an .xls workbook ({err})") from err
 
     def _named(self, file: str, tab: str, name: str, where: str) -> Grid:
         """The cells of a named range, the sheet's own name first, then the workbook's."""
