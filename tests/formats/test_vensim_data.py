@@ -14,6 +14,7 @@ from openpyxl.workbook.defined_name import DefinedName
 import policylab
 from policylab.errors import ModelFileError
 from policylab.formats.vensim import VensimReadWarning, read_vensim
+from policylab.formats.vensim import data
 from policylab.formats.vensim.data import column_number, split_cell
 from policylab.model.ir import Constant
 
@@ -187,3 +188,18 @@ def test_a_lookup_whose_sizes_do_not_match_its_named_ranges_is_refused(tmp_path:
     _xlsx(tmp_path, "n.xlsx", {"S": [[0, 1, 2], [5, 6, 7]]}, {"xs": "S!$A$1:$C$1", "ys": "S!$A$2:$B$2"})
     with pytest.raises(ModelFileError, match=r"m\.mdl:1: t: the named range 'ys' in n\.xlsx holds 1 line"):
         read_vensim(_model(tmp_path, "t(GET DIRECT LOOKUPS('n.xlsx', 'S', 'xs', 'ys')) ~ ~ |\n"))
+
+
+def test_raw_data_hold_their_value_between_times_with_a_warning(tmp_path: Path) -> None:
+    _csv(tmp_path, "d.csv", [["time", 0, 2], ["v", 1, 3]])
+    path = _model(tmp_path, "r :RAW: := GET DIRECT DATA('d.csv', ',', '1', 'B2') ~ ~ |\n")
+    with pytest.warns(VensimReadWarning, match=r"m\.mdl:1: r: :RAW: data are read as :HOLD BACKWARD:"):
+        read_vensim(path)
+    np.testing.assert_allclose(_run(path)["r"], [1, 1, 3, 3, 3])
+
+
+def test_a_sheet_over_the_cell_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "MAX_CELLS", 5)
+    _csv(tmp_path, "big.csv", [[1, 2, 3], [4, 5, 6]])
+    with pytest.raises(ModelFileError, match=r"m\.mdl:1: x: big\.csv ',' holds more than 5 cells"):
+        read_vensim(_model(tmp_path, "x = GET DIRECT CONSTANTS('big.csv', ',', 'A1') ~ ~ |\n"))
