@@ -299,9 +299,37 @@ def test_a_model_with_arrays_is_constant_where_it_should_be() -> None:
     (REGION + "x = 1, 2 ~ ~ |", r"m\.mdl:3: x: a list of values needs subscripts"),
     ("Row: r1, r2 ~ ~ |\nCol: c1, c2, c3 ~ ~ |\nm[Row, Col] = 1 ~ ~ |\ni[Row, Col] = INVERT MATRIX(m[Row, Col], 2) ~ ~ |",
      r"m\.mdl:4: i\[r1,c1\]: INVERT MATRIX needs a square matrix"),
-    (REGION + "x[Region] = 1 ~ ~ |\ny[Region] = ALLOCATE BY PRIORITY(x[Region], x[Region], 3, 1, 5) ~ ~ |",
-     r"m\.mdl:4: y\[north\]: ALLOCATE BY PRIORITY is not supported yet"),
+    (REGION + "x[Region] = 1 ~ ~ |\ny[Region] = ALLOCATE AVAILABLE(x[Region], x[Region], 5) ~ ~ |",
+     r"m\.mdl:4: y\[north\]: ALLOCATE AVAILABLE is not supported yet"),
+    (REGION + "x[Region] = 1 ~ ~ |\ny = ALLOCATE BY PRIORITY(x, x, 3, 1, 5) ~ ~ |",
+     r"m\.mdl:4: y: ALLOCATE BY PRIORITY takes an array over a subscript range"),
 ])
 def test_bad_subscripts_name_file_line_and_what_to_do(text: str, message: str) -> None:
     with pytest.raises(ModelFileError, match=message):
         read_vensim_bytes((text + CONTROL).encode(), "m.mdl")
+
+
+def test_allocate_by_priority_serves_higher_priorities_first_within_the_width() -> None:
+    # requests 3, 6, 2.5, 2 at priorities 10, 9, 7, 2, width 3. Supply 5: the first two share it at the level
+    # q = 9 - 4/3 (1 + 3 (9 - q) = 5), so 3 (10 - q) / 3 and 6 (9 - q) / 3. Supply 9: at q = 7 the first is full
+    # (3) and the second has 4; then the second and third take 2 + 2.5/3 a unit: q = 7 - 2 / (2 + 2.5/3).
+    # Supply 20 covers every request.
+    values = _run("""
+Who: a, b, c, d ~ ~ |
+request[Who] = 3, 6, 2.5, 2 ~ ~ |
+priority[Who] = 10, 9, 7, 2 ~ ~ |
+five[Who] = ALLOCATE BY PRIORITY(request[Who], priority[Who], ELMCOUNT(Who), 3, 5) ~ ~ |
+nine[Who] = ALLOCATE BY PRIORITY(request[Who], priority[Who], ELMCOUNT(Who), 3, 8 + Time + 1 - Time) ~ ~ |
+plenty[Who] = ALLOCATE BY PRIORITY(request[Who], priority[Who], ELMCOUNT(Who), 3, 20) ~ ~ |
+""")
+    q5, q9 = 9 - 4 / 3, 7 - 2 / (2 + 2.5 / 3)
+    np.testing.assert_allclose(_final(values, *(f"five[{e}]" for e in "abcd")), [10 - q5, 2 * (9 - q5), 0, 0],
+                               atol=1e-12)
+    np.testing.assert_allclose(_final(values, *(f"nine[{e}]" for e in "abcd")),
+                               [3, 2 * (9 - q9), 2.5 * (7 - q9) / 3, 0], atol=1e-12)
+    assert _final(values, *(f"plenty[{e}]" for e in "abcd")) == [3, 6, 2.5, 2]
+
+
+def test_allocate_by_priority_refuses_a_width_that_is_not_positive() -> None:
+    with pytest.raises(ModelFileError, match=r"m\.mdl:3: give\[a\]: ALLOCATE BY PRIORITY: the width must be greater"):
+        _model("Who: a, b ~ ~ |\nr[Who] = 1, 2 ~ ~ |\ngive[Who] = ALLOCATE BY PRIORITY(r[Who], r[Who], 2, 0, 1) ~ ~ |\n")

@@ -68,7 +68,7 @@ NOT_YET: dict[str, str] = {
     "active_initial": "ACTIVE INITIAL is only supported as the whole equation of a variable",
     "integ": "INTEG must be the whole equation of a level: Stock = INTEG(rate, initial value)",
     "a_function_of": "A FUNCTION OF is a placeholder Vensim writes for an unfinished equation; write the equation",
-    "allocate_by_priority": NOT_SUPPORTED, "allocate_available": NOT_SUPPORTED,
+    "allocate_available": NOT_SUPPORTED,
     "vector_lookup": NOT_SUPPORTED,
 }
 _DATA_PREFIXES = ("get_xls", "get_direct", "get_data", "get_123", "get_vdf")

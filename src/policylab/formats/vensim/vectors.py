@@ -18,6 +18,13 @@ equation (all in Vensim's spelling, mapped onto the registry by ``functions`` af
   the 0-based position of the element that sorts there (ascending when direction > 0, else
   descending; equal values keep their order); ``VECTOR RANK`` the 1-based rank of each
   element; ``VECTOR REORDER(x, order)`` the element each position of ``order`` names.
+- ``ALLOCATE BY PRIORITY(request[…, Dim], priority[…, Dim], size, width, supply)``: Vensim's
+  rectangular priority profiles. Each requester k receives ``request_k · clamp((priority_k − q) /
+  width, 0, 1)`` at the level q where the allocations add up to the supply (everything requested
+  when the supply covers it): supply goes first to the highest priorities, a requester starts
+  receiving once those above it are within ``width`` of its priority. The total is piecewise
+  linear in q, so q is found exactly from its values at the 2n corners ``priority_k`` and
+  ``priority_k − width`` (an expression of the elements, at most ``MAX_ALLOCATED`` of them).
 - ``INVERT MATRIX(m[…, Row, Column], n)``: the inverse of the square matrix over the last two
   dimensions, each element its cofactor over the determinant (so it follows a matrix that
   changes during the run; up to 5 × 5).
@@ -36,7 +43,9 @@ from policylab.model.arrays import Expander, combine
 from policylab.model.ir import Dimension, element_keys, element_name
 
 VECTOR_FUNCTIONS = frozenset({"vector_select", "vector_elm_map", "vector_sort_order", "vector_rank",
-                              "vector_reorder", "invert_matrix"})
+                              "vector_reorder", "invert_matrix", "allocate_by_priority"})
+MAX_ALLOCATED = 50
+"""Requesters ALLOCATE BY PRIORITY may range over: its closed form grows with the cube of their number."""
 MAX_INVERTED = 5
 """Rows of a matrix INVERT MATRIX takes: its cofactors are written out, n! terms each."""
 MAX_SORTED = 500
@@ -91,7 +100,7 @@ class Vectors:
 
     def _vector(self, func: str, args: tuple[Expr, ...], context: dict[str, str], where: str) -> Expr:
         wanted = {"vector_select": 5, "vector_elm_map": 2, "vector_sort_order": 2, "vector_rank": 2,
-                  "vector_reorder": 2, "invert_matrix": 2}[func]
+                  "vector_reorder": 2, "invert_matrix": 2, "allocate_by_priority": 5}[func]
         shown = func.replace("_", " ").upper()
         if len(args) != wanted:
             raise ModelFileError(f"{where}: {shown} takes {wanted} arguments, got {len(args)}")
@@ -101,6 +110,8 @@ class Vectors:
             return self._elm_map(args, context, where)
         if func == "invert_matrix":
             return self._inverse(args, context, where)
+        if func == "allocate_by_priority":
+            return self._allocate(args, context, where)
         values, position = self._along_last(args[0], context, where, shown)
         if func == "vector_reorder":
             return _pick(self.rewrite(args[1], context, where), values)
@@ -180,6 +191,20 @@ class Vectors:
         signed = cofactor if (i + j) % 2 == 0 else BinOp("-", Num(0.0), cofactor)
         return BinOp("/", signed, _determinant(grid))
 
+    def _allocate(self, args: tuple[Expr, ...], context: dict[str, str], where: str) -> Expr:
+        """ALLOCATE BY PRIORITY for the equation's element (see the module docstring)."""
+        shown = "ALLOCATE BY PRIORITY"
+        requests, position = self._along_last(args[0], context, where, shown)
+        priorities, other = self._along_last(args[1], context, where, shown)
+        if len(priorities) != len(requests) or other != position:
+            raise ModelFileError(f"{where}: {shown}: the request and the priority range over the same last range")
+        if len(requests) > MAX_ALLOCATED:
+            raise ModelFileError(f"{where}: {shown} allocates among at most {MAX_ALLOCATED} elements")
+        width, supply = self.rewrite(args[3], context, where), self.rewrite(args[4], context, where)
+        if isinstance(width, Num) and not width.value > 0:
+            raise ModelFileError(f"{where}: {shown}: the width must be greater than 0 (got {width.value:g})")
+        return allocation(requests, priorities, width, supply, position)
+
     def _along_last(self, vector: Expr, context: dict[str, str], where: str, shown: str) -> tuple[list[Expr], int]:
         """The elements of ``vector`` along its last dimension, and the position the equation's element is at."""
         if not isinstance(vector, Subscript) or vector.name not in self.arrays:
@@ -195,6 +220,44 @@ class Vectors:
             raise ModelFileError(f"{where}: {shown} sorts along one range of at most {MAX_SORTED} elements; fix the "
                                  "other subscripts to elements or ranges of the equation")
         return values, self.dimensions[last].elements.index(element)
+
+
+def allocation(requests: list[Expr], priorities: list[Expr], width: Expr, supply: Expr, position: int) -> Expr:
+    """What requester ``position`` receives: its request times its profile's share at the level q where the shares
+    add up to ``supply``; q is exact because the total falls linearly between the profiles' corners."""
+
+    def share(k: int, level: Expr) -> Expr:
+        fraction = BinOp("/", BinOp("-", priorities[k], level), width)
+        return Call("min", (Call("max", (fraction, Num(0.0))), Num(1.0)))
+
+    def total(level: Expr) -> Expr:
+        return _balanced("+", [BinOp("*", requests[k], share(k, level)) for k in range(len(requests))])
+
+    corners = list(priorities) + [BinOp("-", p, width) for p in priorities]
+    big = Num(1e300)
+    candidates = []
+    for corner in corners:
+        # the rate at which the total falls just above this corner: the requesters whose profile covers it
+        slope = _balanced("+", [_if(BoolOp("and", Compare("<=", BinOp("-", priorities[k], width), corner),
+                                                  Compare("<", corner, priorities[k])),
+                                    BinOp("/", requests[k], width), Num(0.0)) for k in range(len(requests))])
+        above = _balanced("min", [_if(Compare(">", other, corner), other, big) for other in corners])
+        at = total(corner)
+        reach = BinOp("+", corner, BinOp("/", BinOp("-", at, supply), Call("max", (slope, Num(1e-300)))))
+        candidates.append(_if(BoolOp("and", Compare(">=", at, supply), Compare(">", slope, Num(0.0))),
+                              Call("min", (reach, above)), BinOp("-", Num(0.0), big)))
+    level = _balanced("max", candidates)
+    everything = Compare("<=", _balanced("+", requests), supply)
+    return _if(everything, requests[position], BinOp("*", requests[position], share(position, level)))
+
+
+def _balanced(op: str, items: list[Expr]) -> Expr:
+    """``items`` combined by ``+`` or two-argument ``min``/``max`` as a balanced tree (depth log n, not n)."""
+    if len(items) == 1:
+        return items[0]
+    middle = len(items) // 2
+    left, right = _balanced(op, items[:middle]), _balanced(op, items[middle:])
+    return BinOp("+", left, right) if op == "+" else Call(op, (left, right))
 
 
 def lookup_calls(expr: Expr) -> Expr:
