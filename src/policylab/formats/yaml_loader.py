@@ -187,3 +187,18 @@ def validation_message(err: ValidationError, doc: Any, file: str, schema: type[B
     if more > 0:
         lines.append(f"... and {more} more problems")
     return "\n".join(lines)
+
+
+def dump_yaml(data: Any) -> str:
+    """``data`` (plain dicts, lists, numbers, strings, dates) as YAML text that ``parse_yaml`` reads back: block
+    style with short lists inline, lines never folded (ruamel may fold a flow mapping's key, which does not read back)."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.default_flow_style = None
+    yaml.width = 1 << 16
+    stream = io.StringIO()
+    yaml.dump(data, stream)
+    return stream.getvalue()

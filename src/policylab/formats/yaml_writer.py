@@ -11,16 +11,14 @@ are model times (numbers), except the clock of a calendar model.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import math
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.formats.yaml_loader import dump_yaml
 from policylab.model.arrays import ARRAY_FUNCTIONS, aggregate_name
 from policylab.model.ir import (
     CONDITIONED_UNTIL,
@@ -53,12 +51,7 @@ SECTIONS: dict[type, str] = {Constant: "constants", Lever: "levers", Event: "eve
 
 def write_yaml(model: Model) -> str:
     """The YAML text of ``model``."""
-    stream = io.StringIO()
-    yaml = YAML()
-    yaml.default_flow_style = None
-    yaml.width = 1 << 16  # no folding: ruamel may fold a flow mapping's key, which does not read back
-    yaml.dump(_Writer(model).document(), stream)
-    return stream.getvalue()
+    return dump_yaml(_Writer(model).document())
 
 
 def save_yaml(model: Model, path: str | Path) -> None:
