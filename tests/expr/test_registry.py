@@ -16,7 +16,7 @@ from policylab.errors import PolicyLabError, SimulationError
 from policylab.expr.builtins import ALIASES, BUILTINS, OPERATORS
 from policylab.formats.yaml_reader import read_yaml_text
 
-MACHINE_OPS = {"MOV", "SELECT", "CLIP0", "LEVER", "EVENT"}  # instructions of the tape, not of the language
+MACHINE_OPS = {"MOV", "SELECT", "CLIP0", "LEVER", "EVENT", "SUM"}  # instructions of the tape, not of the language
 EVALUATED = ("pure", "time", "random")
 
 

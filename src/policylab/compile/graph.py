@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from graphlib import CycleError, TopologicalSorter
 
 from policylab.compile.desugar import Draw, LookupCall, System, describe, is_hidden
@@ -75,19 +75,63 @@ def _loop_error(kind: str, cycle: list[str], where: dict[str, Location]) -> Alge
     return AlgebraicLoopError(f"{kind}: {path} ({places}); {hint}.")
 
 
-def rate_order(system: System) -> list[str]:
-    """Rates in an order where each is computed after everything it reads within the step."""
+Elements = Mapping[str, tuple[str, int]]
+"""An array element's name -> (its array, its position in row-major order)."""
+
+
+def rate_order(system: System, elements: Elements | None = None) -> list[str]:
+    """Rates in an order where each is computed after everything it reads within the step; the
+    elements of an array together, in element order, where that order allows it (``elements``)."""
     rates = set(system.rates)  # once: building it per rate made ordering quadratic in the model's size
     graph = {name: references(rate.expr) & rates for name, rate in system.rates.items()}
     where = {name: rate.where for name, rate in system.rates.items()}
     try:
-        return list(TopologicalSorter(graph).static_order())
+        order = list(TopologicalSorter(graph).static_order())
     except CycleError as err:
         raise _loop_error("Algebraic loop", list(reversed(err.args[1])), where) from err
+    return grouped_order(graph, elements) if elements else order
 
 
-def init_order(system: System) -> list[str]:
-    """Stocks, rates and pipelines in the order their start values must be computed."""
+def grouped_order(graph: Mapping[str, set[str]], elements: Elements) -> list[str]:
+    """A topological order of the acyclic ``graph`` that keeps each array's elements consecutive and in
+    element order, so the lowering can compute them as one block. An array whose elements read one
+    another, or that sits on a cycle of arrays, is ordered element by element."""
+    members: dict[str, list[str]] = {}
+    for name in graph:
+        if name in elements:
+            members.setdefault(elements[name][0], []).append(name)
+    together = {array for array, names in members.items() if len(names) > 1 and not any(
+        graph[n] & set(names) for n in names)}
+    while True:
+        def node(name: str) -> Hashable:
+            array = elements[name][0] if name in elements else None
+            return ("array", array) if array in together else name
+
+        contracted: dict[Hashable, set[Hashable]] = {}
+        for name, deps in graph.items():
+            here = node(name)
+            contracted.setdefault(here, set()).update(node(d) for d in deps)
+            contracted[here].discard(here)
+        try:
+            order = list(TopologicalSorter(contracted).static_order())
+        except CycleError as err:
+            arrays = {n[1] for n in err.args[1] if isinstance(n, tuple)}
+            if not arrays:
+                raise
+            together -= arrays  # a cycle through arrays: order their elements one by one
+            continue
+        out: list[str] = []
+        for item in order:
+            if isinstance(item, tuple):
+                out += sorted(members[item[1]], key=lambda n: elements[n][1])
+            else:
+                out.append(item)
+        return out
+
+
+def init_order(system: System, elements: Elements | None = None) -> list[str]:
+    """Stocks, rates and pipelines in the order their start values must be computed (an array's elements
+    together where that order allows it, as in :func:`rate_order`)."""
     nodes = set(system.stocks) | set(system.rates) | {p.out for p in system.pipelines}
     graph: dict[str, set[str]] = {}
     where: dict[str, Location] = {}
@@ -101,6 +145,7 @@ def init_order(system: System) -> list[str]:
         graph[pipe.out] = {pipe.init} | ({pipe.delay} if pipe.delay else set())
         where[pipe.out] = pipe.where
     try:
-        return list(TopologicalSorter(graph).static_order())
+        order = list(TopologicalSorter(graph).static_order())
     except CycleError as err:
         raise _loop_error("Initialisation loop", list(reversed(err.args[1])), where) from err
+    return grouped_order(graph, elements) if elements else order

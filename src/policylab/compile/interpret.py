@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from policylab.compile.lookups import lookup_function
-from policylab.compile.opcodes import Extrapolation, K, Op, Tape, lower_expression
+from policylab.compile.opcodes import COUNT, STRIDE_BITS, STRIDES, Extrapolation, K, Op, Tape, lower_expression
 from policylab.errors import PolicyLabError
 from policylab.expr.ast import Expr
 from policylab.expr.builtins import BUILTINS, OPERATORS, Value
@@ -59,7 +59,8 @@ class Machine:
         self.registers[tape.run_registers] = tape.run_values
         self.registers[0] = tape.times[0, 0]
         self.rows = list(self.registers)  # a view per register, made once
-        written = set(tape.code[:, 1].tolist())
+        written = {out + e for op, out, count in tape.code[:, [0, 1, COUNT]].tolist()
+                   for e in range(1 if op == Op.SUM else count)}
         # a scalar constant no instruction writes is passed as a float: ufuncs then read no row for it
         self.scalars = {int(r): float(v) for r, v in zip(tape.scalar_registers, tape.scalar_values, strict=True)
                         if int(r) not in written}
@@ -68,11 +69,34 @@ class Machine:
     def decode(self, section: tuple[int, int]) -> list[Instruction]:
         """The instructions ``section`` (a half-open range of the tape's rows) as (kernel, arguments) pairs."""
         code = self.tape.code
-        return [_decoder(int(code[pc, 0]))(self, code[pc].tolist()) for pc in range(*section)]
+        out: list[Instruction] = []
+        for pc in range(*section):
+            row = code[pc].tolist()
+            _check_encoding(row)
+            if row[COUNT] > 1 and _per_element(row):
+                out += [_decoder(row[0])(self, part) for part in _split(row)]
+            else:
+                out.append(_decoder(row[0])(self, row))
+        return out
 
     def operand(self, register: int) -> np.ndarray | float:
         """What an instruction reads for ``register``: its row, or the float of a scalar constant."""
         return self.scalars.get(register, self.rows[register])
+
+    def output(self, row: Sequence[int]) -> np.ndarray:
+        """The rows an instruction writes: one row, or an (elements, width) block."""
+        n = row[COUNT]
+        return self.rows[row[1]] if n == 1 else self.registers[row[1]:row[1] + n]
+
+    def argument(self, row: Sequence[int], column: int) -> np.ndarray | float:
+        """What an instruction reads in ``column``: as ``operand`` for one element; for a block, its
+        (elements, width) rows, or one register broadcast as a (1, width) row (or a float)."""
+        register, n = row[column], row[COUNT]
+        if n == 1:
+            return self.operand(register)
+        if (row[STRIDES] >> (column - 2)) & 1:
+            return self.registers[register:register + n]
+        return self.scalars[register] if register in self.scalars else self.registers[register:register + 1]
 
     def table(self, k: int) -> Callable[[Value], Value]:
         """The NumPy kernel of the tape's lookup table ``k`` (``lookup_function``, from the tape's arrays)."""
@@ -167,8 +191,32 @@ def _event(out: np.ndarray, pulses: np.ndarray, clock: Clock) -> None:
 # --- decoders: a tape row -> (kernel, arguments) -------------------------------------------------
 
 
-def _operands(row: Sequence[int], last: int = 6) -> list[int]:
-    return [r for r in row[2:last] if r >= 0]
+def _operands(row: Sequence[int], last: int = COUNT) -> list[int]:
+    """The columns (2..) of an instruction's register operands."""
+    return [k for k in range(2, last) if row[k] >= 0]
+
+
+def _check_encoding(row: Sequence[int]) -> None:
+    """An element count or stride mask this interpreter does not know is an error, never a silent no-op."""
+    if row[COUNT] < 1 or row[STRIDES] & ~STRIDE_BITS or (row[0] == Op.SUM and not row[STRIDES] & 1):
+        raise PolicyLabError(f"the NumPy interpreter cannot run tape row {list(row)}: element count "
+                             f"{row[COUNT]}, strides {row[STRIDES]:#b}")
+
+
+_PER_ELEMENT = frozenset({Op.UNIFORM, Op.NORMAL, Op.LOGNORMAL, Op.POISSON, Op.EXPONENTIAL, Op.LEVER, Op.EVENT})
+
+
+def _per_element(row: Sequence[int]) -> bool:
+    """Whether a block instruction runs element by element: its non-register operands (call sites,
+    levers, events; a lookup's tables when they advance) differ between elements."""
+    return row[0] in _PER_ELEMENT or (row[0] == Op.LOOKUP and bool(row[STRIDES] & 0b10))
+
+
+def _split(row: Sequence[int]) -> list[list[int]]:
+    """A block instruction as one instruction per element (the tape's element rule, spelled out)."""
+    mask = row[STRIDES]
+    return [[row[0], row[1] + e, *[row[k] + e * ((mask >> (k - 2)) & 1) if row[k] >= 0 else row[k]
+                                   for k in range(2, COUNT)], 1, 0] for e in range(row[COUNT])]
 
 
 def _function(impl: Callable[..., Value]) -> Decoder:
@@ -176,17 +224,17 @@ def _function(impl: Callable[..., Value]) -> Decoder:
     ufunc = getattr(impl, "ufunc", impl)
 
     def decode(m: Machine, row: Sequence[int]) -> Instruction:
-        rows = [m.operand(r) for r in _operands(row)]
+        rows = [m.argument(row, k) for k in _operands(row)]
         if isinstance(ufunc, np.ufunc) and ufunc.nin == len(rows):
-            return _KEYWORD_OUT.get(ufunc, ufunc), (*rows, m.rows[row[1]])
-        return _assign, (impl, m.rows[row[1]], *rows)
+            return _KEYWORD_OUT.get(ufunc, ufunc), (*rows, m.output(row))
+        return _assign, (impl, m.output(row), *rows)
 
     return decode
 
 
 def _of_time(impl: Callable[..., Value]) -> Decoder:
     def decode(m: Machine, row: Sequence[int]) -> Instruction:
-        return _timed, (impl, m.rows[row[1]], m.rows[0], m.dt, *[m.operand(r) for r in _operands(row)])
+        return _timed, (impl, m.output(row), m.rows[0], m.dt, *[m.argument(row, k) for k in _operands(row)])
 
     return decode
 
@@ -195,25 +243,33 @@ def _random(impl: Callable[..., Value]) -> Decoder:
     def decode(m: Machine, row: Sequence[int]) -> Instruction:
         if m.draws is None:
             raise PolicyLabError("this evaluation has no random streams; random calls need them")
-        return _drawn, (impl, m.rows[row[1]], m.draws, row[4], m.clock, *[m.operand(r) for r in _operands(row, 4)])
+        return _drawn, (impl, m.rows[row[1]], m.draws, row[4], m.clock, *[m.operand(row[k]) for k in _operands(row, 4)])
 
     return decode
 
 
 def _mov(m: Machine, row: Sequence[int]) -> Instruction:
-    return np.copyto, (m.rows[row[1]], m.operand(row[2]))
+    return np.copyto, (m.output(row), m.argument(row, 2))
 
 
 def _select_row(m: Machine, row: Sequence[int]) -> Instruction:
-    return _select, (m.operand(row[2]), m.operand(row[3]), m.operand(row[4]), m.rows[row[1]])
+    return _select, (m.argument(row, 2), m.argument(row, 3), m.argument(row, 4), m.output(row))
 
 
 def _clip0(m: Machine, row: Sequence[int]) -> Instruction:
-    return _maximum, (m.operand(row[2]), 0.0, m.rows[row[1]])
+    return _maximum, (m.argument(row, 2), 0.0, m.output(row))
 
 
 def _lookup(m: Machine, row: Sequence[int]) -> Instruction:
-    return _assign, (m.table(row[3]), m.rows[row[1]], m.operand(row[2]))
+    return _assign, (m.table(row[3]), m.output(row), m.argument(row, 2))
+
+
+def _sum(block: np.ndarray, out: np.ndarray) -> None:
+    np.sum(block, axis=0, out=out)  # rows added in order, as the numba interpreter adds them
+
+
+def _sum_row(m: Machine, row: Sequence[int]) -> Instruction:
+    return _sum, (m.registers[row[2]:row[2] + row[COUNT]], m.rows[row[1]])
 
 
 def _lever_row(m: Machine, row: Sequence[int]) -> Instruction:
@@ -237,7 +293,7 @@ def _kernels() -> dict[Op, Decoder]:
     for operator in OPERATORS.values():
         table[Op[operator.opcode]] = _function(operator.kernel)
     table.update({Op.MOV: _mov, Op.SELECT: _select_row, Op.CLIP0: _clip0, Op.LOOKUP: _lookup, Op.LEVER: _lever_row,
-                  Op.EVENT: _event_row})
+                  Op.EVENT: _event_row, Op.SUM: _sum_row})
     return table
 
 

@@ -35,6 +35,7 @@ from enum import IntEnum
 import numpy as np
 
 from policylab.compile.desugar import Draw, LookupCall, describe
+from policylab.compile.graph import references
 from policylab.compile.inputs import Inputs, LeverInput
 from policylab.compile.lookups import lookup_function
 from policylab.compile.plan import CompiledModel, Program, per_run
@@ -98,6 +99,7 @@ class Op(IntEnum):
     LEVER = 48  # a: lever number, b: register of its per-run level (or -1)
     EVENT = 49  # a: event number
     SIGN = 50
+    SUM = 51  # out = a[0] + a[1] + ... + a[count - 1], in that order: a reduction over a block (out does not advance)
     # New opcodes go at the end: the numba interpreter's cached machine code holds these numbers.
 
 
@@ -136,6 +138,19 @@ _VARYING = frozenset({Op.STEP, Op.PULSE, Op.RAMP, Op.PULSE_TRAIN, Op.UNIFORM, Op
                       Op.EXPONENTIAL, Op.LEVER, Op.EVENT})  # never hoisted: they depend on time or draw
 
 TIME_REGISTER = 0
+_MIN_SUM = 4  # a sum of this many consecutive registers or more becomes one SUM instruction
+WIDTH = 8  # columns of a tape row: op, out, a, b, c, d, count, strides
+COUNT, STRIDES = 6, 7
+"""A row applies to ``count`` elements: element ``e`` writes ``out + e`` and reads operand column
+``k`` (2..5) at ``row[k] + e`` when bit ``k - 2`` of ``strides`` is set, else at ``row[k]`` (one
+register or value broadcast to every element). This holds for non-register operands too: an
+arrayed lookup's element tables, its draws' call sites and levers are consecutive numbers."""
+STRIDE_BITS = 0b1111
+
+
+def row(op: Op, out: int, *operands: int, count: int = 1, strides: int = 0) -> list[int]:
+    """One tape row: ``op`` writing ``out`` (and the ``count - 1`` registers after it) from ``operands``."""
+    return [int(op), out, *operands, *([-1] * (4 - len(operands))), count, strides]
 _CONST = 1 << 40  # provisional numbering while lowering: constants and temporaries are renumbered at the end
 _TEMP = 1 << 41
 
@@ -148,6 +163,33 @@ class K:
 
 
 Node = K | int  # a folded value, or the register that will hold the value
+
+
+@dataclass(frozen=True)
+class Block:
+    """The registers of N elements' values: element ``e`` in ``base + e * stride`` (stride 0: one for all)."""
+
+    base: int
+    stride: int
+
+
+VNode = tuple[K, ...] | Block  # the elements' folded values, or their registers
+
+
+class _Lockstep(Exception):
+    """A group of elements whose equations cannot be lowered together (the caller lowers them one by one)."""
+
+
+def _same(exprs: list, field: str) -> None:
+    """Raise :class:`_Lockstep` unless every expression has the same ``field`` (operator, function)."""
+    first = getattr(exprs[0], field)
+    if any(getattr(e, field) != first for e in exprs):
+        raise _Lockstep
+
+
+def _written(code_row: list[int]) -> int:
+    """How many registers a row writes: its count, or one for a reduction."""
+    return 1 if code_row[0] == int(Op.SUM) else code_row[COUNT]
 
 
 @dataclass(frozen=True)
@@ -184,14 +226,18 @@ class Tape:
     names: dict[int, str]  # register -> slot name, for messages and saving
 
 
-def lower(compiled: CompiledModel, program: Program, inputs: Inputs) -> Tape:
+def lower(compiled: CompiledModel, program: Program, inputs: Inputs, lockstep: bool = True) -> Tape:
     """The tape of ``program`` (bound from ``compiled`` and ``inputs``).
+
+    The elements of an array whose equations have one shape are lowered together, one
+    instruction per node over all of them (``lockstep``; False lowers every element alone,
+    for comparison).
 
     Raises :class:`Unsupported` for a construct the interpreter does not know, so the
     caller can fall back to the NumPy backend rather than compute something else.
     """
     with np.errstate(all="ignore"):
-        return _Lowering(compiled, program, inputs).tape()
+        return _Lowering(compiled, program, inputs, lockstep).tape()
 
 
 class _Expressions:
@@ -223,6 +269,8 @@ class _Expressions:
         self.invariant: set[int] = {self.slot(n) for n in parameters}
         self.hoisted: dict[tuple[int, ...], int] = {}
         self.bound: dict[int, int] = {}  # rate slot -> the invariant register the prelude copies into it
+        self.blocks: dict[int, int] = {}  # first register of a temporary block -> its length
+        self.free_blocks: dict[int, list[int]] = {}  # length -> released blocks
 
     # registers ---------------------------------------------------------------------------
     def slot(self, name: str) -> int:
@@ -253,8 +301,13 @@ class _Expressions:
 
     def release(self, *registers: int) -> None:
         for r in registers:
-            if r >= _TEMP and r not in self.free and r not in self.invariant:
-                self.free.append(r)
+            if r >= _TEMP and r not in self.invariant:
+                if r in self.blocks:
+                    pool = self.free_blocks.setdefault(self.blocks[r], [])
+                    if r not in pool:
+                        pool.append(r)
+                elif r not in self.free:
+                    self.free.append(r)
 
     def is_invariant(self, node: Node) -> bool:
         """A folded value, a constant register, a parameter slot or a hoisted result: the same at every step."""
@@ -275,8 +328,7 @@ class _Expressions:
         registers = [self.reg(o) for o in operands]
         self.release(*registers)
         out = self.temp()
-        row = [int(op), out, *registers, *extra]
-        self.code.append(row + [-1] * (6 - len(row)))
+        self.code.append(row(op, out, *registers, *extra))
         return out
 
     def hoist(self, op: Op, registers: list[int], extra: tuple[int, ...]) -> int:
@@ -285,8 +337,7 @@ class _Expressions:
         if key not in self.hoisted:
             out = _TEMP + self.n_temps  # a dedicated register: never released
             self.n_temps += 1
-            row = [int(op), out, *registers, *extra]
-            self.prelude.append(row + [-1] * (6 - len(row)))
+            self.prelude.append(row(op, out, *registers, *extra))
             self.hoisted[key] = out
             self.invariant.add(out)
         return self.hoisted[key]
@@ -295,14 +346,15 @@ class _Expressions:
         """``into`` for a rate's slot: an invariant rate is copied there once, in the prelude."""
         if isinstance(node, int) and node in self.invariant:
             if self.bound.get(target) != node:  # the init section and the stage section both lower each rate
-                self.prelude.append([int(Op.MOV), target, node, -1, -1, -1])
+                self.prelude.append(row(Op.MOV, target, node))
                 self.bound[target] = node
             return
         self.into(node, target)
 
     def into(self, node: Node, target: int) -> None:
         """Make ``target`` hold ``node``: retarget the instruction that computed it, else copy."""
-        if isinstance(node, int) and node >= _TEMP and self.code and self.code[-1][1] == node:
+        if (isinstance(node, int) and node >= _TEMP and self.code and self.code[-1][1] == node
+                and _written(self.code[-1]) == 1):
             self.code[-1][1] = target
             self.release(node)
             return
@@ -311,8 +363,7 @@ class _Expressions:
     def emit_to(self, op: Op, target: int, *operands: Node) -> None:
         registers = [self.reg(o) for o in operands]
         self.release(*registers)
-        row = [int(op), target, *registers]
-        self.code.append(row + [-1] * (6 - len(row)))
+        self.code.append(row(op, target, *registers))
 
     def fail(self, message: str) -> ExpressionError:
         """An error in the equation being lowered, naming its file line and variable."""
@@ -337,6 +388,8 @@ class _Expressions:
                 if isinstance(inner, K):
                     return K(-inner.value)
                 return self.emit(Op.NEG, inner)
+            case BinOp(op="+") if (total := self.block_sum(expr)) is not None:
+                return total
             case BinOp(op=op, left=a, right=b) | Compare(op=op, left=a, right=b) | BoolOp(op=op, left=a, right=b):
                 return self.binary(OPERATORS[op].fold, _OPERATOR_OPS[op], self.node(a), self.node(b))
             case Not(operand=o):
@@ -371,6 +424,39 @@ class _Expressions:
             self.discard(a)
             return b
         return self.emit(op, a, b)
+
+    def block_sum(self, expr: BinOp) -> int | None:
+        """A sum of names held in consecutive registers (an array's elements, ``SUM(x[*])``) as one SUM
+        instruction, added in element order; None for any other sum."""
+        leaves: list[Expr] = []
+        stack: list[Expr] = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, BinOp) and node.op == "+":
+                stack += [node.right, node.left]
+            elif isinstance(node, (Name, Subscript)):
+                leaves.append(node)
+            else:
+                return None
+        if len(leaves) < _MIN_SUM:
+            return None
+        registers = [self.name(leaf.name) for leaf in leaves]  # type: ignore[attr-defined]
+        first = registers[0]
+        if not isinstance(first, int) or any(r != first + e for e, r in enumerate(registers)):  # type: ignore[operator]
+            return None
+        n = len(registers)
+        if all(self.is_invariant(first + e) for e in range(n)):
+            key = (int(Op.SUM), first, n)
+            if key not in self.hoisted:
+                out = _TEMP + self.n_temps
+                self.n_temps += 1
+                self.prelude.append(row(Op.SUM, out, first, count=n, strides=1))
+                self.hoisted[key] = out
+                self.invariant.add(out)
+            return self.hoisted[key]
+        out = self.temp()
+        self.code.append(row(Op.SUM, out, first, count=n, strides=1))
+        return out
 
     def scalar_of(self, node: Node) -> float | None:
         """The value of a folded scalar or a scalar constant's register, else None (x + 0 is not x for x = -0)."""
@@ -440,11 +526,271 @@ class _Expressions:
             node = K(np.maximum(node.value, 0.0)) if isinstance(node, K) else self.emit(Op.CLIP0, node)
         return node
 
+    # arrays: the elements of one array lowered together, one instruction per node ---------------
+    def snapshot(self) -> tuple:
+        """The lowering's state, to undo a group that turns out not to be lowerable in lockstep."""
+        return (len(self.code), len(self.prelude), self.n_temps, list(self.free), dict(self.scalars),
+                len(self.scalar_values), dict(self.per_run), len(self.per_run_values), dict(self.tables),
+                len(self.table_list), dict(self.hoisted), set(self.invariant), dict(self.bound), dict(self.blocks),
+                {k: list(v) for k, v in self.free_blocks.items()})
+
+    def restore(self, state: tuple) -> None:
+        (n_code, n_prelude, self.n_temps, self.free, self.scalars, n_scalar, self.per_run, n_per_run, self.tables,
+         n_tables, self.hoisted, self.invariant, self.bound, self.blocks, self.free_blocks) = state
+        del self.code[n_code:], self.prelude[n_prelude:], self.scalar_values[n_scalar:]
+        del self.per_run_values[n_per_run:], self.table_list[n_tables:]
+
+    def temp_block(self, n: int) -> int:
+        """The first of ``n`` consecutive temporaries (a released block of that length when there is one)."""
+        pool = self.free_blocks.get(n)
+        if pool:
+            return pool.pop()
+        base = _TEMP + self.n_temps
+        self.n_temps += n
+        self.blocks[base] = n
+        return base
+
+    def const_block(self, values: list[Value]) -> int:
+        """The first of consecutive constant registers holding ``values`` (one per element)."""
+        if any(isinstance(v, np.ndarray) and v.ndim for v in values):
+            width = next(np.shape(v)[0] for v in values if np.ndim(v))
+            base = _CONST + 2 * len(self.per_run_values) + 1
+            self.per_run_values.extend(np.broadcast_to(np.asarray(v, dtype=float), (width,)).copy() for v in values)
+            return base
+        base = _CONST + 2 * len(self.scalar_values)
+        self.scalar_values.extend(float(v) for v in values)
+        return base
+
+    def block(self, node: VNode) -> Block:
+        """``node``'s registers: folded values go to a shared constant (all equal) or a constant block."""
+        if isinstance(node, Block):
+            return node
+        values = [k.value for k in node]
+        first = values[0]
+        if np.ndim(first) == 0 and all(np.ndim(v) == 0 and struct.pack("<d", float(v)) == struct.pack("<d", float(first))
+                                       for v in values):
+            return Block(self.const(first), 0)
+        if all(np.ndim(v) and v is first for v in values):
+            return Block(self.const(first), 0)
+        return Block(self.const_block(values), 1)
+
+    def block_invariant(self, node: VNode, n: int) -> bool:
+        if not isinstance(node, Block):
+            return True
+        return all(self.is_invariant(node.base + e * node.stride) for e in range(n if node.stride else 1))
+
+    def vemit(self, op: Op, n: int, operands: list[VNode], extra: tuple[tuple[int, int], ...] = ()) -> Block:
+        """``op`` over the elements of ``operands`` as one instruction; ``extra`` are non-register columns
+        (number, stride). Operands all broadcast make a scalar instruction."""
+        blocks = [self.block(o) for o in operands]
+        if all(b.stride == 0 for b in blocks) and all(stride == 0 for _, stride in extra):
+            return Block(self.emit(op, *[b.base for b in blocks], extra=tuple(v for v, _ in extra)), 0)
+        columns = [b.base for b in blocks] + [v for v, _ in extra]
+        strides = sum(1 << k for k, stride in enumerate([b.stride for b in blocks] + [s for _, s in extra]) if stride)
+        if op not in _VARYING and all(self.block_invariant(b, n) for b in blocks):
+            key = (int(op), *columns, n, strides)
+            if key not in self.hoisted:
+                out = _TEMP + self.n_temps  # a dedicated block: never released
+                self.n_temps += n
+                self.prelude.append(row(op, out, *columns, count=n, strides=strides))
+                self.hoisted[key] = out
+                self.invariant.update(range(out, out + n))
+            return Block(self.hoisted[key], 1)
+        self.release(*[b.base for b in blocks])
+        out = self.temp_block(n)
+        self.code.append(row(op, out, *columns, count=n, strides=strides))
+        return Block(out, 1)
+
+    def vnames(self, names: list[str]) -> VNode:
+        """The elements' values of ``names``: folded, a register block, one shared register, or gathered."""
+        nodes = [self.name(name) for name in names]
+        if all(isinstance(k, K) for k in nodes):
+            return tuple(nodes)  # type: ignore[arg-type]
+        return self.gather(nodes)
+
+    def gather(self, nodes: list[Node]) -> Block:
+        """Registers (or values) one per element as a block: as they are when evenly spaced, else copied."""
+        if all(isinstance(r, int) for r in nodes):
+            first = nodes[0]
+            if all(r == first for r in nodes):
+                return Block(first, 0)  # type: ignore[arg-type]
+            if all(r == first + e for e, r in enumerate(nodes)):  # type: ignore[operator]
+                return Block(first, 1)  # type: ignore[arg-type]
+        n = len(nodes)
+        if all(self.is_invariant(r) for r in nodes):
+            out = _TEMP + self.n_temps  # a dedicated block, filled once
+            self.n_temps += n
+            self.prelude.extend(row(Op.MOV, out + e, self.reg(r)) for e, r in enumerate(nodes))
+            self.invariant.update(range(out, out + n))
+            return Block(out, 1)
+        out = self.temp_block(n)
+        self.code.extend(row(Op.MOV, out + e, self.reg(r)) for e, r in enumerate(nodes))
+        return Block(out, 1)
+
+    def vnode(self, exprs: list[Expr]) -> VNode:
+        """``node`` for the elements' equations at once (the same tree shape), or :class:`_Lockstep`."""
+        first = exprs[0]
+        if any(type(e) is not type(first) for e in exprs):
+            raise _Lockstep
+        n = len(exprs)
+        match first:
+            case Num():
+                return tuple(K(float(e.value)) for e in exprs)  # type: ignore[attr-defined]
+            case Name() | Subscript():
+                return self.vnames([e.name for e in exprs])  # type: ignore[attr-defined]
+            case UnaryOp(op=op):
+                _same(exprs, "op")
+                inner = self.vnode([e.operand for e in exprs])  # type: ignore[attr-defined]
+                if op == "+":
+                    return inner
+                if isinstance(inner, tuple):
+                    return tuple(K(-k.value) for k in inner)
+                return self.vemit(Op.NEG, n, [inner])
+            case BinOp(op=op) | Compare(op=op) | BoolOp(op=op):
+                _same(exprs, "op")
+                a = self.vnode([e.left for e in exprs])  # type: ignore[attr-defined]
+                b = self.vnode([e.right for e in exprs])  # type: ignore[attr-defined]
+                return self.vbinary(OPERATORS[op].fold, _OPERATOR_OPS[op], n, a, b)
+            case Not():
+                inner = self.vnode([e.operand for e in exprs])  # type: ignore[attr-defined]
+                if isinstance(inner, tuple):
+                    return tuple(K(OPERATORS["not"].fold(k.value)) for k in inner)
+                return self.vemit(Op.NOT, n, [inner])
+            case IfThenElse():
+                cond = self.vnode([e.condition for e in exprs])  # type: ignore[attr-defined]
+                if isinstance(cond, tuple) and all(np.ndim(k.value) == 0 for k in cond):
+                    taken = {bool(k.value) for k in cond}
+                    if len(taken) > 1:
+                        raise _Lockstep  # elements take different branches
+                    branch = taken.pop()
+                    return self.vnode([e.then if branch else e.otherwise for e in exprs])  # type: ignore[attr-defined]
+                a = self.vnode([e.then for e in exprs])  # type: ignore[attr-defined]
+                b = self.vnode([e.otherwise for e in exprs])  # type: ignore[attr-defined]
+                return self.vemit(Op.SELECT, n, [cond, a, b])
+            case Call():
+                _same(exprs, "func")
+                if len({len(e.args) for e in exprs}) > 1:  # type: ignore[attr-defined]
+                    raise _Lockstep
+                return self.vcall(exprs)  # type: ignore[arg-type]
+            case LookupCall():
+                arg = self.vnode([e.arg for e in exprs])  # type: ignore[attr-defined]
+                tables = [e.table for e in exprs]  # type: ignore[attr-defined]
+                if isinstance(arg, tuple):
+                    return tuple(K(lookup_function(self.lookups[t])(k.value)) for t, k in zip(tables, arg, strict=True))
+                return self.vemit(Op.LOOKUP, n, [arg], extra=(self.table_block(tables),))
+            case Draw():
+                _same(exprs, "func")
+                return self.vdraw(exprs)  # type: ignore[arg-type]
+        raise _Lockstep
+
+    def vbinary(self, fold, op: Op, n: int, a: VNode, b: VNode) -> VNode:  # type: ignore[no-untyped-def]
+        if isinstance(a, tuple) and isinstance(b, tuple):
+            return tuple(K(fold(x.value, y.value)) for x, y in zip(a, b, strict=True))
+        # the scalar lowering's identities, where every element has them
+        if (op in (Op.MUL, Op.DIV) and self.vscalar_of(b) == 1.0) or (op == Op.SUB and self.vscalar_of(b) == 0.0):
+            return a
+        if op == Op.MUL and self.vscalar_of(a) == 1.0:
+            return b
+        return self.vemit(op, n, [a, b])
+
+    def vscalar_of(self, node: VNode) -> float | None:
+        """The one scalar every element of ``node`` holds, else None."""
+        if isinstance(node, Block):
+            return self.scalar_of(node.base) if node.stride == 0 else None
+        values = {self.scalar_of(k) for k in node}
+        return values.pop() if len(values) == 1 else None
+
+    def vcall(self, exprs: list[Call]) -> VNode:
+        spec = find_builtin(exprs[0].func)
+        if spec is None or spec.impl is None or spec.kind not in ("pure", "time"):
+            raise self.fail(f"unknown function {exprs[0].func.upper()}()")
+        n = len(exprs)
+        nodes = [self.vnode([e.args[k] for e in exprs]) for k in range(len(exprs[0].args))]
+        defaults: list[VNode] = [tuple(K(v) for _ in exprs) for v in spec.defaults[len(nodes) - spec.min_args:]]
+        if spec.kind == "time":
+            return self.vemit(_TIME_OPS[spec.name], n, nodes + defaults)
+        if all(isinstance(node, tuple) for node in nodes):
+            return tuple(K(spec.impl(*[node[e].value for node in nodes])) for e in range(n))  # type: ignore[index]
+        if spec.name not in _PURE_OPS:
+            raise self.fail(f"{spec.name.upper()}() has no opcode; give its registry row one")
+        op = _PURE_OPS[spec.name]
+        if op in (Op.MIN, Op.MAX):
+            result = nodes[0]
+            for other in nodes[1:]:
+                result = self.vemit(op, n, [result, other])
+            return result
+        return self.vemit(op, n, nodes + defaults)
+
+    def vdraw(self, exprs: list[Draw]) -> VNode:
+        spec = find_builtin(exprs[0].func)
+        if spec is None or spec.mean is None or spec.name not in _DRAW_OPS:
+            raise self.fail(f"unknown random function {exprs[0].func.upper()}()")
+        if len({len(e.args) for e in exprs}) > 1:
+            raise _Lockstep
+        n = len(exprs)
+        nodes = [self.vnode([e.args[k] for e in exprs]) for k in range(len(exprs[0].args))]
+        if self.deterministic:
+            if all(isinstance(node, tuple) for node in nodes):
+                return tuple(K(spec.mean(*[node[e].value for node in nodes])) for e in range(n))  # type: ignore
+            if spec.name == "uniform":
+                total = self.vemit(Op.ADD, n, nodes[:2])
+                return self.vemit(Op.DIV, n, [total, tuple(K(2) for _ in exprs)])
+            self.release(*[node.base for node in nodes[1:] if isinstance(node, Block)])
+            return nodes[0]
+        sites = [e.site for e in exprs]
+        if any(site != sites[0] + e for e, site in enumerate(sites)):
+            raise _Lockstep  # each element's draws come from its own call site; here they are not consecutive
+        arity = spec.min_args
+        self.release(*[node.base for node in nodes[arity:] if isinstance(node, Block)])
+        extra = ((sites[0], 1),) if arity == 2 else ((-1, 0), (sites[0], 1))
+        return self.vemit(_DRAW_OPS[spec.name], n, nodes[:arity], extra=extra)
+
+    def table_block(self, names: list[str]) -> tuple[int, int]:
+        """Table numbers of the elements' lookups as (first, stride): one shared table, or consecutive tables."""
+        if all(name == names[0] for name in names):
+            return self.table(names[0]), 0
+        numbers = [self.tables.get(name) for name in names]
+        if numbers[0] is not None and all(k == numbers[0] + e for e, k in enumerate(numbers)):
+            return numbers[0], 1  # type: ignore[return-value]
+        first = len(self.table_list)
+        for name in names:
+            self.tables.setdefault(name, len(self.table_list))
+            self.table_list.append(self.lookups[name])
+        return first, 1
+
+    def vequation(self, exprs: list[Expr], non_negative: bool) -> VNode:
+        node = self.vnode(exprs)
+        if non_negative:
+            node = tuple(K(np.maximum(k.value, 0.0)) for k in node) if isinstance(node, tuple) else self.vemit(
+                Op.CLIP0, len(exprs), [node])
+        return node
+
+    def vinto(self, node: Block, target: int, n: int) -> None:
+        """``into`` for a block: retarget the instruction that computed it, else one copy of all elements."""
+        last = self.code[-1] if self.code else None
+        if (node.stride == 1 and node.base in self.blocks and last is not None and last[1] == node.base
+                and last[COUNT] == n and last[0] != int(Op.SUM)):
+            last[1] = target
+            self.release(node.base)
+            return
+        self.release(node.base)
+        self.code.append(row(Op.MOV, target, node.base, count=n, strides=node.stride))
+
+    def vrate_into(self, node: Block, target: int, n: int) -> None:
+        """``rate_into`` for a block: an invariant block is copied into the slots once, in the prelude."""
+        if self.block_invariant(node, n):
+            sources = [node.base + e * node.stride for e in range(n)]
+            if any(self.bound.get(target + e) != source for e, source in enumerate(sources)):
+                self.prelude.append(row(Op.MOV, target, node.base, count=n, strides=node.stride))
+                self.bound.update({target + e: source for e, source in enumerate(sources)})
+            return
+        self.vinto(node, target, n)
+
 
 class _Lowering(_Expressions):
     """Emits a plan's sections while walking the flat system in its orders; folds constant rates."""
 
-    def __init__(self, compiled: CompiledModel, program: Program, inputs: Inputs) -> None:
+    def __init__(self, compiled: CompiledModel, program: Program, inputs: Inputs, lockstep: bool = True) -> None:
         model = compiled.model
         lookups = {n: v for n, v in model.variables.items() if isinstance(v, Lookup)}
         super().__init__(dict(program.constants), program.slots, lookups, program.deterministic, model.time.dt,
@@ -455,6 +801,9 @@ class _Lowering(_Expressions):
         self.program = program
         self.inputs = inputs
         self.folded: dict[int, Value] = {}  # register of a rate that folded to a value -> the value
+        self.element_of = {element: (array, index) for array in model.arrays
+                           for index, element in enumerate(model.elements_of(array))}
+        self.lockstep = lockstep
 
     def rate(self, name: str) -> Node:
         """A rate's equation (clipped if non-negative); a rate that folds joins the folded values."""
@@ -471,41 +820,159 @@ class _Lowering(_Expressions):
         for index, name in enumerate(self.model.of_kind(Lever)):
             level = self.inputs.levers[name].level
             per_run = isinstance(level, np.ndarray) and level.ndim > 0
-            row = [int(Op.LEVER), self.slot(name), index, self.const(level) if per_run else -1, -1, -1]
-            self.code.append(row)
+            self.code.append(row(Op.LEVER, self.slot(name), index, self.const(level) if per_run else -1))
         for index, name in enumerate(self.model.of_kind(Event)):
-            self.code.append([int(Op.EVENT), self.slot(name), index, -1, -1, -1])
+            self.code.append(row(Op.EVENT, self.slot(name), index))
 
     def tape(self) -> Tape:
-        system, program = self.system, self.program
+        system = self.system
         start = len(self.code)
         self.inputs_section()
         pipe_init = {p.out: p.init for p in system.pipelines}
-        for name in self.compiled.init_order:
-            if name in system.stocks:
-                stock = system.stocks[name]
-                self.owner, self.where = name, str(stock.where)
-                self.into(self.node(stock.initial), self.slot(name))
-            elif name in system.rates and name not in self.values:
-                node = self.rate(name)
-                if not isinstance(node, K):
-                    self.rate_into(node, self.slot(name))
-            elif name in pipe_init:
-                source = pipe_init[name]
-                self.into(K(self.values[source]) if source in self.values else self.slot(source), self.slot(name))
+        for chunk in self.chunks(self.compiled.init_order):
+            if self.init_group(chunk):
+                continue
+            for name in chunk:
+                if name in system.stocks:
+                    stock = system.stocks[name]
+                    self.owner, self.where = name, str(stock.where)
+                    self.into(self.node(stock.initial), self.slot(name))
+                elif name in system.rates and name not in self.values:
+                    node = self.rate(name)
+                    if not isinstance(node, K):
+                        self.rate_into(node, self.slot(name))
+                elif name in pipe_init:
+                    source = pipe_init[name]
+                    self.into(K(self.values[source]) if source in self.values else self.slot(source), self.slot(name))
         init = (start, len(self.code))
         self.inputs_section()
         rate_registers = []
-        for name in self.compiled.rate_order:
-            if name in self.values:  # folded: its register holds the value from the start
+        for chunk in self.chunks(self.compiled.rate_order):
+            if self.rate_group(chunk):
+                rate_registers += [self.slot(n) for n in chunk if self.slot(n) not in self.bound]
                 continue
-            self.rate_into(self.rate(name), self.slot(name))
-            if self.slot(name) not in self.bound:  # computed once, before the run: not a rate to name
-                rate_registers.append(self.slot(name))
+            for name in chunk:
+                if name in self.values:  # folded: its register holds the value from the start
+                    continue
+                self.rate_into(self.rate(name), self.slot(name))
+                if self.slot(name) not in self.bound:  # computed once, before the run: not a rate to name
+                    rate_registers.append(self.slot(name))
         stage = (init[1], len(self.code))
-        derivs = [self.derivative(s.inflows, s.outflows) for s in system.stocks.values()]
+        derivs: list[int] = []
+        for chunk in self.chunks(list(system.stocks)):
+            derivs += self.derivative_group(chunk) or [
+                self.derivative(system.stocks[n].inflows, system.stocks[n].outflows) for n in chunk]
         deriv = (stage[1], len(self.code))
         return self.finish(init, stage, deriv, derivs, rate_registers)
+
+    def chunks(self, order: list[str] | tuple[str, ...]) -> list[list[str]]:
+        """``order`` cut into runs of consecutive elements of one array (in element order); other names alone."""
+        out: list[list[str]] = []
+        previous: tuple[str, int] | None = None
+        for name in order:
+            this = self.element_of.get(name)
+            if self.lockstep and this is not None and previous is not None and this == (previous[0], previous[1] + 1):
+                out[-1].append(name)
+            else:
+                out.append([name])
+            previous = this
+        return out
+
+    def consecutive(self, names: list[str]) -> bool:
+        """Whether ``names`` have consecutive slots and none reads another (they can be one block)."""
+        first = self.slot(names[0])
+        return all(self.slot(n) == first + e for e, n in enumerate(names))
+
+    def attempt(self, lower) -> bool:  # type: ignore[no-untyped-def]
+        """Run ``lower`` (a group's lockstep lowering); on :class:`_Lockstep` undo what it emitted and say no."""
+        state = self.snapshot()
+        try:
+            lower()
+        except _Lockstep:
+            self.restore(state)
+            return False
+        return True
+
+    def rate_group(self, names: list[str]) -> bool:
+        """Lower the rates ``names`` (elements of one array) together; False if they do not qualify."""
+        rates = self.system.rates
+        if (len(names) < 2 or any(n not in rates or n in self.values for n in names) or not self.consecutive(names)
+                or len({rates[n].non_negative for n in names}) > 1
+                or set(names) & set().union(*(references(rates[n].expr) for n in names))):
+            return False
+
+        def lower() -> None:
+            self.owner, self.where = names[0], str(rates[names[0]].where)
+            node = self.vequation([rates[n].expr for n in names], rates[names[0]].non_negative)
+            if isinstance(node, tuple):
+                for name, k in zip(names, node, strict=True):
+                    value = per_run(k.value, self.program.runs)
+                    self.values[name] = value
+                    self.folded[self.slot(name)] = value
+                return
+            self.vrate_into(node, self.slot(names[0]), len(names))
+
+        return self.attempt(lower)
+
+    def init_group(self, names: list[str]) -> bool:
+        """Start values of ``names`` (stocks or rates of one array) together; False if they do not qualify."""
+        stocks = self.system.stocks
+        if not all(n in stocks for n in names):
+            return self.rate_group(names)
+        if len(names) < 2 or not self.consecutive(names) or set(names) & set().union(
+                *(references(stocks[n].initial) for n in names)):
+            return False
+
+        def lower() -> None:
+            self.owner, self.where = names[0], str(stocks[names[0]].where)
+            node = self.block(self.vnode([stocks[n].initial for n in names]))
+            self.vinto(node, self.slot(names[0]), len(names))
+
+        return self.attempt(lower)
+
+    def derivative_group(self, names: list[str]) -> list[int] | None:
+        """The net flow registers of stocks ``names`` (one array's elements) as one block, or None."""
+        stocks = self.system.stocks
+        if len(names) < 2 or len({(len(stocks[n].inflows), len(stocks[n].outflows)) for n in names}) > 1:
+            return None
+        n = len(names)
+        signs = [1.0] * len(stocks[names[0]].inflows) + [-1.0] * len(stocks[names[0]].outflows)
+        columns = list(zip(*[(*stocks[s].inflows, *stocks[s].outflows) for s in names], strict=True))
+        if any(len({flow in self.values for flow in column}) > 1 for column in columns):
+            return None  # folded for some elements and not others
+        constant: list[Value] = [0.0] * n
+        terms: list[tuple[float, Block]] = []
+        for sign, column in zip(signs, columns, strict=True):
+            if column[0] in self.values:
+                constant = [c + sign * self.values[f] for c, f in zip(constant, column, strict=True)]
+            else:
+                terms.append((sign, self.gather([self.slot(f) for f in column])))
+        zero = all(isinstance(c, float) and c == 0.0 for c in constant)
+        if not terms:
+            return [self.const(c) for c in constant]
+        if len(terms) == 1 and terms[0][0] > 0 and zero:
+            return [terms[0][1].base + e * terms[0][1].stride for e in range(n)]
+        out = _TEMP + self.n_temps  # a dedicated block: never released
+        self.n_temps += n
+        plus = [b for sign, b in terms if sign > 0]
+        minus = [b for sign, b in terms if sign < 0]
+        if len(plus) == 1 and len(minus) == 1 and zero:
+            self.code.append(self.block_row(Op.SUB, out, n, plus[0], minus[0]))
+            return list(range(out, out + n))
+        total = self.block(tuple(K(c) for c in constant))
+        for b in plus:
+            self.code.append(self.block_row(Op.ADD, out, n, total, b))
+            total = Block(out, 1)
+        for b in minus:
+            self.code.append(self.block_row(Op.SUB, out, n, total, b))
+            total = Block(out, 1)
+        return list(range(out, out + n))
+
+    @staticmethod
+    def block_row(op: Op, out: int, n: int, *operands: Block) -> list[int]:
+        """A row of ``op`` over ``n`` elements of block operands."""
+        strides = sum(1 << k for k, b in enumerate(operands) if b.stride)
+        return row(op, out, *[b.base for b in operands], count=n, strides=strides)
 
     def derivative(self, inflows: tuple[str, ...], outflows: tuple[str, ...]) -> int:
         """The register of one stock's net flow (mirrors ``plan._derivative``)."""
@@ -529,14 +996,14 @@ class _Lowering(_Expressions):
         out = _TEMP + self.n_temps  # a dedicated register: never released
         self.n_temps += 1
         if len(plus) == 1 and len(minus) == 1 and zero:
-            self.code.append([int(Op.SUB), out, plus[0], minus[0], -1, -1])
+            self.code.append(row(Op.SUB, out, plus[0], minus[0]))
             return out
         total = self.const(constant)
         for register in plus:
-            self.code.append([int(Op.ADD), out, total, register, -1, -1])
+            self.code.append(row(Op.ADD, out, total, register))
             total = out
         for register in minus:
-            self.code.append([int(Op.SUB), out, total, register, -1, -1])
+            self.code.append(row(Op.SUB, out, total, register))
             total = out
         return out
 
@@ -592,7 +1059,7 @@ def _assemble(ex: _Expressions, fixed: list[Value], width: int) -> _Assembled:
     n_fixed = len(fixed) + 1
     n_scalar = len(ex.scalar_values)
     n_const = n_scalar + len(ex.per_run_values)
-    code = np.array(ex.prelude + ex.code, dtype=np.int64).reshape(-1, 6)
+    code = np.array(ex.prelude + ex.code, dtype=np.int64).reshape(-1, WIDTH)
     register_columns = _register_columns(code)
     code[register_columns] = _renumber(code[register_columns], n_fixed, n_scalar, n_const)
     scalar_regs = [n_fixed + k for k in range(n_scalar)]
@@ -665,7 +1132,7 @@ _NON_REGISTER = {  # operand columns (2..5) that hold something other than a reg
 def _register_columns(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions in ``code`` that hold register numbers (to renumber constants and temporaries)."""
     mask = np.zeros(code.shape, dtype=bool)
-    mask[:, 1:] = code[:, 1:] >= 0
+    mask[:, 1:COUNT] = code[:, 1:COUNT] >= 0
     for op, columns in _NON_REGISTER.items():
         rows = code[:, 0] == int(op)
         for column in columns:

@@ -43,7 +43,9 @@ def compile_model(model: Model) -> CompiledModel:
     system = desugar(model)
     known = set(model.variables)
     check_names(system, known)
-    return CompiledModel(model, system, tuple(rate_order(system)), tuple(init_order(system)))
+    elements = {element: (array, index) for array in model.arrays
+                for index, element in enumerate(model.elements_of(array))}
+    return CompiledModel(model, system, tuple(rate_order(system, elements)), tuple(init_order(system, elements)))
 
 
 RESERVED_NAMES = frozenset({"time", "dt", "run", "date"})  # the clock, and the result's coordinates

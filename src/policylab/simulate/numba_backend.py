@@ -67,7 +67,7 @@ from numba.extending import get_cython_function_address
 
 from policylab.compile import Program
 from policylab.compile.desugar import HIDDEN
-from policylab.compile.opcodes import Extrapolation, Op, Search, Tape
+from policylab.compile.opcodes import COUNT, STRIDE_BITS, STRIDES, Extrapolation, Op, Search, Tape
 from policylab.expr.builtins import POISSON_NORMAL_FROM, TIME_TOLERANCE, ZERO_MARGIN as _ZERO_MARGIN
 from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error, saved_times
@@ -107,7 +107,7 @@ ASIN, ACOS, ATAN, FLOOR, ROUND, TRUNC, FMOD, XIDZ = (
 STEP, PULSE, RAMP, PULSE_TRAIN, LOOKUP = (int(Op[n]) for n in ("STEP", "PULSE", "RAMP", "PULSE_TRAIN", "LOOKUP"))
 UNIFORM, NORMAL, LOGNORMAL, POISSON, EXPONENTIAL = (
     int(Op[n]) for n in ("UNIFORM", "NORMAL", "LOGNORMAL", "POISSON", "EXPONENTIAL"))
-LEVER, EVENT, SIGN = int(Op.LEVER), int(Op.EVENT), int(Op.SIGN)
+LEVER, EVENT, SIGN, SUM = int(Op.LEVER), int(Op.EVENT), int(Op.SIGN), int(Op.SUM)
 LINEAR, DISCRETE = int(Extrapolation.LINEAR), int(Extrapolation.DISCRETE)
 GENERIC, GRID = int(Search.GENERIC), int(Search.GRID)
 
@@ -373,97 +373,124 @@ def _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag,
     F = R.reshape(-1)
     w = np.uint64(R.shape[1])
     for pc in range(lo, hi):
-        op, o, a, b = code[pc, 0], code[pc, 1], code[pc, 2], code[pc, 3]
-        fo, fa, fb = np.uint64(o) * w, np.uint64(a) * w, np.uint64(b) * w
-        if nb == 1 and op <= DIV:  # MOV, ADD, SUB, MUL, DIV for one run: no vector loop to set up
-            if op == MUL:
-                F[fo] = F[fa] * F[fb]
-            elif op == ADD:
-                F[fo] = F[fa] + F[fb]
-            elif op == SUB:
-                F[fo] = F[fa] - F[fb]
-            elif op == DIV:
-                F[fo] = F[fa] / F[fb]
-            else:
-                F[fo] = F[fa]
-        elif op == MUL:
+        op, n, mask = code[pc, 0], code[pc, 6], code[pc, 7]
+        if n == 1:  # one element: the operands as they are
+            sa = sb = sc = sd = 0
+        else:  # a block: operand column k advances with the element when bit k - 2 of the mask is set
+            sa, sb, sc, sd = mask & 1, (mask >> 1) & 1, (mask >> 2) & 1, (mask >> 3) & 1
+        if op == SUM:  # a reduction over a block, added in element order
+            o, a = code[pc, 1], code[pc, 2]
             for r in range(nb):
-                u = np.uint64(r)
-                F[fo + u] = F[fa + u] * F[fb + u]
-        elif op == ADD:
-            for r in range(nb):
-                u = np.uint64(r)
-                F[fo + u] = F[fa + u] + F[fb + u]
-        elif op == SUB:
-            for r in range(nb):
-                u = np.uint64(r)
-                F[fo + u] = F[fa + u] - F[fb + u]
-        elif op == DIV:
-            for r in range(nb):
-                u = np.uint64(r)
-                F[fo + u] = F[fa + u] / F[fb + u]
-        elif op == MOV:
-            for r in range(nb):
-                u = np.uint64(r)
-                F[fo + u] = F[fa + u]
-        elif op == LOOKUP:
-            if t_index[b, 3] != GENERIC and nb == 1:
-                _lookup_lanes(R, o, a, b, 1, t_index, t_data, t_params)
-            elif t_index[b, 3] != GENERIC:
-                _lookup_fast(R, o, a, b, nb, t_index, t_data, t_params)
-            else:
+                R[o, r] = R[a, r]
+            for e in range(1, n):
                 for r in range(nb):
-                    R[o, r] = _lookup(R[a, r], b, t_index, t_data, t_params)
-        elif op == MIN:
+                    R[o, r] += R[a + e * sa, r]
+            continue
+        if nb == 1 and op <= DIV:  # MOV, ADD, SUB, MUL, DIV for one run: no vector loop to set up
+            fo, fa, fb = np.uint64(code[pc, 1]) * w, np.uint64(code[pc, 2]) * w, np.uint64(code[pc, 3]) * w
+            ua, ub = np.uint64(sa) * w, np.uint64(sb) * w
+            for e in range(n):
+                if op == MUL:
+                    F[fo] = F[fa] * F[fb]
+                elif op == ADD:
+                    F[fo] = F[fa] + F[fb]
+                elif op == SUB:
+                    F[fo] = F[fa] - F[fb]
+                elif op == DIV:
+                    F[fo] = F[fa] / F[fb]
+                else:
+                    F[fo] = F[fa]
+                fo += w
+                fa += ua
+                fb += ub
+            continue
+        for e in range(n):
+            o, a, b = code[pc, 1] + e, code[pc, 2] + e * sa, code[pc, 3] + e * sb
+            c, d = code[pc, 4] + e * sc, code[pc, 5] + e * sd
+            _exec_one(op, o, a, b, c, d, F, w, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,
+                      t_index, t_data, t_params)
+
+
+@njit(inline="always", **_JIT)
+def _exec_one(op, o, a, b, c, d, F, w, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,  # type: ignore[no-untyped-def]
+              t_index, t_data, t_params):
+    """One element of one instruction over the block's runs."""
+    fo, fa, fb = np.uint64(o) * w, np.uint64(a) * w, np.uint64(b) * w
+    if op == MUL:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = F[fa + u] * F[fb + u]
+    elif op == ADD:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = F[fa + u] + F[fb + u]
+    elif op == SUB:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = F[fa + u] - F[fb + u]
+    elif op == DIV:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = F[fa + u] / F[fb + u]
+    elif op == MOV:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = F[fa + u]
+    elif op == LOOKUP:
+        if t_index[b, 3] != GENERIC and nb == 1:
+            _lookup_lanes(R, o, a, b, 1, t_index, t_data, t_params)
+        elif t_index[b, 3] != GENERIC:
+            _lookup_fast(R, o, a, b, nb, t_index, t_data, t_params)
+        else:
             for r in range(nb):
-                R[o, r] = _nmin(R[a, r], R[b, r])
-        elif op == MAX:
+                R[o, r] = _lookup(R[a, r], b, t_index, t_data, t_params)
+    elif op == MIN:
+        for r in range(nb):
+            R[o, r] = _nmin(R[a, r], R[b, r])
+    elif op == MAX:
+        for r in range(nb):
+            R[o, r] = _nmax(R[a, r], R[b, r])
+    elif op == XIDZ:
+        for r in range(nb):
+            R[o, r] = R[c, r] if R[b, r] == 0.0 else R[a, r] / R[b, r]
+    elif op == SELECT:
+        for r in range(nb):
+            R[o, r] = R[b, r] if R[a, r] != 0.0 else R[c, r]
+    elif op == SELECT0:
+        for r in range(nb):
+            R[o, r] = (R[b, r] if R[a, r] != 0.0 else R[c, r]) + 0.0
+    elif op == NEG:
+        for r in range(nb):
+            R[o, r] = -R[a, r]
+    elif op == CLIP0:
+        for r in range(nb):
+            R[o, r] = _nmax(R[a, r], 0.0)
+    elif op == EVENT:
+        value = events[step, a]
+        for r in range(nb):
+            R[o, r] = value
+    elif op == LEVER:
+        if b >= 0 and lever_flag[step, stage, a]:
             for r in range(nb):
-                R[o, r] = _nmax(R[a, r], R[b, r])
-        elif op == XIDZ:
-            c = code[pc, 4]
-            for r in range(nb):
-                R[o, r] = R[c, r] if R[b, r] == 0.0 else R[a, r] / R[b, r]
-        elif op == SELECT:
-            c = code[pc, 4]
-            for r in range(nb):
-                R[o, r] = R[b, r] if R[a, r] != 0.0 else R[c, r]
-        elif op == SELECT0:
-            c = code[pc, 4]
-            for r in range(nb):
-                R[o, r] = (R[b, r] if R[a, r] != 0.0 else R[c, r]) + 0.0
-        elif op == NEG:
-            for r in range(nb):
-                R[o, r] = -R[a, r]
-        elif op == CLIP0:
-            for r in range(nb):
-                R[o, r] = _nmax(R[a, r], 0.0)
-        elif op == EVENT:
-            value = events[step, a]
+                R[o, r] = R[b, r]
+        else:
+            value = lever_path[step, stage, a]
             for r in range(nb):
                 R[o, r] = value
-        elif op == LEVER:
-            if b >= 0 and lever_flag[step, stage, a]:
-                for r in range(nb):
-                    R[o, r] = R[b, r]
-            else:
-                value = lever_path[step, stage, a]
-                for r in range(nb):
-                    R[o, r] = value
-        elif op >= LT and op <= NOT:
-            _logic(op, R, o, a, b if op != NOT else a, nb)
-        elif op >= ABS and op <= FMOD or op == POW or op == MOD:
-            _math(op, R, o, a, b if b >= 0 else a, nb)
-        elif op >= STEP and op <= PULSE_TRAIN:
-            _time_function(op, R, o, a, b, code[pc, 4], code[pc, 5], nb, t, dt)
-        elif op >= UNIFORM and op <= EXPONENTIAL:
-            _draw(op, R, o, a, b, _offset(code[pc, 4], step), keys, nb)
-        elif op == SIGN:
-            for r in range(nb):
-                R[o, r] = _sign(R[a, r]) + 0.0
-        else:  # an opcode this interpreter does not know (``supports`` refuses such tapes): never a silent no-op
-            for r in range(nb):
-                R[o, r] = np.nan
+    elif op >= LT and op <= NOT:
+        _logic(op, R, o, a, b if op != NOT else a, nb)
+    elif op >= ABS and op <= FMOD or op == POW or op == MOD:
+        _math(op, R, o, a, b if b >= 0 else a, nb)
+    elif op >= STEP and op <= PULSE_TRAIN:
+        _time_function(op, R, o, a, b, c, d, nb, t, dt)
+    elif op >= UNIFORM and op <= EXPONENTIAL:
+        _draw(op, R, o, a, b, _offset(c, step), keys, nb)
+    elif op == SIGN:
+        for r in range(nb):
+            R[o, r] = _sign(R[a, r]) + 0.0
+    else:  # an opcode this interpreter does not know (``supports`` refuses such tapes): never a silent no-op
+        for r in range(nb):
+            R[o, r] = np.nan
 
 
 @njit(**_JIT)
@@ -867,7 +894,7 @@ DISPATCHED = frozenset(Op[name] for name in (
     "MOV", "ADD", "SUB", "MUL", "DIV", "NEG", "POW", "MOD", "LT", "LE", "GT", "GE", "EQ", "NE", "AND", "OR", "NOT",
     "SELECT", "SELECT0", "MIN", "MAX", "CLIP0", "ABS", "EXP", "LN", "LOG10", "SQRT", "SIN", "COS", "TAN", "ASIN", "ACOS",
     "ATAN", "FLOOR", "ROUND", "TRUNC", "FMOD", "XIDZ", "STEP", "PULSE", "RAMP", "PULSE_TRAIN", "LOOKUP", "UNIFORM",
-    "NORMAL", "LOGNORMAL", "POISSON", "EXPONENTIAL", "LEVER", "EVENT", "SIGN"))
+    "NORMAL", "LOGNORMAL", "POISSON", "EXPONENTIAL", "LEVER", "EVENT", "SIGN", "SUM"))
 _POOL = threading.Lock()  # numba's thread pool (the prange kernels) may be entered by one Python thread at a time
 _KERNELS = {False: (_init_serial, _steps_serial), True: (_init_parallel, _steps_parallel)}
 _loaded: set[bool] = set()  # kernels (serial, parallel) this process has compiled or loaded
@@ -880,6 +907,10 @@ def supports(tape: Tape) -> str | None:
     unknown = sorted(set(np.unique(tape.code[:, 0]).tolist()) - {int(op) for op in DISPATCHED})
     if unknown:
         return f"the numba interpreter has no opcode {unknown}"
+    counts, strides = tape.code[:, COUNT], tape.code[:, STRIDES]
+    if (counts < 1).any() or (strides & ~STRIDE_BITS).any() or (
+            (tape.code[:, 0] == Op.SUM) & (strides & 1 == 0)).any():
+        return "the tape has an element count or stride mask this interpreter does not know"
     for offset, n, _kind, _search in tape.table_index.tolist():
         xs = tape.table_data[offset:offset + n]
         if n == 0 or np.isnan(xs).any() or (np.diff(xs) < 0).any():  # its searches assume ascending x values
