@@ -267,7 +267,7 @@ class _Expressions:
         # loop-invariant code: what depends only on constants and parameter slots runs once, first
         self.prelude: list[list[int]] = []
         self.invariant: set[int] = {self.slot(n) for n in parameters}
-        self.hoisted: dict[tuple[int, ...], int] = {}
+        self.hoisted: dict[tuple, int] = {}
         self.bound: dict[int, int] = {}  # rate slot -> the invariant register the prelude copies into it
         self.blocks: dict[int, int] = {}  # first register of a temporary block -> its length
         self.free_blocks: dict[int, list[int]] = {}  # length -> released blocks
@@ -446,7 +446,7 @@ class _Expressions:
             return None
         n = len(registers)
         if all(self.is_invariant(first + e) for e in range(n)):
-            key = (int(Op.SUM), first, n)
+            key = ("sum", first, n)
             if key not in self.hoisted:
                 out = _TEMP + self.n_temps
                 self.n_temps += 1
@@ -588,7 +588,7 @@ class _Expressions:
         columns = [b.base for b in blocks] + [v for v, _ in extra]
         strides = sum(1 << k for k, stride in enumerate([b.stride for b in blocks] + [s for _, s in extra]) if stride)
         if op not in _VARYING and all(self.block_invariant(b, n) for b in blocks):
-            key = (int(op), *columns, n, strides)
+            key = ("block", int(op), *columns, n, strides)
             if key not in self.hoisted:
                 out = _TEMP + self.n_temps  # a dedicated block: never released
                 self.n_temps += n
