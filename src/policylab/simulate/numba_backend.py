@@ -373,42 +373,73 @@ def _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag,
     F = R.reshape(-1)
     w = np.uint64(R.shape[1])
     for pc in range(lo, hi):
-        op, n, mask = code[pc, 0], code[pc, 6], code[pc, 7]
-        if n == 1:  # one element: the operands as they are
-            sa = sb = sc = sd = 0
-        else:  # a block: operand column k advances with the element when bit k - 2 of the mask is set
-            sa, sb, sc, sd = mask & 1, (mask >> 1) & 1, (mask >> 2) & 1, (mask >> 3) & 1
-        if op == SUM:  # a reduction over a block, added in element order
-            o, a = code[pc, 1], code[pc, 2]
-            for r in range(nb):
-                R[o, r] = R[a, r]
-            for e in range(1, n):
-                for r in range(nb):
-                    R[o, r] += R[a + e * sa, r]
+        op, o, a, b = code[pc, 0], code[pc, 1], code[pc, 2], code[pc, 3]
+        if code[pc, 6] != 1 or op == SUM:  # a block of elements, or a reduction: compiled on its own
+            _exec_block(code, pc, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events, t_index, t_data,
+                        t_params)
             continue
         if nb == 1 and op <= DIV:  # MOV, ADD, SUB, MUL, DIV for one run: no vector loop to set up
-            fo, fa, fb = np.uint64(code[pc, 1]) * w, np.uint64(code[pc, 2]) * w, np.uint64(code[pc, 3]) * w
-            ua, ub = np.uint64(sa) * w, np.uint64(sb) * w
-            for e in range(n):
-                if op == MUL:
-                    F[fo] = F[fa] * F[fb]
-                elif op == ADD:
-                    F[fo] = F[fa] + F[fb]
-                elif op == SUB:
-                    F[fo] = F[fa] - F[fb]
-                elif op == DIV:
-                    F[fo] = F[fa] / F[fb]
-                else:
-                    F[fo] = F[fa]
-                fo += w
-                fa += ua
-                fb += ub
+            fo, fa, fb = np.uint64(o) * w, np.uint64(a) * w, np.uint64(b) * w
+            if op == MUL:
+                F[fo] = F[fa] * F[fb]
+            elif op == ADD:
+                F[fo] = F[fa] + F[fb]
+            elif op == SUB:
+                F[fo] = F[fa] - F[fb]
+            elif op == DIV:
+                F[fo] = F[fa] / F[fb]
+            else:
+                F[fo] = F[fa]
             continue
+        _exec_one(op, o, a, b, code[pc, 4], code[pc, 5], F, w, R, nb, t, dt, step, stage, keys, lever_path, lever_flag,
+                  events, t_index, t_data, t_params)
+
+
+@njit(**_JIT)
+def _exec_block(code, pc, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,  # type: ignore[no-untyped-def]
+                t_index, t_data, t_params):
+    """Instruction ``pc`` over its ``count`` elements: operand column k advances with the element when bit
+    k - 2 of the stride mask is set. An element count below one (``supports`` refuses such tapes) writes
+    NaN: never a silent no-op."""
+    F = R.reshape(-1)
+    w = np.uint64(R.shape[1])
+    op, n, mask = code[pc, 0], code[pc, 6], code[pc, 7]
+    sa, sb, sc, sd = mask & 1, (mask >> 1) & 1, (mask >> 2) & 1, (mask >> 3) & 1
+    if n < 1 or mask & ~15:
+        for r in range(nb):
+            R[code[pc, 1], r] = np.nan
+        return
+    if op == SUM:  # a reduction over a block, added in element order
+        o, a = code[pc, 1], code[pc, 2]
+        for r in range(nb):
+            R[o, r] = R[a, r]
+        for e in range(1, n):
+            for r in range(nb):
+                R[o, r] += R[a + e * sa, r]
+        return
+    if nb == 1 and op <= DIV:  # one run: a tight loop over the elements
+        fo, fa, fb = np.uint64(code[pc, 1]) * w, np.uint64(code[pc, 2]) * w, np.uint64(code[pc, 3]) * w
+        ua, ub = np.uint64(sa) * w, np.uint64(sb) * w
         for e in range(n):
-            o, a, b = code[pc, 1] + e, code[pc, 2] + e * sa, code[pc, 3] + e * sb
-            c, d = code[pc, 4] + e * sc, code[pc, 5] + e * sd
-            _exec_one(op, o, a, b, c, d, F, w, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,
-                      t_index, t_data, t_params)
+            if op == MUL:
+                F[fo] = F[fa] * F[fb]
+            elif op == ADD:
+                F[fo] = F[fa] + F[fb]
+            elif op == SUB:
+                F[fo] = F[fa] - F[fb]
+            elif op == DIV:
+                F[fo] = F[fa] / F[fb]
+            else:
+                F[fo] = F[fa]
+            fo += w
+            fa += ua
+            fb += ub
+        return
+    for e in range(n):
+        o, a, b = code[pc, 1] + e, code[pc, 2] + e * sa, code[pc, 3] + e * sb
+        c, d = code[pc, 4] + e * sc, code[pc, 5] + e * sd
+        _exec_one(op, o, a, b, c, d, F, w, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,
+                  t_index, t_data, t_params)
 
 
 @njit(inline="always", **_JIT)
