@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ pytest.importorskip("numba")
 
 from policylab.api import BackendFallbackWarning, Model, load  # noqa: E402
 from policylab.compile import opcodes, parametric  # noqa: E402
+from policylab.simulate import engines  # noqa: E402
 from policylab.compile.lookups import lookup_function  # noqa: E402
 from policylab.compile.opcodes import Op, _tables, row  # noqa: E402
 from policylab.errors import SimulationError, UsageError  # noqa: E402
@@ -272,13 +272,25 @@ def arrayed_models(draw: st.DrawFn) -> str:
 
 
 def run_scalar_lowering(model: Model, **kwargs):  # type: ignore[no-untyped-def]
-    """The NumPy engine's results with every element lowered on its own (no blocks)."""
-    lower = parametric.lower
-    parametric.lower = partial(opcodes.lower, lockstep=False)
+    """The NumPy engine's results with every element lowered on its own (no blocks); ``model`` fresh (a model
+    keeps the runners, and so the tapes, of its latest calls)."""
+    lowered = []
+
+    def scalar(*args, **kw):  # type: ignore[no-untyped-def]
+        lowered.append(True)
+        return opcodes.lower(*args, **kw, lockstep=False)
+
+    modules = (parametric, engines)
+    saved = [module.lower for module in modules]
+    for module in modules:
+        module.lower = scalar
     try:
-        return model.run(**kwargs)
+        result = model.run(**kwargs)
     finally:
-        parametric.lower = lower
+        for module, lower in zip(modules, saved, strict=True):
+            module.lower = lower
+    assert lowered  # the run did lower with lockstep=False
+    return result
 
 
 @pytest.mark.filterwarnings("ignore::policylab.model.guards.OutsideRangeWarning")
@@ -290,7 +302,7 @@ def test_a_generated_arrayed_model_gives_the_same_results_on_both_engines_and_as
     vectorised = run_both(model, **call)
     if vectorised is None:
         return
-    scalar = run_scalar_lowering(model, **call)
+    scalar = run_scalar_lowering(Model(read_yaml_text(text, "generated.yaml")), **call)
     for name in scalar.data_vars:
         a, b = scalar[name].values, vectorised[name].values
         scale = float(np.nanmax(np.abs(a))) if a.size and np.isfinite(a).any() else 0.0
