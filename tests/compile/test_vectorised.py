@@ -16,7 +16,8 @@ import pytest
 from policylab.api import Model
 from policylab.compile.graph import grouped_order
 from policylab.compile.interpret import Machine
-from policylab.compile.opcodes import COUNT, STRIDES, Op
+from policylab.compile.opcodes import COUNT, STRIDES, Op, Tape, lower
+from policylab.compile.plan import bind
 from policylab.errors import PolicyLabError
 from policylab.formats.yaml_reader import read_yaml_text
 
@@ -49,10 +50,16 @@ auxiliaries:
 """
 
 
-def stage_rows(n: int) -> np.ndarray:
-    """The rows of the stage and net-flow sections of the SIR model's NumPy tape."""
+def sir_tape(n: int) -> Tape:
+    """The SIR model's tape for three runs."""
     model = Model(read_yaml_text(sir(n), "sir.yaml"))
-    tape = model.runner("numpy", model.prepare_call(runs=3), False).plan.tape
+    call = model.prepare_call(runs=3)
+    return lower(model.compiled, bind(model.compiled, call.inputs, 3, False), call.inputs)
+
+
+def stage_rows(n: int) -> np.ndarray:
+    """The rows of the stage and net-flow sections of the SIR model's tape."""
+    tape = sir_tape(n)
     return tape.code[tape.stage[0]:tape.deriv[1]]
 
 
@@ -66,12 +73,11 @@ def test_an_arrays_equation_is_one_instruction_per_node_whatever_the_number_of_e
 
 
 def test_the_numpy_interpreter_refuses_an_element_count_or_stride_mask_it_does_not_know() -> None:
-    model = Model(read_yaml_text(sir(3), "sir.yaml"))
-    tape = model.runner("numpy", model.prepare_call(), False).plan.tape
+    tape = sir_tape(3)
     for column, value in ((COUNT, 0), (STRIDES, 1 << 6)):
         code = tape.code.copy()
         code[tape.stage[0], column] = value
-        machine = Machine(dataclasses.replace(tape, code=code), 1, 1.0)
+        machine = Machine(dataclasses.replace(tape, code=code), 3, 1.0)
         with pytest.raises(PolicyLabError, match="cannot run tape row"):
             machine.decode(tape.stage)
 
