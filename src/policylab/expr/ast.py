@@ -144,33 +144,41 @@ def names_in(node: Expr) -> set[str]:
     return found
 
 
-def to_text(node: Expr) -> str:
-    """Render an expression back to source text (fully parenthesised where needed)."""
-    match node:
-        case Num(value=v):
-            value = float(v)
-            if value in (float("inf"), float("-inf")):
-                text = "1e999"  # the literal that overflows to infinity when parsed
-            else:
-                text = str(int(abs(value))) if value.is_integer() and abs(value) < 1e15 else repr(abs(value))
-            return f"(-{text})" if value < 0 else text  # bracketed: -3 ^ 2 would parse as -(3 ^ 2)
-        case Name(name=n):
-            return n
-        case Subscript(name=n, indices=idx):
-            return f"{n}[{', '.join(idx)}]"
-        case UnaryOp(op=op, operand=o):
-            return f"({op}({to_text(o)}))"
-        case BinOp(op=op, left=a, right=b):
-            sep = f" {op.upper()} " if op == "mod" else f" {op} "
-            return f"({to_text(a)}{sep}{to_text(b)})"
-        case Compare(op=op, left=a, right=b):
-            return f"({to_text(a)} {op} {to_text(b)})"
-        case BoolOp(op=op, left=a, right=b):
-            return f"({to_text(a)} {op} {to_text(b)})"
-        case Not(operand=o):
-            return f"(not {to_text(o)})"
-        case IfThenElse(condition=c, then=t, otherwise=o):
-            return f"(if {to_text(c)} then {to_text(t)} else {to_text(o)})"
-        case Call(func=f, args=args):
-            return f"{f}({', '.join(to_text(a) for a in args)})"
-    raise TypeError(f"not an expression node: {node!r}")
+def to_text(node: Expr, name_of: Callable[[str], str] | None = None) -> str:
+    """Render an expression back to source text (fully parenthesised where needed) that the parser reads back.
+
+    ``name_of`` renders variable, function and subscript names (default: as they are); a writer passes one
+    that quotes names which are not identifiers.
+    """
+    show = name_of or (lambda name: name)
+
+    def go(node: Expr) -> str:
+        match node:
+            case Num(value=v):
+                value = float(v)
+                if value in (float("inf"), float("-inf")):
+                    text = "1e999"  # the literal that overflows to infinity when parsed
+                else:
+                    text = str(int(abs(value))) if value.is_integer() and abs(value) < 1e15 else repr(abs(value))
+                negative = value < 0 or (value == 0 and str(value).startswith("-"))  # -0.0 keeps its sign
+                return f"(-{text})" if negative else text  # bracketed: -3 ^ 2 would parse as -(3 ^ 2)
+            case Name(name=n):
+                return show(n)
+            case Subscript(name=n, indices=idx):
+                return f"{show(n)}[{', '.join(i if i == '*' or i.endswith('!') else show(i) for i in idx)}]"
+            case UnaryOp(op=op, operand=o):
+                return f"({op}({go(o)}))"
+            case BinOp(op=op, left=a, right=b):
+                sep = f" {op.upper()} " if op == "mod" else f" {op} "
+                return f"({go(a)}{sep}{go(b)})"
+            case Compare(op=op, left=a, right=b) | BoolOp(op=op, left=a, right=b):
+                return f"({go(a)} {op} {go(b)})"
+            case Not(operand=o):
+                return f"(not {go(o)})"
+            case IfThenElse(condition=c, then=t, otherwise=o):
+                return f"(if {go(c)} then {go(t)} else {go(o)})"
+            case Call(func=f, args=args):
+                return f"{show(f)}({', '.join(go(a) for a in args)})"
+        raise TypeError(f"not an expression node: {node!r}")
+
+    return go(node)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
+from policylab.expr.ast import Expr, Num, to_text
+from policylab.expr.names import canonical
 from policylab.formats.yaml_loader import dump_yaml
-from policylab.model.arrays import ARRAY_FUNCTIONS, aggregate_name
+from policylab.model.arrays import aggregate_name
 from policylab.model.ir import (
     CONDITIONED_UNTIL,
     RECORD_SUFFIX,
@@ -62,39 +62,9 @@ def save_yaml(model: Model, path: str | Path) -> None:
     temporary.replace(target)
 
 
-def text(expr: Expr, name_of: Callable[[str], str] | None = None) -> str:
-    """``expr`` in the expression language (names quoted where they are not identifiers)."""
-    show = name_of or quote
-
-    def go(node: Expr) -> str:
-        match node:
-            case Num(value=v):
-                value = float(v)
-                if math.isinf(value):
-                    return "(-1e999)" if value < 0 else "1e999"
-                shown = str(int(abs(value))) if value.is_integer() and abs(value) < 1e15 else repr(abs(value))
-                return f"(-{shown})" if value < 0 or (value == 0 and math.copysign(1, value) < 0) else shown
-            case Name(name=n):
-                return show(n)
-            case Subscript(name=n, indices=idx):
-                return f"{show(n)}[{', '.join(i if i == '*' or i.endswith('!') else quote(i) for i in idx)}]"
-            case UnaryOp(op=op, operand=o):
-                return f"({op}{go(o)})"
-            case BinOp(op=op, left=a, right=b):
-                return f"({go(a)} {'MOD' if op == 'mod' else op} {go(b)})"
-            case Compare(op=op, left=a, right=b):
-                return f"({go(a)} {op} {go(b)})"
-            case BoolOp(op=op, left=a, right=b):
-                return f"({go(a)} {op} {go(b)})"
-            case Not(operand=o):
-                return f"(not {go(o)})"
-            case IfThenElse(condition=c, then=t, otherwise=o):
-                return f"(if {go(c)} then {go(t)} else {go(o)})"
-            case Call(func=f, args=args):
-                return f"{show(f) if f not in ARRAY_FUNCTIONS else f}({', '.join(go(a) for a in args)})"
-        raise TypeError(f"not an expression node: {node!r}")
-
-    return go(expr)
+def text(expr: Expr) -> str:
+    """``expr`` in the expression language, names quoted where they are not identifiers (``expr.ast.to_text``)."""
+    return to_text(expr, quote)
 
 
 def quote(name: str) -> str:
@@ -126,8 +96,6 @@ class _Writer:
 
     def label(self, name: str) -> str:
         """The name as the author wrote it, when it reads back as the same name."""
-        from policylab.expr.names import canonical
-
         var = self.model.variables.get(name)
         array = self.model.arrays.get(name)
         shown = (array.display if array is not None else var.display if var is not None else "") or name
