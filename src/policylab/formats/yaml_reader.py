@@ -351,14 +351,15 @@ class _Builder:
             self._parsed[(source, where)] = parse(source, where)
         return self.expander.equation(self._parsed[(source, where)], context, where)
 
-    def _element_outcomes(self, array: str) -> list[str]:
+    def _elements(self, array: str) -> list[str]:
+        """The element variables of ``array``, in row-major order."""
         return [element_name(array, key) for key in element_keys(self.arrays[array].dims, self.dimensions)]
 
     def _aggregate(self, array: str, func: str, variables: dict[str, Any]) -> str:
         """The auxiliary holding ``func`` over the elements of ``array`` (added once; an outcome reads it)."""
         name = aggregate_name(func, array)
         if name not in variables:
-            elements = self._element_outcomes(array)
+            elements = self._elements(array)
             first = variables[elements[0]]
             shown = self.arrays[array].display
             variables[name] = Auxiliary(
@@ -539,7 +540,7 @@ class _Builder:
         for target_raw, setting in settings.items():
             name = reference(target_raw)
             if name in self.arrays:
-                out.extend((element, setting) for element in self._element_outcomes(name))
+                out.extend((element, setting) for element in self._elements(name))
             else:
                 out.append((target_raw, setting))
         return out
@@ -563,7 +564,7 @@ class _Builder:
                           end=None if oc.end is None else self.when(oc.end, *keys, "to"),
                           threshold=threshold, doc=oc.doc, where=self.loc(*keys), probability=oc.probability)
             if target in self.arrays:
-                for element in self._element_outcomes(target) if oc.by_element else []:
+                for element in self._elements(target) if oc.by_element else []:
                     shown = variables[element].display.partition("[")[2]
                     built[f"{canonical(raw)}[{element.partition('[')[2]}"] = Outcome(
                         f"{canonical(raw)}[{element.partition('[')[2]}", element, display=f"{raw}[{shown}",

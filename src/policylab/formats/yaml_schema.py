@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
@@ -104,11 +104,16 @@ class _Arrayed(_Documented):
 
     dims: list[str] = []
     elements: dict[str, ElementValue] = {}
+    required: ClassVar[str] = ""
+    """The key that defines the variable: required unless ``elements`` define it element by element."""
 
     @model_validator(mode="after")
     def _elements_need_dims(self) -> _Arrayed:
         if self.elements and not self.dims:
             raise ValueError("`elements` defines an arrayed variable element by element; give its `dims` too")
+        if self.required and getattr(self, self.required) is None and not self.elements:
+            raise ValueError(f"`{self.required}` is required" + (" (or `elements`, one per element)" if self.dims
+                                                                 else ""))
         return self
 
 
@@ -194,52 +199,30 @@ class EventModel(_Documented):
         return self
 
 
-def _require(model: _Arrayed, key: str) -> None:
-    """A scalar variable needs ``key``; an arrayed one may define its elements instead."""
-    if getattr(model, key) is None and not model.elements:
-        raise ValueError(f"`{key}` is required" + (" (or `elements`, one per element)" if model.dims else ""))
-
-
 class LookupModel(_Arrayed):
+    required: ClassVar[str] = "points"
     points: list[tuple[float, float]] | None = Field(default=None, min_length=1)
     extrapolation: Extrapolation = "clamp"
     input: str | float | None = None  # the table applied to this equation is also the variable's value
 
-    @model_validator(mode="after")
-    def _has_points(self) -> LookupModel:
-        _require(self, "points")
-        return self
-
 
 class StockModel(_Arrayed):
+    required: ClassVar[str] = "initial"
     initial: str | float | None = None
     inflows: list[str] = Field(default=[], alias="in")
     outflows: list[str] = Field(default=[], alias="out")
     non_negative: bool = False
 
-    @model_validator(mode="after")
-    def _has_initial(self) -> StockModel:
-        _require(self, "initial")
-        return self
-
 
 class FlowModel(_Arrayed):
+    required: ClassVar[str] = "equation"
     equation: str | float | None = None
     non_negative: bool = False
 
-    @model_validator(mode="after")
-    def _has_equation(self) -> FlowModel:
-        _require(self, "equation")
-        return self
-
 
 class AuxModel(_Arrayed):
+    required: ClassVar[str] = "equation"
     equation: str | float | None = None
-
-    @model_validator(mode="after")
-    def _has_equation(self) -> AuxModel:
-        _require(self, "equation")
-        return self
 
 
 class SettingModel(_Strict):

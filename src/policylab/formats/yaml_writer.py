@@ -116,7 +116,7 @@ class _Writer:
                                   if getattr(s, f)} for k, s in model.sources.items()}
         sections: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS.values()}
         for name, var in model.variables.items():
-            if name in self.skipped or name in self.aggregates and model.outcomes:
+            if name in self.skipped or name in self.aggregates:  # the reader remakes these
                 continue
             if name in self.owner:
                 array = self.owner[name]
@@ -242,7 +242,7 @@ class _Writer:
             if isinstance(var, Flow) and var.non_negative:
                 out["non_negative"] = True
             return out
-        raise NotWritable(f"{var.name}: a {type(var).__name__}")
+        raise NotWritable(f"{var.name}: a {type(var).__name__}, which the YAML format has no section for; convert to .xmile instead")
 
     def base(self, flow: str) -> str:
         return self.label(self.owner.get(flow, flow))
@@ -391,7 +391,8 @@ def _as_auxiliary(var: Variable) -> Auxiliary:
     if isinstance(var, Constant):
         return Auxiliary(var.name, units=var.units, doc=var.doc, display=var.display, equation=Num(var.value))
     raise NotWritable(f"{var.name}: an element of an array whose elements are of different kinds "
-                      f"({type(var).__name__.lower()} among auxiliaries)")
+                      f"({type(var).__name__.lower()} among auxiliaries); convert to .xmile instead, which keeps "
+                      "each element's own kind")
 
 
 def _declaration_order(dims: dict[str, Any]) -> dict[str, Any]:
@@ -418,7 +419,7 @@ def _section(var: Variable) -> str:
     for kind, section in SECTIONS.items():
         if isinstance(var, kind):
             return section
-    raise NotWritable(f"{var.name}: a {type(var).__name__}")
+    raise NotWritable(f"{var.name}: a {type(var).__name__}, which the YAML format has no section for; convert to .xmile instead")
 
 
 __all__ = ["NotWritable", "save_yaml", "text", "write_yaml"]

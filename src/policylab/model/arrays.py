@@ -80,7 +80,7 @@ class Expander:
                     raise ModelFileError(f"{where}: {f}() is an arrayed lookup over "
                                          f"{', '.join(self._shown(d) for d in self.arrays[f])}; call it in an equation "
                                          "over the same dimensions")
-                return Call(_element(f, key), tuple(self.expand(a, context, where) for a in args))  # type: ignore[arg-type]
+                return Call(element_name(f, tuple(key)), tuple(self.expand(a, context, where) for a in args))  # type: ignore[arg-type]
         return map_children(expr, lambda child: self.expand(child, context, where))
 
     # -- references --------------------------------------------------------------------------
@@ -97,16 +97,14 @@ class Expander:
         key = [self._current(dim, context, where, name) for dim in dims]
         if any(element is None for element in key):
             raise _Free(name)
-        return Name(_element(name, key))  # type: ignore[arg-type]
+        return Name(element_name(name, tuple(key)))  # type: ignore[arg-type]
 
     def _current(self, dim: str, context: Context, where: str, name: str) -> str | None:
         """The element of ``dim`` the equation's own element stands for (None: not fixed)."""
         if dim in context:
             return context[dim]
         spec = self.dimensions[dim]
-        for outer, element in context.items():
-            if outer.startswith("*") or outer not in self.dimensions:
-                continue
+        for outer, element in self._fixed_elements(context):
             if spec.parent == outer or self.dimensions[outer].parent == dim:
                 if element not in spec.elements:
                     raise ModelFileError(f"{where}: {name} is arrayed over {self._shown(dim)}, which has no element "
@@ -128,7 +126,7 @@ class Expander:
             if element is None:
                 raise _Free(f"{name}[{', '.join(indices)}]")
             key.append(element)
-        return _element(name, key)
+        return element_name(name, tuple(key))
 
     def element_of(self, index: str, dim: str, context: Context, where: str, name: str) -> str | None:
         """The element of ``dim`` that subscript ``index`` picks (None: it ranges over a dimension)."""
@@ -161,9 +159,7 @@ class Expander:
         if dim in context:
             return context[dim]
         spec = self.dimensions[dim]
-        for outer, element in context.items():
-            if outer.startswith("*") or outer not in self.dimensions:
-                continue
+        for outer, element in self._fixed_elements(context):
             if outer in spec.mapping and element in spec.mapping[outer]:
                 return spec.elements[spec.mapping[outer].index(element)]
             other = self.dimensions[outer]
@@ -243,8 +239,13 @@ class Expander:
 
     def _fixed(self, dim: str, context: Context) -> bool:
         spec = self.dimensions[dim]
-        return any(not outer.startswith("*") and outer in self.dimensions
-                   and (spec.parent == outer or self.dimensions[outer].parent == dim) for outer in context)
+        return any(spec.parent == outer or self.dimensions[outer].parent == dim
+                   for outer, _ in self._fixed_elements(context))
+
+    def _fixed_elements(self, context: Context) -> list[tuple[str, str]]:
+        """The (dimension, element) pairs the equation's own element fixes (not a reduction's position)."""
+        return [(outer, element) for outer, element in context.items()
+                if not outer.startswith("*") and outer in self.dimensions]
 
     def _reduce(self, func: str, arg: Expr, context: Context, where: str) -> Expr:
         return combine(func, self.items(arg, context, where))
@@ -292,10 +293,6 @@ def element_evidence(evidence: tuple[Evidence, ...], reads: Expr | None, arrays:
         elements = sorted(r for r in read if r.startswith(ev.from_ + "[")) if ev.from_ in arrays else []
         out.extend([replace(ev, from_=e) for e in elements] or [ev])
     return tuple(out)
-
-
-def _element(name: str, key: list[str]) -> str:
-    return f"{name}[{','.join(key)}]"
 
 
 def combine(func: str, items: list[Expr]) -> Expr:

@@ -17,8 +17,6 @@ from policylab.formats.xmile._raw import Definition, RawVar
 from policylab.model.arrays import Context, Expander
 from policylab.model.ir import Array, Dimension, element_name
 
-flat_name = element_name
-
 
 class ArrayFlattener:
     """Expands every arrayed variable (and every array reference) into scalars."""
@@ -64,7 +62,7 @@ class ArrayFlattener:
                                  f'<element subscript="{shown}"> or an equation for all elements')
         displays = self._display(var.dims, key)
         return replace(
-            var, name=flat_name(var.name, key), display=f"{var.display}[{','.join(displays)}]", dims=(),
+            var, name=element_name(var.name, key), display=f"{var.display}[{','.join(displays)}]", dims=(),
             definition=self._expand_definition(var, definition, context), elements={},
             conveyor=self._expand_definition(var, var.conveyor, context),
             inflows=self._flows(var, var.inflows, context), outflows=self._flows(var, var.outflows, context),
@@ -85,7 +83,7 @@ class ArrayFlattener:
                 raise ModelFileError(f"{self._where(var, None)}: flow {flow!r} is arrayed over "
                                      f"{', '.join(self.dimensions[d].display for d in missing)}, which the stock is "
                                      "not; give the stock the same dimensions")
-            out.append(flat_name(flow, tuple(context[d] for d in dims)))
+            out.append(element_name(flow, tuple(context[d] for d in dims)))
         return out
 
     def _expand_definition(self, var: RawVar, definition: Definition | None, context: Context) -> Definition | None:
