@@ -479,18 +479,27 @@ class _Expressions:
             raise self.fail(f"{name} is a lookup; call it as {name}(x)")
         raise self.fail(f"{name!r} has no value here")
 
-    def call(self, expr: Call) -> Node:
-        spec = find_builtin(expr.func)
+    def function(self, name: str) -> Builtin:
+        """The registry row of a pure or clock builtin the tape computes (else the equation's error)."""
+        spec = find_builtin(name)
         if spec is None or spec.impl is None or spec.kind not in ("pure", "time"):
-            raise self.fail(f"unknown function {expr.func.upper()}()")
+            raise self.fail(f"unknown function {name.upper()}()")
+        return spec
+
+    def opcode(self, spec: Builtin) -> Op:
+        """The opcode of a pure builtin (a registry row without one is the registry's error, named here)."""
+        if spec.name not in _PURE_OPS:
+            raise self.fail(f"{spec.name.upper()}() has no opcode; give its registry row one")
+        return _PURE_OPS[spec.name]
+
+    def call(self, expr: Call) -> Node:
+        spec = self.function(expr.func)
         nodes = [self.node(a) for a in expr.args]
         if spec.kind == "time":
             return self.emit(_TIME_OPS[spec.name], *_with_defaults(spec, nodes))
         if all(isinstance(n, K) for n in nodes):
             return K(spec.impl(*[n.value for n in nodes]))  # type: ignore[union-attr]
-        if spec.name not in _PURE_OPS:
-            raise self.fail(f"{spec.name.upper()}() has no opcode; give its registry row one")
-        op = _PURE_OPS[spec.name]
+        op = self.opcode(spec)
         if op in (Op.MIN, Op.MAX):
             result = nodes[0]
             for other in nodes[1:]:
@@ -701,9 +710,7 @@ class _Expressions:
         return values.pop() if len(values) == 1 else None
 
     def vcall(self, exprs: list[Call]) -> VNode:
-        spec = find_builtin(exprs[0].func)
-        if spec is None or spec.impl is None or spec.kind not in ("pure", "time"):
-            raise self.fail(f"unknown function {exprs[0].func.upper()}()")
+        spec = self.function(exprs[0].func)
         n = len(exprs)
         nodes = [self.vnode([e.args[k] for e in exprs]) for k in range(len(exprs[0].args))]
         defaults: list[VNode] = [tuple(K(v) for _ in exprs) for v in spec.defaults[len(nodes) - spec.min_args:]]
@@ -711,9 +718,7 @@ class _Expressions:
             return self.vemit(_TIME_OPS[spec.name], n, nodes + defaults)
         if all(isinstance(node, tuple) for node in nodes):
             return tuple(K(spec.impl(*[node[e].value for node in nodes])) for e in range(n))  # type: ignore[index]
-        if spec.name not in _PURE_OPS:
-            raise self.fail(f"{spec.name.upper()}() has no opcode; give its registry row one")
-        op = _PURE_OPS[spec.name]
+        op = self.opcode(spec)
         if op in (Op.MIN, Op.MAX):
             result = nodes[0]
             for other in nodes[1:]:
