@@ -160,25 +160,10 @@ print(json.dumps({"one_run": statistics.median(times[1:]), "final": final}))
 
 def _xmile_for_peers(yaml_path: Path, out: Path) -> None:
     """The arrayed model as XMILE without PolicyLab's extension elements (pysimlin rejects them)."""
-    import xml.etree.ElementTree as ET
-
     import policylab
-    from policylab.formats.xmile.writer import write_xmile
+    from peers import write_for_peers  # this folder is on the path when the script runs
 
-    root = ET.fromstring(write_xmile(policylab.load(yaml_path).ir))
-    namespace = "https://policylab.dev/xmile/1"
-
-    def drop(element: ET.Element) -> None:
-        for child in list(element):
-            if child.tag.startswith(f"{{{namespace}}}"):
-                element.remove(child)
-            else:
-                drop(child)
-
-    drop(root)
-    ET.register_namespace("", "http://docs.oasis-open.org/xmile/ns/XMILE/v1.0")
-    ET.register_namespace("isee", "http://iseesystems.com/XMILE")
-    ET.ElementTree(root).write(out, xml_declaration=True, encoding="utf-8")
+    write_for_peers(policylab.load(yaml_path).ir, out)
 
 
 def _one_run(path: Path, engine: str) -> dict[str, float]:

@@ -103,7 +103,6 @@ def export_flagship(workdir: Path) -> None:
     from scipy.stats import qmc
 
     import policylab
-    from policylab.formats.xmile import write_xmile
     from policylab.model.ir import Constant
     from policylab.simulate import judgement_parameters
 
@@ -114,11 +113,7 @@ def export_flagship(workdir: Path) -> None:
         changes = {f: _deterministic(getattr(var, f), constants) for f in ("equation", "initial", "input")
                    if getattr(var, f, None) is not None}
         variables[name] = dataclasses.replace(var, **changes) if changes else var
-    root = ET.fromstring(write_xmile(dataclasses.replace(ir, variables=variables)).encode("utf-8"))
-    _drop_extension(root)
-    ET.register_namespace("", XMILE_NS)
-    ET.register_namespace("isee", "http://iseesystems.com/XMILE")
-    ET.ElementTree(root).write(workdir / "flagship.xmile", xml_declaration=True, encoding="utf-8")
+    write_for_peers(dataclasses.replace(ir, variables=variables), workdir / "flagship.xmile")
     ranges = {n: c.range for n, c in judgement_parameters(ir).items()}
     unit = qmc.LatinHypercube(d=len(ranges), seed=42).random(1000)
     low, high = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
@@ -147,6 +142,17 @@ def _deterministic(expr, constants: dict[str, float]):  # type: ignore[no-untype
             nested = Call("delay1", (nested, BinOp("/", args[1], Num(float(order)))))
         return nested
     return Call(expr.func, args)
+
+
+def write_for_peers(ir, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``ir`` as XMILE without PolicyLab's extension elements (pysimlin's reader rejects them)."""
+    from policylab.formats.xmile import write_xmile
+
+    root = ET.fromstring(write_xmile(ir).encode("utf-8"))
+    _drop_extension(root)
+    ET.register_namespace("", XMILE_NS)
+    ET.register_namespace("isee", "http://iseesystems.com/XMILE")
+    ET.ElementTree(root).write(path, xml_declaration=True, encoding="utf-8")
 
 
 def _drop_extension(element: ET.Element) -> None:
