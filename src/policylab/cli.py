@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from policylab.choices import Backend
-from policylab.errors import PolicyLabError, UnitsError, UsageError, printable
+from policylab.errors import ModelFileError, PolicyLabError, UnitsError, UsageError, printable
 from policylab.grammar import plural
 from policylab.version import __version__
 
@@ -436,6 +436,11 @@ def convert(
                 save_yaml(model, target)
             except NotWritable as problem:
                 raise UsageError(f"{source}: cannot be written as YAML: {problem}") from None
+            try:  # say so at once when the YAML format cannot hold this model (e.g. a range repeated in one array)
+                read_model(target)
+            except PolicyLabError as problem:
+                raise ModelFileError(f"{target} was written but does not read back ({problem}); convert "
+                                     f"{source.name} to .xmile instead") from None
         else:
             from policylab.formats.xmile.writer import save_xmile
 

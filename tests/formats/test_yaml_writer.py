@@ -76,3 +76,12 @@ def test_convert_writes_yaml_and_xmile_and_refuses_mdl(tmp_path: Path) -> None:
     assert done.exit_code == 2 and "does not write them" in done.output
     done = runner.invoke(app, ["convert", str(source), str(tmp_path / "m.txt")])
     assert done.exit_code == 2 and "give a .yaml or .xmile file" in done.output
+
+
+def test_convert_says_when_the_yaml_it_wrote_does_not_read_back(tmp_path: Path) -> None:
+    source = SHARED / "vensim" / "repeated_subscript" / "test_repeated_subscript.mdl"
+    if not source.exists():
+        pytest.skip("the Vensim suite is not beside the repository")
+    done = CliRunner().invoke(app, ["convert", str(source), str(tmp_path / "m.yaml")])
+    assert done.exit_code == 1
+    assert "does not read back" in done.output and "to .xmile instead" in done.output
