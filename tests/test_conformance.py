@@ -125,6 +125,18 @@ def test_tab_files_fill_constants_down(tmp_path: Path) -> None:
     assert expected.columns["b"][1].tolist() == [5.0, 5.0, 5.0]
 
 
+def test_an_empty_cell_in_a_varying_column_expects_no_value_vensims_na(tmp_path: Path) -> None:
+    path = tmp_path / "output.tab"
+    path.write_text("Time\tV\n0\t0\n1\t1\n2\t\n3\t\n")  # Vensim writes :NA: as an empty cell
+    expected = read_expected(path)
+    times = np.arange(4.0)
+    assert np.isnan(expected.columns["v"][1][2:]).all()
+    assert compare(expected, times, {"v": np.array([0.0, 1.0, np.nan, -1.298074214633707e33])}) is None
+    problem = compare(expected, times, {"v": np.array([0.0, 1.0, 1.0, np.nan])})
+    assert problem == "V at time 2: expected no value (an empty cell: Vensim's :NA:), got 1"
+    assert "expected 1, got nan" in (compare(expected, times, {"v": np.array([0.0, np.nan, np.nan, np.nan])}) or "")
+
+
 def test_the_cell_rule_uses_relative_and_absolute_tolerance() -> None:
     expected = Expected(np.array([0.0, 1.0]), {"x": ("x", np.array([1000.0, 0.0]))})
     assert compare(expected, np.array([0.0, 1.0]), {"x": np.array([1000.009, 9e-6])}) is None

@@ -12,8 +12,12 @@ The rule (``../shared/conformance/xmile/README.md``):
 - a test passes when every expected column other than the control variables is produced
   and matches at every time (``INITIAL TIME``, ``FINAL TIME``, ``TIME STEP`` and
   ``SAVEPER`` are not compared: they are settings, and the READMEs of both suites leave
-  them out; ``_actual`` still fills them from the time settings). Empty cells (``.tab``
-  files that print constants in the first row only) take the value above them.
+  them out; ``_actual`` still fills them from the time settings).
+
+Empty cells: a column whose only value is in the first row is a constant that the ``.tab``
+file prints once (the README: "fill those down"), so it is filled down. Any other empty cell
+is a value Vensim did not have: it writes its ``:NA:`` as an empty cell (the suite's ``na``
+case), so there the model must give no value either (NaN, or Vensim's :NA: number).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 
 from policylab.errors import PolicyLabError, UsageError
 from policylab.expr.names import canonical
+from policylab.formats.vensim.equations import NA_VALUE
 
 CONTROL_KEYS = frozenset({"initial_time", "final_time", "time_step", "saveper"})
 """The control variables' columns, which the comparison leaves out."""
@@ -125,7 +130,8 @@ def _number(cell: str) -> float:
 
 
 def read_expected(path: Path) -> Expected:
-    """Read ``output.csv`` / ``output.tab``, filling empty cells down their column."""
+    """Read ``output.csv`` / ``output.tab``: constants printed in the first row only are filled down; other empty
+    cells stay NaN (no value expected there)."""
     delimiter = "\t" if path.suffix.lower() == ".tab" else ","
     data = path.read_bytes()
     try:
@@ -142,11 +148,10 @@ def read_expected(path: Path) -> Expected:
     for i, row in enumerate(body):
         for j, cell in enumerate(row[:width]):
             table[i, j] = _number(cell)
-    for j in range(width):  # fill down
+    for j in range(width):
         column = table[:, j]
-        for i in range(1, len(column)):
-            if np.isnan(column[i]):
-                column[i] = column[i - 1]
+        if len(column) > 1 and not np.isnan(column[0]) and np.isnan(column[1:]).all():  # a constant printed once
+            column[1:] = column[0]
     columns = {column_key(name): (name.strip(), table[:, j]) for j, name in enumerate(header) if j > 0}
     return Expected(table[:, 0], columns)
 
@@ -173,6 +178,11 @@ def _actual(model, keys: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return times, values
 
 
+def _missing(values: np.ndarray) -> np.ndarray:
+    """Where a model gives no value: NaN, or Vensim's :NA: number (within the cell tolerance)."""
+    return np.isnan(values) | (np.abs(values - NA_VALUE) <= ATOL + RTOL * abs(NA_VALUE))
+
+
 def compare(expected: Expected, times: np.ndarray, actual: dict[str, np.ndarray]) -> str | None:
     """None when ``actual`` matches ``expected`` under the rule; else why not (first difference)."""
     rows = []
@@ -192,10 +202,12 @@ def compare(expected: Expected, times: np.ndarray, actual: dict[str, np.ndarray]
             return f"variable {name!r} is not produced by the model"
         want = column[valid]
         got = actual[key][index]
-        bad = ~np.isnan(want) & ~(np.abs(want - got) <= ATOL + RTOL * np.abs(got))
+        missing = _missing(got)
+        bad = np.where(np.isnan(want), ~missing, missing | ~(np.abs(want - got) <= ATOL + RTOL * np.abs(got)))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            return f"{name} at time {expected.times[valid][i]:g}: expected {want[i]:.9g}, got {got[i]:.9g}"
+            wanted = "no value (an empty cell: Vensim's :NA:)" if np.isnan(want[i]) else f"{want[i]:.9g}"
+            return f"{name} at time {expected.times[valid][i]:g}: expected {wanted}, got {got[i]:.9g}"
     return None
 
 

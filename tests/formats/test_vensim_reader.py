@@ -235,12 +235,35 @@ def test_a_delay_n_order_is_lowered_when_the_stages_would_be_shorter_than_a_step
     np.testing.assert_allclose(result["a"].values, result["b"].values)
 
 
-def test_a_delay_n_with_a_changing_delay_time_is_read_with_a_warning() -> None:
-    with pytest.warns(VensimReadWarning, match=r"m\.mdl:1: a: the delay time of DELAY N may change during the run"):
-        _read("d = 2 + STEP(1, 2) ~ ~ | a = DELAY N(Time, d, 0, 2) ~ ~ |" + CONTROL)
+def _discrete_delay_n(inputs: list[float], delays: list[float], initial: float, n: int) -> list[float]:
+    """DELAY N by hand, as Vensim's reference describes it: Euler stages, the last one emptying over the previous
+    step's delay time (the output depends only on the delay times of earlier steps)."""
+    levels = [initial * delays[0] / n] * n
+    out = []
+    for step, (x, tau) in enumerate(zip(inputs, delays, strict=True)):
+        stage_times = [tau / n] * (n - 1) + [delays[max(step - 1, 0)] / n]
+        flows = [level / time for level, time in zip(levels, stage_times, strict=True)]
+        out.append(flows[-1])
+        levels = [level + into - away for level, into, away in zip(levels, [x, *flows[:-1]], flows, strict=True)]
+    return out
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_a_delay_n_whose_delay_time_changes_follows_it_one_step_late_as_vensim_does(order: int) -> None:
+    text = (f"d = 4 + STEP(2, 6) - STEP(1, 9) ~ ~ | x = -1 + STEP(5, 2) ~ ~ | a = DELAY N(x, d, 6, {order}) ~ ~ |"
+            + CONTROL.replace("FINAL TIME = 4", "FINAL TIME = 14"))
     with warnings.catch_warnings():
-        warnings.simplefilter("error", VensimReadWarning)
-        _read("d = 2 ~ ~ | a = DELAY N(Time, d, 0, 2) ~ ~ |" + CONTROL)
+        warnings.simplefilter("error", VensimReadWarning)  # nothing to warn about: this is Vensim's behaviour
+        result = _read(text).run()
+    times = range(15)
+    delays = [4 + 2 * (t >= 6) - (t >= 9) for t in times]
+    inputs = [-1 + 5 * (t >= 2) for t in times]
+    np.testing.assert_allclose(result["a"].values[0], _discrete_delay_n(inputs, delays, 6, order), rtol=1e-12)
+
+
+def test_a_delay_n_with_a_constant_delay_time_is_the_usual_chain_of_stages() -> None:
+    a = _read("d = 2 ~ ~ | a = DELAY N(STEP(1, 1), d, 0, 2) ~ ~ |" + CONTROL).ir.variables["a"]
+    assert "previous" not in repr(a.equation)
 
 
 def test_an_order_that_depends_on_a_level_history_is_refused_by_the_compiler() -> None:

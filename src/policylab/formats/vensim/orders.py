@@ -7,6 +7,12 @@ reader computes it from the model's values at the start (numbers, constants, the
 functions at INITIAL TIME, auxiliaries and initial values of levels); when that needed
 more than a number, or the order was lowered, a ``VensimReadWarning`` says that the order
 is fixed and does not follow later changes to the values it came from.
+
+Vensim's DELAY N is a discrete delay whose output "depends only on the values delay time had
+in previous Time Steps" (Vensim's reference for DELAY N): its last stage empties at the rate
+its level over the stage time of the previous step, while the earlier stages use the current
+delay time. ``discrete_delay_n`` writes that chain from registry rows when the delay time may
+change; with a constant delay time it is the registry's ``delayn``.
 """
 
 from __future__ import annotations
@@ -119,6 +125,17 @@ def may_vary(expr: Expr, variables: dict[str, AnyVariable]) -> bool:
                 return True
         stack.extend(children(node))
     return False
+
+
+def discrete_delay_n(source: Expr, delay: Expr, n: int, initial: Expr) -> Expr:
+    """Vensim's DELAY N(source, delay, initial, n) for a delay time that may change: n - 1 stages of the current
+    delay / n, then one stage of the previous step's delay / n (``previous``), so a change of the delay time
+    reaches the output one step later, as in Vensim, and what enters still leaves (material is conserved)."""
+    previous_delay = Call("previous", (delay, delay))
+    if n == 1:
+        return Call("delay1", (source, previous_delay, initial))
+    earlier = Call("delayn", (source, BinOp("*", delay, Num((n - 1) / n)), Num(float(n - 1)), initial))
+    return Call("delay1", (earlier, BinOp("/", previous_delay, Num(float(n))), initial))
 
 
 def fixed_order(func: str, args: tuple[Expr, ...], values: StartValues) -> tuple[int, str] | None:

@@ -29,7 +29,7 @@ from policylab.formats.vensim.data import STEPPED, DataFiles, data_call
 from policylab.formats.vensim.equations import Definition, Table, parse_definition
 from policylab.formats.vensim.functions import Translator
 from policylab.formats.vensim.macros import Expander, parse_macros
-from policylab.formats.vensim.orders import ORDERED, StartValues, fixed_order, may_vary
+from policylab.formats.vensim.orders import ORDERED, StartValues, discrete_delay_n, fixed_order, may_vary
 from policylab.formats.vensim.records import Macro, Record, decode, split_records
 from policylab.formats.vensim.subscripts import Subscripts
 from policylab.limits import FLAT_VARIABLES, VENSIM_BYTES
@@ -324,11 +324,9 @@ class _Builder:
                                           "it stays fixed during the run, as in Vensim, and does not follow later "
                                           "changes of the values it came from")
                     new = tuple(Num(float(order)) if i == ORDERED[expr.func] else a for i, a in enumerate(new))
-            if expr.func == "delayn" and len(new) > 1 and may_vary(new[1], self.variables):
-                self.notes.append(f"{var.where}: {var.display or var.name}: the delay time of DELAY N may change "
-                                  "during the run; PolicyLab's stages all use the current delay time, while Vensim "
-                                  "gives each stage the delay time it was entered with, so results differ after a "
-                                  "change")
+            if (expr.func == "delayn" and len(new) == 4 and isinstance(new[2], Num) and new[2].value >= 1
+                    and may_vary(new[1], self.variables)):
+                return discrete_delay_n(new[0], new[1], int(new[2].value), new[3])
             return Call(expr.func, new)
         names = [f.name for f in fields(expr) if f.name not in ("op", "func", "name", "value", "indices")]
         return replace(expr, **dict(zip(names, new, strict=True)))
