@@ -193,11 +193,19 @@ def test_reality_checks_are_left_out_of_the_simulation_with_a_warning() -> None:
     assert set(model.variables) == {"x"}
 
 
-def test_get_time_value_of_the_model_time_is_time_plus_offset_and_clock_forms_are_refused() -> None:
-    model = _read("later = GET TIME VALUE(0, 2.5, 0) ~ ~ |" + CONTROL)
-    np.testing.assert_array_equal(model.run()["later"].values[0], [2.5, 3.5, 4.5, 5.5, 6.5])
-    with pytest.raises(ModelFileError, match=r"m\.mdl:1: now: GET TIME VALUE is supported as GET TIME VALUE\(0, "):
-        read_vensim_bytes(("now = GET TIME VALUE(2, 0, 1) ~ ~ |" + CONTROL).encode(), "m.mdl")
+def test_get_time_value_is_the_current_or_initial_time_plus_offset_and_clock_forms_are_refused() -> None:
+    clock = CONTROL.replace("INITIAL TIME = 0", "INITIAL TIME = 10").replace("FINAL TIME = 4", "FINAL TIME = 14")
+    model = _read("later = GET TIME VALUE(0, 2.5, 0) ~ ~ | since = GET TIME VALUE(1, Time - 12, 0) ~ ~ |" + clock)
+    result = model.run()
+    np.testing.assert_array_equal(result["later"].values[0], [12.5, 13.5, 14.5, 15.5, 16.5])
+    np.testing.assert_array_equal(result["since"].values[0], [8, 9, 10, 11, 12])  # INITIAL TIME + offset
+    refused = {"GET TIME VALUE(2, 0, 1)": r"m\.mdl:1: now: GET TIME VALUE\(2, …\) reads the computer's clock",
+               "GET TIME VALUE(0, 0, 3)": r"m\.mdl:1: now: GET TIME VALUE: measure 3 is a calendar measure",
+               "GET TIME VALUE(5, 0, 0)": r"relativeto must be 0, 1 or 2, got 5",
+               "GET TIME VALUE(Time, 0, 0)": r"give relativeto and measure as numbers"}
+    for call, message in refused.items():
+        with pytest.raises(ModelFileError, match=message):
+            read_vensim_bytes((f"now = {call} ~ ~ |" + CONTROL).encode(), "m.mdl")
 
 
 def test_a_missing_or_dynamic_time_setting_is_a_clear_error() -> None:

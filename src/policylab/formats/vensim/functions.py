@@ -19,7 +19,8 @@ spelling (``ABS``, ``DELAY FIXED``, ``IF THEN ELSE``…). The rest is here, each
 - ``LOOKUP EXTRAPOLATE`` is a copy of the table that extrapolates linearly; ``LOOKUP BACKWARD``
   a copy that holds each point's y until the next x (``discrete``); ``LOOKUP FORWARD``, the y
   of the next point at or above x, is ``LOOKUP BACKWARD`` of the table mirrored in x at -x;
-- ``GET TIME VALUE(0, offset, 0)`` is ``Time + offset`` (its other forms read the computer's clock);
+- ``GET TIME VALUE(0, offset, 0)`` is ``Time + offset``, ``GET TIME VALUE(1, offset, 0)`` is
+  ``INITIAL TIME + offset`` (the clock form 2 and the calendar measures are refused);
 - ``TIME STEP`` is the clock's DT; ``INITIAL TIME``, ``FINAL TIME`` and ``SAVEPER`` are the
   numbers of the model's time settings.
 
@@ -153,14 +154,26 @@ class Translator:
                         "supports (docs/vensim.md) nor a lookup defined in the model")
 
     def _time_value(self, raw: tuple[Expr, ...]) -> Expr:
-        """``GET TIME VALUE(0, offset, 0)`` is the model time plus ``offset``; the other forms read the computer's
-        clock or calendar measures, which a reproducible run does not."""
+        """``GET TIME VALUE(relativeto, offset, measure)`` in model time units (measure 0): relative to the current
+        time (0) or to INITIAL TIME (1), plus ``offset``; the computer's clock (2) and the calendar measures
+        (1-10: year, month, day… of a date) are refused, as a model time carries no date and runs must be
+        reproducible."""
         self._arity("get_time_value", raw, 3, 3)
         relative, offset, measure = (self(a) for a in raw)
-        if relative != Num(0.0) or measure != Num(0.0):
-            raise self.fail("GET TIME VALUE is supported as GET TIME VALUE(0, offset, 0), the model time plus offset; "
-                            "the computer's clock and calendar measures would make runs irreproducible")
-        return BinOp("+", Name("time"), offset)
+        if not (isinstance(relative, Num) and isinstance(measure, Num)):
+            raise self.fail("GET TIME VALUE: give relativeto and measure as numbers (0 the current time or 1 the "
+                            "initial time; measure 0, units of model time)")
+        if relative.value == 2:
+            raise self.fail("GET TIME VALUE(2, …) reads the computer's clock, which would make runs irreproducible; "
+                            "use 0 (the current time) or 1 (the initial time)")
+        if relative.value not in (0, 1):
+            raise self.fail(f"GET TIME VALUE: relativeto must be 0, 1 or 2, got {relative.value:g}")
+        if measure.value != 0:
+            raise self.fail(f"GET TIME VALUE: measure {measure.value:g} is a calendar measure (years, months, days… "
+                            "of a date), and a Vensim model's time carries no date; PolicyLab reads measure 0, the "
+                            "time in the model's units")
+        base = Name("time") if relative.value == 0 else self.clock["initial_time"]
+        return BinOp("+", base, offset)
 
     def _lookup_variant(self, func: str, raw: tuple[Expr, ...]) -> Expr:
         self._arity(func, raw, 2, 2)
