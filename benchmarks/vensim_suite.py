@@ -12,7 +12,7 @@ acceptance figure of issue 19.
 Usage::
 
     pip install -e '.[bench]'                                   # PySD 3.14
-    .venv/bin/python benchmarks/vensim_suite.py                 # about 3 minutes
+    .venv/bin/python benchmarks/vensim_suite.py                 # about 7 minutes (PySD most of it)
     .venv/bin/python benchmarks/vensim_suite.py --no-pysd       # PolicyLab only
 
 Writes ``benchmarks/results/vensim_suite.{json,md}``.
