@@ -333,3 +333,23 @@ plenty[Who] = ALLOCATE BY PRIORITY(request[Who], priority[Who], ELMCOUNT(Who), 3
 def test_allocate_by_priority_refuses_a_width_that_is_not_positive() -> None:
     with pytest.raises(ModelFileError, match=r"m\.mdl:3: give\[a\]: ALLOCATE BY PRIORITY: the width must be greater"):
         _model("Who: a, b ~ ~ |\nr[Who] = 1, 2 ~ ~ |\ngive[Who] = ALLOCATE BY PRIORITY(r[Who], r[Who], 2, 0, 1) ~ ~ |\n")
+
+
+def test_calls_of_one_elements_lookup_survive_mdl_to_yaml_to_xmile() -> None:
+    from policylab.formats.xmile.reader import read_xmile_bytes
+    from policylab.formats.xmile.writer import write_xmile
+    from policylab.formats.yaml_reader import read_yaml_text
+    from policylab.formats.yaml_writer import write_yaml
+
+    model = _model(REGION + "t[north]((0, 0), (10, 10)) ~ ~ | t[south]((0, 0), (10, 20)) ~ ~ |"
+                   "t[east]((0, 0), (10, 30)) ~ ~ | own[Region] = t[Region](Time) ~ ~ | "
+                   "fixed[Region] = t[south](Time + 1) ~ ~ |")
+    as_yaml = read_yaml_text(write_yaml(model.ir), "copy.yaml")  # writes t[south](time + 1): read back as the call
+    as_xmile = read_xmile_bytes(write_xmile(as_yaml).encode(), "copy.xmile")  # a <gf> array, points per <element>
+    expected = model.run()
+    np.testing.assert_allclose(expected["fixed[north]"].values[0], [2, 4, 6, 8, 10])
+    np.testing.assert_allclose(expected["own[east]"].values[0], [0, 3, 6, 9, 12])
+    for copy in (as_yaml, as_xmile):
+        result = policylab.Model(copy).run()
+        for name in ("own[north]", "own[south]", "own[east]", "fixed[north]", "fixed[east]"):
+            np.testing.assert_allclose(result[name].values, expected[name].values, err_msg=name)

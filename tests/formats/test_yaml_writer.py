@@ -58,7 +58,8 @@ def test_vensim_models_with_subscripts_round_trip_through_yaml(name: str) -> Non
 
 
 def test_equations_are_written_from_their_trees_and_read_back_the_same() -> None:
-    for source in ('IF a > 1 AND NOT b THEN -3 ^ 2 ELSE "odd name" MOD 2', "SUM(x[*]) / x[north, 2]", "f(g(1e999))"):
+    for source in ('IF a > 1 AND NOT b THEN -3 ^ 2 ELSE "odd name" MOD 2', "SUM(x[*]) / x[north, 2]", "f(g(1e999))",
+                   "t[north, Old](x + 1) * t[Region, b]()"):  # calls of one element's lookup
         expr = parse(source, "test")
         assert parse(text(expr), "test") == expr
 

@@ -15,6 +15,11 @@ def canonical(name: str) -> str:
     return _SEPARATORS.sub("_", text.strip().lower()).strip("_")
 
 
+def element_name(name: str, key: tuple[str, ...]) -> str:
+    """The variable holding element ``key`` of array ``name`` (``name[a,b]``, the CSV column too)."""
+    return f"{name}[{','.join(key)}]"
+
+
 def free_name(wanted: str, *taken: dict[str, object], separator: str = "") -> str:
     """``wanted``, or ``wanted`` + separator + the first number from 2 that none of ``taken`` holds (for derived
     variables a reader adds: a graphical function's table, a Vensim level's net flow)."""

@@ -10,7 +10,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from policylab.errors import ExpressionError
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
-from policylab.expr.names import canonical
+from policylab.expr.names import canonical, element_name
 
 MAX_NESTING = 100
 MAX_LENGTH = 20_000
@@ -39,6 +39,11 @@ class _ToAst(Transformer):
 
     def subscript(self, name: Name, *indices: str) -> Subscript:
         return Subscript(name.name, tuple(indices))
+
+    def subscript_call(self, name: Name, *parts: str | Expr) -> Call:
+        """``t[a, b](x)``: a call of one element's lookup, named as the element (``t[a,b]``; arrays resolve it)."""
+        indices = [part for part in parts if isinstance(part, str)]
+        return Call(element_name(name.name, tuple(indices)), tuple(p for p in parts if not isinstance(p, str)))
 
     def call(self, name: Name, *args: Expr) -> Call:
         return Call(name.name, tuple(a for a in args if a is not None))

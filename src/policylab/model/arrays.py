@@ -74,6 +74,10 @@ class Expander:
                 return self._reduce(f, args[0], context, where)
             case Call(func=f, args=args) if f in ("size", "sum", "mean", "prod", "stddev") and len(args) != 1:
                 raise ModelFileError(f"{where}: {f.upper()}() needs one array argument, such as {f.upper()}(x[*])")
+            case Call(func=f, args=args) if f.endswith("]") and f.partition("[")[0] in self.arrays:  # t[a, Dim](x)
+                base, _, inside = f[:-1].partition("[")  # one element's lookup: the subscripts resolve as x[a, Dim]
+                element = self._subscript(base, tuple(inside.split(",")), context, where)
+                return Call(element, tuple(self.expand(a, context, where) for a in args))
             case Call(func=f, args=args) if f in self.arrays:  # an arrayed lookup: the element's own table
                 key = [self._current(dim, context, where, f) for dim in self.arrays[f]]
                 if any(element is None for element in key):

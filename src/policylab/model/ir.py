@@ -14,6 +14,7 @@ from typing import Literal, TypeAlias
 
 from policylab.errors import Location
 from policylab.expr.ast import Expr
+from policylab.expr.names import element_name
 
 Extrapolation = Literal["clamp", "linear", "discrete"]
 Interpolation = Literal["hold", "linear"]
@@ -416,11 +417,6 @@ class Array:
 def kind_of(var: Variable) -> str:
     """A variable's kind as a word (``stock``, ``flow``, ``auxiliary``…), the vocabulary of ``Array.kind``."""
     return type(var).__name__.lower()
-
-
-def element_name(name: str, key: tuple[str, ...]) -> str:
-    """The variable holding element ``key`` of array ``name`` (``name[a,b]``, the CSV column too)."""
-    return f"{name}[{','.join(key)}]"
 
 
 def element_keys(dims: tuple[str, ...], dimensions: dict[str, Dimension]) -> list[tuple[str, ...]]:

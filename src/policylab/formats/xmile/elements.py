@@ -259,6 +259,10 @@ class Reader:
         return tuple(dims)
 
     def _definitions(self, node: Node, var: RawVar, eqns: list[Node]) -> None:
+        if var.kind == "gf" and var.dims and node.findall("element"):  # a <gf> array: each <element> its points
+            for element in node.findall("element"):
+                var.elements[self.subscript(element, var)] = Definition("", element.line, self.table(element, var))
+            return
         if var.kind == "gf":
             var.definition = Definition("", node.line, self.table(node, var))
             return

@@ -197,7 +197,8 @@ class _Writer:
             element.add("eqn", number(var.value))
         elif isinstance(var, Lookup):
             table = _gf(var)
-            if element.tag == "gf":  # a named table: the points sit in <gf name=...> itself
+            if element.tag == "gf" or (element.tag == "element" and var.input is None):
+                # a named table: the points sit in <gf name=...> itself, or in each <element> of a <gf> array
                 element.attrs.update(table.attrs)
                 element.children.extend(table.children)
                 return
