@@ -72,6 +72,19 @@ def test_an_arrays_equation_is_one_instruction_per_node_whatever_the_number_of_e
     assert (large[:, 0] == Op.SUM).sum() == 1  # the national sum of infected is one reduction
 
 
+def test_an_arrays_judgement_parameters_are_one_block_of_slots_in_element_order() -> None:
+    """Bound as parameter registers (``Model.simulator``), contact[r0..r39] are read as one block: in name order
+    (r10 before r2) the lowering would gather them by a copy per element, and the tape would grow with them."""
+    def tape_rows(n: int) -> int:
+        model = Model(read_yaml_text(sir(n), "sir.yaml"))
+        call = model.prepare_call(runs=3)
+        program = bind(model.compiled, call.inputs, 3, False, frozenset(model.ir.elements_of("contact")))
+        assert list(program.parameters) == model.ir.elements_of("contact")
+        return len(lower(model.compiled, program, call.inputs).code)
+
+    assert tape_rows(40) == tape_rows(5)
+
+
 def test_the_numpy_interpreter_refuses_an_element_count_or_stride_mask_it_does_not_know() -> None:
     tape = sir_tape(3)
     for column, value in ((COUNT, 0), (STRIDES, 1 << 6)):

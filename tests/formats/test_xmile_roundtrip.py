@@ -127,3 +127,32 @@ def test_save_xmile_writes_a_file_that_reads_back(tmp_path: Path) -> None:
     save_xmile(model, target)
     assert comparable(policylab.load(target).ir) == comparable(model)
     assert not (tmp_path / "sir.xmile.tmp").exists()
+
+
+def test_a_reduction_over_a_thousand_elements_is_written_as_written() -> None:
+    """YAML -> XMILE -> IR: ``SUM(x[*])`` over 1,000 regions stays one term (spelled out, it would pass the
+    reader's limit on an equation's length), and the copy gives the same results."""
+    from _wide import wide_model  # tests/formats/_wide.py
+    from policylab.formats.yaml_reader import read_yaml_text
+
+    original = read_yaml_text(wide_model(1000), "wide.yaml")
+    text = write_xmile(original)
+    assert "<eqn>SUM(cases[*])</eqn>" in text and "<eqn>SUM(growth[*])</eqn>" in text and "(SUM(size[*]) / 2)" in text
+    assert max(len(line) for line in text.splitlines()) < 200
+    copy = round_trip(original)
+    assert comparable(copy.variables) == comparable(original.variables)
+    assert_same_results(policylab.Model(original), policylab.Model(copy))
+
+
+def test_a_definition_changed_after_reading_is_written_as_it_now_is() -> None:
+    """The form as written is kept only while it still expands to the definition (a tool that edits the IR must
+    not have its edit undone by the writer)."""
+    from _wide import wide_model  # tests/formats/_wide.py
+    from policylab.expr import parse
+    from policylab.formats.yaml_reader import read_yaml_text
+
+    original = read_yaml_text(wide_model(3), "wide.yaml")
+    edited = dataclasses.replace(original.variables["total"], equation=parse("cases[r0] + 1"))
+    model = dataclasses.replace(original, variables={**original.variables, "total": edited})
+    text = write_xmile(model)
+    assert "<eqn>(cases[r0] + 1)</eqn>" in text and "<eqn>SUM(cases[*])</eqn>" not in text

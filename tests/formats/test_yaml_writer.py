@@ -86,3 +86,14 @@ def test_convert_says_when_the_yaml_it_wrote_does_not_read_back(tmp_path: Path) 
     done = CliRunner().invoke(app, ["convert", str(source), str(tmp_path / "m.yaml")])
     assert done.exit_code == 1
     assert "does not read back" in done.output and "to .xmile instead" in done.output
+
+
+def test_a_reduction_over_a_thousand_elements_is_written_as_written() -> None:
+    from _wide import wide_model  # tests/formats/_wide.py
+
+    ir = read_yaml_text(wide_model(1000), "wide.yaml")
+    written = write_yaml(ir)
+    assert "sum(cases[*])" in written
+    assert max(len(line) for line in written.splitlines() if "equation" in line or "initial" in line) < 200
+    copy = pl.Model(read_yaml_text(written, "copy.yaml"))
+    _same_results(pl.Model(ir), copy)

@@ -119,7 +119,10 @@ def bind(
             names.append(name)
         return slots[name]
 
-    held = {n: np.broadcast_to(np.asarray(inputs.constants[n], dtype=float), (runs,)).copy() for n in sorted(opaque)}
+    ordered = [n for n in model.variables if n in opaque] + sorted(opaque.difference(model.variables))
+    # model order, not name order: an array's parameters are consecutive slots in element order (x[r2] before
+    # x[r10]), a block the vector lowering reads instead of gathering
+    held = {n: np.broadcast_to(np.asarray(inputs.constants[n], dtype=float), (runs,)).copy() for n in ordered}
     for name in [*held, *model.of_kind(Lever), *model.of_kind(Event), *system.stocks]:
         slot(name)
     for pipe in system.pipelines:

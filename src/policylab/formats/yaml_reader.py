@@ -22,7 +22,7 @@ from policylab.expr.parser import parse
 from policylab.formats import yaml_schema as schema
 from policylab.formats.yaml_loader import line_of, parse_yaml, validation_message
 from policylab.formats.yaml_schema import VARIABLE_SECTIONS
-from policylab.expr.ast import Name
+from policylab.expr.ast import Call, Name, Subscript
 from policylab.model.arrays import Expander, aggregate_name, combine, element_evidence, reference
 from policylab.model.ir import (
     AnyVariable,
@@ -143,7 +143,7 @@ class _Builder:
         return float(value)
 
     def expr(self, text: str | float, *keys: Any):  # type: ignore[no-untyped-def]
-        where = f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
+        where = self._where(*keys)
         if isinstance(text, (int, float)):
             text = repr(float(text))
         expr = parse(str(text), where)
@@ -345,11 +345,22 @@ class _Builder:
 
     def element_expr(self, text: str | float, context: dict[str, str], *keys: Any) -> Any:
         """An element's equation, parsed and rewritten for its element."""
-        where = f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
+        return self.expander.equation(self.parsed(text, *keys), context, self._where(*keys))
+
+    def written(self, text: str | float, context: dict[str, str], *keys: Any) -> Any:
+        """A scalar's equation as written, when the model has arrays (``Variable.written``), else None."""
+        return self.parsed(text, *keys) if self.array_dims and not context else None
+
+    def parsed(self, text: str | float, *keys: Any) -> Any:
+        """The equation's tree before arrays are expanded (an apply-to-all equation: parsed once for all elements)."""
+        where = self._where(*keys)
         source = text if isinstance(text, str) else repr(float(text))
-        if (source, where) not in self._parsed:  # an apply-to-all equation: parsed once for all its elements
+        if (source, where) not in self._parsed:
             self._parsed[(source, where)] = parse(source, where)
-        return self.expander.equation(self._parsed[(source, where)], context, where)
+        return self._parsed[(source, where)]
+
+    def _where(self, *keys: Any) -> str:
+        return f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
 
     def _elements(self, array: str) -> list[str]:
         """The element variables of ``array``, in row-major order."""
@@ -365,7 +376,8 @@ class _Builder:
             variables[name] = Auxiliary(
                 name, units=first.units, display=aggregate_name(func, shown), where=self.arrays[array].where,
                 doc=f"The {func} of {shown} over its elements.", sector=first.sector,
-                equation=combine(func, [Name(e) for e in elements]), equation_text=f"{func.upper()}({shown}[*])")
+                equation=combine(func, [Name(e) for e in elements]), equation_text=f"{func.upper()}({shown}[*])",
+                written=Call(func, (Subscript(array, ("*",) * len(self.arrays[array].dims)),)))
         return name
 
     def flows_of(self, flows: list[str], context: dict[str, str], keys: tuple[Any, ...]) -> tuple[str, ...]:
@@ -429,24 +441,26 @@ class _Builder:
                     raise self.fail("lookup x values must be in increasing order", *keys, "points")
                 return Lookup(**self.common("lookups", raw, lk), xs=xs, ys=tuple(float(p[1]) for p in points),
                               extrapolation=lk.extrapolation,
-                              input=None if lk.input is None else self.element_expr(lk.input, _context, *keys, "input"))
+                              input=None if lk.input is None else self.element_expr(lk.input, _context, *keys, "input"),
+                              written=None if lk.input is None else self.written(lk.input, _context, *keys, "input"))
             return build
 
         def stock(raw: str, st: schema.StockModel) -> Callable[..., AnyVariable]:
             return lambda value, context, keys: Stock(
                 **self.common("stocks", raw, st), initial=self.element_expr(value, context, *keys, "initial"),
-                initial_text=str(value), inflows=self.flows_of(st.inflows, context, keys),
+                written=self.written(value, context, *keys, "initial"), initial_text=str(value), inflows=self.flows_of(st.inflows, context, keys),
                 outflows=self.flows_of(st.outflows, context, keys), non_negative=st.non_negative)
 
         def flow(raw: str, fl: schema.FlowModel) -> Callable[..., AnyVariable]:
             return lambda value, context, keys: Flow(
                 **self.common("flows", raw, fl), equation=self.element_expr(value, context, *keys, "equation"),
-                equation_text=str(value), non_negative=fl.non_negative)
+                written=self.written(value, context, *keys, "equation"), equation_text=str(value),
+                non_negative=fl.non_negative)
 
         def auxiliary(raw: str, ax: schema.AuxModel) -> Callable[..., AnyVariable]:
             return lambda value, context, keys: Auxiliary(
                 **self.common("auxiliaries", raw, ax), equation=self.element_expr(value, context, *keys, "equation"),
-                equation_text=str(value))
+                written=self.written(value, context, *keys, "equation"), equation_text=str(value))
 
         for raw, c in s.constants.items():
             each("constants", {raw: c}, constant(raw, c), lambda c: _Values(c.values) if c.values is not None else c.value)

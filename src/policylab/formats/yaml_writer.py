@@ -19,7 +19,7 @@ from typing import Any
 from policylab.expr.ast import Expr, Num, to_text
 from policylab.expr.names import canonical
 from policylab.formats.yaml_loader import dump_yaml
-from policylab.model.arrays import aggregate_name
+from policylab.model.arrays import aggregate_name, model_expander, written_form
 from policylab.model.ir import (
     CONDITIONED_UNTIL,
     RECORD_SUFFIX,
@@ -91,6 +91,7 @@ class _Writer:
         self.owner = {element: name for name in model.arrays for element in model.elements_of(name)}
         self.aggregates = {aggregate_name(func, name): (func, name) for name in model.arrays
                            for func in ("sum", "mean", "max", "min")}
+        self.expander = model_expander(model)
         generated = [v for v in model.variables.values() if isinstance(v, GeneratedEvent)]
         self.skipped = {g.name + RECORD_SUFFIX for g in generated} | ({CONDITIONED_UNTIL} if generated else set())
 
@@ -229,20 +230,24 @@ class _Writer:
             if var.extrapolation != "clamp":
                 out["extrapolation"] = var.extrapolation
             if var.input is not None:
-                out["input"] = text(var.input)
+                out["input"] = self.text(var.input, var.written)
             return out
         if isinstance(var, Stock):
-            out = {"initial": text(var.initial) if var.initial is not None else 0,
+            out = {"initial": self.text(var.initial, var.written) if var.initial is not None else 0,
                    "in": [self.base(f) for f in var.inflows], "out": [self.base(f) for f in var.outflows]}
             if var.non_negative:
                 out["non_negative"] = True
             return {k: v for k, v in out.items() if v != []}
         if isinstance(var, (Flow, Auxiliary)):
-            out = {"equation": text(var.equation) if var.equation is not None else 0}
+            out = {"equation": self.text(var.equation, var.written) if var.equation is not None else 0}
             if isinstance(var, Flow) and var.non_negative:
                 out["non_negative"] = True
             return out
         raise NotWritable(f"{var.name}: a {type(var).__name__}, which the YAML format has no section for; convert to .xmile instead")
+
+    def text(self, expr: Expr, written: Expr | None) -> str:
+        """A scalar's equation in the form it was written (``SUM(x[*])``) when that still holds, else ``expr``."""
+        return text(written_form(written, expr, self.expander))
 
     def base(self, flow: str) -> str:
         return self.label(self.owner.get(flow, flow))

@@ -28,7 +28,7 @@ from itertools import product
 from policylab.errors import ModelFileError
 from policylab.expr.ast import BinOp, Call, Expr, Name, Num, Subscript, children, map_children, walk
 from policylab.expr.names import canonical
-from policylab.model.ir import Dimension, Evidence, element_name
+from policylab.model.ir import Dimension, Evidence, Model, element_name
 
 ARRAY_FUNCTIONS = frozenset({"sum", "mean", "min", "max", "prod", "size", "stddev"})
 Context = dict[str, str]  # dimension -> current element; "*dim" -> element a reduction is at
@@ -270,6 +270,26 @@ class Expander:
             except _Free as free_error:
                 raise ModelFileError(f"{where}: cannot range over {free_error.name} here") from None
         return items
+
+
+def model_expander(model: Model, arrays: Container[str] | None = None) -> Expander:
+    """The Expander a reader used for ``model`` (its dimensions and arrays; only ``arrays`` when given)."""
+    dims = {name: array.dims for name, array in model.arrays.items() if arrays is None or name in arrays}
+    elements = {element for name in model.arrays for element in model.elements_of(name)}
+    return Expander(model.dimensions, dims, frozenset(name for name in model.variables if name not in elements))
+
+
+def written_form(written: Expr | None, expanded: Expr, expander: Expander) -> Expr:
+    """What a writer writes for a scalar definition: the form as written (``SUM(x[*])``, one term however many
+    elements) when it still expands to ``expanded``, else ``expanded`` (the IR was changed after reading, or it
+    reads an array the writer cannot declare as one)."""
+    if written is None or written == expanded:
+        return expanded
+    try:
+        same = expander.equation(written, {}, "") == expanded
+    except ModelFileError:
+        return expanded
+    return written if same else expanded
 
 
 def reference(text: str) -> str:

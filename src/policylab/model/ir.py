@@ -117,6 +117,11 @@ class Variable:
     extreme-condition checks require every run to stay within them."""
     sector: str = ""
     """The model sector the variable belongs to (a heading for grouping it in the dashboard); "" when undeclared."""
+    written: Expr | None = None
+    """A scalar variable's defining expression (equation, initial value or lookup input) as written, before its
+    references to arrays were expanded (``SUM(x[*])``, not the sum of every element), so writers keep it compact
+    (see :func:`policylab.model.arrays.written_form`); None when it reads no array (as ``Array.equation`` for an
+    array)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class Definition:
     line: int = 0
     table: Table | None = None
     expr: Expr | None = None
+    written: Expr | None = None  # a scalar's expr before its array references were expanded (``Variable.written``)
 
 
 @dataclass

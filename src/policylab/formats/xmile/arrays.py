@@ -89,7 +89,8 @@ class ArrayFlattener:
     def _expand_definition(self, var: RawVar, definition: Definition | None, context: Context) -> Definition | None:
         if definition is None or definition.expr is None:
             return definition
-        return replace(definition, expr=self.expander.equation(definition.expr, context, self._where(var, definition)))
+        return replace(definition, expr=self.expander.equation(definition.expr, context, self._where(var, definition)),
+                       written=definition.expr if self.arrays and not context else None)
 
     def expand(self, expr: Expr, context: Context, where: str) -> Expr:
         """Rewrite ``expr`` for one element (``context``) into scalar references only."""

@@ -28,7 +28,7 @@ from policylab.model.ir import AnyVariable, Auxiliary, Constant, Event, Generate
 #: Fields XMILE itself carries (name, units, doc, equations, flows, tables): never in the extension.
 STANDARD_FIELDS = frozenset({
     "name", "units", "doc", "display", "where", "equation", "equation_text", "initial", "initial_text",
-    "inflows", "outflows", "non_negative", "xs", "ys", "extrapolation", "input", "value",
+    "inflows", "outflows", "non_negative", "xs", "ys", "extrapolation", "input", "value", "written",
 })
 MODEL_SKIP = frozenset({"time", "variables", "path", "extras", "dimensions", "arrays"})  # arrays are standard XMILE
 TIME_SKIP = frozenset({"start", "stop", "dt", "save_every", "units", "method"})

@@ -300,15 +300,16 @@ def _to_ir(scalars: dict[str, RawVar], file: str, stock_default: bool, flow_defa
         common = {"name": name, "units": var.units, "doc": var.doc, "display": var.display, "where": where}
         definition = var.definition
         expr: Expr | None = definition.expr if definition is not None else None
+        written = definition.written if definition is not None else None
         text = definition.text.strip() if definition is not None else ""
         table = definition.table if definition is not None else None
         if var.kind == "stock":
             out[name] = Stock(**common, initial=expr, inflows=tuple(var.inflows), outflows=tuple(var.outflows),
                               non_negative=stock_default if var.non_negative is None else var.non_negative,
-                              initial_text=text)
+                              initial_text=text, written=written)
         elif table is not None and (var.kind in ("gf", "aux") and name not in flow_names):
             out[name] = Lookup(**common, xs=table.xs, ys=table.ys, extrapolation=table.extrapolation,  # type: ignore[arg-type]
-                               input=expr)
+                               input=expr, written=written)
         elif var.kind == "flow" or name in flow_names:
             if name in exits:
                 expr, table = exits[name], None
@@ -318,11 +319,11 @@ def _to_ir(scalars: dict[str, RawVar], file: str, stock_default: bool, flow_defa
                                          extrapolation=table.extrapolation, where=where)  # type: ignore[arg-type]
                 expr = Call(table_name, (expr if expr is not None else Name("time"),))
             non_negative = flow_default if var.non_negative is None else var.non_negative
-            out[name] = Flow(**common, equation=expr, equation_text=text, non_negative=non_negative)
+            out[name] = Flow(**common, equation=expr, equation_text=text, non_negative=non_negative, written=written)
         elif isinstance(expr, Num) and var.alias_of is None:
             out[name] = Constant(**common, value=expr.value)
         else:
-            out[name] = Auxiliary(**common, equation=expr, equation_text=text)
+            out[name] = Auxiliary(**common, equation=expr, equation_text=text, written=written)
         if var.extension:
             out[name] = extension.variable(out[name], var.extension)
     return out

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp
 from policylab.expr.builtins import BUILTINS, find_builtin
+from policylab.model.arrays import ARRAY_FUNCTIONS
 
 XMILE_FUNCTIONS = {name: row.xmile_name for name, row in BUILTINS.items()
                    if row.xmile_name is not None and row.xmile_name != name.upper()}
@@ -78,6 +79,6 @@ def render(expr: Expr, name_of: Callable[[str], str] = quote_name) -> str:
 def _function(func: str, name_of: Callable[[str], str]) -> str:
     if func in XMILE_FUNCTIONS:
         return XMILE_FUNCTIONS[func]
-    if find_builtin(func) is not None:
+    if find_builtin(func) is not None or func in ARRAY_FUNCTIONS:
         return func.upper()
     return name_of(func)  # a graphical function called by name

@@ -20,6 +20,7 @@ from policylab.formats.xmile.codec import encode
 from policylab.formats.xmile.extension import GENERATED_SKIP, KIND_TAGS, MODEL_SKIP, STANDARD_FIELDS, TIME_SKIP
 from policylab.formats.xmile.render import number, quote_name, render
 from policylab.formats.xmile.xmlwrite import Element, serialize
+from policylab.model.arrays import model_expander, written_form
 from policylab.model.ir import (
     AnyVariable,
     Array,
@@ -64,6 +65,7 @@ class _Writer:
         self.element_of: dict[str, tuple[str, tuple[str, ...]]] = {
             element_name(base, key): (base, key) for base, array in self.arrays.items() for key in self._keys(array.dims)
         }
+        self.expander = model_expander(model, self.arrays)  # checks a scalar's written form (only arrays written as such)
 
     # -- arrays ------------------------------------------------------------------------------
     def _keys(self, dims: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -98,8 +100,9 @@ class _Writer:
             return f"{quote_name(base)}[{', '.join(quote_name(e) for e in key)}]"
         return quote_name(name)
 
-    def eqn(self, expr: Expr) -> str:
-        return render(expr, self.name_of)
+    def eqn(self, expr: Expr, written: Expr | None = None) -> str:
+        """``expr`` as XMILE, or the form it was written in (``written``) when that still holds."""
+        return render(written_form(written, expr, self.expander), self.name_of)
 
     # -- document ----------------------------------------------------------------------------
     def document(self) -> str:
@@ -184,15 +187,15 @@ class _Writer:
     def _body(self, element: Element, var: AnyVariable) -> None:
         """Equation, flows, table and flags of ``var`` into ``element`` (or an array's ``<element>``)."""
         if isinstance(var, Stock):
-            element.add("eqn", self.eqn(var.initial) if var.initial is not None else "0")
+            element.add("eqn", self.eqn(var.initial, var.written) if var.initial is not None else "0")
         elif isinstance(var, Flow):
             folded = self._flow_table(var)
             equation = folded[1] if folded is not None else var.equation
-            element.add("eqn", self.eqn(equation) if equation is not None else "0")
+            element.add("eqn", self.eqn(equation, var.written) if equation is not None else "0")
             if folded is not None:
                 element.children.append(_gf(folded[0]))
         elif isinstance(var, Auxiliary):
-            element.add("eqn", self.eqn(var.equation) if var.equation is not None else "0")
+            element.add("eqn", self.eqn(var.equation, var.written) if var.equation is not None else "0")
         elif isinstance(var, Constant):
             element.add("eqn", number(var.value))
         elif isinstance(var, Lookup):
@@ -203,7 +206,7 @@ class _Writer:
                 element.children.extend(table.children)
                 return
             if var.input is not None:
-                element.add("eqn", self.eqn(var.input))
+                element.add("eqn", self.eqn(var.input, var.written))
             element.children.append(table)
         elif isinstance(var, Lever):
             element.add("eqn", _lever_equation(var))
