@@ -11,7 +11,12 @@ OpenMP and numba threads set to 1 unless ``--threads``):
   DELAY1 (pysimlin 0.8.5 does not compile DELAYN of order 9 or more), PolicyLab's
   extension elements dropped (pysimlin's reader rejects them) — run by PolicyLab and
   pysimlin from that one file, with a Latin-hypercube design (seed 42) over the
-  flagship's judgement parameters.
+  flagship's judgement parameters;
+* ``regions``: the SIR-over-regions model of ``benchmarks/arrays.py`` with ``--regions`` regions
+  (1,000 by default) written as a Vensim ``.mdl`` here (subscript range, constant lists,
+  ``SUM(infected[region!])``), run by all four engines from that one file, with a
+  Latin-hypercube design (seed 42) over its three scalar judgement parameters; PolicyLab's
+  results from the ``.mdl`` are also checked against the YAML model it is the twin of.
 
 Before timing anything it checks that every engine's outputs agree with PolicyLab's
 NumPy backend to 1e-6 relative (relative to each series' largest magnitude).
@@ -38,6 +43,7 @@ Usage::
 
     .venv/bin/python benchmarks/peers.py                          # everything (about 12 minutes)
     .venv/bin/python benchmarks/peers.py --models rivals --sizes 1000 10000 --cap 20
+    .venv/bin/python benchmarks/peers.py --models regions --sizes 1000 --flagship-scenarios 0 --merge
     pip install -e '.[bench]'                                      # PySD and pysimlin
 """
 
@@ -66,12 +72,17 @@ SHARED = ROOT.parent / "shared" / "benchmarks"
 FLAGSHIP = ROOT / "models" / "iraq_dialogue" / "model.yaml"
 RESULTS = ROOT / "benchmarks" / "results"
 ENGINES = ("policylab-numpy", "policylab-numba", "pysd", "pysimlin")
-MODELS = ("teacup", "rivals", "flagship")
+MODELS = ("teacup", "rivals", "flagship", "regions")
 OUTPUTS = {
     "teacup": ["teacup_temperature"],
     "rivals": ["population_a", "military_a", "tension"],
     "flagship": ["us_iran_tension", "militia_capability", "us_bases"],
+    "regions": ["total_infected", "national_prevalence"],
+    "regions_yaml": ["total_infected", "national_prevalence"],
 }
+FILES = {"regions": "regions.mdl", "regions_yaml": "regions.yaml"}  # the file PolicyLab and pysimlin read (else .xmile)
+STEPS = {"teacup": 1000, "rivals": 1000, "flagship": 1825, "regions": 200}
+REGION_PARAMETERS = {"infectivity": (0.03, 0.08), "recovery time": (5.0, 10.0), "travel share": (0.02, 0.3)}
 AGREEMENT = 1e-6
 XMILE_NS = "http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"
 POLICYLAB_NS = "https://policylab.dev/xmile/1"
@@ -80,21 +91,81 @@ POLICYLAB_NS = "https://policylab.dev/xmile/1"
 # --- the models -------------------------------------------------------------------------
 
 
-def prepare(workdir: Path) -> None:
-    """Copy the shared models, translate the .mdl files for PySD once, export the flagship."""
+def prepare(workdir: Path, models: list[str], regions: int) -> None:
+    """Copy the shared models, write the regions model, translate the .mdl files for PySD once, export the flagship."""
     for name in ("teacup", "rivals"):
-        for suffix in (".xmile", ".mdl"):
-            (workdir / f"{name}{suffix}").write_bytes((SHARED / f"{name}{suffix}").read_bytes())
-        (workdir / f"{name}.csv").write_bytes((SHARED / f"{name}_lhs1000.csv").read_bytes())
-        try:
-            import pysd
+        if name in models:
+            for suffix in (".xmile", ".mdl"):
+                (workdir / f"{name}{suffix}").write_bytes((SHARED / f"{name}{suffix}").read_bytes())
+            (workdir / f"{name}.csv").write_bytes((SHARED / f"{name}_lhs1000.csv").read_bytes())
+            _translate_for_pysd(workdir / f"{name}.mdl")
+    if "regions" in models:
+        export_regions(workdir, regions)
+        _translate_for_pysd(workdir / "regions.mdl")
+    if "flagship" in models:
+        export_flagship(workdir)
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pysd.read_vensim(str(workdir / f"{name}.mdl"))  # writes {name}.py beside it
-        except ImportError:
-            pass
-    export_flagship(workdir)
+
+def _translate_for_pysd(mdl: Path) -> None:
+    """PySD's translation of ``mdl`` (``name.py`` beside it), once, outside the timed processes."""
+    try:
+        import pysd
+    except ImportError:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pysd.read_vensim(str(mdl))
+
+
+def export_regions(workdir: Path, regions: int) -> None:
+    """The SIR-over-regions model as Vensim ``.mdl`` and as the YAML it twins, and its design."""
+    import pandas as pd
+    from scipy.stats import qmc
+
+    from arrays import arrayed, region_population  # this folder is on the path when the script runs
+
+    (workdir / "regions.yaml").write_text(arrayed(regions), encoding="utf-8")
+    (workdir / "regions.mdl").write_text(regions_mdl(regions, region_population), encoding="utf-8")
+    unit = qmc.LatinHypercube(d=len(REGION_PARAMETERS), seed=42).random(1000)
+    low = np.array([r[0] for r in REGION_PARAMETERS.values()])
+    high = np.array([r[1] for r in REGION_PARAMETERS.values()])
+    pd.DataFrame(low + unit * (high - low), columns=list(REGION_PARAMETERS)).to_csv(workdir / "regions.csv", index=False)
+
+
+def regions_mdl(n: int, population) -> str:  # type: ignore[no-untyped-def]
+    """``benchmarks/arrays.py``'s arrayed model (``population(i)`` people in region i) as Vensim text."""
+    def record(lhs: str, equation: str, units: str = "") -> str:
+        return f"{lhs}=\n\t{equation}\n\t~\t{units}\n\t~\t\t|"
+
+    def listed(values: list[str]) -> str:  # 20 to a line, continued with a backslash as Vensim writes long lists
+        return ",\\\n\t\t".join(", ".join(values[i:i + 20]) for i in range(0, len(values), 20))
+
+    records = [
+        f"region:\n\t{listed([f'r{i}' for i in range(n)])}\n\t~\t\n\t~\t\t|",
+        record("population[region]", listed([str(population(i)) for i in range(n)]), "person"),
+        record("seed cases[region]", listed(["5" if i == 0 else "0" for i in range(n)]), "person"),
+        record("contact rate[region]", "6", "1/day"),
+        record("infectivity", "0.05", "dmnl"),
+        record("recovery time", "7", "day"),
+        record("travel share", "0.1", "dmnl"),
+        record("distancing", "0", "dmnl"),
+        record("susceptible[region]", "INTEG(-infection[region], population[region] - seed cases[region])", "person"),
+        record("infected[region]", "INTEG(infection[region] - recovery[region], seed cases[region])", "person"),
+        record("recovered[region]", "INTEG(recovery[region], 0)", "person"),
+        record("infection[region]", "contact rate[region] * (1 - distancing) * infectivity * susceptible[region] "
+                                    "* mixed prevalence[region]", "person/day"),
+        record("recovery[region]", "infected[region] / recovery time", "person/day"),
+        record("prevalence[region]", "infected[region] / population[region]", "dmnl"),
+        record("national prevalence", "SUM(infected[region!]) / SUM(population[region!])", "dmnl"),
+        record("mixed prevalence[region]", "(1 - travel share) * prevalence[region] + travel share * "
+                                           "national prevalence", "dmnl"),
+        record("total infected", "SUM(infected[region!])", "person"),
+        record("FINAL TIME", "100", "day"),
+        record("INITIAL TIME", "0", "day"),
+        record("SAVEPER", "TIME STEP", "day"),
+        record("TIME STEP", "0.5", "day"),
+    ]
+    return "{UTF-8}\n" + "\n\n".join(records) + "\n\n"
 
 
 def export_flagship(workdir: Path) -> None:
@@ -167,7 +238,7 @@ def design(workdir: Path, model: str, runs: int) -> dict[str, np.ndarray]:
     """The model's design rows, tiled to ``runs``, keyed by the file's column names."""
     import pandas as pd
 
-    frame = pd.read_csv(workdir / f"{model}.csv")
+    frame = pd.read_csv(workdir / f"{model.removesuffix('_yaml')}.csv")  # regions_yaml: the design of regions
     rows = np.arange(runs) % len(frame)
     return {column: frame[column].to_numpy(dtype=float)[rows] for column in frame.columns}
 
@@ -184,7 +255,7 @@ class Engine:
         if engine.startswith("policylab"):
             import policylab
 
-            self.handle = policylab.load(workdir / f"{model}.xmile")
+            self.handle = policylab.load(workdir / FILES.get(model, f"{model}.xmile"))
             _ = self.handle.compiled
             self.backend = engine.split("-")[1]
             self.steps = self.handle.ir.time.n_steps
@@ -197,7 +268,7 @@ class Engine:
         else:
             import simlin
 
-            self.handle = simlin.load(workdir / f"{model}.xmile")
+            self.handle = simlin.load(workdir / FILES.get(model, f"{model}.xmile"))
 
     def run(self, row: dict[str, float]) -> dict[str, np.ndarray]:
         if self.engine.startswith("policylab"):
@@ -339,8 +410,8 @@ def _available(engine: str, model: str) -> str | None:
     return None
 
 
-def check_agreement(args: argparse.Namespace, model: str, engines: list[str]) -> dict[str, float]:
-    """The largest relative difference of each engine's outputs from PolicyLab's NumPy backend."""
+def check_agreement(args: argparse.Namespace, model: str, engines: list[str]) -> tuple[dict[str, float], dict]:
+    """The largest relative difference of each engine's outputs from PolicyLab's NumPy backend, and its outputs."""
     reference = _fresh(args, measure="check", engine="policylab-numpy", model=model, runs=1)["outputs"]
     worst = {}
     for engine in engines:
@@ -356,6 +427,16 @@ def check_agreement(args: argparse.Namespace, model: str, engines: list[str]) ->
         if worst[engine] > AGREEMENT:
             raise SystemExit(f"{model}: {engine} differs from PolicyLab by {worst[engine]:.3g} (relative) > "
                              f"{AGREEMENT:g}; not timing engines that disagree")
+    return worst, reference
+
+
+def twin_agreement(args: argparse.Namespace, mdl: dict) -> float:
+    """How far PolicyLab's results from ``regions.mdl`` (``mdl``) are from those of the YAML model it twins."""
+    yaml = _fresh(args, measure="check", engine="policylab-numpy", model="regions_yaml", runs=1)["outputs"]
+    worst = max(float(np.max(np.abs(np.asarray(mdl[k]) - np.asarray(yaml[k]))) / max(float(np.max(np.abs(yaml[k]))),
+                                                                                           1e-300)) for k in mdl)
+    if worst > AGREEMENT:
+        raise SystemExit(f"regions.mdl differs from the YAML model it twins by {worst:.3g} (relative)")
     return worst
 
 
@@ -363,10 +444,15 @@ def run_model(args: argparse.Namespace, model: str) -> dict:
     engines = [e for e in args.engines if _available(e, model) is None]
     skipped = {e: _available(e, model) for e in args.engines if _available(e, model) is not None}
     print(f"{model}: checking that {', '.join(engines)} agree ...", file=sys.stderr, flush=True)
-    agreement = check_agreement(args, model, engines)
-    steps = 1825 if model == "flagship" else 1000
+    agreement, reference = check_agreement(args, model, engines)
+    steps = STEPS[model]
     result = {"agreement_max_relative": agreement, "skipped": skipped, "steps": steps, "engines": {}}
-    sizes = [n for n in args.sizes if model != "flagship" or n <= args.flagship_max_runs]
+    if model == "regions":
+        result["regions"] = args.regions
+        result["twin_max_relative"] = twin_agreement(args, reference)
+    largest = {"flagship": args.flagship_max_runs, "regions": args.regions_max_runs}.get(model)
+    sizes = [n for n in args.sizes if largest is None or n <= largest]
+    result["sizes"] = sizes
     for engine in engines:
         print(f"{model}: {engine} ...", file=sys.stderr, flush=True)
         single = _fresh(args, measure="single", engine=engine, model=model, runs=1, repeats=args.repeats)
@@ -402,7 +488,7 @@ def _ratio(numerator: float, denominator: float) -> str:
 def table(report: dict) -> str:
     sizes = report["sizes"]
     head = ["model", "engine", "one run: wall (CPU)", "one run, prepared"] + [
-        f"{n:,} runs: run-steps/s" for n in sizes] + ["peak RSS", "numba backend's speed-up (one run; 10,000 runs)"]
+        f"{n:,} runs: run-steps/s" for n in sizes] + ["peak RSS", "numba backend's speed-up (one run; an ensemble)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
     for model, result in report["models"].items():
         engines = result["engines"]
@@ -419,12 +505,14 @@ def table(report: dict) -> str:
             rss = max([single["peak_rss_mib"]] + [e["peak_rss_mib"] for e in row["ensembles"].values()])
             cells.append(f"{rss:,.0f} MiB")
             if best is not None and engine != "policylab-numba":
-                ten = row["ensembles"].get(10_000) or row["ensembles"].get("10000")
-                best_ten = best["ensembles"].get(10_000) or best["ensembles"].get("10000")
+                measured = result.get("sizes", sizes)
+                size = 10_000 if 10_000 in measured else max(measured)  # 10,000 runs, else the largest ensemble
+                ten = row["ensembles"].get(size) or row["ensembles"].get(str(size))
+                best_ten = best["ensembles"].get(size) or best["ensembles"].get(str(size))
                 fastest = best.get("prepared", best["single"])["median_wall_s"]
                 speed = _ratio(single["median_wall_s"], fastest)
                 if ten and best_ten:
-                    speed += "; " + _ratio(best_ten["run_steps_per_s"], ten["run_steps_per_s"])
+                    speed += f"; {_ratio(best_ten['run_steps_per_s'], ten['run_steps_per_s'])} ({size:,} runs)"
                 cells.append(speed)
             else:
                 cells.append("—")
@@ -449,6 +537,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--flagship-max-runs", type=int, default=10_000,
                         help="largest flagship ensemble (100,000 runs × 1,826 saved points × 3 variables is 4.4 GB)")
+    parser.add_argument("--regions", type=int, default=1000, help="regions of the `regions` model")
+    parser.add_argument("--regions-max-runs", type=int, default=1_000, help="largest ensemble of the `regions` model")
     parser.add_argument("--repeats", type=int, default=5, help="timed single runs (median)")
     parser.add_argument("--ensemble-repeats", type=int, default=3, help="timed PolicyLab ensembles up to 10,000 runs")
     parser.add_argument("--cap", type=float, default=30.0, help="seconds a peer's loop over runs may take")
@@ -456,6 +546,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flagship-scenarios", type=int, default=10_000, metavar="RUNS",
                         help="also time the flagship at RUNS runs × every scenario (0: skip)")
     parser.add_argument("--output", type=Path, default=RESULTS / "peers.json")
+    parser.add_argument("--merge", action="store_true",
+                        help="add these models to the report in --output (replacing them), keeping the others")
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--measure", choices=["check", "single", "prepared", "ensemble", "loop", "scenarios"],
                         help=argparse.SUPPRESS)
@@ -471,7 +563,7 @@ def main(argv: list[str] | None = None) -> None:
     started = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="policylab-peers-") as folder:
         args.workdir = Path(folder)
-        prepare(args.workdir)
+        prepare(args.workdir, args.models, args.regions)
         report = {"sizes": args.sizes, "models": {m: run_model(args, m) for m in args.models}}
         if args.flagship_scenarios:
             print("flagship: every scenario on the numba backend ...", file=sys.stderr, flush=True)
@@ -480,6 +572,12 @@ def main(argv: list[str] | None = None) -> None:
                                             "threads": args.threads}
             args.threads = saved_threads
     report.update(_environment(args, started))
+    if args.merge and args.output.exists():  # these models into the report there, each with its own measuring
+        kept = json.loads(args.output.read_text(encoding="utf-8"))
+        for result in report["models"].values():
+            result["measured"] = {k: report[k] for k in ("commit", "load_average_at_start", "load_average_at_end")}
+        kept["models"].update(report["models"])
+        report = kept
     text = _markdown(report)
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -513,6 +611,15 @@ def _markdown(report: dict) -> str:
     for model, result in report["models"].items():
         agreement = ", ".join(f"{e} {d:.1e}" for e, d in result["agreement_max_relative"].items())
         lines.append(f"- {model}: outputs agree with PolicyLab's NumPy backend to (max relative) {agreement}.")
+        if "measured" in result:
+            measured = result["measured"]
+            lines.append(f"- {model}: measured separately, commit {measured['commit']}, load average "
+                         f"{measured['load_average_at_start'][0]:.1f} at start, "
+                         f"{measured['load_average_at_end'][0]:.1f} at end.")
+        if "twin_max_relative" in result:
+            lines.append(f"- regions: {result['regions']:,} regions, {result['steps']} Euler steps, one `.mdl` file read "
+                         "by every engine (written by `peers.regions_mdl`); PolicyLab's results from it agree with "
+                         f"the YAML model it twins (`arrays.arrayed`) to {result['twin_max_relative']:.1e}.")
     lines.append("- One run, prepared: PolicyLab's `Model.simulator(parameters=...)` made once, then `run(**row)` "
                  "(the parameters in registers of a tape lowered once; arrays out, no Dataset) — the counterpart of "
                  "pysimlin's `Model.simulate(overrides=...)`; the speed-up column compares the peers' one run with it.")
