@@ -1,7 +1,8 @@
 """The numba backend runs simulations from several threads at once, and keeps its compiled code in the user's cache.
 
 No process-wide lock serialises simulations: a thread that finds numba's thread pool busy
-runs its blocks itself, so results must be the same whichever way a run was scheduled.
+runs its blocks itself and tries for the pool again every few steps, so results must be the
+same whichever way each part of a run was scheduled.
 """
 
 from __future__ import annotations
@@ -36,6 +37,52 @@ def test_simulations_from_several_threads_give_the_results_they_give_one_at_a_ti
         expected = alone[k % len(calls)]
         for name in expected.data_vars:
             np.testing.assert_array_equal(result[name].values, expected[name].values)
+
+
+class _Pool:
+    """Stands in for numba_backend._POOL: busy for the kernel calls in ``busy`` (counted from 0), free otherwise."""
+
+    def __init__(self, busy: set[int]) -> None:
+        self.busy, self.calls, self.held = busy, 0, False
+
+    def acquire(self, blocking: bool = True) -> bool:
+        assert not blocking, "a simulation never waits for the pool"
+        free = self.calls not in self.busy
+        self.calls += 1
+        self.held = free
+        return free
+
+    def release(self) -> None:
+        assert self.held
+        self.held = False
+
+
+def _kernels_used(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The stepping kernels each call of the run used, in order (wrapping the module's names, which ``_Run`` reads)."""
+    from policylab.simulate import numba_backend
+
+    used: list[str] = []
+    for name in ("_steps_serial", "_steps_parallel"):
+        kernel = getattr(numba_backend, name)
+        monkeypatch.setattr(numba_backend, name,
+                            lambda *args, _kernel=kernel, _name=name: used.append(_name) or _kernel(*args))
+    return used
+
+
+def test_a_run_that_found_the_pool_busy_takes_it_when_it_is_free_and_gives_the_same_numbers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from policylab.simulate import numba_backend
+
+    model = load(FLAGSHIP)
+    call = dict(runs=600, seed=5, variables=["us_iran_tension", "militia_capability"])  # several blocks on any machine
+    alone = model.run(backend="numba", **call)
+    monkeypatch.setattr(numba_backend, "_POOL", _Pool(busy={0, 1, 2, 4}))  # the start and the first steps: busy
+    used = _kernels_used(monkeypatch)
+    switched = model.run(backend="numba", **call)
+    assert used == ["_steps_serial"] * 2 + ["_steps_parallel", "_steps_serial"] + ["_steps_parallel"] * (
+        numba_backend.POOL_RETRIES - 4)
+    for name in alone.data_vars:
+        np.testing.assert_array_equal(switched[name].values, alone[name].values)
 
 
 def _cache_path(env: dict[str, str]) -> str:

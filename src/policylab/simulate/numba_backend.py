@@ -15,8 +15,13 @@ Concurrency
 The kernels release the GIL (``nogil``), so simulations run in parallel from several
 Python threads. numba's thread pool (the ``prange`` kernels) may be entered by one thread
 at a time; a simulation that finds it busy runs its blocks on its own thread with the
-serial kernels instead of waiting. Blocks are independent, so the results are the same
-either way.
+serial kernels instead of waiting, and tries again every ``1/POOL_RETRIES`` of its steps,
+so that it takes the pool once the other simulation is done with it rather than finishing
+on one core while the others idle (two 200-run flagship ensembles at once took longer
+than one after the other). Blocks are independent, so the results are the same either way.
+The pool's idle threads sleep (``OMP_WAIT_POLICY=passive`` unless set): by default
+OpenMP's spin for milliseconds after each kernel, taking a core from the Python that
+follows it and from a simulation running beside it.
 
 Memory layout
 -------------
@@ -75,6 +80,10 @@ from policylab.expr.builtins import POISSON_NORMAL_FROM, TIME_TOLERANCE, ZERO_MA
 from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error, saved_times
 from policylab.simulate.streams import Streams
+
+# before numba starts its OpenMP thread pool (on the first parallel kernel): idle pool threads sleep, not spin
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 
 def cache_folder() -> Path:
     """Where numba keeps the compiled interpreter: ``NUMBA_CACHE_DIR`` when set, else the user's cache folder."""
@@ -930,6 +939,7 @@ DISPATCHED = frozenset(Op[name] for name in (
     "ATAN", "FLOOR", "ROUND", "TRUNC", "FMOD", "XIDZ", "STEP", "PULSE", "RAMP", "PULSE_TRAIN", "LOOKUP", "UNIFORM",
     "NORMAL", "LOGNORMAL", "POISSON", "EXPONENTIAL", "LEVER", "EVENT", "SIGN", "SUM"))
 _POOL = threading.Lock()  # numba's thread pool (the prange kernels) may be entered by one Python thread at a time
+POOL_RETRIES = 8  # a run of several blocks steps in this many calls, each trying for the pool (see Concurrency)
 _KERNELS = {False: (_init_serial, _steps_serial), True: (_init_parallel, _steps_parallel)}
 _loaded: set[bool] = set()  # kernels (serial, parallel) this process has compiled or loaded
 _loading = threading.Lock()
@@ -958,6 +968,19 @@ def needs_compiling(parallel: bool) -> bool:
         return any(not kernel._cache._cache_file._load_index() for kernel in _KERNELS[parallel])
     except Exception:  # noqa: BLE001 - numba's cache internals: if they change, just say nothing
         return False
+
+
+@contextmanager
+def _kernels(blocks: int) -> Iterator[bool]:
+    """Whether one kernel call over ``blocks`` blocks runs the parallel kernel: numba's pool is free (held till the
+    call ends); else this thread runs the blocks itself with the serial one, without waiting."""
+    parallel = blocks > 1 and _POOL.acquire(blocking=False)
+    try:
+        with _first_use(parallel):
+            yield parallel
+    finally:
+        if parallel:
+            _POOL.release()
 
 
 @contextmanager
@@ -1013,7 +1036,6 @@ class _Run:
         self.n_saves = len(self.times)
         self.width = block_width(self.runs, numba.get_num_threads())
         self.n_blocks = -(-self.runs // self.width)
-        self.parallel = self.n_blocks > 1
         self.sections = np.array([*tape.init, *tape.stage, *tape.deriv], dtype=np.int64)
         self.save_regs = np.array([program.slots[name] + 1 for name in save], dtype=np.int64)
         self.out = np.empty((len(save), self.n_saves, self.runs))
@@ -1028,12 +1050,13 @@ class _Run:
         self.pipe_start = np.zeros((n_pipes, runs))
         self.fail = np.full(self.n_blocks, self.n_steps + 1, dtype=np.int64)
         self.diag = np.full((self.n_blocks, D_SIZE), -1, dtype=np.int64)
-        kernel = _init_parallel if self.parallel else _init_serial
-        kernel(tape.code, self.sections, self.registers, runs, self.spec.dt, self.n_steps, self.keys,
-               tape.scalar_registers, tape.scalar_values, tape.run_registers, tape.run_values, tape.lever_path,
-               tape.lever_flag, tape.events, tape.times, tape.table_index, tape.table_data, tape.table_params,
-               tape.pipelines, self.pipe_steps, self.pipe_start, tape.stock_registers, tape.rate_registers, self.fail,
-               self.diag)
+        with _kernels(self.n_blocks) as parallel:
+            (_init_parallel if parallel else _init_serial)(
+                tape.code, self.sections, self.registers, runs, self.spec.dt, self.n_steps, self.keys,
+                tape.scalar_registers, tape.scalar_values, tape.run_registers, tape.run_values, tape.lever_path,
+                tape.lever_flag, tape.events, tape.times, tape.table_index, tape.table_data, tape.table_params,
+                tape.pipelines, self.pipe_steps, self.pipe_start, tape.stock_registers, tape.rate_registers,
+                self.fail, self.diag)
         self._raise_delay()
         self.pipe_length = np.maximum(self.pipe_steps.max(axis=1), 1) if n_pipes and runs else np.ones(n_pipes, np.int64)
         self.pipe_offset = np.concatenate([[0], np.cumsum(self.pipe_length)[:-1]]).astype(np.int64)
@@ -1043,13 +1066,14 @@ class _Run:
 
     def steps(self, first: int, last: int, diag_step: int = -2) -> None:
         tape = self.tape
-        kernel = _steps_parallel if self.parallel else _steps_serial
-        kernel(tape.code, self.sections, self.registers, self.runs, self.spec.dt, self.n_steps, self.stride,
-               tape.method == Method.RK4, first, last, diag_step, self.keys, tape.lever_path, tape.lever_flag,
-               tape.events, tape.times, tape.table_index, tape.table_data, tape.table_params, tape.pipelines,
-               self.pipe_steps, self.pipe_start, self.buffers, self.pipe_offset, self.pipe_length,
-               tape.stock_registers, tape.deriv_registers, tape.non_negative, tape.rate_registers, self.save_regs,
-               self.out, self.fail, self.diag)
+        with _kernels(self.n_blocks) as parallel:
+            (_steps_parallel if parallel else _steps_serial)(
+                tape.code, self.sections, self.registers, self.runs, self.spec.dt, self.n_steps, self.stride,
+                tape.method == Method.RK4, first, last, diag_step, self.keys, tape.lever_path, tape.lever_flag,
+                tape.events, tape.times, tape.table_index, tape.table_data, tape.table_params, tape.pipelines,
+                self.pipe_steps, self.pipe_start, self.buffers, self.pipe_offset, self.pipe_length,
+                tape.stock_registers, tape.deriv_registers, tape.non_negative, tape.rate_registers, self.save_regs,
+                self.out, self.fail, self.diag)
 
     def failed_step(self) -> int | None:
         worst = int(self.fail.min())
@@ -1107,14 +1131,7 @@ def simulate(
 ) -> Trajectory:
     """Integrate ``tape`` (lowered from ``program``) like :func:`policylab.simulate.engine.simulate`."""
     run = _Run(program, tape, spec, streams, save)
-    pooled = run.parallel and _POOL.acquire(blocking=False)  # busy: this thread runs its blocks itself
-    run.parallel = pooled
-    try:
-        with _first_use(run.parallel):
-            _integrate(run, progress)
-    finally:
-        if pooled:
-            _POOL.release()
+    _integrate(run, progress)
     data = {name: run.out[k] for k, name in enumerate(save)}
     check_saved(data, run.times, streams.run_indices)
     return Trajectory(run.times, data)
@@ -1124,7 +1141,8 @@ def _integrate(run: _Run, progress: Callable[[int], None] | None) -> None:
     """Start, step to the end (reporting progress), and on a non-finite state name what went wrong."""
     run.start()
     n = run.n_steps
-    chunk = n + 1 if progress is None else max(run.stride, (n + 1) // 20)
+    calls = 1 if run.n_blocks == 1 else POOL_RETRIES  # one block never uses the pool: one call
+    chunk = -(-(n + 1) // calls) if progress is None else max(run.stride, (n + 1) // 20)
     first = 0
     while first <= n:
         last = min(first + chunk, n + 1)
