@@ -23,8 +23,15 @@ time to start includes loading (or, after an installation, compiling) numba's ma
    oversized and malformed bodies. Reports the slider p95 with and without the attacker
    and what the attacker got back (every answer should be a 4xx/5xx, never a hang).
 
+5. **Against another checkout** (``--against ../main/src``): on a shared machine single runs vary
+   by 2x from minute to minute, so this starts two servers at once — this checkout's and one
+   running the other ``src`` folder — and alternates phases between them (``--rounds`` rounds,
+   each: slider moves, pairs, and with ``--attack`` slider moves under attack, on one server
+   then the other, the order swapped every round), so both see the same load. Reports the
+   same figures per server over all rounds, with the load average at the start and end.
+
 Usage: python benchmarks/latency.py [--requests 30] [--pairs 10] [--clients 50] [--seconds 30] [--runs 200] [--backend auto]
-       [--attack] [--slow-clients 200]
+       [--attack] [--slow-clients 200] [--against OTHER/src --rounds 4]
 """
 
 from __future__ import annotations
@@ -59,10 +66,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(model: Path, port: int, backend: str = "auto", store: Path | None = None) -> subprocess.Popen:
+def start_server(model: Path, port: int, backend: str = "auto", store: Path | None = None,
+                 src: Path | None = None) -> subprocess.Popen:
+    """``policylab serve`` on ``model`` (from the ``src`` folder given, else the installed package)."""
     exe = Path(sys.executable).with_name("policylab")
     env = dict(os.environ)
     env.setdefault("POLICYLAB_SOURCES", str(ROOT.parent / "shared" / "seed"))
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [env.get("PYTHONPATH")])])
     if store is not None:
         env["POLICYLAB_STORE"] = str(store)
     # the server's log goes to a file: a pipe nobody reads fills up (64 KiB) and then blocks the server's logging
@@ -114,11 +125,11 @@ def slider_round_trips(base: str, model_id: str, lever: str, runs: int, requests
     return {"p50_ms": percentile(wall, 0.5), "p95_ms": percentile(wall, 0.95), "mean_ms": statistics.fmean(wall),
             "server_p50_ms": percentile(server, 0.5), "server_p95_ms": percentile(server, 0.95), "n": len(wall),
             "first_ms": first, "refused": refused,
-            "backend": ",".join(sorted(engines))}
+            "backend": ",".join(sorted(engines)), "wall": wall, "server": server}
 
 
-def slider_pairs(base: str, model_id: str, lever: str, runs: int, pairs: int) -> dict[str, float]:
-    """Median wall time of two slider moves in sequence and of two sent at once (each a new level)."""
+def slider_pairs(base: str, model_id: str, lever: str, runs: int, pairs: int, offset: float = 0.25) -> dict[str, object]:
+    """Median wall time of two slider moves in sequence and of two sent at once (each a new level; ``offset`` as above)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def move(client: httpx.Client, level: float) -> None:
@@ -128,7 +139,7 @@ def slider_pairs(base: str, model_id: str, lever: str, runs: int, pairs: int) ->
     with httpx.Client(base_url=base, timeout=300) as one, httpx.Client(base_url=base, timeout=300) as two, \
             ThreadPoolExecutor(max_workers=2) as pool:
         for i in range(pairs):
-            a, b, c, d = (round((4 * i + k + 0.25) / (4 * pairs), 6) for k in range(4))
+            a, b, c, d = (round((4 * i + k + offset) / (4 * pairs), 6) for k in range(4))
             started = time.perf_counter()
             move(one, a)
             move(one, b)
@@ -136,7 +147,8 @@ def slider_pairs(base: str, model_id: str, lever: str, runs: int, pairs: int) ->
             started = time.perf_counter()
             list(pool.map(lambda job: move(*job), [(one, c), (two, d)]))
             concurrent.append(1000 * (time.perf_counter() - started))
-    return {"sequential_ms": statistics.median(sequential), "concurrent_ms": statistics.median(concurrent), "n": pairs}
+    return {"sequential_ms": statistics.median(sequential), "concurrent_ms": statistics.median(concurrent), "n": pairs,
+            "sequential": sequential, "concurrent": concurrent}
 
 
 async def _client(base: str, model_id: str, lever: str, link: tuple[str, str] | None, runs: int, stop: float,
@@ -278,6 +290,76 @@ class Attacker(multiprocessing.Process):
         self.results.put(self.answers)
 
 
+def _served(base: str) -> tuple[str, str, tuple[str, str] | None, dict]:
+    """The served model's id, the lever to move (maximum pressure, else the first), a sourced link, its description."""
+    model_id = httpx.get(f"{base}/api/models", timeout=60).json()[0]["id"]
+    described = httpx.get(f"{base}/api/models/{model_id}", timeout=300).json()
+    names = [lv["name"] for lv in described["levers"]]
+    lever = "maximum_pressure" if "maximum_pressure" in names else names[0]
+    sourced = [lk for lk in described["links"] if lk["evidence"]]
+    link = (sourced[0]["source"], sourced[0]["target"]) if sourced else None
+    return model_id, lever, link, described
+
+
+def _attacked_trips(base: str, model_id: str, lever: str, damaged_run: str, args: argparse.Namespace,
+                    offset: float) -> tuple[dict[str, object], Attacker]:
+    """Slider round trips while an attacker process runs against the same server."""
+    attacker = Attacker(base, model_id, lever, damaged_run, args.slow_clients)
+    attacker.start()
+    try:
+        return slider_round_trips(base, model_id, lever, args.runs, args.requests, offset=offset), attacker
+    finally:
+        attacker.collect()
+
+
+def _summary(wall: list[float], server: list[float]) -> str:
+    return (f"p50 {percentile(wall, 0.5):4.0f} ms, p95 {percentile(wall, 0.95):4.0f} ms (inside the server "
+            f"p50 {percentile(server, 0.5):4.0f}, p95 {percentile(server, 0.95):4.0f}; n={len(wall)})")
+
+
+def interleaved(args: argparse.Namespace, model: Path, store: Path, damaged_run: str) -> None:
+    """This checkout's server against one running ``args.against``, both up at once, phases alternating."""
+    sources = {"this checkout": ROOT / "src", f"against {args.against}": Path(args.against).resolve()}
+    servers, bases = {}, {}
+    try:
+        for name, src in sources.items():
+            port = _free_port()
+            servers[name] = start_server(model, port, args.backend, store, src)
+            bases[name] = f"http://127.0.0.1:{port}"
+        model_id, lever, _, described = _served(next(iter(bases.values())))
+        print(f"model {described['name']} ({described['time']['n_steps']} steps), lever {lever}, {args.runs}-run "
+              f"ensembles, {os.cpu_count()} CPUs; {args.rounds} rounds of {args.requests} moves, {args.pairs} pairs"
+              + (f", {args.requests} moves under attack" if args.attack else "") + f" per server; load average "
+              f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())} at the start")
+        figures: dict[str, dict[str, list[float]]] = {name: {} for name in bases}
+        phases = 2 * args.rounds  # each server's phases get levels no other phase used: nothing is cached
+        for r in range(args.rounds):
+            for name in (list(bases) if r % 2 == 0 else list(reversed(bases))):
+                base, got = bases[name], figures[name]
+                trips = slider_round_trips(base, model_id, lever, args.runs, args.requests, offset=(2 * r + 0.5) / phases)
+                got.setdefault("wall", []).extend(trips["wall"])  # type: ignore[arg-type]
+                got.setdefault("server", []).extend(trips["server"])  # type: ignore[arg-type]
+                pairs = slider_pairs(base, model_id, lever, args.runs, args.pairs, offset=(r + 0.5) / args.rounds)
+                got.setdefault("sequential", []).extend(pairs["sequential"])  # type: ignore[arg-type]
+                got.setdefault("concurrent", []).extend(pairs["concurrent"])  # type: ignore[arg-type]
+                if args.attack:
+                    attacked, _ = _attacked_trips(base, model_id, lever, damaged_run, args, (2 * r + 1.5) / phases)
+                    got.setdefault("attack wall", []).extend(attacked["wall"])  # type: ignore[arg-type]
+                    got.setdefault("attack server", []).extend(attacked["server"])  # type: ignore[arg-type]
+            print(f"  round {r + 1} done, load average {os.getloadavg()[0]:.2f}", flush=True)
+        for name, got in figures.items():
+            print(f"{name}:\n  slider round trip: {_summary(got['wall'], got['server'])}")
+            if args.attack:
+                print(f"  under attack:      {_summary(got['attack wall'], got['attack server'])}")
+            print(f"  two moves (medians of {len(got['sequential'])} pairs): one after the other "
+                  f"{statistics.median(got['sequential']):.0f} ms, both at once {statistics.median(got['concurrent']):.0f} ms")
+        print(f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
+    finally:
+        for process in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=30, help="slider round trips to time")
@@ -288,23 +370,22 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", choices=["numpy", "numba", "auto"], help="the server's backend")
     parser.add_argument("--attack", action="store_true", help="also time the slider while an attacker runs")
     parser.add_argument("--slow-clients", type=int, default=200, help="connections the attacker holds half-open")
+    parser.add_argument("--against", metavar="SRC", help="another checkout's src folder: compare, phases interleaved")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of phases with --against")
     args = parser.parse_args()
     model = FLAGSHIP if FLAGSHIP.exists() else SIR
-    port = _free_port()
     store = Path(tempfile.mkdtemp(prefix="policylab-latency-")) / "store"
     damaged_run = damaged_store(store) if args.attack else ""
+    if args.against:
+        interleaved(args, model, store, damaged_run)
+        return
+    port = _free_port()
     began = time.monotonic()
     server = start_server(model, port, args.backend, store)
     ready = time.monotonic() - began
     base = f"http://127.0.0.1:{port}"
     try:
-        info = httpx.get(f"{base}/api/models", timeout=60).json()[0]
-        model_id = info["id"]
-        described = httpx.get(f"{base}/api/models/{model_id}", timeout=300).json()
-        names = [lv["name"] for lv in described["levers"]]
-        lever = "maximum_pressure" if "maximum_pressure" in names else names[0]
-        sourced = [lk for lk in described["links"] if lk["evidence"]]
-        link = (sourced[0]["source"], sourced[0]["target"]) if sourced else None
+        model_id, lever, link, described = _served(base)
         steps = described["time"]["n_steps"]
         print(f"model {described['name']} ({steps} steps), lever {lever}, {args.runs}-run ensembles, "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; server ready in {ready:.1f} s")
@@ -318,12 +399,7 @@ def main() -> None:
         print(f"two slider moves ({both['n']} pairs, medians): one after the other {both['sequential_ms']:.0f} ms, "
               f"both at once {both['concurrent_ms']:.0f} ms")
         if args.attack:
-            attacker = Attacker(base, model_id, lever, damaged_run, args.slow_clients)
-            attacker.start()
-            try:
-                attacked = slider_round_trips(base, model_id, lever, args.runs, args.requests, offset=0.25)
-            finally:
-                attacker.collect()
+            attacked, attacker = _attacked_trips(base, model_id, lever, damaged_run, args, offset=0.25)
             print(f"slider round trip under attack ({attacked['n']} requests): p50 {attacked['p50_ms']:.0f} ms, "
                   f"p95 {attacked['p95_ms']:.0f} ms (without: p95 {trips['p95_ms']:.0f} ms; inside the server under "
                   f"attack: p50 {attacked['server_p50_ms']:.0f} ms, p95 {attacked['server_p95_ms']:.0f} ms); "
