@@ -65,6 +65,9 @@ class Machine:
         self.scalars = {int(r): float(v) for r, v in zip(tape.scalar_registers, tape.scalar_values, strict=True)
                         if int(r) not in written}
         self._tables: dict[int, Callable[[Value], Value]] = {}
+        # (register, count) -> what an instruction being decoded reads there instead of the rows: a value the
+        # same for every run, as a (1,) or (count, 1) array (policylab.compile.uniform sets it)
+        self.reading: dict[tuple[int, int], np.ndarray] = {}
 
     def decode(self, section: tuple[int, int]) -> list[Instruction]:
         """The instructions ``section`` (a half-open range of the tape's rows) as (kernel, arguments) pairs."""
@@ -80,7 +83,9 @@ class Machine:
         return out
 
     def operand(self, register: int) -> np.ndarray | float:
-        """What an instruction reads for ``register``: its row, or the float of a scalar constant."""
+        """What an instruction reads for ``register``: its row, the float of a scalar constant, or ``reading``'s value."""
+        if self.reading and (register, 1) in self.reading:
+            return self.reading[register, 1]
         return self.scalars.get(register, self.rows[register])
 
     def output(self, row: Sequence[int]) -> np.ndarray:
@@ -95,7 +100,9 @@ class Machine:
         if n == 1:
             return self.operand(register)
         if (row[STRIDES] >> (column - 2)) & 1:
-            return self.registers[register:register + n]
+            return self.reading.get((register, n), self.registers[register:register + n])
+        if (register, 1) in self.reading:
+            return self.reading[register, 1]
         return self.scalars[register] if register in self.scalars else self.registers[register:register + 1]
 
     def table(self, k: int) -> Callable[[Value], Value]:

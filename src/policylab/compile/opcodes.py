@@ -1134,6 +1134,21 @@ _NON_REGISTER = {  # operand columns (2..5) that hold something other than a reg
 }
 
 
+def operand_ranges(code_row: list[int]) -> list[tuple[int, int]]:
+    """The registers a row reads, as ``(first, count)`` ranges: a strided operand reads one register per element,
+    a broadcast one (and a reduction's block) as the element rule says."""
+    op, n, mask = code_row[0], code_row[COUNT], code_row[STRIDES]
+    if op == int(Op.SUM):
+        return [(code_row[2], n)]
+    skip = _NON_REGISTER.get(Op(op), ())
+    return [(code_row[k], n if (mask >> (k - 2)) & 1 else 1) for k in range(2, COUNT) if code_row[k] >= 0 and k not in skip]
+
+
+def output_range(code_row: list[int]) -> tuple[int, int]:
+    """The registers a row writes, as ``(first, count)``."""
+    return code_row[1], _written(code_row)
+
+
 def _register_columns(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions in ``code`` that hold register numbers (to renumber constants and temporaries)."""
     mask = np.zeros(code.shape, dtype=bool)
@@ -1238,4 +1253,5 @@ def _path_values(baseline: float, schedule: Schedule | None, times: np.ndarray, 
     return np.where(idx < 0, float(baseline), ys[np.maximum(idx, 0)])
 
 
-__all__ = ["Extrapolation", "K", "Op", "Search", "Tape", "Unsupported", "lower", "lower_expression"]
+__all__ = ["Extrapolation", "K", "Op", "Search", "Tape", "Unsupported", "lower", "lower_expression", "operand_ranges",
+           "output_range"]

@@ -19,6 +19,7 @@ import numpy as np
 
 from policylab.compile import Program
 from policylab.compile.desugar import HIDDEN, describe, is_hidden
+from policylab.compile import uniform
 from policylab.compile.interpret import Machine, run
 from policylab.compile.opcodes import Tape
 from policylab.errors import SimulationError
@@ -44,9 +45,7 @@ class _Run:
         self.machine = Machine(tape, program.runs, spec.dt, streams.draw)
         self.registers = self.machine.registers
         self.clock = self.machine.clock
-        self.init = self.machine.decode(tape.init)
-        self.stage_code = self.machine.decode(tape.stage)
-        self.deriv_code = self.machine.decode(tape.deriv)
+        self.init, self.stage_code, self.deriv_code = uniform.decode(self.machine)
         regs = tape.stock_registers
         first = int(regs[0]) if regs.size else 1
         if not np.array_equal(regs, np.arange(first, first + regs.size)):  # pragma: no cover - bind numbers them so
