@@ -35,7 +35,7 @@ import numpy as np
 from policylab.compile.interpret import Instruction, Machine
 from policylab.compile.opcodes import COUNT, STRIDES, Op, Tape, operand_ranges, output_range
 
-RANDOM = frozenset({Op.UNIFORM, Op.NORMAL, Op.LOGNORMAL, Op.POISSON, Op.EXPONENTIAL})
+RANDOM = frozenset(int(op) for op in (Op.UNIFORM, Op.NORMAL, Op.LOGNORMAL, Op.POISSON, Op.EXPONENTIAL))
 BUDGET = 1 << 21  # floats in a lane's table (16 MiB): a longer clock is computed in chunks of points
 
 
@@ -75,9 +75,24 @@ State = _PerRun | _Filled | Uniform
 
 
 @dataclass(frozen=True)
+class Code:
+    """A tape's rows as lists, with the register ranges each reads and writes (decoded once)."""
+
+    rows: list[list[int]]
+    reads: list[list[tuple[int, int]]]
+    writes: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, tape: Tape) -> Code:
+        rows = tape.code.tolist()
+        return cls(rows, [operand_ranges(r) for r in rows], [output_range(r) for r in rows])
+
+
+@dataclass(frozen=True)
 class Plan:
     """Every instruction of the three sections, classified; the cells of ``init`` and of the loop."""
 
+    code: Code
     init: list[Entry]
     stage: list[Entry]
     deriv: list[Entry]
@@ -87,7 +102,7 @@ class Plan:
 
 def plan(tape: Tape) -> Plan:
     """Classify the tape's instructions as uniform or per-run, as the engine runs the sections."""
-    code = tape.code.tolist()
+    code = Code.of(tape)
     stage_writes, deriv_writes = _writes(code, tape.stage), _writes(code, tape.deriv)
     carried = (_read_first(code, tape.stage) & (stage_writes | deriv_writes)) | (
         _read_first(code, tape.deriv) & (deriv_writes - stage_writes))
@@ -103,20 +118,19 @@ def plan(tape: Tape) -> Plan:
     state.update({r: PER_RUN for r in engine | carried})
     stage, cells = _walk(code, tape.stage, state, external, 0)
     deriv, loop_cells = _walk(code, tape.deriv, state, external, cells)
-    return Plan(init, stage, deriv, init_cells, loop_cells)
+    return Plan(code, init, stage, deriv, init_cells, loop_cells)
 
 
-def _walk(code: list[list[int]], section: tuple[int, int], state: dict[int, State], external: set[int],
+def _walk(code: Code, section: tuple[int, int], state: dict[int, State], external: set[int],
           cells: int) -> tuple[list[Entry], int]:
     """Classify ``section``'s instructions from ``state`` (updated in place); cells are numbered from ``cells``."""
     entries: list[Entry] = []
     for pc in range(*section):
-        row = code[pc]
-        ranges = operand_ranges(row)
-        out, n = output_range(row)
+        row, ranges = code.rows[pc], code.reads[pc]
+        out, n = code.writes[pc]
         reads = [state.get(r, FILLED) for first, k in ranges for r in range(first, first + k)]
         lane = row[COUNT] == 1 or row[0] not in (Op.LEVER, Op.EVENT)  # a lane reads one lever or event per row
-        if lane and Op(row[0]) not in RANDOM and all(s is not PER_RUN for s in reads):
+        if lane and row[0] not in RANDOM and all(s is not PER_RUN for s in reads):
             entry: Entry = Uniform(pc, out, n, cells, fill=any(out + e in external for e in range(n)))
             entry.needed = entry.fill
             cells += n
@@ -145,23 +159,23 @@ def _read(entry: PerRun, first: int, k: int, state: dict[int, State]) -> None:
             s.fill = s.needed = True
 
 
-def _writes(code: list[list[int]], section: tuple[int, int]) -> set[int]:
+def _writes(code: Code, section: tuple[int, int]) -> set[int]:
     """Registers ``section`` writes."""
     out: set[int] = set()
     for pc in range(*section):
-        first, n = output_range(code[pc])
+        first, n = code.writes[pc]
         out.update(range(first, first + n))
     return out
 
 
-def _read_first(code: list[list[int]], section: tuple[int, int]) -> set[int]:
+def _read_first(code: Code, section: tuple[int, int]) -> set[int]:
     """Registers ``section`` reads before it writes them (their value comes from before the section)."""
     written: set[int] = set()
     exposed: set[int] = set()
     for pc in range(*section):
-        for first, k in operand_ranges(code[pc]):
+        for first, k in code.reads[pc]:
             exposed.update(r for r in range(first, first + k) if r not in written)
-        first, n = output_range(code[pc])
+        first, n = code.writes[pc]
         written.update(range(first, first + n))
     return exposed
 
@@ -176,9 +190,9 @@ class Lane:
     budget is computed a chunk of points at a time, when the step loop first reaches it.
     """
 
-    def __init__(self, tape: Tape, dt: float, entries: list[Entry], n_cells: int, n_points: int,
-                 start: np.ndarray | None = None) -> None:
-        self.tape, self.dt, self.n_points = tape, dt, n_points
+    def __init__(self, tape: Tape, rows: list[list[int]], dt: float, entries: list[Entry], n_cells: int,
+                 n_points: int, start: np.ndarray | None = None) -> None:
+        self.tape, self.rows, self.dt, self.n_points = tape, rows, dt, n_points
         self.uniform = [e for e in entries if isinstance(e, Uniform)]
         self.width = max(1, min(n_points, BUDGET // max(n_cells, 1)))
         self.stages = tape.times.shape[1]
@@ -197,7 +211,7 @@ class Lane:
         m = self.machine
         m.registers[0] = self.tape.times[steps, stages]
         for entry in self.uniform:
-            for kernel, args in _lane_instructions(m, entry, steps, stages):
+            for kernel, args in _lane_instructions(m, self.rows[entry.pc], entry, steps, stages):
                 kernel(*args)
             if entry.needed:
                 self.table[:, entry.cell:entry.cell + entry.n] = m.registers[entry.out:entry.out + entry.n].T
@@ -210,9 +224,9 @@ class Lane:
         np.copyto(self.cells, self.table[point - self.first])
 
 
-def _lane_instructions(m: Machine, entry: Uniform, steps: np.ndarray, stages: np.ndarray) -> list[Instruction]:
+def _lane_instructions(m: Machine, row: list[int], entry: Uniform, steps: np.ndarray,
+                       stages: np.ndarray) -> list[Instruction]:
     """A uniform instruction over the lane's points: levers and events read their tables at every point."""
-    row = m.tape.code[entry.pc].tolist()
     if row[0] == Op.LEVER and row[COUNT] == 1:
         return [(np.copyto, (m.rows[row[1]], m.tape.lever_path[steps, stages, row[2]]))]
     if row[0] == Op.EVENT and row[COUNT] == 1:
@@ -221,7 +235,7 @@ def _lane_instructions(m: Machine, entry: Uniform, steps: np.ndarray, stages: np
 
 
 class _Clocked:
-    """Loads the loop lane's cells for the machine's clock point (the first instruction of stage and deriv)."""
+    """Loads the loop lane's cells for the machine's clock point (the first instruction of stage)."""
 
     def __init__(self, lane: Lane, m: Machine) -> None:
         self.lane, self.clock, self.stages = lane, m.clock, lane.stages
@@ -236,21 +250,24 @@ class _Clocked:
 def decode(m: Machine) -> tuple[list[Instruction], list[Instruction], list[Instruction]]:
     """The init, stage and deriv sections of ``m``'s tape as instructions for the step loop: uniform values
     computed on lanes before the run, the per-run instructions reading them as cells, IFs of a uniform
-    condition running one branch."""
+    condition running one branch. Stage loads the cells of the clock's point; deriv must run after it, at the
+    same point (as the engine runs them)."""
     tape = m.tape
     p = plan(tape)
-    init_lane = Lane(tape, m.dt, p.init, p.init_cells, 1)
+    code = p.code
+    init_lane = Lane(tape, code.rows, m.dt, p.init, p.init_cells, 1)
     init_lane.compute(0)
-    loop_lane = Lane(tape, m.dt, p.stage + p.deriv, p.loop_cells, tape.times.size, init_lane.machine.registers[:, 0])
-    code = tape.code.tolist()
+    loop_lane = Lane(tape, code.rows, m.dt, p.stage + p.deriv, p.loop_cells, tape.times.size,
+                     init_lane.machine.registers[:, 0])
     live = _outside(tape, code)
-    init = _section(m, p.init, init_lane.cells, live)
+    init = _section(m, code, p.init, init_lane.cells, live)
     np.copyto(init_lane.cells, init_lane.table[0])
     load: list[Instruction] = [(_Clocked(loop_lane, m), ())] if p.loop_cells else []
-    return init, load + _section(m, p.stage, loop_lane.cells, live), load + _section(m, p.deriv, loop_lane.cells, live)
+    # deriv reads the cells stage loaded: the engine runs it after stage, at the same point
+    return init, load + _section(m, code, p.stage, loop_lane.cells, live), _section(m, code, p.deriv, loop_lane.cells, live)
 
 
-def _outside(tape: Tape, code: list[list[int]]) -> set[int]:
+def _outside(tape: Tape, code: Code) -> set[int]:
     """Registers whose values are read outside the section that writes them: by the engine, or by a section
     (or the next point) before it writes them. Only an instruction writing none of them can be skipped."""
     return ({*tape.names, *map(int, tape.deriv_registers), *map(int, tape.rate_registers),
@@ -271,11 +288,10 @@ class _Step:
     sources: list[_Step] = field(default_factory=list)  # the steps that wrote the rows it reads
 
 
-def _section(m: Machine, entries: Sequence[Entry], cells: np.ndarray, live: set[int]) -> list[Instruction]:
+def _section(m: Machine, code: Code, entries: Sequence[Entry], cells: np.ndarray, live: set[int]) -> list[Instruction]:
     """The step loop's instructions of one section: the per-run ones, the copies of uniform values to rows, and
     IFs of a uniform condition as branches."""
     steps: list[_Step] = []
-    code = m.tape.code.tolist()
     for entry in entries:
         if isinstance(entry, Uniform):
             if entry.fill:
@@ -283,18 +299,17 @@ def _section(m: Machine, entries: Sequence[Entry], cells: np.ndarray, live: set[
                 steps.append(_Step(entry, [(np.copyto, (out, _cells(cells, entry.cell, entry.n)))], set(),
                                    set(range(entry.out, entry.out + entry.n))))
             continue
-        row = code[entry.pc]
         m.reading = {key: _cells(cells, cell, key[1]) for key, cell in entry.reading.items()}
         try:
             instructions = m.decode((entry.pc, entry.pc + 1))
         finally:
             m.reading = {}
-        first, n = output_range(row)
-        reads = {r for first_, k in operand_ranges(row) if (first_, k) not in entry.reading for r in range(first_, first_ + k)}
+        first, n = code.writes[entry.pc]
+        reads = {r for start, k in code.reads[entry.pc] if (start, k) not in entry.reading for r in range(start, start + k)}
         steps.append(_Step(entry, instructions, reads, set(range(first, first + n))))
     _link(steps)
-    cones = {id(s): c for s in steps if (c := _cones(s, steps, code, live)) is not None}
-    return _emit(m, steps, cones, cells, code)
+    cones = {id(s): c for s in steps if (c := _cones(s, steps, code.rows, live)) is not None}
+    return _emit(m, steps, cones, cells, code.rows)
 
 
 def _link(steps: list[_Step]) -> None:
