@@ -9,12 +9,14 @@ Usage::
 
     .venv/bin/python benchmarks/flagship.py                 # 10,000 runs per scenario
     .venv/bin/python benchmarks/flagship.py --runs 1000 --backend numpy
+    .venv/bin/python benchmarks/flagship.py --backend numpy --scenarios historical --output /tmp/numpy.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -29,12 +31,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--backend", default="numba", choices=["numpy", "numba", "auto"])
+    parser.add_argument("--scenarios", nargs="+", help="only these scenarios (default: all)")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "flagship.json")
     args = parser.parse_args()
     model = policylab.load(MODEL)
     names = needed_variables(model.ir)
     model.run(scenario="historical", runs=2, seed=0, variables=names, backend=args.backend)  # compile, warm caches
     rows = []
-    for scenario in model.scenarios:
+    for scenario in args.scenarios or model.scenarios:
         wall, cpu = time.perf_counter(), time.process_time()
         model.run(scenario=scenario, runs=args.runs, seed=0, variables=names, backend=args.backend)
         rows.append({"scenario": scenario, "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu})
@@ -43,9 +47,9 @@ def main() -> None:
     for r in rows:
         print(f"| {r['scenario']} | {args.runs:,} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} |")
     print(f"| all {len(rows)} | {args.runs * len(rows):,} | {total:.2f} | {sum(r['cpu_s'] for r in rows):.2f} |")
-    out = ROOT / "benchmarks" / "results" / "flagship.json"
-    out.write_text(json.dumps({"runs": args.runs, "backend": args.backend, "scenarios": rows, "total_wall_s": total},
-                              indent=1) + "\n", encoding="utf-8")
+    args.output.write_text(json.dumps({"runs": args.runs, "backend": args.backend, "scenarios": rows,
+                                       "total_wall_s": total, "load_average": os.getloadavg()}, indent=1) + "\n",
+                           encoding="utf-8")
 
 
 if __name__ == "__main__":
