@@ -211,8 +211,9 @@ class Lane:
         m = self.machine
         m.registers[0] = self.tape.times[steps, stages]
         for entry in self.uniform:
-            for kernel, args in _lane_instructions(m, self.rows[entry.pc], entry, steps, stages):
-                kernel(*args)
+            with np.errstate(all="ignore"):  # as in the step loop: a NaN or infinity is checked where it lands
+                for kernel, args in _lane_instructions(m, self.rows[entry.pc], entry, steps, stages):
+                    kernel(*args)
             if entry.needed:
                 self.table[:, entry.cell:entry.cell + entry.n] = m.registers[entry.out:entry.out + entry.n].T
         self.first = first
