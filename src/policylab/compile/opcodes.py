@@ -1160,6 +1160,24 @@ def _register_columns(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.nonzero(mask)
 
 
+def step_footprint(tape: Tape) -> tuple[int, float]:
+    """The registers a step reads or writes (its stage and deriv sections, and the stocks) and the mean element
+    count of its instructions: the engines size their blocks of runs from them (a block's working set in
+    cache, each instruction's dispatch spread over enough element-runs)."""
+    code = np.concatenate([tape.code[slice(*tape.stage)], tape.code[slice(*tape.deriv)]])
+    touched = np.zeros(tape.n_registers + 1, dtype=np.int64)  # +1: a difference array of the ranges touched
+    rows, columns = _register_columns(code)
+    first = code[rows, columns]
+    strided = (columns >= 2) & ((code[rows, STRIDES] >> np.maximum(columns - 2, 0)) & 1 == 1)
+    written = np.where(code[rows, 0] == int(Op.SUM), 1, code[rows, COUNT])
+    length = np.where(columns == 1, written, np.where(strided, code[rows, COUNT], 1))
+    np.add.at(touched, first, 1)
+    np.add.at(touched, np.minimum(first + length, tape.n_registers), -1)
+    marked = np.cumsum(touched[:-1]) > 0
+    marked[tape.stock_registers] = True
+    return int(marked.sum()), float(code[:, COUNT].mean()) if code.size else 1.0
+
+
 def _tables(tables: list[Lookup]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lookup tables as flat arrays (the slopes as ``numpy.interp`` computes them)."""
     index = np.zeros((len(tables), 4), dtype=np.int64)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,12 +21,15 @@ from policylab.compile import Program
 from policylab.compile.desugar import HIDDEN, describe, is_hidden
 from policylab.compile import uniform
 from policylab.compile.interpret import Machine, run
-from policylab.compile.opcodes import Tape
+from policylab.compile.opcodes import Tape, step_footprint
 from policylab.errors import SimulationError
 from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.streams import Streams
 
 Progress = Callable[[int], None]
+
+CACHE_BYTES = 2 << 20  # a block of runs' step registers should fit in this (about one core's share of L2 + L3)
+PER_CALL = 16384  # element-runs a NumPy call should cover on average: below that, its dispatch dominates
 
 
 @dataclass
@@ -42,7 +45,8 @@ class _Run:
 
     def __init__(self, program: Program, tape: Tape, spec: TimeSpec, streams: Streams) -> None:
         self.program, self.tape, self.spec, self.streams = program, tape, spec, streams
-        self.machine = Machine(tape, program.runs, spec.dt, streams.draw)
+        self.runs = streams.run_indices.shape[0]
+        self.machine = Machine(tape, self.runs, spec.dt, streams.draw)
         self.registers = self.machine.registers
         self.clock = self.machine.clock
         self.init, self.stage_code, self.deriv_code = uniform.decode(self.machine)
@@ -80,7 +84,7 @@ class _Pipelines:
     """Ring buffers of DELAY_FIXED / PREVIOUS states."""
 
     def __init__(self, r: _Run, n_steps: int) -> None:
-        registers, runs = r.registers, r.program.runs
+        registers, runs = r.registers, r.runs
         self.items = []
         for out, src, delay, init in r.tape.pipelines:
             start = registers[init].copy()
@@ -149,7 +153,7 @@ def _raise_nonfinite_rate(r: _Run) -> None:
 
 
 def _raise_nonfinite(r: _Run, register: int, value: np.ndarray, time: float) -> None:
-    flat = np.broadcast_to(value, (r.program.runs,))
+    flat = np.broadcast_to(value, (r.runs,))
     position = int(np.argwhere(~np.isfinite(flat))[0][0])
     kind = "NaN" if np.isnan(flat[position]) else "infinite"
     raise nonfinite_error(r.tape.names[register], kind, time, int(r.streams.run_indices[position]))
@@ -174,6 +178,20 @@ def saved_times(spec: TimeSpec) -> tuple[int, np.ndarray]:
     return stride, spec.start + np.arange(spec.n_steps // stride + 1) * stride * spec.dt
 
 
+def block_runs(tape: Tape, cache_bytes: int, per_call: int) -> int:
+    """Runs per block for ``tape``: the most whose step registers fit in ``cache_bytes``, but no fewer than
+    make an instruction cover ``per_call`` element-runs on average.
+
+    One definition for both engines (each with its own cache budget and dispatch cost). An
+    arrayed model's instructions each cover many elements, so its blocks can be narrow and its
+    values stay in cache from one instruction to the next and one step to the next (a register
+    file of 1,000 regions x 512 runs was 50 MB, and every instruction went to memory); a
+    scalar model's cannot, and keeps wide blocks.
+    """
+    registers, count = step_footprint(tape)
+    return max(cache_bytes // (8 * max(registers, 1)), math.ceil(per_call / max(count, 1.0)), 1)
+
+
 def simulate(
     program: Program,
     tape: Tape,
@@ -183,21 +201,49 @@ def simulate(
     progress: Progress | None = None,
 ) -> Trajectory:
     """Integrate ``tape`` (lowered from ``program``) from ``spec.start`` to ``spec.stop``, saving ``save`` every
-    ``save_every``."""
-    runs, dt = program.runs, spec.dt
-    r = _Run(program, tape, spec, streams)
+    ``save_every``.
+
+    The runs go in blocks (``block_runs``), each simulated from start to end on its own register
+    file; runs are independent, so the numbers are those of one block. When a block meets a
+    non-finite value, the whole ensemble runs again as one block, so the error names the step
+    and run that one block names. Progress is reported after each block, in steps scaled by the
+    runs done.
+    """
+    runs = program.runs
     stride, times = saved_times(spec)
-    n_steps = spec.n_steps
     out = {name: np.empty((len(times), runs)) for name in save}
-    save_rows = [(r.registers[program.slots[name] + 1], out[name]) for name in save]
+    n_blocks = runs // max(block_runs(tape, CACHE_BYTES, PER_CALL), 2)  # a one-run SUM would add pairwise
+    if n_blocks <= 1:
+        _simulate_block(program, tape, spec, streams, out, slice(0, runs), progress)
+    else:
+        try:
+            for k in range(n_blocks):  # widths differ by one at most
+                hi = (k + 1) * runs // n_blocks
+                _simulate_block(program, tape, spec, streams, out, slice(k * runs // n_blocks, hi), None)
+                if progress is not None:
+                    progress(spec.n_steps * hi // runs)
+        except SimulationError:
+            _simulate_block(program, tape, spec, streams, out, slice(0, runs), None)
+            raise
+    check_saved(out, times, streams.run_indices)
+    return Trajectory(times, out)
+
+
+def _simulate_block(program: Program, tape: Tape, spec: TimeSpec, streams: Streams, out: dict[str, np.ndarray],
+                    columns: slice, progress: Progress | None) -> None:
+    """Simulate the runs ``columns`` of the ensemble into their columns of ``out``."""
+    if columns.stop - columns.start < program.runs:
+        tape = replace(tape, run_values=tape.run_values[:, columns])
+        streams = streams.columns(columns)
+    r = _Run(program, tape, spec, streams)
+    stride, _times = saved_times(spec)
+    save_rows = [(r.registers[program.slots[name] + 1], array[:, columns]) for name, array in out.items()]
     with np.errstate(all="ignore"):
         r.at(0, 0)
         run(r.init)
-        pipelines = _Pipelines(r, n_steps)  # after init: their start values and delays are computed there
+        pipelines = _Pipelines(r, spec.n_steps)  # after init: their start values and delays are computed there
         _check_finite(r, spec.start)
         _steps(r, pipelines, save_rows, stride, progress)
-    check_saved(out, times, streams.run_indices)
-    return Trajectory(times, out)
 
 
 def _steps(r: _Run, pipelines: _Pipelines, save_rows: list[tuple[np.ndarray, np.ndarray]], stride: int,

@@ -109,3 +109,9 @@ class Streams:
 
     def draw(self, site: int, counter: int) -> np.ndarray:
         return uniform(self.keys, site, counter)
+
+    def columns(self, runs: slice) -> Streams:
+        """The streams of the ensemble's runs ``runs`` (a block of it): the same keys, so the same draws."""
+        part = Streams.__new__(Streams)
+        part.keys, part.run_indices = self.keys[runs], self.run_indices[runs]
+        return part
