@@ -24,7 +24,7 @@ pytest.importorskip("numba")
 
 from policylab.api import BackendFallbackWarning, Model, load  # noqa: E402
 from policylab.compile import opcodes, parametric  # noqa: E402
-from policylab.simulate import engines  # noqa: E402
+from policylab.simulate import engine, engines  # noqa: E402
 from policylab.compile.lookups import lookup_function  # noqa: E402
 from policylab.compile.opcodes import Op, _tables, row  # noqa: E402
 from policylab.errors import SimulationError, UsageError  # noqa: E402
@@ -503,10 +503,59 @@ def test_how_runs_are_split_into_blocks_does_not_change_a_result(monkeypatch) ->
         assert np.array_equal(wide[name].values, narrow[name].values), name
 
 
+def _narrow_blocks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Blocks of two runs on both engines (the width a large arrayed model's register file gets)."""
+    monkeypatch.setattr(engine, "block_runs", lambda *args: 2)
+    monkeypatch.setattr(numba_backend, "block_runs", lambda *args: 2)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("path", [ROOT / "models" / "sir_regions" / "model.yaml", FLAGSHIP])
+def test_narrow_blocks_of_runs_give_the_numbers_of_wide_ones(monkeypatch, backend: str, path: Path) -> None:  # type: ignore[no-untyped-def]
+    wide = load(path).run(runs=23, seed=5, backend=backend)
+    _narrow_blocks(monkeypatch)
+    narrow = load(path).run(runs=23, seed=5, backend=backend)  # a fresh model: it keeps its prepared runners
+    for name in wide.data_vars:
+        assert np.array_equal(wide[name].values, narrow[name].values, equal_nan=True), name
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_narrow_blocks_name_a_non_finite_value_as_one_block_does(monkeypatch, backend: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SimulationError) as wide:
+        Model(read_yaml_text(BLOW_UP % "euler", "b.yaml")).run(runs=45, seed=4, backend=backend)
+    _narrow_blocks(monkeypatch)
+    with pytest.raises(SimulationError) as narrow:
+        Model(read_yaml_text(BLOW_UP % "euler", "b.yaml")).run(runs=45, seed=4, backend=backend)
+    assert str(narrow.value) == str(wide.value)
+
+
+def test_an_arrayed_model_gets_narrower_blocks_than_a_scalar_one() -> None:
+    cells = ", ".join(f"c{i}" for i in range(2000))
+    text = ("model: wide\ntime: {start: 0, stop: 2, dt: 1}\ndimensions:\n  cell: [" + cells + "]\n"
+            "constants:\n  rate: {dims: [cell], value: 0.1}\n"
+            "stocks:\n  level: {dims: [cell], initial: 1, in: [growth]}\n"
+            "flows:\n  growth: {dims: [cell], equation: level * rate}\n")
+    arrayed, scalar = Model(read_yaml_text(text, "wide.yaml")), load(FLAGSHIP)
+    widths = {}
+    for name, model in (("arrayed", arrayed), ("scalar", scalar)):
+        call = model.prepare_call(runs=1000)
+        tape = model.runner("numpy", call, False)._lower(call.inputs)[1]  # type: ignore[attr-defined]
+        registers, count = opcodes.step_footprint(tape)
+        assert 0 < registers <= tape.n_registers and count >= 1
+        widths[name] = engine.block_runs(tape, engine.CACHE_BYTES, engine.PER_CALL)
+    assert widths["scalar"] >= engine.PER_CALL > widths["arrayed"]
+
+
 @pytest.mark.parametrize(("runs", "threads", "width"), [(1, 2, 1), (10, 2, 10), (200, 2, 100), (10_000, 2, 512),
                                                         (10_000, 1, 512), (40, 2, 32), (0, 2, 1)])
 def test_blocks_are_wide_but_leave_no_thread_idle(runs: int, threads: int, width: int) -> None:
     assert numba_backend.block_width(runs, threads) == width
+
+
+def test_blocks_are_no_wider_than_the_tape_allows_in_cache() -> None:
+    assert numba_backend.block_width(1000, 2, 20) == 20
+    assert numba_backend.block_width(10, 2, 4) == 4
+    assert numba_backend.block_width(10_000, 2, 100_000) == numba_backend.BLOCK
 
 
 def test_the_first_compile_is_announced_once_and_a_cached_interpreter_silently(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -48,16 +48,16 @@ class Machine:
     """A register file and the tape's sections decoded over it.
 
     ``registers[0]`` is TIME (the caller sets it); the constants' rows are filled here from
-    the tape, as the numba interpreter fills them.
+    the tape, as the numba interpreter fills them. ``columns`` are the runs of the tape's
+    per-run values the machine holds (a block of an ensemble; all by default).
     """
 
-    def __init__(self, tape: Tape, width: int, dt: float, draws: Draws | None = None) -> None:
+    def __init__(self, tape: Tape, width: int, dt: float, draws: Draws | None = None,
+                 columns: slice = slice(None)) -> None:
         self.tape, self.width, self.dt, self.draws = tape, width, dt, draws
         self.clock = Clock()
         self.registers = np.zeros((tape.n_registers, width))
-        self.registers[tape.scalar_registers] = tape.scalar_values[:, None]
-        self.registers[tape.run_registers] = tape.run_values
-        self.registers[0] = tape.times[0, 0]
+        self.restart(columns)
         self.rows = list(self.registers)  # a view per register, made once
         written = {out + e for op, out, count in tape.code[:, [0, 1, COUNT]].tolist()
                    for e in range(1 if op == Op.SUM else count)}
@@ -68,6 +68,15 @@ class Machine:
         # (register, count) -> what an instruction being decoded reads there instead of the rows: a value the
         # same for every run, as a (1,) or (count, 1) array (policylab.compile.uniform sets it)
         self.reading: dict[tuple[int, int], np.ndarray] = {}
+
+    def restart(self, columns: slice) -> None:
+        """The registers as at the start, holding the runs ``columns`` (as many as before): another block of
+        an ensemble reuses the machine and its decoded sections."""
+        tape, registers = self.tape, self.registers
+        registers.fill(0.0)
+        registers[tape.scalar_registers] = tape.scalar_values[:, None]
+        registers[tape.run_registers] = tape.run_values[:, columns]
+        registers[0] = tape.times[0, 0]
 
     def decode(self, section: tuple[int, int]) -> list[Instruction]:
         """The instructions ``section`` (a half-open range of the tape's rows) as (kernel, arguments) pairs."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,10 +43,11 @@ class Trajectory:
 class _Run:
     """One simulation on the NumPy interpreter: the register file, the decoded sections, the stocks' rows."""
 
-    def __init__(self, program: Program, tape: Tape, spec: TimeSpec, streams: Streams) -> None:
+    def __init__(self, program: Program, tape: Tape, spec: TimeSpec, streams: Streams,
+                 columns: slice = slice(None)) -> None:
         self.program, self.tape, self.spec, self.streams = program, tape, spec, streams
         self.runs = streams.run_indices.shape[0]
-        self.machine = Machine(tape, self.runs, spec.dt, streams.draw)
+        self.machine = Machine(tape, self.runs, spec.dt, self.draw, columns)
         self.registers = self.machine.registers
         self.clock = self.machine.clock
         self.init, self.stage_code, self.deriv_code = uniform.decode(self.machine)
@@ -55,6 +56,15 @@ class _Run:
         if not np.array_equal(regs, np.arange(first, first + regs.size)):  # pragma: no cover - bind numbers them so
             raise SimulationError("the tape's stock registers are not consecutive")
         self.stocks = self.registers[first:first + regs.size]  # a view: integration writes the registers directly
+
+    def draw(self, site: int, counter: int) -> np.ndarray:
+        """The uniform draws of the runs held (the decoded sections call this, whichever block is held)."""
+        return self.streams.draw(site, counter)
+
+    def restart(self, streams: Streams, columns: slice) -> None:
+        """Hold another block of as many runs, from the start (the decoded sections are kept)."""
+        self.streams = streams
+        self.machine.restart(columns)
 
     def at(self, step: int, stage: int) -> None:
         """Set the clock (and the TIME register) to ``step`` and RK4 ``stage``."""
@@ -214,30 +224,33 @@ def simulate(
     out = {name: np.empty((len(times), runs)) for name in save}
     n_blocks = runs // max(block_runs(tape, CACHE_BYTES, PER_CALL), 2)  # a one-run SUM would add pairwise
     if n_blocks <= 1:
-        _simulate_block(program, tape, spec, streams, out, slice(0, runs), progress)
+        _simulate_block(_Run(program, tape, spec, streams), out, slice(0, runs), progress)
     else:
+        held: dict[int, _Run] = {}  # a machine per block width (they differ by one at most)
         try:
-            for k in range(n_blocks):  # widths differ by one at most
-                hi = (k + 1) * runs // n_blocks
-                _simulate_block(program, tape, spec, streams, out, slice(k * runs // n_blocks, hi), None)
+            for k in range(n_blocks):
+                columns = slice(k * runs // n_blocks, (k + 1) * runs // n_blocks)
+                part = streams.columns(columns)
+                r = held.get(columns.stop - columns.start)
+                if r is None:
+                    r = held[columns.stop - columns.start] = _Run(program, tape, spec, part, columns)
+                else:
+                    r.restart(part, columns)
+                _simulate_block(r, out, columns, None)
                 if progress is not None:
-                    progress(spec.n_steps * hi // runs)
+                    progress(spec.n_steps * columns.stop // runs)
         except SimulationError:
-            _simulate_block(program, tape, spec, streams, out, slice(0, runs), None)
+            _simulate_block(_Run(program, tape, spec, streams), out, slice(0, runs), None)
             raise
     check_saved(out, times, streams.run_indices)
     return Trajectory(times, out)
 
 
-def _simulate_block(program: Program, tape: Tape, spec: TimeSpec, streams: Streams, out: dict[str, np.ndarray],
-                    columns: slice, progress: Progress | None) -> None:
-    """Simulate the runs ``columns`` of the ensemble into their columns of ``out``."""
-    if columns.stop - columns.start < program.runs:
-        tape = replace(tape, run_values=tape.run_values[:, columns])
-        streams = streams.columns(columns)
-    r = _Run(program, tape, spec, streams)
+def _simulate_block(r: _Run, out: dict[str, np.ndarray], columns: slice, progress: Progress | None) -> None:
+    """Simulate the runs ``r`` holds into their ``columns`` of ``out``."""
+    spec = r.spec
     stride, _times = saved_times(spec)
-    save_rows = [(r.registers[program.slots[name] + 1], array[:, columns]) for name, array in out.items()]
+    save_rows = [(r.registers[r.program.slots[name] + 1], array[:, columns]) for name, array in out.items()]
     with np.errstate(all="ignore"):
         r.at(0, 0)
         run(r.init)

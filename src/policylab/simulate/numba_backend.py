@@ -78,7 +78,7 @@ from policylab.compile.desugar import HIDDEN
 from policylab.compile.opcodes import COUNT, STRIDE_BITS, STRIDES, Extrapolation, Op, Search, Tape
 from policylab.expr.builtins import POISSON_NORMAL_FROM, TIME_TOLERANCE, ZERO_MARGIN as _ZERO_MARGIN
 from policylab.model.ir import Method, TimeSpec
-from policylab.simulate.engine import Trajectory, check_saved, delay_error, nonfinite_error, saved_times
+from policylab.simulate.engine import Trajectory, block_runs, check_saved, delay_error, nonfinite_error, saved_times
 from policylab.simulate.streams import Streams
 
 # before numba starts its OpenMP thread pool (on the first parallel kernel): idle pool threads sleep, not spin
@@ -96,6 +96,7 @@ numba.config.CACHE_DIR = str(cache_folder())
 
 BLOCK = 512  # most runs per register file: long enough to amortise dispatch, small enough to stay in L2
 MIN_BLOCK = 32  # ensembles smaller than this are not split between threads
+CACHE_BYTES = 2 << 20  # narrower blocks when a block's step registers would not fit in this (arrayed models)
 
 
 def _scipy_function(name: str, capi: str, arity: int) -> types.ExternalFunction:
@@ -447,11 +448,77 @@ def _exec_block(code, pc, R, nb, t, dt, step, stage, keys, lever_path, lever_fla
             fa += ua
             fb += ub
         return
+    if op <= DIV:  # many runs: the operation chosen once for the block, not per element
+        _arithmetic_block(op, F, w, nb, code[pc, 1], code[pc, 2], code[pc, 3], n, sa, sb)
+        return
     for e in range(n):
         o, a, b = code[pc, 1] + e, code[pc, 2] + e * sa, code[pc, 3] + e * sb
         c, d = code[pc, 4] + e * sc, code[pc, 5] + e * sd
         _exec_one(op, o, a, b, c, d, F, w, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,
                   t_index, t_data, t_params)
+
+
+@njit(**_JIT)
+def _arithmetic_block(op, F, w, nb, o, a, b, n, sa, sb):  # type: ignore[no-untyped-def]
+    """MOV, ADD, SUB, MUL or DIV over ``n`` elements x ``nb`` runs, element by element as ``_exec_one``
+    does, with the operation chosen once: narrow blocks (``block_width``) have few runs per element,
+    where choosing it per element cost more than the arithmetic. Operands whose every element is read
+    (a full block) are one contiguous span: one loop over elements x runs."""
+    fo, fa, fb = np.uint64(o) * w, np.uint64(a) * w, np.uint64(max(b, 0)) * w
+    if np.uint64(nb) == w and sa == 1 and (sb == 1 or op == MOV):
+        m = n * nb
+        if op == MUL:
+            for j in range(m):
+                i = np.uint64(j)
+                F[fo + i] = F[fa + i] * F[fb + i]
+        elif op == ADD:
+            for j in range(m):
+                i = np.uint64(j)
+                F[fo + i] = F[fa + i] + F[fb + i]
+        elif op == SUB:
+            for j in range(m):
+                i = np.uint64(j)
+                F[fo + i] = F[fa + i] - F[fb + i]
+        elif op == DIV:
+            for j in range(m):
+                i = np.uint64(j)
+                F[fo + i] = F[fa + i] / F[fb + i]
+        else:
+            for j in range(m):
+                i = np.uint64(j)
+                F[fo + i] = F[fa + i]
+        return
+    ua, ub = np.uint64(sa) * w, np.uint64(sb) * w
+    if op == MUL:
+        for _e in range(n):
+            for r in range(nb):
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u] * F[fb + u]
+            fo, fa, fb = fo + w, fa + ua, fb + ub
+    elif op == ADD:
+        for _e in range(n):
+            for r in range(nb):
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u] + F[fb + u]
+            fo, fa, fb = fo + w, fa + ua, fb + ub
+    elif op == SUB:
+        for _e in range(n):
+            for r in range(nb):
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u] - F[fb + u]
+            fo, fa, fb = fo + w, fa + ua, fb + ub
+    elif op == DIV:
+        for _e in range(n):
+            for r in range(nb):
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u] / F[fb + u]
+            fo, fa, fb = fo + w, fa + ua, fb + ub
+    else:
+        for _e in range(n):
+            for r in range(nb):
+                u = np.uint64(r)
+                F[fo + u] = F[fa + u]
+            fo, fa = fo + w, fa + ua
 
 
 @njit(inline="always", **_JIT)
@@ -1034,7 +1101,7 @@ class _Run:
         self.n_steps = spec.n_steps
         self.stride, self.times = saved_times(spec)
         self.n_saves = len(self.times)
-        self.width = block_width(self.runs, numba.get_num_threads())
+        self.width = block_width(self.runs, numba.get_num_threads(), block_runs(tape, CACHE_BYTES, BLOCK))
         self.n_blocks = -(-self.runs // self.width)
         self.sections = np.array([*tape.init, *tape.stage, *tape.deriv], dtype=np.int64)
         self.save_regs = np.array([program.slots[name] + 1 for name in save], dtype=np.int64)
@@ -1104,10 +1171,12 @@ class _Run:
         raise AssertionError("the compiled backend lost track of a non-finite value")  # pragma: no cover
 
 
-def block_width(runs: int, threads: int) -> int:
-    """Runs per block: at most BLOCK, and small enough that every thread gets a block."""
+def block_width(runs: int, threads: int, most: int = BLOCK) -> int:
+    """Runs per block: at most BLOCK (and ``most``, what the tape's registers allow in cache), and small
+    enough that every thread gets a block."""
     per_thread = -(-runs // max(threads, 1))
-    return max(min(BLOCK, per_thread), min(runs, MIN_BLOCK), 1)
+    most = min(most, BLOCK)
+    return max(min(most, per_thread), min(runs, MIN_BLOCK, most), 1)
 
 
 def _combine(diag: np.ndarray, at: int, width: int, with_kind: bool) -> tuple[int, int, int] | None:
