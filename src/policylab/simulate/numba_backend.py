@@ -79,7 +79,8 @@ from policylab.compile.desugar import HIDDEN
 from policylab.compile.opcodes import COUNT, STRIDE_BITS, STRIDES, Extrapolation, Op, Search, Tape
 from policylab.expr.builtins import POISSON_NORMAL_FROM, TIME_TOLERANCE, ZERO_MARGIN as _ZERO_MARGIN
 from policylab.model.ir import Method, TimeSpec
-from policylab.simulate.engine import Trajectory, block_runs, check_saved, delay_error, nonfinite_error, saved_times
+from policylab.simulate.engine import (CACHE_BYTES, Trajectory, block_runs, check_saved, delay_error, nonfinite_error,
+                                       saved_times)
 from policylab.simulate.streams import Streams
 
 # before numba starts its OpenMP thread pool (on the first parallel kernel): idle pool threads sleep, not spin
@@ -97,7 +98,6 @@ numba.config.CACHE_DIR = str(cache_folder())
 
 BLOCK = 512  # most runs per register file: long enough to amortise dispatch, small enough to stay in L2
 MIN_BLOCK = 32  # ensembles smaller than this are not split between threads
-CACHE_BYTES = 2 << 20  # narrower blocks when a block's step registers would not fit in this (arrayed models)
 
 
 def _scipy_function(name: str, capi: str, arity: int) -> types.ExternalFunction:

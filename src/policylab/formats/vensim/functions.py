@@ -167,7 +167,8 @@ class Translator:
             raise self.fail("GET TIME VALUE(2, …) reads the computer's clock, which would make runs irreproducible; "
                             "use 0 (the current time) or 1 (the initial time)")
         if relative.value not in (0, 1):
-            raise self.fail(f"GET TIME VALUE: relativeto must be 0, 1 or 2, got {relative.value:g}")
+            raise self.fail(f"GET TIME VALUE: relativeto must be 0, 1 or 2, got {relative.value:g}; PolicyLab reads 0 "
+                            "(the current time) and 1 (the initial time), and refuses 2 (the computer's clock)")
         if measure.value != 0:
             raise self.fail(f"GET TIME VALUE: measure {measure.value:g} is a calendar measure (years, months, days… "
                             "of a date), and a Vensim model's time carries no date; PolicyLab reads measure 0, the "
