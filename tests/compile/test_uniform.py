@@ -106,3 +106,31 @@ def test_a_scenario_that_sets_a_lever_per_run_makes_it_per_run() -> None:
     levers = [e for e in uniform.plan(tape).stage if tape.code[e.pc, 0] == Op.LEVER
               and tape.code[e.pc, 1] == register["effort"]]
     assert levers and all(isinstance(e, uniform.PerRun) for e in levers)
+
+
+ARRAYED = """model: clocked_arrays
+time: {start: 0, stop: 3, dt: 0.25}
+dimensions:
+  region: [a, b, c]
+lookups:
+  f: {dims: [region], points: [[0, 0], [2, 1], [5, 3]], elements: {a: [[0, 1], [3, -1]]}}
+stocks:
+  s: {dims: [region], initial: 1, in: [inflow]}
+flows:
+  inflow: {dims: [region], equation: 'exponential(1 + clock) + f(0.5 + clock) + s * 0.01'}
+auxiliaries:
+  clock: {dims: [region], equation: 'time / 2'}
+"""
+
+
+@pytest.mark.parametrize("runs", [1, 5])
+def test_a_block_run_element_by_element_reads_a_uniform_operand_from_its_cells(monkeypatch, runs: int) -> None:  # type: ignore[no-untyped-def]
+    """Draws and per-element lookups run a block one element at a time; an operand block of clock values must
+    reach each element from the lane's cells, not from a row another instruction reuses (found by the
+    property test of arrayed models: EXPONENTIAL read a stale 0.01 as its mean)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(uniform, "decode", plain)
+        expected = Model(read_yaml_text(ARRAYED, "arrays.yaml")).run(runs=runs, seed=5)
+    actual = Model(read_yaml_text(ARRAYED, "arrays.yaml")).run(runs=runs, seed=5)
+    for name in expected.data_vars:
+        np.testing.assert_allclose(actual[name].values, expected[name].values, rtol=1e-12, atol=0, err_msg=name)

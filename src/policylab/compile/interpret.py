@@ -86,7 +86,11 @@ class Machine:
             row = code[pc].tolist()
             _check_encoding(row)
             if row[COUNT] > 1 and _per_element(row):
-                out += [_decoder(row[0])(self, part) for part in _split(row)]
+                saved, self.reading = self.reading, _elementwise(self.reading)
+                try:
+                    out += [_decoder(row[0])(self, part) for part in _split(row)]
+                finally:
+                    self.reading = saved
             else:
                 out.append(_decoder(row[0])(self, row))
         return out
@@ -226,6 +230,16 @@ def _per_element(row: Sequence[int]) -> bool:
     """Whether a block instruction runs element by element: its non-register operands (call sites,
     levers, events; a lookup's tables when they advance) differ between elements."""
     return row[0] in _PER_ELEMENT or (row[0] == Op.LOOKUP and bool(row[STRIDES] & 0b10))
+
+
+def _elementwise(reading: dict[tuple[int, int], np.ndarray]) -> dict[tuple[int, int], np.ndarray]:
+    """``reading`` for a block instruction run element by element: a block's ``(count, 1)`` cells are also its
+    elements' ``(1,)`` cells, for the one-element rows :func:`_split` makes (else they would read stale rows)."""
+    split = dict(reading)
+    for (register, n), value in reading.items():
+        if n > 1:
+            split.update({(register + e, 1): value[e] for e in range(n)})
+    return split
 
 
 def _split(row: Sequence[int]) -> list[list[int]]:
