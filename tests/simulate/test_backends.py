@@ -31,7 +31,7 @@ from policylab.errors import SimulationError, UsageError  # noqa: E402
 from policylab.expr.builtins import BUILTINS, POISSON_NORMAL_FROM, find_builtin  # noqa: E402
 from policylab.formats.yaml_reader import read_yaml_text  # noqa: E402
 from policylab.model.ir import Lookup  # noqa: E402
-from policylab.simulate import numba_backend  # noqa: E402
+from policylab.simulate import numba_backend, numba_kernels  # noqa: E402
 from policylab.simulate.streams import run_keys, uniform  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -337,8 +337,8 @@ def test_the_flagship_gives_the_same_results_in_every_scenario() -> None:
 def test_uniform_draws_are_the_streams_draws_bit_for_bit() -> None:
     keys = run_keys(12345, np.arange(300))
     for site, step in [(1, 0), (7, 123), (2**40 + 3, 0), (99, 10**6)]:
-        offset = numba_backend._offset(site, step)
-        drawn = np.array([numba_backend._uniform(k, offset) for k in keys])
+        offset = numba_kernels._offset(site, step)
+        drawn = np.array([numba_kernels._uniform(k, offset) for k in keys])
         assert np.array_equal(drawn, uniform(keys, site, step))
 
 
@@ -347,14 +347,14 @@ def test_poisson_draws_are_scipys_ppf_exactly() -> None:
     q = np.concatenate([rng.uniform(0, 1, 3000), [1e-300, 1e-12, 0.5, 1 - 1e-16, 2.0**-53]])
     mu = np.concatenate([rng.choice([1e-300, 1e-8, 0.3, 1, 7.5, 40, 1e3, 1e6], 3000), [2.0, 1.0, 5.0, 3.0, 1.0]])
     expected = stats.poisson.ppf(q, mu)
-    actual = np.array([numba_backend._poisson_ppf(a, b) for a, b in zip(q, mu)])
+    actual = np.array([numba_kernels._poisson_ppf(a, b) for a, b in zip(q, mu)])
     np.testing.assert_array_equal(actual, expected)
 
 
 def test_poisson_draws_from_huge_means_are_the_numpy_backends_approximation() -> None:
     q = np.random.default_rng(4).uniform(0, 1, 500)
     for mean in (POISSON_NORMAL_FROM, 1e12, 2.0**53, 1e300):
-        actual = np.array([numba_backend._poisson_ppf(a, mean) for a in q])
+        actual = np.array([numba_kernels._poisson_ppf(a, mean) for a in q])
         np.testing.assert_array_equal(actual, find_builtin("poisson").impl(q, mean))
 
 
@@ -365,7 +365,7 @@ def test_normal_quantiles_are_scipys_ndtri_exactly() -> None:
     def ndtri(u):  # type: ignore[no-untyped-def]
         out = np.empty_like(u)
         for i in range(u.size):
-            out[i] = numba_backend._ndtri(u[i], 0)
+            out[i] = numba_kernels._ndtri(u[i], 0)
         return out
 
     u = np.concatenate([np.random.default_rng(4).uniform(0, 1, 2000), [2.0**-53, 0.5, 1 - 2.0**-53]])
@@ -387,7 +387,7 @@ def test_lookups_are_numpy_interp_bit_for_bit(extrapolation: str) -> None:
             registers = np.zeros((3, x.size))  # argument, result, the interpreter's scratch row
             registers[0] = x
             code = np.array([row(Op.LOOKUP, 1, 0, 0), row(Op.LOOKUP, 0, 0, 0)])
-            numba_backend._exec(code, 0, 2, registers, x.size, 0.0, 1.0, 0, 0, np.zeros(x.size, np.uint64),
+            numba_kernels._exec(code, 0, 2, registers, x.size, 0.0, 1.0, 0, 0, np.zeros(x.size, np.uint64),
                                 np.zeros((1, 1, 1)), np.zeros((1, 1, 1), np.int8), np.zeros((1, 1)), index, data, params)
             np.testing.assert_array_equal(registers[1], expected, err_msg=f"{xs} {ys}")
             np.testing.assert_array_equal(registers[0], expected, err_msg=f"in place: {xs} {ys}")

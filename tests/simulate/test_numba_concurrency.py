@@ -89,8 +89,8 @@ def test_a_run_that_found_the_pool_busy_takes_it_when_it_is_free_and_gives_the_s
 def _cache_path(env: dict[str, str]) -> str:
     code = textwrap.dedent("""
         import numba
-        from policylab.simulate import numba_backend
-        print(numba_backend._exec_call._cache._cache_path)
+        from policylab.simulate import numba_kernels
+        print(numba_kernels._exec_call._cache._cache_path)
         print(repr(numba.config.CACHE_DIR))
     """)
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=True)

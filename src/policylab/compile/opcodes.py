@@ -2,7 +2,7 @@
 
 The tape is the one definition of what a model computes. Both engines run it: the NumPy
 backend (:mod:`policylab.compile.interpret`, one NumPy call per instruction over all runs)
-and the compiled backend (``policylab.simulate.numba_backend``, a fixed interpreter written
+and the compiled backend (``policylab.simulate.numba_kernels``, a fixed interpreter written
 once and compiled ahead of use). Constant sub-trees, and rates that depend on constants
 alone, are folded here with the op registry's NumPy kernels, the ones the NumPy
 interpreter runs; so the engines differ only where NumPy's SIMD transcendental functions
