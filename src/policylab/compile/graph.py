@@ -100,8 +100,7 @@ def grouped_order(graph: Mapping[str, set[str]], elements: Elements) -> list[str
     for name in graph:
         if name in elements:
             members.setdefault(elements[name][0], []).append(name)
-    together = {array for array, names in members.items() if len(names) > 1 and not any(
-        graph[n] & set(names) for n in names)}
+    together = {array for array, names in members.items() if len(names) > 1 and _independent(graph, names)}
     while True:
         def node(name: str) -> Hashable:
             array = elements[name][0] if name in elements else None
@@ -127,6 +126,12 @@ def grouped_order(graph: Mapping[str, set[str]], elements: Elements) -> list[str
             else:
                 out.append(item)
         return out
+
+
+def _independent(graph: Mapping[str, set[str]], names: list[str]) -> bool:
+    """Whether no element of an array reads another (the set is built once: an array has thousands)."""
+    own = set(names)
+    return not any(not graph[n].isdisjoint(own) for n in names)
 
 
 def init_order(system: System, elements: Elements | None = None) -> list[str]:

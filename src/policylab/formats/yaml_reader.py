@@ -100,6 +100,7 @@ class _Builder:
             canonical(raw) for section in VARIABLE_SECTIONS for raw in getattr(spec, section)))
         self.arrays: dict[str, Array] = {}
         self._parsed: dict[tuple[str, str], Any] = {}
+        self._wheres: dict[tuple[Any, ...], str] = {}
 
     def loc(self, *keys: Any) -> Location:
         return Location(self.file, line_of(self.doc, keys))
@@ -360,7 +361,10 @@ class _Builder:
         return self._parsed[(source, where)]
 
     def _where(self, *keys: Any) -> str:
-        return f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
+        """``file:line: section.name`` for messages (kept per keys: an array's elements ask for it once each)."""
+        if keys not in self._wheres:
+            self._wheres[keys] = f"{self.loc(*keys)}: {'.'.join(str(k) for k in keys)}"
+        return self._wheres[keys]
 
     def _elements(self, array: str) -> list[str]:
         """The element variables of ``array``, in row-major order."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from enum import Enum
 from typing import Literal, TypeAlias
 
@@ -391,7 +392,15 @@ class Dimension:
 
     def shown(self, element: str) -> str:
         """The element as the author wrote it."""
-        return self.displays[self.elements.index(element)] if self.displays else element
+        return self.displays[self.position(element)] if self.displays else element
+
+    def position(self, element: str) -> int:
+        """The element's 0-based place (a dict built once: ``tuple.index`` made arrays of thousands quadratic)."""
+        return self._positions[element]
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {element: k for k, element in enumerate(self.elements)}
 
 
 @dataclass(frozen=True)
