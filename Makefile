@@ -22,7 +22,11 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 demo: $(STAMP)
 	$(BIN)/policylab run
 
+# The numba kernels compile once per installation (minutes of CPU): two background processes compile the serial
+# and the parallel kernels at once while the packages install; the tests that need them wait for them.
 test: $(TEST_STAMP)
+	$(BIN)/policylab warm-up --kernels serial > $(VENV)/warm-up-serial.log 2>&1 &
+	$(BIN)/policylab warm-up --kernels parallel > $(VENV)/warm-up-parallel.log 2>&1 &
 	scripts/debian-packages.sh dot=graphviz chromium=chromium
 	POLICYLAB_SOURCES=$(CURDIR)/../shared/seed $(BIN)/policylab check --strict models/iraq_dialogue/model.yaml
 	POLICYLAB_SOURCES=$(CURDIR)/../shared/seed $(BIN)/python -m pytest -q

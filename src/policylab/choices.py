@@ -11,5 +11,8 @@ from typing import Literal
 Backend = Literal["numpy", "numba", "auto"]
 """numpy: the reference engine; numba: compiled (``policylab[fast]``); auto: numba when installed."""
 
+Kernels = Literal["serial", "parallel", "both"]
+"""The numba backend's kernels: serial (one block of runs), parallel (ensembles of several blocks), or both."""
+
 Sampler = Literal["mc", "lhs", "sobol"]
 """How uncertainties are sampled: Monte Carlo, Latin hypercube, scrambled Sobol'."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, get_args
 import typer
 from rich.console import Console
 
-from policylab.choices import Backend
+from policylab.choices import Backend, Kernels
 from policylab.errors import ModelFileError, PolicyLabError, UnitsError, UsageError, printable
 from policylab.grammar import plural
 from policylab.version import __version__
@@ -360,6 +360,34 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+WARM_UP_RUNS = {"serial": (1,), "parallel": (1100,), "both": (1, 1100)}  # 1,100 runs: several blocks on any machine
+
+
+@app.command("warm-up")
+def warm_up(
+    kernels: Annotated[Kernels, typer.Option("--kernels", help="serial (one block of runs: a single run, a small "
+                                             "ensemble), parallel (ensembles of several blocks) or both.")] = "both",
+) -> None:
+    """Compile the numba backend now, once per installation, instead of in the first run that needs it.
+
+    Runs the bundled model on the numba backend (one run for the serial kernels, 1,100 runs
+    for the parallel ones); later processes load the compiled code from the cache folder in
+    about a second. Two processes, one given `--kernels serial` and one `--kernels parallel`,
+    compile the two at once on two cores (`make test` starts them while it installs).
+    """
+    with _errors():
+        from policylab.api import load, numba_available
+
+        if not numba_available():
+            raise UsageError("the numba backend is not installed here: pip install 'policylab[fast]'")
+        model = load(default_model())
+        started = time.perf_counter()
+        for runs in WARM_UP_RUNS[kernels]:
+            model.run(runs=runs, backend="numba", deterministic=True, variables=[])
+    err.print(f"numba backend ready ({kernels} kernels, {time.perf_counter() - started:.0f} s)", markup=False,
+              highlight=False)
 
 
 @app.command()

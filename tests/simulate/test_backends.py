@@ -485,6 +485,33 @@ def test_the_cli_runs_with_the_numba_backend(tmp_path: Path) -> None:
     assert done.exit_code == 2 and "'jax' is not one of 'numpy', 'numba', 'auto'" in done.output
 
 
+@pytest.mark.parametrize("kernels", ["serial", "parallel"])
+def test_warm_up_runs_the_kernels_it_names_and_says_they_are_ready(monkeypatch, kernels: str) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from policylab.cli import app
+
+    used: list[str] = []
+    for name in ("_steps_serial", "_steps_parallel"):
+        kernel = getattr(numba_backend, name)
+        monkeypatch.setattr(numba_backend, name, lambda *args, _k=kernel, _n=name: used.append(_n) or _k(*args))
+    done = CliRunner().invoke(app, ["warm-up", "--kernels", kernels])
+    assert done.exit_code == 0, done.output
+    assert f"numba backend ready ({kernels} kernels" in done.output
+    assert set(used) == {f"_steps_{kernels}"}
+
+
+def test_warm_up_without_numba_is_a_usage_error_naming_the_extra(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    import policylab.api
+    from policylab.cli import app
+
+    monkeypatch.setattr(policylab.api, "numba_available", lambda: False)
+    done = CliRunner().invoke(app, ["warm-up"])
+    assert done.exit_code == 2 and "policylab[fast]" in done.output  # as `run --backend numba` without it
+
+
 def test_a_non_finite_rate_beside_finite_stocks_is_not_an_error_on_either_backend() -> None:
     text = ("model: quiet-infinity\ntime: {start: 0, stop: 4, dt: 1}\nconstants:\n  zero: 0\n"
             "stocks:\n  s: {initial: 1, in: [inflow]}\n"

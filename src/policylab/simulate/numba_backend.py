@@ -106,7 +106,7 @@ def _first_use(parallel: bool) -> Iterator[None]:
         if parallel in _loaded:
             yield
             return
-        with _cache_lock():
+        with _cache_lock(parallel):
             if needs_compiling(parallel):
                 log.warning("policylab: compiling the numba backend's interpreter for this installation "
                             "(once, 3-4 minutes of CPU; later runs load it from disk)")
@@ -115,14 +115,16 @@ def _first_use(parallel: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _cache_lock() -> Iterator[None]:
-    """An exclusive lock on this installation's compilation across processes (none if the folder cannot be written)."""
+def _cache_lock(parallel: bool) -> Iterator[None]:
+    """An exclusive lock on compiling this installation's serial (or parallel) kernels across processes (none if the
+    folder cannot be written). One lock per variant: two processes compile the two variants at once, on two cores."""
     try:
         folder = cache_folder()
         folder.mkdir(parents=True, exist_ok=True)
         # one lock per installation (numba keeps one cache per source path): others compile meanwhile
         installation = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:16]
-        handle = open(folder / f"policylab-compile-{installation}.lock", "a+")  # noqa: SIM115 - held for the with block
+        variant = "parallel" if parallel else "serial"
+        handle = open(folder / f"policylab-compile-{installation}-{variant}.lock", "a+")  # noqa: SIM115 - held for the with block
     except OSError:
         yield
         return
