@@ -25,7 +25,7 @@ def test_moving_the_maximum_pressure_slider_changes_the_plotted_attack_series(pa
     _open(page, server)
     chart = f'.fan[data-variable="{attacks}"]'
     if not page.locator(chart).count():
-        page.select_option("#add-variable", attacks)
+        page.select_option("#add-variable", attacks, timeout=TIMEOUT)  # its options fill after the first idle: slow under load
         page.wait_for_selector(chart + "[data-version]", timeout=TIMEOUT)
         page.wait_for_selector(IDLE, timeout=TIMEOUT)
     before = page.eval_on_selector(chart, MEDIAN)

@@ -46,7 +46,7 @@ def test_the_url_holds_the_whole_state_and_a_reload_restores_it(page, server, ar
     page.wait_for_selector(IDLE, timeout=TIMEOUT)
     page.wait_for_selector("#charts .fan[data-version]", timeout=TIMEOUT)
 
-    _idle_after(page, lambda: page.select_option("#scenario-select", other))
+    _idle_after(page, lambda: page.select_option("#scenario-select", other, timeout=TIMEOUT))
     low, high = lever["range"]
     _idle_after(page, lambda: page.locator(f'#levers input[data-param="{lever["name"]}"]').fill(str(low + 0.3 * (high - low))))
     page.locator("#judgements-box > summary").click()
