@@ -29,6 +29,7 @@ from policylab.simulate.streams import Streams
 Progress = Callable[[int], None]
 
 CACHE_BYTES = 2 << 20  # a block of runs' step registers should fit in this (about one core's share of L2 + L3)
+MAX_SEGMENTS = 4  # net flows in more runs of consecutive registers than this are gathered in one copy instead
 PER_CALL = 16384  # element-runs a NumPy call should cover on average: below that, its dispatch dominates
 
 
@@ -270,8 +271,10 @@ def _steps(r: _Run, pipelines: _Pipelines, save_rows: list[tuple[np.ndarray, np.
     non_negative = tape.non_negative if tape.non_negative.size else None
     piped = bool(pipelines.items)
     rk4 = spec.method == Method.RK4
-    start = np.empty_like(stocks)
-    finite = np.empty(stocks.shape, dtype=bool)
+    start = np.empty_like(stocks)  # RK4's state at the start of a step (Euler's rates still hold it: see below)
+    delta = np.empty_like(stocks)
+    segments = _segments(deriv_registers)
+    sliced = len(segments) <= MAX_SEGMENTS
     for i in range(n_steps + 1):
         clock.step = i
         clock.stage = 0
@@ -289,21 +292,38 @@ def _steps(r: _Run, pipelines: _Pipelines, save_rows: list[tuple[np.ndarray, np.
             break
         if piped:
             pipelines.remember()
-        np.copyto(start, stocks)
         if rk4:
+            np.copyto(start, stocks)
             _rk4(r, start, dt)
-        else:  # as state + dt * flows
+        else:  # as state + dt * flows, reading the net flows' registers in place where they run consecutively
             run(deriv_code)
-            flows = registers[deriv_registers]
-            np.multiply(flows, dt, out=flows)
-            np.add(start, flows, out=stocks)
+            if sliced:
+                for row, register, n in segments:
+                    np.multiply(registers[register:register + n], dt, out=delta[row:row + n])
+            else:
+                np.multiply(registers[deriv_registers], dt, out=delta)
+            np.add(stocks, delta, out=stocks)
         if non_negative is not None:
             stocks[non_negative] = np.maximum(stocks[non_negative], 0.0)
         if piped:
             pipelines.commit(i)
-        np.isfinite(stocks, out=finite)
-        if not finite.all():
-            _check_finite(r, spec.start + (i + 1) * dt, (start, i))
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.add.reduce(stocks, axis=None))  # one pass: finite proves every stock finite
+        if not math.isfinite(total) and not np.isfinite(stocks).all():
+            # Euler's registers still hold the rates of the step's start, so they are checked as they are
+            _check_finite(r, spec.start + (i + 1) * dt, (start, i) if rk4 else None)
+
+
+def _segments(deriv_registers: np.ndarray) -> list[tuple[int, int, int]]:
+    """The net flows' registers as runs of consecutive registers: (first stock row, first register, length). An
+    arrayed model's net flows lie in a few such runs; reading them as slices spares a gathered copy per step."""
+    out: list[tuple[int, int, int]] = []
+    for row, register in enumerate(deriv_registers.tolist()):
+        if out and out[-1][1] + out[-1][2] == register:
+            out[-1] = (out[-1][0], out[-1][1], out[-1][2] + 1)
+        else:
+            out.append((row, register, 1))
+    return out
 
 
 _RK4_STAGES = ((1, 0.5), (2, 0.5), (3, 1.0))  # (stage, weight of the previous slope)
