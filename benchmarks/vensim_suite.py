@@ -14,8 +14,13 @@ Usage::
     pip install -e '.[bench]'                                   # PySD 3.14
     .venv/bin/python benchmarks/vensim_suite.py                 # about 7 minutes (PySD most of it)
     .venv/bin/python benchmarks/vensim_suite.py --no-pysd       # PolicyLab only
+    .venv/bin/python benchmarks/vensim_suite.py --round-trips   # .mdl -> .yaml -> .xmile, about a minute
 
-Writes ``benchmarks/results/vensim_suite.{json,md}``.
+Writes ``benchmarks/results/vensim_suite.{json,md}``. With ``--round-trips`` it measures instead the
+round trips of issue 19: every case PolicyLab passes is written as YAML, read back, written as XMILE
+and read back (``policylab.conformance.round_trip``), and its deterministic results are compared with
+the ``.mdl``'s at 1e-9 relative (``policylab.conformance.same_results``); one line a case, the count
+last, nothing written.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from policylab.conformance import column_key, compare, expected_file, find_tests, read_expected, run_test
+from policylab.conformance import (ROUND_TRIP_RTOL, column_key, compare, expected_file, find_tests, read_expected,
+                                   run_round_trip, run_test)
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT.parent / "shared" / "conformance" / "vensim"
@@ -69,11 +75,34 @@ def run_pysd(path: Path) -> tuple[bool, str]:
     return problem is None, problem or ""
 
 
+def round_trips(suite: Path) -> int:
+    """Print the round trip of every case PolicyLab passes, one line each, and the count; how many failed."""
+    passed = tried = 0
+    for path in find_tests(suite):
+        case = path.relative_to(suite).as_posix()
+        if not run_test(path).passed:
+            print(f"SKIP {case}: does not pass conformance", flush=True)
+            continue
+        start = time.process_time()
+        outcome = run_round_trip(path)
+        tried += 1
+        passed += outcome.passed
+        verdict = "same" if outcome.passed else f"DIFFERS: {_short(outcome.message, 160)}"
+        print(f"{case}: {verdict} ({time.process_time() - start:.1f} s CPU)", flush=True)
+    print(f"{passed} of {tried} passing cases give the same results (rtol {ROUND_TRIP_RTOL:g}) after "
+          ".mdl -> .yaml -> .xmile")
+    return tried - passed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", type=Path, default=SUITE, help="folder of the Vensim suite (with TESTS.txt)")
     parser.add_argument("--no-pysd", action="store_true", help="run PolicyLab only")
+    parser.add_argument("--round-trips", action="store_true",
+                        help="measure the .mdl -> .yaml -> .xmile round trips of the cases PolicyLab passes")
     args = parser.parse_args()
+    if args.round_trips:
+        raise SystemExit(1 if round_trips(args.suite) else 0)
     rows = []
     seconds = {"policylab": 0.0, "pysd": 0.0}
     for path in find_tests(args.suite):

@@ -35,6 +35,7 @@ import numpy as np
 from policylab.errors import PolicyLabError, UsageError
 from policylab.expr.names import canonical
 from policylab.formats.vensim.equations import NA_VALUE
+from policylab.model.ir import Model as ModelIR
 
 CONTROL_KEYS = frozenset({"initial_time", "final_time", "time_step", "saveper"})
 """The control variables' columns, which the comparison leaves out."""
@@ -232,6 +233,58 @@ def run_test(path: Path, expected_path: Path | None = None) -> Outcome:
     return Outcome(path, problem is None, problem or "", notes)
 
 
+ROUND_TRIP_RTOL = 1e-9
+"""How close a round-tripped model's results must be to the original's (relative; the formats write numbers
+exactly, so only a reordered sum may differ)."""
+
+
+def round_trip(ir: ModelIR) -> ModelIR:
+    """``ir`` written as YAML and read back, then written as XMILE and read back: every writer and reader a
+    converted model passes through (``policylab convert`` to .yaml, edited, then to .xmile)."""
+    from policylab.formats.xmile import read_xmile_bytes, write_xmile
+    from policylab.formats.yaml_reader import read_yaml_text
+    from policylab.formats.yaml_writer import write_yaml
+
+    name = Path(ir.path).stem if ir.path else ir.name
+    from_yaml = read_yaml_text(write_yaml(ir), f"{name}.yaml")
+    return read_xmile_bytes(write_xmile(from_yaml).encode("utf-8"), f"{name}.xmile")
+
+
+def same_results(first, second) -> str | None:  # noqa: ANN001 - policylab.Model (import kept lazy)
+    """None when ``second`` saves every variable ``first`` saves, with the same values (``ROUND_TRIP_RTOL``,
+    NaN where ``first`` has NaN) in deterministic runs; else the first difference."""
+    a, b = first.run(deterministic=True), second.run(deterministic=True)
+    if not np.array_equal(a["time"].values, b["time"].values):
+        return f"the times differ: {a.sizes['time']} saved from {float(a['time'][0]):g}, now {b.sizes['time']}"
+    for name in a.data_vars:
+        if name not in b.data_vars:
+            return f"{name} is no longer saved"
+        want, got = np.asarray(a[name].values, dtype=float), np.asarray(b[name].values, dtype=float)
+        close = np.isclose(got, want, rtol=ROUND_TRIP_RTOL, atol=0.0, equal_nan=True)
+        if not close.all():
+            index = np.unravel_index(int(np.flatnonzero(~close)[0]), want.shape)
+            time = float(a["time"].values[index[-1]])
+            return f"{name} at time {time:g}: {want[index]:.17g} before, {got[index]:.17g} after"
+    return None
+
+
+def run_round_trip(path: Path) -> Outcome:
+    """Read the model at ``path``, round-trip it (:func:`round_trip`) and compare the results (:func:`same_results`);
+    a writer's refusal fails with its message."""
+    import policylab
+
+    path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            original = policylab.load(path)
+            copy = policylab.Model(round_trip(original.ir))
+            problem = same_results(original, copy)
+        except (PolicyLabError, ValueError, OSError) as err:
+            return Outcome(path, False, f"{type(err).__name__}: {err}", [str(w.message) for w in caught])
+    return Outcome(path, problem is None, problem or "", [str(w.message) for w in caught])
+
+
 def run_suite(root: Path) -> list[Outcome]:
     """Run every test of ``root`` (see :func:`find_tests`)."""
     return [run_test(path) for path in find_tests(Path(root))]
@@ -243,6 +296,6 @@ def summary(outcomes: list[Outcome]) -> str:
     return f"{passed} passed, {len(outcomes) - passed} failed"
 
 
-__all__ = ["Expected", "Outcome", "column_key", "compare", "expected_file", "find_matching", "find_tests",
-           "read_expected",
-           "run_suite", "run_test", "summary"]
+__all__ = ["ROUND_TRIP_RTOL", "Expected", "Outcome", "column_key", "compare", "expected_file", "find_matching",
+           "find_tests", "read_expected", "round_trip", "run_round_trip", "run_suite", "run_test", "same_results",
+           "summary"]
