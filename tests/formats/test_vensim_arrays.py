@@ -353,3 +353,14 @@ def test_calls_of_one_elements_lookup_survive_mdl_to_yaml_to_xmile() -> None:
         result = policylab.Model(copy).run()
         for name in ("own[north]", "own[south]", "own[east]", "fixed[north]", "fixed[east]"):
             np.testing.assert_allclose(result[name].values, expected[name].values, err_msg=name)
+
+
+def test_net_flows_and_sample_states_made_for_each_element_are_arrays_over_its_dimensions() -> None:
+    model = _model(REGION + "rate[Region] = 1, 2, 3 ~ ~ |\n"
+                   "pool[Region] = INTEG(rate[Region] * 2, 0) ~ ~ |\n"
+                   "kept[Region] = SAMPLE IF TRUE(Time > 1, pool[Region], 0) ~ ~ |\n")
+    ir = model.ir
+    assert ir.arrays["pool_net_flow"].dims == ("region",) and ir.arrays["pool_net_flow"].kind == "flow"
+    assert ir.variables["pool[south]"].inflows == ("pool_net_flow[south]",)
+    assert ir.arrays["kept_sample"].dims == ("region",)
+    assert model.run()["pool"].isel(run=0, time=-1).values.tolist() == [8.0, 16.0, 24.0]

@@ -12,6 +12,7 @@ from policylab.errors import ModelFileError
 from policylab.formats.xmile import read_xmile_bytes
 from policylab.formats.xmile.writer import write_xmile
 from policylab.formats.yaml_reader import read_yaml_text
+from policylab.formats.yaml_writer import write_yaml
 from policylab.model.ir import element_name
 
 REGIONS = Path(__file__).resolve().parents[2] / "models" / "sir_regions" / "model.yaml"
@@ -197,3 +198,45 @@ def test_arrayed_lookups_and_levers_take_each_element_its_own() -> None:
     assert [_final(ds, "y[a]"), _final(ds, "y[b]")] == [2.0, 40.0]
     with pytest.raises(ModelFileError, match=r"m.yaml:\d+: .*effect\(\) is an arrayed lookup over region"):
         read_yaml_text(text.replace("bad_scalar: {equation: 1}", "bad_scalar: {equation: effect(1)}"), "m.yaml")
+
+
+COPIES = """
+model: copies
+time: {start: 0, stop: 2, dt: 1}
+dimensions:
+  cats: [c1, c2, c3]
+  dummy: {elements: [d1, d2, d3], maps_to: cats}
+  cats2: {elements: [c1, c2, c3], maps_to: {dummy: [d3, d1, d2]}}
+constants:
+  rate: {dims: [dummy], values: [1, 2, 3]}
+flows:
+  gain: {dims: [dummy], equation: "rate"}
+  loss: {dims: [cats], equation: "0.5"}
+stocks:
+  pool: {dims: [cats], initial: 0, in: ["gain[cats]"], out: [loss]}
+"""
+
+
+def test_a_stock_takes_the_elements_a_subscripted_flow_picks_and_mappings_may_point_down_the_file() -> None:
+    model = pl.Model(read_yaml_text(COPIES, "copies.yaml"))
+    assert model.ir.dimensions["cats2"].mapping == {"dummy": ("d3", "d1", "d2")}  # declared after its target
+    assert model.ir.variables["pool[c2]"].inflows == ("gain[d2]",)  # cats maps onto dummy position by position
+    ds = model.run(deterministic=True)
+    assert [_final(ds, f"pool[{c}]") for c in ("c1", "c2", "c3")] == [1.0, 3.0, 5.0]
+    again = read_yaml_text(write_yaml(model.ir), "again.yaml")
+    assert again.variables["pool[c3]"].inflows == ("gain[d3]",)
+    back = read_xmile_bytes(write_xmile(again).encode(), "copies.xmile")
+    assert back.variables["pool[c3]"].inflows == ("gain[d3]",) and back.dimensions["cats2"].mapping
+    assert "<inflow>gain[cats]</inflow>" in write_xmile(again)
+
+
+@pytest.mark.parametrize(("flows", "message"), [
+    ('["gain"]', r"copies.yaml:\d+: stocks.pool: flow 'gain' is arrayed over dummy, which the stock is not; .*"
+                 r"subscript the flow"),
+    ('["rate_flow[cats]"]', r"flow 'rate_flow\[cats\]' subscripts 'rate_flow', which is not an array"),
+])
+def test_a_flow_the_stock_cannot_take_element_by_element_is_refused(flows: str, message: str) -> None:
+    text = COPIES.replace('in: ["gain[cats]"]', f"in: {flows}").replace(
+        '  loss: {dims: [cats], equation: "0.5"}', '  loss: {dims: [cats], equation: "0.5"}\n  rate_flow: {equation: "1"}')
+    with pytest.raises(ModelFileError, match=message):
+        read_yaml_text(text, "copies.yaml")

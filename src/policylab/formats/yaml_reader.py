@@ -23,7 +23,7 @@ from policylab.formats import yaml_schema as schema
 from policylab.formats.yaml_loader import line_of, parse_yaml, validation_message
 from policylab.formats.yaml_schema import VARIABLE_SECTIONS
 from policylab.expr.ast import Call, Name, Subscript
-from policylab.model.arrays import Expander, aggregate_name, combine, element_evidence, reference
+from policylab.model.arrays import Expander, aggregate_name, combine, element_evidence, reference, split_reference
 from policylab.model.ir import (
     AnyVariable,
     Array,
@@ -199,7 +199,8 @@ class _Builder:
 
     # -- arrays ------------------------------------------------------------------------------
     def _dimensions(self) -> dict[str, Dimension]:
-        """The declared dimensions, in file order (a subrange after the dimension it takes elements from)."""
+        """The declared dimensions, in file order (a subrange after the dimension it takes elements from; a mapping's
+        target anywhere)."""
         out: dict[str, Dimension] = {}
         for raw, spec in self.spec.dimensions.items():
             keys = ("dimensions", raw)
@@ -222,8 +223,11 @@ class _Builder:
                 if outside:
                     raise self.fail(f"{', '.join(outside)} is not an element of {model.subrange_of}; a subrange takes "
                                     "its elements from its parent", *keys, "elements")
-            mapping = self._mapping(model, elements, out, keys)
-            out[canonical(raw)] = Dimension(canonical(raw), elements, raw, displays, parent, mapping, self.loc(*keys))
+            out[canonical(raw)] = Dimension(canonical(raw), elements, raw, displays, parent, {}, self.loc(*keys))
+        for raw, spec in self.spec.dimensions.items():  # mappings once all are known: two may map onto each other
+            if isinstance(spec, schema.DimensionModel) and spec.maps_to is not None:
+                name = canonical(raw)
+                out[name] = replace(out[name], mapping=self._mapping(spec, out[name].elements, out, ("dimensions", raw)))
         return out
 
     def _mapping(self, model: schema.DimensionModel, elements: tuple[str, ...], known: dict[str, Dimension],
@@ -236,8 +240,8 @@ class _Builder:
         for raw_target, listed in targets.items():
             target = known.get(canonical(raw_target))
             if target is None:
-                raise self.fail(f"maps_to {raw_target!r}: declare that dimension first (above this one)", *keys,
-                                "maps_to")
+                raise self.fail(f"maps_to {raw_target!r} is not a dimension (declared: {', '.join(self.spec.dimensions)})",
+                                *keys, "maps_to")
             chosen = target.elements if listed is None else tuple(canonical(str(e)) for e in listed)
             if len(chosen) != len(elements):
                 raise self.fail(f"the mapping onto {raw_target} gives {len(chosen)} element(s) for {len(elements)}; "
@@ -385,19 +389,24 @@ class _Builder:
         return name
 
     def flows_of(self, flows: list[str], context: dict[str, str], keys: tuple[Any, ...]) -> tuple[str, ...]:
-        """A stock element's flows: the same element of an arrayed flow."""
+        """A stock element's flows: the same element of an arrayed flow, or the element its subscripts pick
+        (``in: [transfer[Region]]`` for a flow over a copy of, or a range mapped onto, the stock's ``Region``)."""
         out = []
         for raw in flows:
-            flow = canonical(raw)
+            flow, indices = split_reference(raw)
             dims = self.array_dims.get(flow)
             if dims is None:
+                if indices is not None:
+                    raise self.fail(f"flow {raw!r} subscripts {flow!r}, which is not an array", *keys)
                 out.append(flow)
                 continue
-            missing = [self.dimensions[d].display for d in dims if d not in context]
-            if missing:
-                raise self.fail(f"flow {raw!r} is arrayed over {', '.join(missing)}, which the stock is not; give the "
-                                "stock the same dimensions", *keys)
-            out.append(element_name(flow, tuple(context[d] for d in dims)))
+            element = self.expander.flow_element(flow, indices, context, self._where(*keys))
+            if element is None:
+                raise self.fail(f"flow {raw!r} is arrayed over "
+                                f"{', '.join(self.dimensions[d].display for d in dims)}, which the stock is not; give "
+                                "the stock the same dimensions, or subscript the flow with the stock's (`flow[Dim]`)",
+                                *keys)
+            out.append(element)
         return tuple(out)
 
     def variables(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 from policylab.expr.ast import Expr, Num, to_text
 from policylab.expr.names import canonical
 from policylab.formats.yaml_loader import dump_yaml
-from policylab.model.arrays import aggregate_name, model_expander, written_form
+from policylab.model.arrays import aggregate_name, model_expander, stock_flows, written_form
 from policylab.model.ir import (
     CONDITIONED_UNTIL,
     RECORD_SUFFIX,
@@ -252,6 +252,18 @@ class _Writer:
     def base(self, flow: str) -> str:
         return self.label(self.owner.get(flow, flow))
 
+    def flows(self, stock: str, side: str) -> list[str]:
+        """An arrayed stock's inflows or outflows (``side``): each flow's name, subscripted where the stock's elements
+        take other elements of it than their own (a flow over a copy of the stock's dimension)."""
+        found = stock_flows(self.model, self.expander, stock, side)
+        if found is None:
+            raise NotWritable(f"{stock}: its elements take {side} that no one list of flows gives (YAML has one "
+                              "`in:` and one `out:` for the whole array); convert to .xmile instead")
+        dims = self.model.dimensions
+        return [self.label(base) + (f"[{', '.join(quote(dims[i].display or i if i in dims else i) for i in indices)}]"
+                                    if indices else "")
+                for base, indices in found]
+
     def schedule(self, schedule: Schedule) -> dict[str, Any]:
         out: dict[str, Any] = {"path": {_number(t): _number(v) for t, v in zip(schedule.times, schedule.values,
                                                                                strict=True)}}
@@ -269,8 +281,8 @@ class _Writer:
         out: dict[str, Any] = {"dims": [model.dimensions[d].display or d for d in array.dims]}
         whole = self.definition(first)
         if isinstance(first, Stock):
-            whole["in"] = [self.base(f) for f in first.inflows]
-            whole["out"] = [self.base(f) for f in first.outflows]
+            whole["in"] = self.flows(name, "inflows")
+            whole["out"] = self.flows(name, "outflows")
         per_element = {key: self.definition(var) for key, var in zip(
             element_keys(array.dims, model.dimensions), elements, strict=True)}
         field = _FIELD.get(type(first))
@@ -401,16 +413,16 @@ def _as_auxiliary(var: Variable) -> Auxiliary:
 
 
 def _declaration_order(dims: dict[str, Any]) -> dict[str, Any]:
-    """Dimensions with each subrange's parent and each mapping's target before it (the reader needs them first)."""
+    """Dimensions with each subrange's parent before it (the reader needs it first; a mapping's target may be
+    anywhere, so two dimensions can map onto each other)."""
     ordered: dict[str, Any] = {}
 
     def visit(name: str, path: tuple[str, ...]) -> None:
         if name in ordered or name in path:
             return
         dim = dims[name]
-        for before in (dim.parent, *dim.mapping):
-            if before and before in dims:
-                visit(before, (*path, name))
+        if dim.parent and dim.parent in dims:
+            visit(dim.parent, (*path, name))
         ordered[name] = dim
 
     for name in dims:

@@ -28,7 +28,7 @@ from itertools import product
 from policylab.errors import ModelFileError
 from policylab.expr.ast import BinOp, Call, Expr, Name, Num, Subscript, children, map_children, walk
 from policylab.expr.names import canonical
-from policylab.model.ir import Dimension, Evidence, Model, element_name
+from policylab.model.ir import Dimension, Evidence, Model, element_keys, element_name
 
 ARRAY_FUNCTIONS = frozenset({"sum", "mean", "min", "max", "prod", "size", "stddev"})
 Context = dict[str, str]  # dimension -> current element; "*dim" -> element a reduction is at
@@ -86,6 +86,18 @@ class Expander:
                                          "over the same dimensions")
                 return Call(element_name(f, tuple(key)), tuple(self.expand(a, context, where) for a in args))  # type: ignore[arg-type]
         return map_children(expr, lambda child: self.expand(child, context, where))
+
+    def flow_element(self, flow: str, indices: tuple[str, ...] | None, context: Context, where: str) -> str | None:
+        """The element of arrayed flow ``flow`` that a stock's element (``context``) integrates: the same element
+        (``indices`` None), or the one ``flow[indices]`` picks as in an equation (``flow[Cats]`` for a flow over a
+        copy of, or a range mapped onto, the stock's ``Cats``); None when the reference ranges over a dimension."""
+        try:
+            if indices is None:
+                found = self._name(flow, context, where)
+                return found.name if isinstance(found, Name) else None
+            return self._subscript(flow, indices, context, where)
+        except _Free:
+            return None
 
     # -- references --------------------------------------------------------------------------
     def _name(self, name: str, context: Context, where: str) -> Expr:
@@ -290,6 +302,73 @@ def written_form(written: Expr | None, expanded: Expr, expander: Expander) -> Ex
     except ModelFileError:
         return expanded
     return written if same else expanded
+
+
+def flow_reference(expander: Expander, stock_dims: tuple[str, ...], flow: str, chosen: dict[tuple[str, ...], str]
+                   ) -> tuple[str, ...] | None:
+    """The subscripts a writer gives arrayed ``flow`` in the flows of a stock arrayed over ``stock_dims`` so that
+    each stock element ``key`` reads back the flow element ``chosen[key]``: () for the bare name (the same element),
+    else the first of the stock's dimensions, the flow's own, or a fixed element, per dimension of the flow, that
+    :meth:`Expander.flow_element` resolves to ``chosen`` (None: no reference does)."""
+    flow_dims = expander.arrays[flow]
+    keys = element_keys(flow_dims, expander.dimensions)
+    key_of = {element_name(flow, key): key for key in keys}
+    picked = {stock_key: key_of.get(element) for stock_key, element in chosen.items()}
+    if any(key is None for key in picked.values()):
+        return None
+    candidates: list[list[str]] = []
+    for position, dim in enumerate(flow_dims):
+        options = list(dict.fromkeys((*stock_dims, dim)))
+        fixed = {key[position] for key in picked.values()}  # type: ignore[index]
+        if len(fixed) == 1:
+            options.append(fixed.pop())
+        candidates.append(options)
+    for indices in (None, *product(*candidates)):
+        if _reads_back(expander, stock_dims, flow, None if indices is None else tuple(indices), chosen):
+            return () if indices is None else tuple(indices)
+    return None
+
+
+def stock_flows(model: Model, expander: Expander, stock: str, side: str) -> list[tuple[str, tuple[str, ...]]] | None:
+    """An arrayed stock's inflows or outflows (``side``) as a writer names them once for the whole array: each flow
+    with the subscripts :func:`flow_reference` finds (() for the bare name); None when the elements take flows no
+    such list gives (a different number, or a flow no subscripts reproduce)."""
+    dims = model.arrays[stock].dims
+    keys = element_keys(dims, model.dimensions)
+    lists = [getattr(model.variables[e], side) for e in model.elements_of(stock)]
+    if any(len(flows) != len(lists[0]) for flows in lists):
+        return None
+    owner = {element: name for name in model.arrays for element in model.elements_of(name)}
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for position, flow in enumerate(lists[0]):
+        chosen = {key: flows[position] for key, flows in zip(keys, lists, strict=True)}
+        base = owner.get(flow, flow)
+        if base == flow:
+            indices: tuple[str, ...] | None = () if all(f == flow for f in chosen.values()) else None
+        else:
+            indices = flow_reference(expander, dims, base, chosen) if base in expander.arrays else None
+        if indices is None:
+            return None
+        out.append((base, indices))
+    return out
+
+
+def _reads_back(expander: Expander, stock_dims: tuple[str, ...], flow: str, indices: tuple[str, ...] | None,
+                chosen: dict[tuple[str, ...], str]) -> bool:
+    """True when ``flow[indices]`` gives each stock element its ``chosen`` flow element."""
+    try:
+        return all(expander.flow_element(flow, indices, dict(zip(stock_dims, key, strict=True)), "") == element
+                   for key, element in chosen.items())
+    except ModelFileError:
+        return False
+
+
+def split_reference(text: str) -> tuple[str, tuple[str, ...] | None]:
+    """A reference as written, ``Flow`` or ``Flow[Dim, e2]``, as its canonical name and subscripts (None: none)."""
+    name, bracket, rest = text.strip().partition("[")
+    if not bracket:
+        return canonical(name), None
+    return canonical(name), tuple(canonical(part) for part in rest.rstrip().removesuffix("]").split(","))
 
 
 def reference(text: str) -> str:

@@ -33,8 +33,8 @@ from policylab.formats.vensim.orders import ORDERED, StartValues, discrete_delay
 from policylab.formats.vensim.records import Macro, Record, decode, split_records
 from policylab.formats.vensim.subscripts import Subscripts
 from policylab.limits import FLAT_VARIABLES, VENSIM_BYTES
-from policylab.model.ir import (AnyVariable, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock, TimeSpec,
-                                element_name, kind_of)
+from policylab.model.ir import (AnyVariable, Array, Auxiliary, Constant, Flow, Lookup, Method, Model, Stock,
+                                TimeSpec, element_keys, element_name, kind_of)
 
 
 class VensimReadWarning(UserWarning):
@@ -95,6 +95,8 @@ class _Builder:
     variables: dict[str, AnyVariable] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     derived: dict[tuple[str, str], str] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
+    """A net flow or SAMPLE IF TRUE state made for one element -> that element (see ``_derived_arrays``)."""
     active_initial: dict[str, Expr] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -174,8 +176,29 @@ class _Builder:
         name = Path(self.file).stem
         arrays = {name: replace(array, kind=kind_of(self.variables[self._first(name, subscripts)]))
                   for name, array in subscripts.arrays.items()}
+        arrays.update(self._derived_arrays(arrays, subscripts))
         return Model(name=name, time=time, variables=self.variables, path=self.file,
                      extras={"sha256": digest, "format": "vensim"}, dimensions=subscripts.dimensions, arrays=arrays)
+
+    def _derived_arrays(self, arrays: dict[str, Array], subscripts: Subscripts) -> dict[str, Array]:
+        """The net flows and SAMPLE IF TRUE states made element by element for an array, as an array over its
+        dimensions when every element has one of the same kind (``x_net_flow[a]`` is then an element like any
+        other, and a writer writes it as one: ``x_net_flow`` among a stock's flows, ``s[a]`` in an equation)."""
+        groups: dict[tuple[str, str], set[str]] = {}
+        for name, owner in self.owners.items():
+            base, bracket, _ = name.partition("[")
+            owner_base = owner.partition("[")[0]
+            if bracket and owner_base in arrays:
+                groups.setdefault((base, owner_base), set()).add(name)
+        out: dict[str, Array] = {}
+        for (base, owner), names in groups.items():
+            dims = arrays[owner].dims
+            elements = [element_name(base, key) for key in element_keys(dims, subscripts.dimensions)]
+            kinds = {type(self.variables[e]) for e in elements if e in self.variables}
+            if set(elements) == names and len(kinds) == 1 and base not in arrays and base not in self.variables:
+                out[base] = Array(base, dims, base, kind_of(self.variables[elements[0]]),
+                                  where=self.variables[elements[0]].where)
+        return out
 
     @staticmethod
     def _first(name: str, subscripts: Subscripts) -> str:
@@ -252,6 +275,7 @@ class _Builder:
 
     def _add_state(self, build: Callable[[Name], Expr], owner: str, record: Record) -> Name:
         name = free_name(_derived(owner, "_sample"), self.variables, self.tables, separator="_")
+        self.owners[name] = owner
         self.variables[name] = Auxiliary(name=name, display=name, equation=build(Name(name)), sector=record.group,
                                          where=Location(self.file, record.line),
                                          doc=f"the last value SAMPLE IF TRUE took in {owner}")
@@ -276,6 +300,7 @@ class _Builder:
             outflows = tuple(n for n, sign in terms if sign < 0)
         else:
             flow = free_name(_derived(definition.name, "_net_flow"), self.variables, separator="_")
+            self.owners[flow] = definition.name
             self.variables[flow] = Flow(name=flow, display=f"{definition.display} net flow",
                                         where=Location(self.file, record.line), equation=rate, sector=record.group,
                                         doc=f"the rate of {definition.display} as its INTEG equation writes it")

@@ -14,7 +14,7 @@ from itertools import product
 from policylab.errors import Location, ModelFileError
 from policylab.expr.ast import Expr
 from policylab.formats.xmile._raw import Definition, RawVar
-from policylab.model.arrays import Context, Expander
+from policylab.model.arrays import Context, Expander, split_reference
 from policylab.model.ir import Array, Dimension, element_name
 
 
@@ -73,17 +73,22 @@ class ArrayFlattener:
 
     def _flows(self, var: RawVar, flows: list[str], context: Context) -> list[str]:
         out = []
-        for flow in flows:
+        for written in flows:
+            flow, indices = split_reference(written)
             dims = self.arrays.get(flow)
             if not dims:
+                if indices is not None:
+                    raise ModelFileError(f"{self._where(var, None)}: flow {written!r} subscripts {flow!r}, which is "
+                                         "not an array")
                 out.append(flow)
                 continue
-            missing = [d for d in dims if d not in context]
-            if missing:
-                raise ModelFileError(f"{self._where(var, None)}: flow {flow!r} is arrayed over "
-                                     f"{', '.join(self.dimensions[d].display for d in missing)}, which the stock is "
-                                     "not; give the stock the same dimensions")
-            out.append(element_name(flow, tuple(context[d] for d in dims)))
+            element = self.expander.flow_element(flow, indices, context, self._where(var, None))
+            if element is None:
+                raise ModelFileError(f"{self._where(var, None)}: flow {written!r} is arrayed over "
+                                     f"{', '.join(self.dimensions[d].display for d in dims)}, which the stock is "
+                                     "not; give the stock the same dimensions, or subscript the flow with the "
+                                     "stock's (<inflow>flow[Dim]</inflow>)")
+            out.append(element)
         return out
 
     def _expand_definition(self, var: RawVar, definition: Definition | None, context: Context) -> Definition | None:

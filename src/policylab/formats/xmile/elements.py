@@ -6,12 +6,15 @@ because a module input's placeholder equation is replaced by its connection.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from policylab.errors import Location, ModelFileError
 from policylab.expr.names import canonical
 from policylab.formats.xmile._raw import Connection, Definition, RawModel, RawModule, RawVar, Table
 from policylab.formats.xmile._xml import POLICYLAB_NS, Node
 from policylab.formats.xmile.equations import split_top_level
-from policylab.model.ir import Dimension
+from policylab.model.arrays import split_reference
+from policylab.model.ir import Dimension, element_name
 
 #: Children of a variable that only concern presentation.
 _PRESENTATION = {"display", "format", "scale", "range", "event_poster", "summing", "documentation"}
@@ -80,8 +83,13 @@ class Reader:
                 if len(set(names)) != len(names):
                     raise self.fail(dim, f'<dim name="{display}"> lists an element twice')
                 self.dimensions[canonical(display)] = Dimension(
-                    canonical(display), names, display, displays, self._parent(dim, names), self._mapping(dim, names),
+                    canonical(display), names, display, displays, self._parent(dim, names),
                     where=Location(self.file, dim.line))
+        for block in root.findall("dimensions"):  # mappings once all are known: two may map onto each other
+            for dim in block.findall("dim"):
+                name = canonical(dim.attrs.get("name", ""))
+                self.dimensions[name] = replace(self.dimensions[name],
+                                                mapping=self._mapping(dim, self.dimensions[name].elements))
 
     def _parent(self, dim: Node, names: tuple[str, ...]) -> str:
         """PolicyLab's ``subrange_of`` attribute: the dimension a subrange takes its elements from."""
@@ -105,7 +113,7 @@ class Reader:
             target = self.dimensions.get(canonical(target_raw))
             elements = tuple(canonical(e) for e in listed.split(","))
             if target is None or len(elements) != len(names) or not set(elements) <= set(target.elements):
-                raise self.fail(dim, f'policylab:maps_to="{raw}": give, for a dimension listed before this one, one '
+                raise self.fail(dim, f'policylab:maps_to="{raw}": give, for another dimension, one '
                                      f"of its elements for each of the {len(names)} element(s) here")
             mapping[target.name] = elements
         return mapping
@@ -202,7 +210,8 @@ class Reader:
             elif child.tag == "conveyor" and kind == "stock":
                 var.conveyor = self._conveyor(child, var)
             elif child.tag in ("inflow", "outflow") and kind == "stock":
-                getattr(var, child.tag + "s").append(canonical(child.text))
+                flow, indices = split_reference(child.text)  # PolicyLab reads flow[Dim] (see docs/xmile.md)
+                getattr(var, child.tag + "s").append(flow if indices is None else element_name(flow, indices))
             elif child.tag == "non_negative" and kind in ("stock", "flow"):
                 var.non_negative = self._flag(child, var)
             elif child.tag == "units":

@@ -20,7 +20,7 @@ from policylab.formats.xmile.codec import encode
 from policylab.formats.xmile.extension import GENERATED_SKIP, KIND_TAGS, MODEL_SKIP, STANDARD_FIELDS, TIME_SKIP
 from policylab.formats.xmile.render import number, quote_name, render
 from policylab.formats.xmile.xmlwrite import Element, serialize
-from policylab.model.arrays import model_expander, written_form
+from policylab.model.arrays import model_expander, stock_flows, written_form
 from policylab.model.ir import (
     AnyVariable,
     Array,
@@ -83,13 +83,22 @@ class _Writer:
             if any(isinstance(m, (Lever, Event)) for m in members):
                 continue
             usable[base] = array
+        expander = model_expander(self.model)
+        self.flows: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = {}
+        for base in list(usable):  # an arrayed stock is written as an array when one list of flows gives its elements'
+            if isinstance(self.model.variables[self.model.elements_of(base)[0]], Stock):
+                for side in ("inflows", "outflows"):
+                    found = stock_flows(self.model, expander, base, side)
+                    if found is None:
+                        del usable[base]
+                        break
+                    self.flows[(base, side)] = found
         changed = True
-        while changed:  # an arrayed stock is written as an array only with arrayed flows
+        while changed:  # ... and they are arrays written as arrays, or scalars
             changed = False
             for base in list(usable):
-                first = self.model.variables[element_name(base, self._keys(usable[base].dims)[0])]
-                flows = (*first.inflows, *first.outflows) if isinstance(first, Stock) else ()
-                if any(flow.partition("[")[0] not in usable for flow in flows):
+                flows = [flow for side in ("inflows", "outflows") for flow, _ in self.flows.get((base, side), ())]
+                if any(flow in self.model.arrays and flow not in usable for flow in flows):
                     del usable[base]
                     changed = True
         return usable
@@ -248,10 +257,11 @@ class _Writer:
                 item = element.add("element", subscript=", ".join(shown))
                 self._body(item, member)
         if isinstance(first, Stock):
-            suffix = f"[{','.join(keys[0])}]"
-            for tag, flows in (("inflow", first.inflows), ("outflow", first.outflows)):
-                for flow in flows:
-                    element.add(tag, flow[: -len(suffix)] if flow.endswith(suffix) else flow)
+            for tag in ("inflow", "outflow"):
+                for flow, indices in self.flows[(base, tag + "s")]:
+                    shown = [self.dimensions[i].display or i if i in self.dimensions else i for i in indices]
+                    element.add(tag, quote_name(flow) + (f"[{', '.join(quote_name(i) for i in shown)}]" if shown
+                                                         else ""))
         if isinstance(first, (Stock, Flow)) and first.non_negative:
             element.add("non_negative")
         if first.units:
