@@ -13,6 +13,7 @@ from policylab.formats.xmile import read_xmile_bytes
 from policylab.formats.xmile.writer import write_xmile
 from policylab.formats.yaml_reader import read_yaml_text
 from policylab.formats.yaml_writer import write_yaml
+from policylab.model.arrays import apply_to_all, model_expander
 from policylab.model.ir import element_name
 
 REGIONS = Path(__file__).resolve().parents[2] / "models" / "sir_regions" / "model.yaml"
@@ -65,7 +66,8 @@ def test_the_ir_keeps_each_array_with_its_dimensions_and_apply_to_all_equation()
     assert ir.arrays["infected"].dims == ("region",)
     assert ir.elements_of("infected") == [element_name("infected", (r,)) for r in ("north", "south", "east", "west")]
     assert ir.arrays["infection"].equation is not None  # apply-to-all
-    assert ir.arrays["mixed_prevalence"].equation is None  # the coastal subrange has its own equation
+    assert ir.arrays["mixed_prevalence"].equation is not None  # as written; the coastal subrange has its own:
+    assert apply_to_all(ir, model_expander(ir), "mixed_prevalence") == {("north",), ("west",)}
     assert "max" in repr(ir.variables["mixed_prevalence[south]"].equation).lower()
     assert "max" not in repr(ir.variables["mixed_prevalence[north]"].equation).lower()
 
@@ -240,3 +242,54 @@ def test_a_flow_the_stock_cannot_take_element_by_element_is_refused(flows: str, 
         '  loss: {dims: [cats], equation: "0.5"}', '  loss: {dims: [cats], equation: "0.5"}\n  rate_flow: {equation: "1"}')
     with pytest.raises(ModelFileError, match=message):
         read_yaml_text(text, "copies.yaml")
+
+
+OWN = """
+model: own
+time: {start: 0, stop: 2, dt: 1}
+dimensions:
+  region: [a, b, c]
+flows:
+  gain: {dims: [region], equation: "1"}
+  extra: {equation: "10"}
+stocks:
+  pool:
+    dims: [region]
+    initial: 0
+    in: [gain]
+    elements: {c: {initial: 5, in: [gain, extra]}}
+auxiliaries:
+  mixed:
+    dims: [region]
+    equation: pool * 2
+    elements:
+      a: {value: 7}
+      b: {points: [[0, 0], [10, 100]], input: Time}
+"""
+
+
+def test_an_element_may_have_its_own_kind_and_a_stock_element_its_own_flows() -> None:
+    ir = read_yaml_text(OWN, "own.yaml")
+    assert [type(ir.variables[f"mixed[{r}]"]).__name__ for r in "abc"] == ["Constant", "Lookup", "Auxiliary"]
+    assert ir.variables["pool[c]"].inflows == ("gain[c]", "extra") and ir.variables["pool[a]"].inflows == ("gain[a]",)
+    ds = pl.Model(ir).run(deterministic=True)
+    assert [_final(ds, f"pool[{r}]") for r in "abc"] == [2.0, 2.0, 27.0]
+    assert [_final(ds, f"mixed[{r}]") for r in "bc"] == [20.0, 54.0]
+    text = write_yaml(ir)
+    assert "      c:\n        initial: '5'\n        in: ['gain[c]', extra]\n" in text and "a: {value: 7}" in text
+    for copy in (read_yaml_text(text, "again.yaml"),
+                 read_xmile_bytes(write_xmile(read_yaml_text(text, "again.yaml")).encode(), "own.xmile")):
+        assert [type(copy.variables[f"mixed[{r}]"]) for r in "abc"] == [type(ir.variables[f"mixed[{r}]"]) for r in "abc"]
+        assert copy.variables["pool[c]"].inflows == ("gain[c]", "extra")
+        again = pl.Model(copy).run(deterministic=True)
+        assert [_final(again, f"pool[{r}]") for r in "abc"] == [2.0, 2.0, 27.0]
+
+
+@pytest.mark.parametrize(("element", "message"), [
+    ("{value: 1, equation: '2'}", r"exactly one of `value`, `points`, `equation` or `initial` \(got value, equation\)"),
+    ("{initial: 1}", r"own.yaml:\d+: auxiliaries.mixed.elements: `initial` defines an element of a stock; this is not a stock"),
+    ("{equation: '1', in: [gain]}", r"`in` and `out` belong to a stock's element"),
+])
+def test_an_element_s_own_definition_that_cannot_be_read_is_refused(element: str, message: str) -> None:
+    with pytest.raises(ModelFileError, match=message):
+        read_yaml_text(OWN.replace("a: {value: 7}", f"a: {element}"), "own.yaml")

@@ -341,7 +341,8 @@ class _Builder:
             out.append(replace(var, name=element_name(name, key), display=f"{raw}[{shown}]",
                                evidence=element_evidence(var.evidence, reads, self.array_dims)))
         text = whole if isinstance(whole, str) else "" if whole is None or isinstance(whole, list) else repr(whole)
-        single = not (item.elements or whole is None or isinstance(whole, list))
+        single = not (whole is None or isinstance(whole, list)) and (  # elements may override an equation
+            not item.elements or section in ("stocks", "flows", "auxiliaries"))  # (model.arrays.apply_to_all)
         equation = parse(whole if isinstance(whole, str) else repr(whole), str(self.loc(section, raw))) if single else None
         self.arrays[name] = Array(name, dims, raw, kind_of(out[0]), equation if section != "lookups" else None, text,
                                   shared_draw=getattr(item, "sample", "") == "shared", where=self.loc(section, raw),
@@ -432,7 +433,13 @@ class _Builder:
                  ) -> None:
             for raw, item in items.items():
                 if canonical(raw) in self.array_dims:
-                    for element in self.arrayed(section, raw, item, whole(item), build):
+                    def either(value: Any, context: dict[str, str], keys: tuple[Any, ...], raw: str = raw,
+                               item: Any = item) -> AnyVariable:
+                        if isinstance(value, schema.ElementModel):
+                            return self.own_element(section, raw, item, value, context, keys, build)
+                        return build(value, context, keys)
+
+                    for element in self.arrayed(section, raw, item, whole(item), either):
                         add(section, element.display, element)
                 else:
                     add(section, raw, build(whole(item), {}, (section, raw)))
@@ -501,6 +508,35 @@ class _Builder:
         for raw, ax in s.auxiliaries.items():
             each("auxiliaries", {raw: ax}, auxiliary(raw, ax), lambda ax: ax.equation)
         return found
+
+    def own_element(self, section: str, raw: str, item: Any, own: schema.ElementModel, context: dict[str, str],
+                    keys: tuple[Any, ...], build: Callable[..., AnyVariable]) -> AnyVariable:
+        """An element defined by its own mapping (``schema.ElementModel``), of the kind its key says; the array's
+        units, doc and flags apply to it as to the others."""
+        if own.value is not None:
+            return build(own.value, context, keys) if section == "constants" else Constant(
+                **self.common(section, raw, item), value=float(own.value))
+        if own.points is not None:
+            xs = tuple(float(p[0]) for p in own.points)
+            if any(b < a for a, b in zip(xs, xs[1:])):
+                raise self.fail("lookup x values must be in increasing order", *keys, "elements")
+            return Lookup(**self.common(section, raw, item), xs=xs, ys=tuple(float(p[1]) for p in own.points),
+                          extrapolation=own.extrapolation,
+                          input=None if own.input is None else self.element_expr(own.input, context, *keys, "input"))
+        if own.initial is not None:
+            if section != "stocks":
+                raise self.fail("`initial` defines an element of a stock; this is not a stock", *keys, "elements")
+            return replace(build(own.initial, context, keys),
+                           **({"inflows": self.flows_of(own.inflows, context, keys)} if own.inflows is not None else {}),
+                           **({"outflows": self.flows_of(own.outflows, context, keys)} if own.outflows is not None
+                              else {}))
+        if section == "stocks":
+            raise self.fail("an element of a stock is defined by `initial`", *keys, "elements")
+        if section in ("flows", "auxiliaries"):
+            return build(own.equation, context, keys)
+        return Auxiliary(**self.common(section, raw, item), equation=self.element_expr(own.equation, context, *keys,
+                                                                                      "equation"),
+                         equation_text=str(own.equation))
 
     def generated_event(self, raw: str, ev: schema.EventModel) -> tuple[Event, GeneratedEvent]:
         """A generated event and the exogenous event holding its record (lowered to a Poisson draw)."""

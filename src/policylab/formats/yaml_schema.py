@@ -96,7 +96,35 @@ class DimensionModel(_Strict):
         return self
 
 
-ElementValue = str | float | list[tuple[float, float]]
+class ElementModel(_Strict):
+    """One element's own definition, for an element that differs from its array in kind or in flows: exactly one
+    of ``value`` (a constant), ``points`` (a lookup, with ``input``: its value is the table at that equation),
+    ``equation`` (the section's kind: a flow among flows, else an auxiliary) or ``initial`` (a stock, only among
+    stocks, with its own ``in`` and ``out`` when they differ from the array's)."""
+
+    value: float | None = None
+    points: list[tuple[float, float]] | None = Field(default=None, min_length=1)
+    input: str | float | None = None
+    extrapolation: Extrapolation = "clamp"
+    equation: str | float | None = None
+    initial: str | float | None = None
+    inflows: list[str] | None = Field(default=None, alias="in")
+    outflows: list[str] | None = Field(default=None, alias="out")
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> ElementModel:
+        given = [key for key in ("value", "points", "equation", "initial") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError("an element's own definition gives exactly one of `value`, `points`, `equation` or "
+                             f"`initial` (got {', '.join(given) or 'none'})")
+        if (self.input is not None or "extrapolation" in self.model_fields_set) and self.points is None:
+            raise ValueError("`input` and `extrapolation` belong to an element defined by `points`")
+        if (self.inflows is not None or self.outflows is not None) and self.initial is None:
+            raise ValueError("`in` and `out` belong to a stock's element, defined by `initial`")
+        return self
+
+
+ElementValue = str | float | list[tuple[float, float]] | ElementModel
 
 
 class _Arrayed(_Documented):

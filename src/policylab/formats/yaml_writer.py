@@ -16,10 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from policylab.expr.ast import Expr, Num, to_text
+from policylab.expr.ast import Expr, to_text
 from policylab.expr.names import canonical
 from policylab.formats.yaml_loader import dump_yaml
-from policylab.model.arrays import aggregate_name, model_expander, stock_flows, written_form
+from policylab.model.arrays import (StockFlows, aggregate_name, apply_to_all, model_expander, stock_flows,
+                                    written_form)
 from policylab.model.ir import (
     CONDITIONED_UNTIL,
     RECORD_SUFFIX,
@@ -122,9 +123,8 @@ class _Writer:
             if name in self.owner:
                 array = self.owner[name]
                 if model.elements_of(array)[0] == name:
-                    kinds = {type(model.variables[e]) for e in model.elements_of(array)}
-                    section = _section(var) if len(kinds) == 1 else "auxiliaries"
-                    sections[section][self.label(array)] = self.array(array)
+                    home = _home_kind(array, [model.variables[e] for e in model.elements_of(array)])
+                    sections[SECTIONS[home]][self.label(array)] = self.array(array)
                 continue
             sections[_section(var)][self.label(name)] = self.variable(var)
         doc.update({section: items for section, items in sections.items() if items})
@@ -252,17 +252,13 @@ class _Writer:
     def base(self, flow: str) -> str:
         return self.label(self.owner.get(flow, flow))
 
-    def flows(self, stock: str, side: str) -> list[str]:
-        """An arrayed stock's inflows or outflows (``side``): each flow's name, subscripted where the stock's elements
-        take other elements of it than their own (a flow over a copy of the stock's dimension)."""
-        found = stock_flows(self.model, self.expander, stock, side)
-        if found is None:
-            raise NotWritable(f"{stock}: its elements take {side} that no one list of flows gives (YAML has one "
-                              "`in:` and one `out:` for the whole array); convert to .xmile instead")
+    def flows(self, found: StockFlows) -> list[str]:
+        """An arrayed stock's inflows or outflows for the whole array: each flow's name, subscripted where the
+        elements take other elements of it than their own (a flow over a copy of the stock's dimension)."""
         dims = self.model.dimensions
         return [self.label(base) + (f"[{', '.join(quote(dims[i].display or i if i in dims else i) for i in indices)}]"
                                     if indices else "")
-                for base, indices in found]
+                for base, indices in found.flows]
 
     def schedule(self, schedule: Schedule) -> dict[str, Any]:
         out: dict[str, Any] = {"path": {_number(t): _number(v) for t, v in zip(schedule.times, schedule.values,
@@ -272,36 +268,73 @@ class _Writer:
         return out
 
     def array(self, name: str) -> dict[str, Any]:
-        """An arrayed variable: its dimensions, the apply-to-all definition or one per element."""
+        """An arrayed variable: its dimensions, the definition its elements share (the apply-to-all equation when
+        it still gives each element's), and under ``elements`` each element that differs: its own number,
+        equation or points, or, for an element of another kind or with other flows, its own definition."""
         model, array = self.model, self.model.arrays[name]
+        keys = element_keys(array.dims, model.dimensions)
         elements = [model.variables[e] for e in model.elements_of(name)]
-        if len({type(e) for e in elements}) > 1:  # e.g. some elements numbers, others equations: all auxiliaries
-            elements = [e if isinstance(e, Auxiliary) else _as_auxiliary(e) for e in elements]
-        first = elements[0]
+        home = _home_kind(name, elements)
+        first = next((e for e in elements if type(e) is home), None)
         out: dict[str, Any] = {"dims": [model.dimensions[d].display or d for d in array.dims]}
-        whole = self.definition(first)
-        if isinstance(first, Stock):
-            whole["in"] = self.flows(name, "inflows")
-            whole["out"] = self.flows(name, "outflows")
-        per_element = {key: self.definition(var) for key, var in zip(
-            element_keys(array.dims, model.dimensions), elements, strict=True)}
-        field = _FIELD.get(type(first))
-        if array.equation is not None and field in ("equation", "initial"):
-            whole[field] = text(array.equation)
-        elif field is not None and any(d[field] != whole[field] for d in per_element.values()):
-            if isinstance(first, Constant) and len(array.dims) == 1:
+        field = _FIELD[home]
+        whole = self.definition(first) if first is not None else {field: None}  # None: every element its own
+        sides = {side: stock_flows(model, self.expander, name, side) for side in ("inflows", "outflows")
+                 if home is Stock}
+        if sides:
+            whole["in"], whole["out"] = self.flows(sides["inflows"]), self.flows(sides["outflows"])
+        shared = (apply_to_all(model, self.expander, name) if home in (Flow, Auxiliary, Stock) else None) or None
+        if shared is not None:
+            whole[field] = text(array.equation)  # type: ignore[arg-type]
+        own: dict[tuple[str, ...], Any] = {}
+        for key, var in zip(keys, elements, strict=True):
+            if (first is None or type(var) is not home or not self.fits(var, whole, field)
+                    or any(key not in found.gives for found in sides.values())):
+                own[key] = self.own(var)
+            elif key not in (shared or ()):
+                own[key] = self.definition(var)[field]
+        if shared is None and first is not None and all(value == whole[field] for value in own.values()):
+            own = {}  # every element the same: the one definition says it
+        if own:
+            if len(own) == len(keys) or shared is None:
                 whole.pop(field)
-                whole["values"] = [d[field] for d in per_element.values()]
+            if (home is Constant and len(array.dims) == 1 and len(own) == len(keys)
+                    and not any(isinstance(v, dict) for v in own.values())):
+                whole["values"] = list(own.values())
             else:
-                whole.pop(field)
                 whole["elements"] = {", ".join(model.dimensions[dim].shown(e) for dim, e in zip(array.dims, key,
-                                                                                                  strict=True)): d[field]
-                                     for key, d in per_element.items()}
+                                                                                                 strict=True)): value
+                                     for key, value in own.items()}
         if array.shared_draw:
             whole["sample"] = "shared"
         out.update({k: v for k, v in whole.items() if v != []})
-        out.update(self.common(first, array.evidence))
+        out.update(self.common(elements[0], array.evidence))
         return out
+
+    def fits(self, var: Variable, whole: dict[str, Any], field: str) -> bool:
+        """True when ``var`` reads back from the array's shared keys and its own ``field`` (flows aside)."""
+        mine = self.definition(var)
+        return all(mine.get(k) == whole.get(k) for k in set(mine) | set(whole)
+                   if k not in (field, "values", "elements", "in", "out"))
+
+    def own(self, var: Variable) -> dict[str, Any]:
+        """An element's own definition (``elements: {a: {...}}``): another kind than its array's, or other flows."""
+        if isinstance(var, Constant):
+            return {"value": _number(var.value)}
+        if isinstance(var, Lookup):
+            out: dict[str, Any] = {"points": [[_number(x), _number(y)] for x, y in zip(var.xs, var.ys, strict=True)]}
+            if var.input is not None:
+                out["input"] = text(var.input)
+            if var.extrapolation != "clamp":
+                out["extrapolation"] = var.extrapolation
+            return out
+        if isinstance(var, Stock):
+            return {"initial": text(var.initial) if var.initial is not None else 0,
+                    "in": [quote(f) for f in var.inflows], "out": [quote(f) for f in var.outflows]}
+        if isinstance(var, (Flow, Auxiliary)) and not isinstance(var, GeneratedEvent):
+            return {"equation": text(var.equation) if var.equation is not None else 0}
+        raise NotWritable(f"{var.name}: a {type(var).__name__.lower()} among elements of other kinds, which YAML "
+                          "cannot say; convert to .xmile instead")
 
     # -- scenarios, outcomes, checks -------------------------------------------------------------
     def scenario(self, sc: Scenario) -> dict[str, Any]:
@@ -403,13 +436,17 @@ _FIELD: dict[type, str] = {Constant: "value", Lever: "baseline", Lookup: "points
                            Auxiliary: "equation"}
 
 
-def _as_auxiliary(var: Variable) -> Auxiliary:
-    """An element written among an array's auxiliaries: a constant as its number."""
-    if isinstance(var, Constant):
-        return Auxiliary(var.name, units=var.units, doc=var.doc, display=var.display, equation=Num(var.value))
-    raise NotWritable(f"{var.name}: an element of an array whose elements are of different kinds "
-                      f"({type(var).__name__.lower()} among auxiliaries); convert to .xmile instead, which keeps "
-                      "each element's own kind")
+def _home_kind(array: str, elements: list[Variable]) -> type:
+    """The kind whose section an array is written in: its elements', else (mixed) flows when some are flows, else
+    auxiliaries; the other elements carry their own kind (``_Writer.own``)."""
+    kinds = {type(e) for e in elements}
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds - {Constant, Lookup, Auxiliary, Flow}:
+        raise NotWritable(f"{array}: its elements are of kinds ({', '.join(sorted(k.__name__.lower() for k in kinds))})"
+                          " that YAML cannot mix in one array (constants, lookups, auxiliaries and flows only); "
+                          "convert to .xmile instead")
+    return Flow if Flow in kinds else Auxiliary
 
 
 def _declaration_order(dims: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from itertools import product
 from policylab.errors import ModelFileError
 from policylab.expr.ast import BinOp, Call, Expr, Name, Num, Subscript, children, map_children, walk
 from policylab.expr.names import canonical
-from policylab.model.ir import Dimension, Evidence, Model, element_keys, element_name
+from policylab.model.ir import (Constant, Dimension, Evidence, Lookup, Model, Stock, Variable, element_keys,
+                                element_name)
 
 ARRAY_FUNCTIONS = frozenset({"sum", "mean", "min", "max", "prod", "size", "stddev"})
 Context = dict[str, str]  # dimension -> current element; "*dim" -> element a reduction is at
@@ -329,28 +330,84 @@ def flow_reference(expander: Expander, stock_dims: tuple[str, ...], flow: str, c
     return None
 
 
-def stock_flows(model: Model, expander: Expander, stock: str, side: str) -> list[tuple[str, tuple[str, ...]]] | None:
-    """An arrayed stock's inflows or outflows (``side``) as a writer names them once for the whole array: each flow
-    with the subscripts :func:`flow_reference` finds (() for the bare name); None when the elements take flows no
-    such list gives (a different number, or a flow no subscripts reproduce)."""
+@dataclass(frozen=True)
+class StockFlows:
+    """An arrayed stock's inflows or outflows as a writer names them once for the whole array: each flow with the
+    subscripts :func:`flow_reference` found (() for the bare name), and the elements this list gives; the others
+    take flows of their own."""
+
+    flows: tuple[tuple[str, tuple[str, ...]], ...]
+    gives: frozenset[tuple[str, ...]]
+
+
+def stock_flows(model: Model, expander: Expander, stock: str, side: str) -> StockFlows:
+    """The inflows or outflows (``side``) of arrayed ``stock`` for the whole array: the flows most of its elements
+    take, named so that they read back as each of those elements' own (:class:`StockFlows`)."""
     dims = model.arrays[stock].dims
     keys = element_keys(dims, model.dimensions)
-    lists = [getattr(model.variables[e], side) for e in model.elements_of(stock)]
-    if any(len(flows) != len(lists[0]) for flows in lists):
-        return None
+    lists = {key: getattr(model.variables[element_name(stock, key)], side) for key in keys}
     owner = {element: name for name in model.arrays for element in model.elements_of(name)}
+    patterns = {key: tuple(owner.get(f, f) for f in flows) for key, flows in lists.items()}
+    ordered = list(patterns.values())
+    common = max(ordered, key=ordered.count)
+    subset = [key for key in keys if patterns[key] == common]
     out: list[tuple[str, tuple[str, ...]]] = []
-    for position, flow in enumerate(lists[0]):
-        chosen = {key: flows[position] for key, flows in zip(keys, lists, strict=True)}
-        base = owner.get(flow, flow)
-        if base == flow:
-            indices: tuple[str, ...] | None = () if all(f == flow for f in chosen.values()) else None
+    for position, base in enumerate(common):
+        chosen = {key: lists[key][position] for key in subset}
+        if base not in expander.arrays:
+            indices: tuple[str, ...] | None = () if all(f == base for f in chosen.values()) else None
         else:
-            indices = flow_reference(expander, dims, base, chosen) if base in expander.arrays else None
+            indices = flow_reference(expander, dims, base, chosen)
         if indices is None:
-            return None
+            return StockFlows((), frozenset(key for key in keys if not lists[key]))
         out.append((base, indices))
-    return out
+    gives = frozenset(key for key in keys if _resolved(expander, dims, out, key) == lists[key])
+    return StockFlows(tuple(out), gives)
+
+
+def apply_to_all(model: Model, expander: Expander, name: str) -> frozenset[tuple[str, ...]]:
+    """The elements of array ``name`` its apply-to-all equation (``Array.equation``) still gives: those whose own
+    equation (initial value, for a stock; input, for a lookup; value, for a constant) is that equation rewritten for them (none when there is no such equation;
+    an equation an element defines otherwise, as Vensim's ``:EXCEPT:`` or a later IR change, is its own)."""
+    array = model.arrays[name]
+    if array.equation is None:
+        return frozenset()
+    given = set()
+    for key in element_keys(array.dims, model.dimensions):
+        var = model.variables[element_name(name, key)]
+        own = _defining(var)
+        if own is None:
+            continue
+        try:
+            expanded = expander.equation(array.equation, dict(zip(array.dims, key, strict=True)), "")
+        except ModelFileError:
+            continue
+        if own == expanded:
+            given.add(key)
+    return frozenset(given)
+
+
+def _defining(var: Variable) -> Expr | None:
+    """What an apply-to-all equation gives an element: its equation, a stock's initial value, a lookup's input or a
+    constant's value."""
+    if isinstance(var, Constant):
+        return Num(var.value)
+    if isinstance(var, Stock):
+        return var.initial
+    if isinstance(var, Lookup):
+        return var.input
+    return getattr(var, "equation", None)
+
+
+def _resolved(expander: Expander, dims: tuple[str, ...], flows: list[tuple[str, tuple[str, ...]]],
+              key: tuple[str, ...]) -> tuple[str | None, ...] | None:
+    """The flow elements ``flows`` give the stock element ``key`` as a reader resolves them (None: one fails)."""
+    context = dict(zip(dims, key, strict=True))
+    try:
+        return tuple(base if base not in expander.arrays else
+                     expander.flow_element(base, indices or None, context, "") for base, indices in flows)
+    except ModelFileError:
+        return None
 
 
 def _reads_back(expander: Expander, stock_dims: tuple[str, ...], flow: str, indices: tuple[str, ...] | None,

@@ -410,7 +410,9 @@ class Array:
     Its elements are ordinary variables of ``Model.variables`` named ``name[e1,e2]``
     (:func:`element_name`), in row-major order of the dimensions; ``equation`` is the
     apply-to-all equation as written (None when the elements are defined one by one), so
-    writers and engines can treat the array as one variable.
+    writers and engines can treat the array as one variable. Elements defined otherwise
+    (YAML's ``elements:``, Vensim's ``:EXCEPT:``) do not follow it: the elements it gives
+    are those :func:`policylab.model.arrays.apply_to_all` finds.
     """
 
     name: str

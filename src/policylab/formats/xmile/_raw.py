@@ -46,6 +46,8 @@ class RawVar:
     elements: dict[tuple[str, ...], Definition] = field(default_factory=dict)
     inflows: list[str] = field(default_factory=list)
     outflows: list[str] = field(default_factory=list)
+    element_flows: dict[tuple[str, ...], tuple[list[str], list[str]]] = field(default_factory=dict)
+    """A stock element's own inflows and outflows, where they differ from the array's."""
     non_negative: bool | None = None
     units: str = ""
     doc: str = ""

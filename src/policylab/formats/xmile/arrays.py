@@ -55,6 +55,7 @@ class ArrayFlattener:
 
     def _element(self, var: RawVar, key: tuple[str, ...]) -> RawVar:
         context = dict(zip(var.dims, key, strict=True))
+        inflows, outflows = var.element_flows.get(key, (var.inflows, var.outflows))
         definition = var.elements.get(key, var.definition)
         if definition is None:
             shown = ", ".join(self._display(var.dims, key))
@@ -65,7 +66,7 @@ class ArrayFlattener:
             var, name=element_name(var.name, key), display=f"{var.display}[{','.join(displays)}]", dims=(),
             definition=self._expand_definition(var, definition, context), elements={},
             conveyor=self._expand_definition(var, var.conveyor, context),
-            inflows=self._flows(var, var.inflows, context), outflows=self._flows(var, var.outflows, context),
+            inflows=self._flows(var, inflows, context), outflows=self._flows(var, outflows, context),
         )
 
     def _display(self, dims: tuple[str, ...], key: tuple[str, ...]) -> list[str]:
@@ -106,7 +107,7 @@ class ArrayFlattener:
         out = {}
         for var in self.variables.values():
             if var.dims:
-                definition = var.definition if not var.elements else None
+                definition = var.definition  # the apply-to-all equation, which <element>s may override
                 out[var.name] = Array(
                     var.name, var.dims, var.display, "auxiliary",  # the kind: from the elements, once built
                     equation=definition.expr if definition is not None and definition.table is None else None,

@@ -210,8 +210,7 @@ class Reader:
             elif child.tag == "conveyor" and kind == "stock":
                 var.conveyor = self._conveyor(child, var)
             elif child.tag in ("inflow", "outflow") and kind == "stock":
-                flow, indices = split_reference(child.text)  # PolicyLab reads flow[Dim] (see docs/xmile.md)
-                getattr(var, child.tag + "s").append(flow if indices is None else element_name(flow, indices))
+                getattr(var, child.tag + "s").append(_flow(child))
             elif child.tag == "non_negative" and kind in ("stock", "flow"):
                 var.non_negative = self._flag(child, var)
             elif child.tag == "units":
@@ -281,6 +280,8 @@ class Reader:
             if not var.dims:
                 raise self.fail(elements[0], f"{var.label()} has <element> equations but no <dimensions>")
             shared = eqns[0] if len(eqns) == 1 else None  # 4.5: one equation, a graphical function per element
+            if shared is not None:
+                var.definition = Definition(shared.text, shared.line, table)  # the apply-to-all; <element>s override
             for element in elements:
                 key = self.subscript(element, var)
                 own = element.find("eqn")
@@ -290,6 +291,12 @@ class Reader:
                     eqn.text if eqn is not None else "", eqn.line if eqn is not None else element.line,
                     self.table(gf, var) if gf is not None else table,
                 )
+                flows = [child for child in element.children if child.tag in ("inflow", "outflow")]
+                if flows and var.kind != "stock":
+                    raise self.fail(flows[0], f"{var.label()} is not a stock; only a stock's element has flows")
+                if flows:  # the element's own flows, in place of the array's (PolicyLab's reading, docs/xmile.md)
+                    var.element_flows[key] = ([_flow(c) for c in flows if c.tag == "inflow"],
+                                              [_flow(c) for c in flows if c.tag == "outflow"])
             return
         if len(eqns) > 1:
             self._one_eqn_per_element(var, eqns, table)
@@ -385,3 +392,10 @@ class Reader:
             raise self.fail(gf, f'the graphical function of {what} has type="{kind}"; PolicyLab reads continuous, '
                                 "extrapolate and discrete")
         return mapping[kind]
+
+
+def _flow(node: Node) -> str:
+    """A stock's ``<inflow>``/``<outflow>``: a flow's name, or ``flow[Dim]`` (PolicyLab's reading, docs/xmile.md)
+    kept as its canonical name and subscripts for the arrays to resolve."""
+    flow, indices = split_reference(node.text)
+    return flow if indices is None else element_name(flow, indices)

@@ -168,6 +168,8 @@ class Flattener:
         return replace(
             owner, definition=definition, elements=elements, conveyor=conveyor,
             inflows=[prefix + n for n in var.inflows], outflows=[prefix + n for n in var.outflows],
+            element_flows={k: ([prefix + n for n in ins], [prefix + n for n in outs])
+                           for k, (ins, outs) in var.element_flows.items()},
         )
 
     def _parse(self, definition: Definition, var: RawVar, prefix: str, defined: frozenset[str],

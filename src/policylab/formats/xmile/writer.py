@@ -20,7 +20,7 @@ from policylab.formats.xmile.codec import encode
 from policylab.formats.xmile.extension import GENERATED_SKIP, KIND_TAGS, MODEL_SKIP, STANDARD_FIELDS, TIME_SKIP
 from policylab.formats.xmile.render import number, quote_name, render
 from policylab.formats.xmile.xmlwrite import Element, serialize
-from policylab.model.arrays import model_expander, stock_flows, written_form
+from policylab.model.arrays import StockFlows, apply_to_all, model_expander, stock_flows, written_form
 from policylab.model.ir import (
     AnyVariable,
     Array,
@@ -84,20 +84,19 @@ class _Writer:
                 continue
             usable[base] = array
         expander = model_expander(self.model)
-        self.flows: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = {}
-        for base in list(usable):  # an arrayed stock is written as an array when one list of flows gives its elements'
+        self.flows: dict[tuple[str, str], StockFlows] = {}
+        self.given: dict[str, frozenset[tuple[str, ...]]] = {}
+        for base in usable:
+            self.given[base] = apply_to_all(self.model, expander, base)
             if isinstance(self.model.variables[self.model.elements_of(base)[0]], Stock):
                 for side in ("inflows", "outflows"):
-                    found = stock_flows(self.model, expander, base, side)
-                    if found is None:
-                        del usable[base]
-                        break
-                    self.flows[(base, side)] = found
+                    self.flows[(base, side)] = stock_flows(self.model, expander, base, side)
         changed = True
-        while changed:  # ... and they are arrays written as arrays, or scalars
+        while changed:  # an arrayed stock is written as an array when its flows are arrays written as such, or scalars
             changed = False
             for base in list(usable):
-                flows = [flow for side in ("inflows", "outflows") for flow, _ in self.flows.get((base, side), ())]
+                flows = [f.partition("[")[0] for side in ("inflows", "outflows") for e in self.model.elements_of(base)
+                         for f in getattr(self.model.variables[e], side, ())]
                 if any(flow in self.model.arrays and flow not in usable for flow in flows):
                     del usable[base]
                     changed = True
@@ -249,19 +248,26 @@ class _Writer:
         dim_block = element.add("dimensions")
         for dim in dims:
             dim_block.add("dim", name=self.dimensions[dim].display or dim)
-        if array.equation is not None and not isinstance(first, Lookup):  # apply-to-all: one equation
-            element.add("eqn", render(array.equation, quote_name))
-        else:
+        sides = [(tag, self.flows[(base, tag + "s")]) for tag in ("inflow", "outflow") if (base, tag + "s") in self.flows]
+        own_flows = {key for key in keys for _, found in sides if key not in found.gives}
+        given = self.given[base]
+        if given:  # apply-to-all: one equation, and an <element> for each element it does not give
+            element.add("eqn", render(array.equation, quote_name))  # type: ignore[arg-type]
+        if len(given) < len(keys) or own_flows:
             for key, member in zip(keys, members, strict=True):
+                if key in given and key not in own_flows:
+                    continue
                 shown = [self.dimensions[d].shown(e) for d, e in zip(dims, key, strict=True)]
                 item = element.add("element", subscript=", ".join(shown))
                 self._body(item, member)
-        if isinstance(first, Stock):
-            for tag in ("inflow", "outflow"):
-                for flow, indices in self.flows[(base, tag + "s")]:
-                    shown = [self.dimensions[i].display or i if i in self.dimensions else i for i in indices]
-                    element.add(tag, quote_name(flow) + (f"[{', '.join(quote_name(i) for i in shown)}]" if shown
-                                                         else ""))
+                if key in own_flows:  # PolicyLab reads an element's own flows (docs/xmile.md)
+                    for tag in ("inflow", "outflow"):
+                        for flow in getattr(member, tag + "s"):
+                            item.add(tag, self.name_of(flow))
+        for tag, found in sides:
+            for flow, indices in found.flows:
+                shown = [self.dimensions[i].display or i if i in self.dimensions else i for i in indices]
+                element.add(tag, quote_name(flow) + (f"[{', '.join(quote_name(i) for i in shown)}]" if shown else ""))
         if isinstance(first, (Stock, Flow)) and first.non_negative:
             element.add("non_negative")
         if first.units:
