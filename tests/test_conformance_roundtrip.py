@@ -19,8 +19,6 @@ CASES = [p.relative_to(SUITE).as_posix() for p in find_tests(SUITE)] if (SUITE /
 KNOWN: dict[str, str] = {
     "allocate_by_priority/test_allocate_by_priority.mdl": r"characters long \(limit 20000\)",
     "vector_select/test_vector_select.mdl": r"characters long \(limit 20000\)",
-    "repeated_subscript/test_repeated_subscript.mdl": r"lists a dimension twice",
-    "smaller_range/test_smaller_range.mdl": r"lists a dimension twice",
 }
 """Cases whose round trip still fails, with the message that says why (docs/vensim.md, "Round trips")."""
 

@@ -293,3 +293,25 @@ def test_an_element_may_have_its_own_kind_and_a_stock_element_its_own_flows() ->
 def test_an_element_s_own_definition_that_cannot_be_read_is_refused(element: str, message: str) -> None:
     with pytest.raises(ModelFileError, match=message):
         read_yaml_text(OWN.replace("a: {value: 7}", f"a: {element}"), "own.yaml")
+
+
+PAIRS = """
+model: pairs
+time: {start: 0, stop: 1, dt: 1}
+dimensions:
+  dim: [a, b]
+constants:
+  matrix: {dims: [dim, dim], elements: {"a, a": 1, "a, b": 10, "b, a": 5, "b, b": 40}}
+auxiliaries:
+  doubled: {dims: [dim, dim], equation: "2", elements: {"a, b": "matrix[a, b] * 2"}}
+  b2a: {equation: "matrix[b, a]"}
+"""
+
+
+def test_a_dimension_listed_twice_holds_pairs_of_its_elements_named_explicitly() -> None:
+    model = pl.Model(read_yaml_text(PAIRS, "pairs.yaml"))
+    assert model.ir.arrays["matrix"].dims == ("dim", "dim")
+    ds = model.run(deterministic=True)
+    assert _final(ds, "b2a") == 5.0 and _final(ds, "doubled[a,b]") == 20.0 and _final(ds, "doubled[b,b]") == 2.0
+    with pytest.raises(ModelFileError, match=r"pairs.yaml:\d+: auxiliaries.twice.*matrix ranges over a whole dimension"):
+        read_yaml_text(PAIRS + '  twice: {dims: [dim, dim], equation: "matrix * 2"}\n', "pairs.yaml")

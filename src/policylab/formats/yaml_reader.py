@@ -266,8 +266,6 @@ class _Builder:
                     if dim not in self.dimensions:
                         raise self.fail(f"dimension {shown!r} is not declared under `dimensions:` (declared: "
                                         f"{', '.join(self.spec.dimensions) or 'none'})", section, raw, "dims")
-                if len(set(dims)) != len(dims):
-                    raise self.fail("lists a dimension twice", section, raw, "dims")
                 out[canonical(raw)] = dims
         return out
 
@@ -334,7 +332,9 @@ class _Builder:
         dims = self.array_dims[name]
         out = []
         for key, value in self.element_definitions(section, raw, item, whole).items():
-            context = dict(zip(dims, key, strict=True))
+            # a dimension listed twice (pairs of its elements, Vensim's x[Dim, Dim]) cannot say which of the two a
+            # reference means: its equations name elements (x[a, b]), and bare references are refused as ranges
+            context = dict(zip(dims, key, strict=True)) if len(set(dims)) == len(dims) else {}
             var = build(value, context, (section, raw))
             shown = ",".join(self.dimensions[d].shown(e) for d, e in zip(dims, key, strict=True))
             reads = getattr(var, "equation", None) or getattr(var, "initial", None)

@@ -370,7 +370,7 @@ def apply_to_all(model: Model, expander: Expander, name: str) -> frozenset[tuple
     equation (initial value, for a stock; input, for a lookup; value, for a constant) is that equation rewritten for them (none when there is no such equation;
     an equation an element defines otherwise, as Vensim's ``:EXCEPT:`` or a later IR change, is its own)."""
     array = model.arrays[name]
-    if array.equation is None:
+    if array.equation is None or len(set(array.dims)) != len(array.dims):  # x[Dim, Dim]: see the YAML reader
         return frozenset()
     given = set()
     for key in element_keys(array.dims, model.dimensions):

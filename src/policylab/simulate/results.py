@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from policylab.expr.names import free_name
 from policylab.model.ir import Model
 from policylab.simulate.engine import Trajectory
 
@@ -37,8 +38,11 @@ def to_dataset(
                         _attrs(model, name))
     data = {name: xr.Variable(("run", "time"), array.T, attrs=_attrs(model, name)) for name, array in trajectory.data.items()}
     for name, dims, block in _arrays(model, trajectory):
-        for dim in dims:
-            coords.setdefault(dim, (dim, list(model.dimensions[dim].elements), {"long_name": model.dimensions[dim].display}))
+        labels = result_dims(model, dims)
+        for dim, label in zip(dims, labels, strict=True):
+            coords.setdefault(label, (label, list(model.dimensions[dim].elements),
+                                      {"long_name": model.dimensions[dim].display}))
+        dims = labels
         flat = block.reshape(block.shape[0], block.shape[1], -1)
         for index, element in enumerate(model.elements_of(name)):  # each element's column: a view of the array
             data[element] = xr.Variable(("run", "time"), flat[:, :, index], attrs=data[element].attrs)
@@ -63,6 +67,19 @@ def _arrays(model: Model, trajectory: Trajectory) -> list[tuple[str, tuple[str, 
         shape = [len(model.dimensions[d].elements) for d in array.dims]
         out.append((name, array.dims, block.reshape(first.shape[1], first.shape[0], *shape)))
     return out
+
+
+def result_dims(model: Model, dims: tuple[str, ...]) -> tuple[str, ...]:
+    """An array's dimensions as its result names them: a dimension listed twice (Vensim's ``x[Dim, Dim]``, pairs of
+    its elements) is ``dim`` then ``dim_2`` (a name no dimension has), since a Dataset's dimensions are distinct."""
+    out: list[str] = []
+    for dim in dims:
+        label, count = dim, 1
+        while label in out:
+            count += 1
+            label = free_name(f"{dim}_{count}", model.dimensions)
+        out.append(label)
+    return tuple(out)
 
 
 def series_names(ds: xr.Dataset) -> list[str]:
