@@ -19,6 +19,7 @@ from policylab import PolicyLabError
 from policylab.errors import ExpressionError
 from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, Name, Not, Num, Subscript, UnaryOp, to_text
 from policylab.expr.parser import MAX_LENGTH, MAX_NESTING, parse
+from policylab.model.arrays import combine
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -269,3 +270,12 @@ def test_to_text_keeps_negative_literals_and_infinity_parseable() -> None:
 def test_double_star_is_power_like_caret_found_by_the_fuzzer() -> None:
     assert parse("x ** 2") == parse("x ^ 2") == BinOp("^", Name("x"), Num(2.0))
     assert parse("2**3**2") == parse("2 ^ (3 ^ 2)")
+
+
+def test_an_equation_of_the_length_limit_parses_and_one_character_more_is_refused() -> None:
+    total = to_text(combine("sum", [Name("x")] * (MAX_LENGTH // 8)))  # balanced, as writers write long sums
+    body = f"{total} + {'y' * (MAX_LENGTH - len(total) - 3)}"
+    assert len(body) == MAX_LENGTH and isinstance(parse(body), BinOp)
+    with pytest.raises(ExpressionError, match=rf"the equation is {MAX_LENGTH + 1:,} characters long \(limit "
+                                              rf"{MAX_LENGTH:,}\)"):
+        parse(body + "y")

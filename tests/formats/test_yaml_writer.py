@@ -97,3 +97,19 @@ def test_a_reduction_over_a_thousand_elements_is_written_as_written() -> None:
     assert max(len(line) for line in written.splitlines() if "equation" in line or "initial" in line) < 200
     copy = pl.Model(read_yaml_text(written, "copy.yaml"))
     _same_results(pl.Model(ir), copy)
+
+
+def test_an_equation_too_long_to_read_back_is_refused_by_both_writers_naming_its_variable() -> None:
+    from policylab.errors import ExpressionError
+    from policylab.expr.ast import Name
+    from policylab.expr.parser import MAX_LENGTH
+    from policylab.formats.xmile import write_xmile
+    from policylab.model.arrays import combine
+    from policylab.model.ir import Auxiliary, Constant, Model, TimeSpec
+
+    big = combine("sum", [Name("x")] * (MAX_LENGTH // 5))
+    ir = Model("m", TimeSpec(0, 1, 1, 1), {"x": Constant("x", value=1.0), "big": Auxiliary("big", equation=big)})
+    for write in (write_yaml, write_xmile):
+        with pytest.raises(ExpressionError, match=rf"^big: the equation is [\d,]+ characters long once written, over "
+                                                  rf"the {MAX_LENGTH:,} the readers accept"):
+            write(ir)

@@ -13,7 +13,11 @@ from policylab.expr.ast import BinOp, BoolOp, Call, Compare, Expr, IfThenElse, N
 from policylab.expr.names import canonical, element_name
 
 MAX_NESTING = 100
-MAX_LENGTH = 20_000
+MAX_LENGTH = 200_000
+"""Characters of one equation: the Vensim reader's own limit, so that an equation read from a .mdl file (vector
+functions expanded: up to 78,336 characters in the Vensim suite) is written as YAML or XMILE and read back. Parsing
+is linear (a 268,885-character balanced sum: 1.1 s CPU, 30 MB peak), so the cost of a file stays bounded by its
+size (``MODEL_BYTES``), whatever this limit; it bounds one parse's memory (docs/security.md)."""
 
 _COMPARE_SPELLINGS = {"==": "=", "!=": "<>"}
 
@@ -91,7 +95,9 @@ def nesting(text: str) -> int:
 
 def _describe(err: UnexpectedInput, text: str) -> str:
     column = getattr(err, "column", None) or (getattr(err, "pos_in_stream", 0) or 0) + 1
-    pointer = f"\n    {text}\n    {' ' * max(column - 1, 0)}^"
+    start = max(column - 61, 0) if len(text) > 300 else 0  # a long equation: the 120 characters around the error
+    window = text[start: start + 120] if len(text) > 300 else text
+    pointer = f"\n    {window}\n    {' ' * max(column - 1 - start, 0)}^"
     if isinstance(err, UnexpectedEOF):
         return "the equation ends too early (an operand or ')' is missing)" + pointer
     if isinstance(err, UnexpectedCharacters):
@@ -103,6 +109,26 @@ def _describe(err: UnexpectedInput, text: str) -> str:
     return f"syntax error at column {column}" + pointer
 
 
+def writable(text: str, what: str) -> str:
+    """``text``, an equation a writer wrote, when :func:`parse` reads it back (at most ``MAX_LENGTH`` characters);
+    else an ExpressionError naming ``what``, so that no file is written that its reader refuses."""
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"{what}: the equation is {len(text):,} characters long once written, over the "
+                              f"{MAX_LENGTH:,} the readers accept (docs/security.md); the file would not read back, "
+                              "so it is not written")
+    return text
+
+
+def _cut(text: str, width: int = 300) -> str:
+    """``text`` cut to ``width`` characters for a message (an equation may be 200,000)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _shown(text: str) -> str:
+    """The equation as a message quotes it: whole when short, else its start and length."""
+    return repr(text) if len(text) <= 300 else f"{text[:200]!r}… ({len(text):,} characters)"
+
+
 def parse(text: str, where: str = "<expression>") -> Expr:
     """Parse one equation; raise ExpressionError naming ``where`` and the column on failure."""
     if not isinstance(text, str):
@@ -111,13 +137,13 @@ def parse(text: str, where: str = "<expression>") -> Expr:
     if not stripped:
         raise ExpressionError(f"{where}: the equation is empty; write a number or a formula")
     if len(stripped) > MAX_LENGTH:
-        raise ExpressionError(f"{where}: the equation is {len(stripped)} characters long (limit {MAX_LENGTH})")
+        raise ExpressionError(f"{where}: the equation is {len(stripped):,} characters long (limit {MAX_LENGTH:,})")
     if nesting(stripped) > MAX_NESTING:
         raise ExpressionError(f"{where}: brackets nest deeper than {MAX_NESTING} levels; simplify the equation")
     try:
         tree = _parser().parse(stripped)
         return _ToAst().transform(tree)
     except UnexpectedInput as err:
-        raise ExpressionError(f"{where}: cannot parse {stripped!r}: {_describe(err, stripped)}") from err
+        raise ExpressionError(f"{where}: cannot parse {_shown(stripped)}: {_describe(err, stripped)}") from err
     except (LarkError, RecursionError) as err:
-        raise ExpressionError(f"{where}: cannot parse {stripped!r}: {err}") from err
+        raise ExpressionError(f"{where}: cannot parse {_shown(stripped)}: {_cut(str(err))}") from err

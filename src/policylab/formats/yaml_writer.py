@@ -13,10 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from policylab.errors import ExpressionError
 from policylab.expr.ast import Expr, to_text
+from policylab.expr.parser import writable
 from policylab.expr.names import canonical
 from policylab.formats.yaml_loader import dump_yaml
 from policylab.model.arrays import (StockFlows, aggregate_name, apply_to_all, model_expander, stock_flows,
@@ -64,8 +67,9 @@ def save_yaml(model: Model, path: str | Path) -> None:
 
 
 def text(expr: Expr) -> str:
-    """``expr`` in the expression language, names quoted where they are not identifiers (``expr.ast.to_text``)."""
-    return to_text(expr, quote)
+    """``expr`` in the expression language, names quoted where they are not identifiers (``expr.ast.to_text``); an
+    ExpressionError when it is longer than the reader accepts."""
+    return writable(to_text(expr, quote), "an equation")
 
 
 def quote(name: str) -> str:
@@ -124,9 +128,9 @@ class _Writer:
                 array = self.owner[name]
                 if model.elements_of(array)[0] == name:
                     home = _home_kind(array, [model.variables[e] for e in model.elements_of(array)])
-                    sections[SECTIONS[home]][self.label(array)] = self.array(array)
+                    sections[SECTIONS[home]][self.label(array)] = _naming(array, self.array, array)
                 continue
-            sections[_section(var)][self.label(name)] = self.variable(var)
+            sections[_section(var)][self.label(name)] = _naming(name, self.variable, var)
         doc.update({section: items for section, items in sections.items() if items})
         if model.scenarios:
             doc["scenarios"] = {name: self.scenario(sc) for name, sc in model.scenarios.items()}
@@ -434,6 +438,14 @@ class NotWritable(ValueError):
 
 _FIELD: dict[type, str] = {Constant: "value", Lever: "baseline", Lookup: "points", Stock: "initial", Flow: "equation",
                            Auxiliary: "equation"}
+
+
+def _naming(name: str, write: Callable[[Any], dict[str, Any]], item: Any) -> dict[str, Any]:
+    """``write(item)``, an equation too long to read back named by its variable ``name``."""
+    try:
+        return write(item)
+    except ExpressionError as err:
+        raise ExpressionError(str(err).replace("an equation:", f"{name}:", 1)) from None
 
 
 def _home_kind(array: str, elements: list[Variable]) -> type:

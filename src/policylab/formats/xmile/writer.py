@@ -11,10 +11,14 @@ dotted names (``hares.births``) in one flat model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from policylab.errors import ExpressionError
 from policylab.expr.ast import Call, Expr
+from policylab.expr.parser import writable
 from policylab.formats.xmile._xml import ISEE_NS, POLICYLAB_NS
 from policylab.formats.xmile.codec import encode
 from policylab.formats.xmile.extension import GENERATED_SKIP, KIND_TAGS, MODEL_SKIP, STANDARD_FIELDS, TIME_SKIP
@@ -110,7 +114,7 @@ class _Writer:
 
     def eqn(self, expr: Expr, written: Expr | None = None) -> str:
         """``expr`` as XMILE, or the form it was written in (``written``) when that still holds."""
-        return render(written_form(written, expr, self.expander), self.name_of)
+        return writable(render(written_form(written, expr, self.expander), self.name_of), "an equation")
 
     # -- document ----------------------------------------------------------------------------
     def document(self) -> str:
@@ -146,9 +150,9 @@ class _Writer:
                 base = self.element_of[name][0]
                 if base not in written:
                     written.add(base)
-                    variables.children.append(self._array(base))
+                    variables.children.append(_naming(base, self._array, base))
             elif not self._folded(name, var):
-                variables.children.append(self._variable(var))
+                variables.children.append(_naming(name, self._variable, var))
         return serialize(root)
 
     def _sim_specs(self, time: TimeSpec) -> Element:
@@ -252,7 +256,7 @@ class _Writer:
         own_flows = {key for key in keys for _, found in sides if key not in found.gives}
         given = self.given[base]
         if given:  # apply-to-all: one equation, and an <element> for each element it does not give
-            element.add("eqn", render(array.equation, quote_name))  # type: ignore[arg-type]
+            element.add("eqn", writable(render(array.equation, quote_name), base))  # type: ignore[arg-type]
         if len(given) < len(keys) or own_flows:
             for key, member in zip(keys, members, strict=True):
                 if key in given and key not in own_flows:
@@ -279,6 +283,14 @@ class _Writer:
         if extension.attrs or extension.children:
             element.children.append(extension)
         return element
+
+
+def _naming(name: str, write: Callable[[Any], Element], item: Any) -> Element:
+    """``write(item)``, an equation too long to read back named by its variable ``name``."""
+    try:
+        return write(item)
+    except ExpressionError as err:
+        raise ExpressionError(str(err).replace("an equation:", f"{name}:", 1)) from None
 
 
 def _tag(var: AnyVariable) -> str:
