@@ -9,7 +9,8 @@ import pytest
 
 from policylab.errors import ExpressionError, ModelFileError, PolicyLabError
 from policylab.expr.ast import BinOp, Call, Name, Num
-from policylab.formats.xmile import XmileRepairWarning, read_xmile_bytes
+from policylab import Model
+from policylab.formats.xmile import XmileRepairWarning, read_xmile_bytes, write_xmile
 from policylab.model.ir import Auxiliary, Constant, Flow, Lookup, Method, Stock
 
 NS = 'xmlns="http://docs.oasis-open.org/xmile/ns/XMILE/v1.0"'
@@ -224,3 +225,18 @@ def test_macros_that_would_grow_an_equation_exponentially_are_refused() -> None:
                       f'<stock name="s"><eqn>x</eqn></stock></variables></macro>' for i in range(30))
     refuses(xmile('<aux name="a"><eqn>s0(TIME)</eqn></aux>', models=placing + '<macro name="s30"><parm>x</parm>'
                   "<eqn>x</eqn></macro>"), r"makes the equation larger", ExpressionError)
+
+
+def test_an_apply_to_all_equation_beside_elements_gives_those_not_listed_and_each_keeps_its_table() -> None:
+    dims = '<dimensions><dim name="r"><elem name="a"/><elem name="b"/></dim></dimensions>'
+    model = read(xmile(f'<aux name="x"><dimensions><dim name="r"/></dimensions><eqn>Time</eqn>'
+                       '<element subscript="a"><gf><xpts>0,4</xpts><ypts>0,8</ypts></gf></element>'
+                       '<element subscript="b"><gf><xpts>0,4</xpts><ypts>0,40</ypts></gf></element></aux>'
+                       '<aux name="y"><dimensions><dim name="r"/></dimensions><eqn>Time * 2</eqn>'
+                       '<element subscript="b"><eqn>Time + 1</eqn></element></aux>', extra=dims))
+    assert model.arrays["x"].equation is not None and model.arrays["y"].equation is not None
+    back = read_xmile_bytes(write_xmile(model).encode(), "back.xmile")
+    for ir in (model, back):
+        result = Model(ir).run()
+        assert [float(result[f"x[{e}]"].isel(run=0, time=-1)) for e in "ab"] == [8.0, 40.0]
+        assert [float(result[f"y[{e}]"].isel(run=0, time=-1)) for e in "ab"] == [8.0, 5.0]

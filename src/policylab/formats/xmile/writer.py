@@ -257,9 +257,10 @@ class _Writer:
         given = self.given[base]
         if given:  # apply-to-all: one equation, and an <element> for each element it does not give
             element.add("eqn", writable(render(array.equation, quote_name), base))  # type: ignore[arg-type]
-        if len(given) < len(keys) or own_flows:
+        tables = isinstance(first, Lookup)  # each element's own points: every <element> is written
+        if len(given) < len(keys) or own_flows or tables:
             for key, member in zip(keys, members, strict=True):
-                if key in given and key not in own_flows:
+                if key in given and key not in own_flows and not tables:
                     continue
                 shown = [self.dimensions[d].shown(e) for d, e in zip(dims, key, strict=True)]
                 item = element.add("element", subscript=", ".join(shown))
