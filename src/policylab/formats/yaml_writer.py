@@ -44,7 +44,6 @@ from policylab.model.ir import (
     Stock,
     Variable,
     element_keys,
-    element_name,
 )
 
 _IDENTIFIER = re.compile(r"^(?!\d)[\w$][\w.$]*$")
