@@ -79,10 +79,13 @@ def test_convert_writes_yaml_and_xmile_and_refuses_mdl(tmp_path: Path) -> None:
     assert done.exit_code == 2 and "give a .yaml or .xmile file" in done.output
 
 
-def test_convert_says_when_the_yaml_it_wrote_does_not_read_back(tmp_path: Path) -> None:
+def test_convert_says_when_the_yaml_it_wrote_does_not_read_back(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     source = SHARED / "vensim" / "repeated_subscript" / "test_repeated_subscript.mdl"
     if not source.exists():
         pytest.skip("the Vensim suite is not beside the repository")
+    assert CliRunner().invoke(app, ["convert", str(source), str(tmp_path / "ok.yaml")]).exit_code == 0
+    monkeypatch.setenv("POLICYLAB_LIMIT_MODEL_BYTES", "200")  # the YAML reader now refuses what was written
     done = CliRunner().invoke(app, ["convert", str(source), str(tmp_path / "m.yaml")])
     assert done.exit_code == 1
     assert "does not read back" in done.output and "to .xmile instead" in done.output
