@@ -23,7 +23,8 @@ from policylab.formats import yaml_schema as schema
 from policylab.formats.yaml_loader import line_of, parse_yaml, validation_message
 from policylab.formats.yaml_schema import VARIABLE_SECTIONS
 from policylab.expr.ast import Call, Name, Subscript
-from policylab.model.arrays import Expander, aggregate_name, combine, element_evidence, reference, split_reference
+from policylab.model.arrays import (Expander, aggregate_name, combine, element_context, element_evidence, reference,
+                                    split_reference)
 from policylab.model.ir import (
     AnyVariable,
     Array,
@@ -332,9 +333,7 @@ class _Builder:
         dims = self.array_dims[name]
         out = []
         for key, value in self.element_definitions(section, raw, item, whole).items():
-            # a dimension listed twice (pairs of its elements, Vensim's x[Dim, Dim]) cannot say which of the two a
-            # reference means: its equations name elements (x[a, b]), and bare references are refused as ranges
-            context = dict(zip(dims, key, strict=True)) if len(set(dims)) == len(dims) else {}
+            context = element_context(dims, key)  # none for x[Dim, Dim]: its equations name elements
             var = build(value, context, (section, raw))
             shown = ",".join(self.dimensions[d].shown(e) for d, e in zip(dims, key, strict=True))
             reads = getattr(var, "equation", None) or getattr(var, "initial", None)

@@ -367,8 +367,9 @@ def stock_flows(model: Model, expander: Expander, stock: str, side: str) -> Stoc
 
 def apply_to_all(model: Model, expander: Expander, name: str) -> frozenset[tuple[str, ...]]:
     """The elements of array ``name`` its apply-to-all equation (``Array.equation``) still gives: those whose own
-    equation (initial value, for a stock; input, for a lookup; value, for a constant) is that equation rewritten for them (none when there is no such equation;
-    an equation an element defines otherwise, as Vensim's ``:EXCEPT:`` or a later IR change, is its own)."""
+    equation (initial value, for a stock; input, for a lookup; value, for a constant) is that equation rewritten
+    for them (none when there is no such equation; an equation an element defines otherwise, as Vensim's
+    ``:EXCEPT:`` or a later IR change, is its own)."""
     array = model.arrays[name]
     if array.equation is None or len(set(array.dims)) != len(array.dims):  # x[Dim, Dim]: see the YAML reader
         return frozenset()
@@ -402,7 +403,7 @@ def _defining(var: Variable) -> Expr | None:
 def _resolved(expander: Expander, dims: tuple[str, ...], flows: list[tuple[str, tuple[str, ...]]],
               key: tuple[str, ...]) -> tuple[str | None, ...] | None:
     """The flow elements ``flows`` give the stock element ``key`` as a reader resolves them (None: one fails)."""
-    context = dict(zip(dims, key, strict=True))
+    context = element_context(dims, key)
     try:
         return tuple(base if base not in expander.arrays else
                      expander.flow_element(base, indices or None, context, "") for base, indices in flows)
@@ -414,10 +415,17 @@ def _reads_back(expander: Expander, stock_dims: tuple[str, ...], flow: str, indi
                 chosen: dict[tuple[str, ...], str]) -> bool:
     """True when ``flow[indices]`` gives each stock element its ``chosen`` flow element."""
     try:
-        return all(expander.flow_element(flow, indices, dict(zip(stock_dims, key, strict=True)), "") == element
+        return all(expander.flow_element(flow, indices, element_context(stock_dims, key), "") == element
                    for key, element in chosen.items())
     except ModelFileError:
         return False
+
+
+def element_context(dims: tuple[str, ...], key: tuple[str, ...]) -> Context:
+    """The context an element's equation is rewritten in: each dimension's element, or none when a dimension is
+    listed twice (pairs of its elements, Vensim's ``x[Dim, Dim]``), where a reference cannot say which of the two
+    it means, so such equations name elements (``x[a, b]``) and bare references are refused as ranges."""
+    return dict(zip(dims, key, strict=True)) if len(set(dims)) == len(dims) else {}
 
 
 def split_reference(text: str) -> tuple[str, tuple[str, ...] | None]:
