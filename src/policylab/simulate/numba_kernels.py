@@ -25,15 +25,17 @@ parallel (``prange``) when there are several; saved values are written straight 
 ``(variables, saved times, runs)`` output. The hot instructions address the register file
 as one flat array with unsigned offsets, and lookup tables with unsigned positions: a
 signed index makes every access test for NumPy's negative-index wrap-around, which cost
-a third of a single run and half of a lookup. For a single run (a block of one) the
-instruction loop (``_exec``) and the branch-free lookup are inlined into the step loop by
-numba (``inline="always"``) with the block width a literal 1, so LLVM drops the loops
-over runs: called, their fifteen array arguments were copied and reference-counted twice
-per step, more than half of a small model's single run. Blocks of many runs call the loop
-compiled on its own (``_exec_call``), where it optimises best; ``_section`` picks. Each inlined
-copy is compiled again, so only the Euler step loop's two sections inline it: the start values,
-RK4's later stages and the diagnosis of a failed step call ``_exec_call`` (8 copies became 4;
-the first compile after an installation took 28 % less CPU, 212 s against 294 s).
+a third of a single run and half of a lookup. For a single run (a block of one) the step
+loop interprets the common instructions itself (``_steps_block``), in its own body: numba
+reference-counts every array an inlined function (``inline="always"``) takes, per call, with
+atomic instructions its pruning pass cannot remove from a function this large. Inlining the
+instruction loop (``_exec``) per section took 20 such pairs per section and eight more per
+lookup or comparison, 40-55 % of a small model's single run (teacup, rivals). The other
+instructions go to small compiled functions (``_logic``, ``_math``, ``_lookup_fast``, whose
+counts the pass removes) or to ``_exec_call``. Blocks of many runs call the instruction loop
+compiled on its own (``_exec_call``), where it optimises best and one call's reference counts
+are spread over the block; so do the start values, RK4's later stages and the diagnosis of a
+failed step.
 
 Random numbers reproduce :func:`policylab.simulate.streams.uniform` bit for bit with the
 same uint64 arithmetic; normal and lognormal draws call SciPy's own ``ndtri``, and
@@ -589,18 +591,6 @@ def _exec_call(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_
     _exec(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events, t_index, t_data, t_params)
 
 
-@njit(inline="always", **_JIT)
-def _section(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,  # type: ignore[no-untyped-def]
-             t_index, t_data, t_params):
-    """Run a section of the tape: inlined with a literal width of 1 for a single run (LLVM drops
-    the loops over runs), through ``_exec_call`` for a block."""
-    if nb == 1:
-        _exec(code, lo, hi, R, 1, t, dt, step, stage, keys, lever_path, lever_flag, events, t_index, t_data, t_params)
-    else:
-        _exec_call(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events, t_index, t_data,
-                   t_params)
-
-
 @njit(**_JIT)
 def _logic(op, R, o, a, b, nb):  # type: ignore[no-untyped-def]
     for r in range(nb):
@@ -790,6 +780,8 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
     ks = np.empty((4, n_stocks, nb))
     pending = np.empty((n_pipes, nb))
     lanes = np.empty(nb)
+    F = R.reshape(-1)
+    w = np.uint64(R.shape[1])
     for i in range(first, last):
         t = times[i, 0]
         for p in range(n_pipes):
@@ -799,27 +791,79 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                 R[target, r] = buffers[offset + back % length, r0 + r] if back >= 0 else pipe_start[p, r0 + r]
         for r in range(nb):
             R[0, r] = t
-        _section(code, sections[2], sections[3], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events, t_index,
-                 t_data, t_params)
-        if i % stride == 0:
-            row = i // stride
-            for k in range(save_regs.shape[0]):
-                reg = save_regs[k]
-                for r in range(nb):
-                    out[k, row, r0 + r] = R[reg, r]
+        for phase in range(2):  # the step's stage section, then its derivatives: one loop, written once
+            lo, hi = sections[2 + 2 * phase], sections[3 + 2 * phase]
+            if nb != 1:
+                _exec_call(code, lo, hi, R, nb, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data,
+                           t_params)
+            for pc in range(lo, hi if nb == 1 else lo):  # one run: the common instructions here, no call
+                op, o, a, ob = code[pc, 0], code[pc, 1], code[pc, 2], code[pc, 3]
+                if code[pc, 6] != 1 or op == SUM:  # a block of elements, or a reduction
+                    _exec_block(code, pc, R, 1, t, dt, i, 0, key, lever_path, lever_flag, events, t_index, t_data,
+                                t_params)
+                    continue
+                fo, fa, fb = np.uint64(o) * w, np.uint64(a) * w, np.uint64(max(ob, 0)) * w
+                if op == MUL:
+                    F[fo] = F[fa] * F[fb]
+                elif op == ADD:
+                    F[fo] = F[fa] + F[fb]
+                elif op == SUB:
+                    F[fo] = F[fa] - F[fb]
+                elif op == DIV:
+                    F[fo] = F[fa] / F[fb]
+                elif op == MOV:
+                    F[fo] = F[fa]
+                elif op == LOOKUP and t_index[ob, 3] != GENERIC:
+                    _lookup_fast(R, o, a, ob, 1, t_index, t_data, t_params)
+                elif op == MIN:
+                    F[fo] = _nmin(F[fa], F[fb])
+                elif op == MAX:
+                    F[fo] = _nmax(F[fa], F[fb])
+                elif op == XIDZ:
+                    F[fo] = F[np.uint64(code[pc, 4]) * w] if F[fb] == 0.0 else F[fa] / F[fb]
+                elif op == SELECT:
+                    F[fo] = F[fb] if F[fa] != 0.0 else F[np.uint64(code[pc, 4]) * w]
+                elif op == SELECT0:
+                    F[fo] = (F[fb] if F[fa] != 0.0 else F[np.uint64(code[pc, 4]) * w]) + 0.0
+                elif op == NEG:
+                    F[fo] = -F[fa]
+                elif op == CLIP0:
+                    F[fo] = _nmax(F[fa], 0.0)
+                elif op == EVENT:
+                    F[fo] = events[i, a]
+                elif op == LEVER:
+                    F[fo] = F[fb] if ob >= 0 and lever_flag[i, 0, a] else lever_path[i, 0, a]
+                elif op >= LT and op <= NOT:
+                    _logic(op, R, o, a, ob if op != NOT else a, 1)
+                elif op >= ABS and op <= FMOD or op == POW or op == MOD:
+                    _math(op, R, o, a, ob if ob >= 0 else a, 1)
+                elif op >= STEP and op <= PULSE_TRAIN:
+                    _time_function(op, R, o, a, ob, code[pc, 4], code[pc, 5], 1, t, dt)
+                elif op >= UNIFORM and op <= EXPONENTIAL:
+                    _draw(op, R, o, a, ob, _offset(code[pc, 4], i), key, 1)
+                else:  # searched lookups, SIGN: the general interpreter
+                    _exec_call(code, pc, pc + 1, R, 1, t, dt, i, 0, key, lever_path, lever_flag, events, t_index,
+                               t_data, t_params)
+            if phase == 0:
+                if i % stride == 0:
+                    row = i // stride
+                    for k in range(save_regs.shape[0]):
+                        reg = save_regs[k]
+                        for r in range(nb):
+                            out[k, row, r0 + r] = R[reg, r]
+                if i == n_steps:
+                    break
+                for p in range(n_pipes):
+                    src = pipes[p, 1]
+                    for r in range(nb):
+                        pending[p, r] = R[src, r]
+                if rk4 or diag_step >= 0:  # the state at the step's start (RK4 stages; naming a non-finite value)
+                    for s in range(n_stocks):
+                        reg = stock_regs[s]
+                        for r in range(nb):
+                            start[s, r] = R[reg, r]
         if i == n_steps:
             break
-        for p in range(n_pipes):
-            src = pipes[p, 1]
-            for r in range(nb):
-                pending[p, r] = R[src, r]
-        if rk4 or diag_step >= 0:  # the state at the step's start (RK4 stages; naming a non-finite value)
-            for s in range(n_stocks):
-                reg = stock_regs[s]
-                for r in range(nb):
-                    start[s, r] = R[reg, r]
-        _section(code, sections[4], sections[5], R, nb, t, dt, i, 0, key, lever_path, lever_flag, events, t_index,
-                 t_data, t_params)
         if not rk4:
             for s in range(n_stocks):
                 reg, flow = stock_regs[s], deriv_regs[s]
@@ -828,8 +872,8 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
         else:
             _rk4_stages(code, sections, R, nb, dt, i, key, lever_path, lever_flag, events, times, t_index, t_data,
                         t_params, stock_regs, deriv_regs, start, ks)
-        for s in non_negative:
-            reg = stock_regs[s]
+        for k in range(non_negative.shape[0]):  # by index: iterating an array reference-counts it per step
+            reg = stock_regs[non_negative[k]]
             for r in range(nb):
                 R[reg, r] = _nmax(R[reg, r], 0.0)
         for p in range(n_pipes):
