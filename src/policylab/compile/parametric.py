@@ -11,7 +11,9 @@ run, in the tape's prelude (see :mod:`policylab.compile.opcodes`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -29,12 +31,21 @@ class ParametricTape:
     tape: Tape
     rows: dict[str, int]  # parameter name -> row of run_values
 
-    def with_values(self, values: dict[str, float | np.ndarray]) -> Tape:
-        """The tape with ``values`` (scalars or one per run) in the parameters' registers."""
+    def run_values(self, values: Mapping[str, float | np.ndarray]) -> np.ndarray:
+        """The tape's per-run register values with ``values`` (scalars or one per run) in the parameters' rows."""
         run_values = self.tape.run_values.copy()
-        for name, row in self.rows.items():
-            run_values[row] = values[name]
-        return dataclasses.replace(self.tape, run_values=run_values)
+        given = [values[name] for name in self.rows]
+        if all(type(v) is float for v in given):  # the common case: one assignment, not one per parameter
+            run_values[self._row_index] = np.array(given)[:, None]
+            return run_values
+        for value, row in zip(given, self.rows.values(), strict=True):
+            run_values[row] = value
+        return run_values
+
+    @cached_property
+    def _row_index(self) -> np.ndarray:
+        """``rows``' values, in its order, for one NumPy assignment."""
+        return np.array(list(self.rows.values()), dtype=np.intp)
 
 
 def parametric(

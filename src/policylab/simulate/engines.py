@@ -12,8 +12,11 @@ agree to 1e-12.
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Protocol
 
 import numpy as np
@@ -29,12 +32,15 @@ from policylab.simulate.streams import Streams
 
 Values = Mapping[str, float | np.ndarray]
 Progress = Callable[[int], None]
+_LAYOUTS = 8  # array layouts a numba runner keeps (one per time spec and saved variables)
+_LAYOUTS_LOCK = threading.Lock()
 
 
 class Runner(Protocol):
     """One prepared (model, scenario, ensemble size, mode, set of parameter names)."""
 
     backend: str  # the engine that runs: "numpy" or "numba"
+    reads_inputs: bool  # whether ``run`` reads ``inputs`` (else the values alone: callers may pass the scenario's)
 
     def run(self, inputs: Inputs, values: Values, streams: Streams, spec: TimeSpec, save: list[str],
             progress: Progress | None = None) -> Trajectory:
@@ -65,6 +71,7 @@ class NumpyRunner:
     runs: int
     deterministic: bool
     backend: str = "numpy"
+    reads_inputs: bool = True
     _unparametrised: tuple[Program, Tape] | None = field(default=None, repr=False)
 
     def run(self, inputs: Inputs, values: Values, streams: Streams, spec: TimeSpec, save: list[str],
@@ -92,17 +99,39 @@ class NumpyEngine:
 
 @dataclass(frozen=True)
 class NumbaRunner:
-    """The compiled engine: a tape lowered once, its parameter registers rewritten per call."""
+    """The compiled engine: a tape lowered once, its parameter registers rewritten per call.
+
+    ``inputs`` are not read: the values are in ``values``. The arrays' layout for each time spec and
+    saved variables is kept (a few, the most recent), as sizing them cost as much as a small model's run.
+    """
 
     plan: ParametricTape
     backend: str = "numba"
+    reads_inputs: bool = False
+    _layouts: dict[tuple, object] = field(default_factory=dict, repr=False, compare=False)  # -> its Layout
 
     def run(self, inputs: Inputs, values: Values, streams: Streams, spec: TimeSpec, save: list[str],
             progress: Progress | None = None) -> Trajectory:
-        from policylab.simulate import numba_backend
+        numba_backend = _numba_backend()
+        program, tape = self.plan.program, self.plan.tape
+        key = (spec, tuple(save), numba_backend.threads() if self.plan.program.runs > 1 else 1)  # 1: one block
+        shape = self._layouts.get(key)
+        if shape is None:
+            shape = numba_backend.layout(program, tape, spec, save)
+            with _LAYOUTS_LOCK:  # threads may share a runner
+                if len(self._layouts) >= _LAYOUTS:
+                    self._layouts.pop(next(iter(self._layouts)))
+                self._layouts[key] = shape
+        return numba_backend.simulate(program, tape, spec, streams, save, progress, shape,
+                                      self.plan.run_values(values))
 
-        tape = self.plan.with_values(dict(values))
-        return numba_backend.simulate(self.plan.program, tape, spec, streams, save, progress)
+
+def _numba_backend() -> ModuleType:
+    """The compiled backend's module (imported on first use: it needs numba)."""
+    module = sys.modules.get("policylab.simulate.numba_backend")
+    if module is None:
+        from policylab.simulate import numba_backend as module
+    return module
 
 
 class NumbaEngine:

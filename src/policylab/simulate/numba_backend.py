@@ -26,9 +26,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numba
@@ -41,7 +43,8 @@ from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.engine import (CACHE_BYTES, Trajectory, block_runs, check_saved, delay_error, nonfinite_error,
                                        saved_times)
 from policylab.simulate.numba_kernels import (D_DELAY, D_LAST, D_SIZE, D_START, D_STOCK, DISPATCHED, _init_parallel,
-                                              _init_serial, _steps_parallel, _steps_serial, cache_folder)
+                                              _init_serial, _simulate_serial, _steps_parallel,
+                                              _steps_serial, cache_folder)
 from policylab.simulate.streams import Streams
 
 BLOCK = 512  # most runs per register file: long enough to amortise dispatch, small enough to stay in L2
@@ -49,9 +52,11 @@ MIN_BLOCK = 32  # ensembles smaller than this are not split between threads
 
 _POOL = threading.Lock()  # numba's thread pool (the prange kernels) may be entered by one Python thread at a time
 POOL_RETRIES = 8  # a run of several blocks that finds the pool busy steps 1/8 of its steps serially, then tries again
-_KERNELS = {False: (_init_serial, _steps_serial), True: (_init_parallel, _steps_parallel)}
+_KERNELS = {False: (_init_serial, _steps_serial, _simulate_serial), True: (_init_parallel, _steps_parallel)}
 _loaded: set[bool] = set()  # kernels (serial, parallel) this process has compiled or loaded
 _loading = threading.Lock()
+_NO_PIPES = np.zeros(0, dtype=np.int64)
+_SERIAL = nullcontext(False)  # the serial kernels, already loaded
 log = logging.getLogger("policylab")
 
 
@@ -79,10 +84,17 @@ def needs_compiling(parallel: bool) -> bool:
         return False
 
 
-@contextmanager
-def _kernels(blocks: int) -> Iterator[bool]:
+def _kernels(blocks: int) -> AbstractContextManager[bool]:
     """Whether one kernel call over ``blocks`` blocks runs the parallel kernel: numba's pool is free (held till the
     call ends); else this thread runs the blocks itself with the serial one, without waiting."""
+    if blocks == 1 and False in _loaded:  # a single run's common case, without a generator's set-up
+        return _SERIAL
+    return _pool_or_serial(blocks)
+
+
+@contextmanager
+def _pool_or_serial(blocks: int) -> Iterator[bool]:
+    """:func:`_kernels`: takes numba's pool if it is free, and sees to the kernels' first use."""
     parallel = blocks > 1 and _POOL.acquire(blocking=False)
     try:
         with _first_use(parallel):
@@ -136,19 +148,50 @@ def _cache_lock(parallel: bool) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How one (tape, time spec, saved variables, thread count)'s arrays are laid out: the same for every call,
+    so a prepared runner computes it once (sizing the blocks alone cost a single teacup run's time again)."""
+
+    width: int  # runs per block
+    n_blocks: int
+    stride: int  # steps between saved times
+    times: np.ndarray  # the saved times
+    sections: np.ndarray  # the tape's init, stage and deriv bounds, flat
+    save_regs: np.ndarray  # the register of each saved variable
+    fail: np.ndarray  # per block, the step it failed at: none yet (copied for each simulation)
+    diag: np.ndarray  # per block, what a failed step found: nothing yet (copied)
+    pipe_steps: np.ndarray  # per pipeline and run, its delay in steps: one until the start values set it (copied)
+
+
+def layout(program: Program, tape: Tape, spec: TimeSpec, save: list[str]) -> Layout:
+    """The :class:`Layout` of ``program``'s runs of ``tape`` saving ``save`` at ``spec``'s interval."""
+    stride, times = saved_times(spec)
+    runs = program.runs
+    width = block_width(runs, threads(), block_runs(tape, CACHE_BYTES, BLOCK) if runs > 1 else 1)
+    n_blocks = -(-runs // width)
+    return Layout(width, n_blocks, stride, times,
+                  np.array([*tape.init, *tape.stage, *tape.deriv], dtype=np.int64),
+                  np.array([program.slots[name] + 1 for name in save], dtype=np.int64),
+                  np.full(n_blocks, spec.n_steps + 1, dtype=np.int64), np.full((n_blocks, D_SIZE), -1, dtype=np.int64),
+                  np.ones((tape.pipelines.shape[0], runs), dtype=np.int64))
+
+
 class _Run:
     """The arrays of one simulation: the tape's, plus the state that persists between calls."""
 
-    def __init__(self, program: Program, tape: Tape, spec: TimeSpec, streams: Streams, save: list[str]) -> None:
+    def __init__(self, program: Program, tape: Tape, spec: TimeSpec, streams: Streams, save: list[str],
+                 shape: Layout | None = None, run_values: np.ndarray | None = None) -> None:
+        shape = layout(program, tape, spec, save) if shape is None else shape
         self.program, self.tape, self.spec, self.streams = program, tape, spec, streams
+        self.run_values = tape.run_values if run_values is None else run_values
         self.runs = program.runs
         self.n_steps = spec.n_steps
-        self.stride, self.times = saved_times(spec)
+        self.stride, self.times = shape.stride, shape.times.copy()
         self.n_saves = len(self.times)
-        self.width = block_width(self.runs, numba.get_num_threads(), block_runs(tape, CACHE_BYTES, BLOCK))
-        self.n_blocks = -(-self.runs // self.width)
-        self.sections = np.array([*tape.init, *tape.stage, *tape.deriv], dtype=np.int64)
-        self.save_regs = np.array([program.slots[name] + 1 for name in save], dtype=np.int64)
+        self.width, self.n_blocks = shape.width, shape.n_blocks
+        self.sections, self.save_regs = shape.sections, shape.save_regs
+        self.shape = shape
         self.out = np.empty((len(save), self.n_saves, self.runs))
         self.keys = np.ascontiguousarray(streams.keys, dtype=np.uint64)
 
@@ -157,22 +200,27 @@ class _Run:
         tape, runs = self.tape, self.runs
         self.registers = np.zeros((self.n_blocks, tape.n_registers, self.width))
         n_pipes = tape.pipelines.shape[0]
-        self.pipe_steps = np.ones((n_pipes, runs), dtype=np.int64)
+        self.pipe_steps = self.shape.pipe_steps.copy()
         self.pipe_start = np.zeros((n_pipes, runs))
-        self.fail = np.full(self.n_blocks, self.n_steps + 1, dtype=np.int64)
-        self.diag = np.full((self.n_blocks, D_SIZE), -1, dtype=np.int64)
+        self.fail = self.shape.fail.copy()
+        self.diag = self.shape.diag.copy()
         with _kernels(self.n_blocks) as parallel:
             (_init_parallel if parallel else _init_serial)(
                 tape.code, self.sections, self.registers, runs, self.spec.dt, self.n_steps, self.keys,
-                tape.scalar_registers, tape.scalar_values, tape.run_registers, tape.run_values, tape.lever_path,
+                tape.scalar_registers, tape.scalar_values, tape.run_registers, self.run_values, tape.lever_path,
                 tape.lever_flag, tape.events, tape.times, tape.table_index, tape.table_data, tape.table_params,
                 tape.pipelines, self.pipe_steps, self.pipe_start, tape.stock_registers, tape.rate_registers,
                 self.fail, self.diag)
-        self._raise_delay()
-        self.pipe_length = np.maximum(self.pipe_steps.max(axis=1), 1) if n_pipes and runs else np.ones(n_pipes, np.int64)
-        self.pipe_offset = np.concatenate([[0], np.cumsum(self.pipe_length)[:-1]]).astype(np.int64)
-        self.buffers = np.repeat(self.pipe_start, self.pipe_length, axis=0) if n_pipes else np.zeros((0, runs))
-        if (self.fail < 0).any():
+        if _largest(self.diag[:, D_DELAY]) >= 0:
+            self._raise_delay()
+        if n_pipes:
+            self.pipe_length = np.maximum(self.pipe_steps.max(axis=1), 1) if runs else np.ones(n_pipes, np.int64)
+            self.pipe_offset = np.concatenate([[0], np.cumsum(self.pipe_length)[:-1]]).astype(np.int64)
+            self.buffers = np.repeat(self.pipe_start, self.pipe_length, axis=0)
+        else:
+            self.pipe_length = self.pipe_offset = _NO_PIPES
+            self.buffers = np.zeros((0, runs))
+        if _least(self.fail) < 0:
             self._raise_nonfinite(None)
 
     def steps(self, first: int, last: int, diag_step: int = -2, busy_last: int | None = None) -> int:
@@ -191,7 +239,7 @@ class _Run:
         return last
 
     def failed_step(self) -> int | None:
-        worst = int(self.fail.min())
+        worst = _least(self.fail)
         return worst if worst <= self.n_steps else None
 
     # errors named exactly as the NumPy engine names them ---------------------------------
@@ -217,6 +265,21 @@ class _Run:
                 raise nonfinite_error(name, "NaN" if is_nan else "infinite", time,
                                       int(self.streams.run_indices[position]))
         raise AssertionError("the compiled backend lost track of a non-finite value")  # pragma: no cover
+
+
+def _least(values: np.ndarray) -> int:
+    """The smallest of a few blocks' integers (a NumPy reduction costs microseconds more than a list's ``min``)."""
+    return min(values.tolist()) if values.size <= 64 else int(values.min())
+
+
+def _largest(values: np.ndarray) -> int:
+    """The largest of a few blocks' integers, as :func:`_least`."""
+    return max(values.tolist()) if values.size <= 64 else int(values.max())
+
+
+def threads() -> int:
+    """numba's thread count for this thread's parallel kernels (a layout's block width depends on it)."""
+    return int(numba.get_num_threads())
 
 
 def block_width(runs: int, threads: int, most: int = BLOCK) -> int:
@@ -245,13 +308,44 @@ def simulate(
     streams: Streams,
     save: list[str],
     progress: Callable[[int], None] | None = None,
+    shape: Layout | None = None,
+    run_values: np.ndarray | None = None,
 ) -> Trajectory:
-    """Integrate ``tape`` (lowered from ``program``) like :func:`policylab.simulate.engine.simulate`."""
-    run = _Run(program, tape, spec, streams, save)
+    """Integrate ``tape`` (lowered from ``program``) like :func:`policylab.simulate.engine.simulate`.
+
+    ``shape``: the :func:`layout` of these arguments, if the caller keeps it; ``run_values``: the per-run
+    registers' values, if not the tape's (a prepared tape's parameters, without copying the tape).
+    """
+    shape = layout(program, tape, spec, save) if shape is None else shape
+    run_values = tape.run_values if run_values is None else run_values
+    if progress is None and shape.n_blocks == 1:
+        done = _in_one_call(program, tape, spec, streams, save, shape, run_values)
+        if done is not None:
+            return done
+    run = _Run(program, tape, spec, streams, save, shape, run_values)
     _integrate(run, progress)
+    with np.errstate(all="ignore"):
+        finite = math.isfinite(run.out.sum())  # one pass proves every saved value finite (NaN and inf propagate)
     data = {name: run.out[k] for k, name in enumerate(save)}
-    check_saved(data, run.times, streams.run_indices)
+    if not finite:
+        check_saved(data, run.times, streams.run_indices)
     return Trajectory(run.times, data)
+
+
+def _in_one_call(program: Program, tape: Tape, spec: TimeSpec, streams: Streams, save: list[str], shape: Layout,
+                 run_values: np.ndarray) -> Trajectory | None:
+    """One block's simulation in one kernel call (``_simulate_serial``); None if something went wrong (a
+    non-finite value, a NaN delay), which the caller's step-by-step simulation then names."""
+    out = np.empty((len(save), len(shape.times), program.runs))
+    keys = np.ascontiguousarray(streams.keys, dtype=np.uint64)
+    with _kernels(1):
+        done = _simulate_serial(
+            tape.code, shape.sections, tape.n_registers, program.runs, spec.dt, spec.n_steps, shape.stride,
+            tape.method == Method.RK4, keys, tape.scalar_registers, tape.scalar_values, tape.run_registers, run_values,
+            tape.lever_path, tape.lever_flag, tape.events, tape.times, tape.table_index, tape.table_data,
+            tape.table_params, tape.pipelines, tape.stock_registers, tape.deriv_registers, tape.non_negative,
+            tape.rate_registers, shape.save_regs, out)
+    return Trajectory(shape.times.copy(), {name: out[k] for k, name in enumerate(save)}) if done else None
 
 
 def _integrate(run: _Run, progress: Callable[[int], None] | None) -> None:
@@ -261,17 +355,18 @@ def _integrate(run: _Run, progress: Callable[[int], None] | None) -> None:
     chunk = n + 1 if progress is None else max(run.stride, (n + 1) // 20)
     retry = -(-(n + 1) // POOL_RETRIES) if run.n_blocks > 1 else None  # one block never uses the pool
     first = 0
+    bad = None
     while first <= n:
         end = min(first + chunk, n + 1)
         last = run.steps(first, end, busy_last=None if retry is None else first + retry)
-        if run.failed_step() is not None:
+        bad = run.failed_step()
+        if bad is not None:
             break
         if progress is not None:
             for i in range(first, last):
                 if i % run.stride == 0:
                     progress(i)
         first = last
-    bad = run.failed_step()
     if bad is not None:  # run again to that step, and look at every block there, as NumPy does
         run.start()
         run.diag[:] = -1
@@ -279,5 +374,5 @@ def _integrate(run: _Run, progress: Callable[[int], None] | None) -> None:
         run._raise_nonfinite(bad)
 
 
-__all__ = ["BLOCK", "DISPATCHED", "block_width", "cache_folder", "simulate", "supports"]
+__all__ = ["BLOCK", "DISPATCHED", "Layout", "block_width", "cache_folder", "layout", "simulate", "supports", "threads"]
 

@@ -782,6 +782,8 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
     lanes = np.empty(nb)
     F = R.reshape(-1)
     w = np.uint64(R.shape[1])
+    saved = -(-first // stride)  # the first saved step from ``first`` on, and its row of ``out``
+    next_save = saved * stride
     for i in range(first, last):
         t = times[i, 0]
         for p in range(n_pipes):
@@ -845,12 +847,13 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                     _exec_call(code, pc, pc + 1, R, 1, t, dt, i, 0, key, lever_path, lever_flag, events, t_index,
                                t_data, t_params)
             if phase == 0:
-                if i % stride == 0:
-                    row = i // stride
+                if i == next_save:  # a counter, not ``i % stride``: an integer division per step
                     for k in range(save_regs.shape[0]):
                         reg = save_regs[k]
                         for r in range(nb):
-                            out[k, row, r0 + r] = R[reg, r]
+                            out[k, saved, r0 + r] = R[reg, r]
+                    next_save += stride
+                    saved += 1
                 if i == n_steps:
                     break
                 for p in range(n_pipes):
@@ -864,31 +867,41 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                             start[s, r] = R[reg, r]
         if i == n_steps:
             break
-        if not rk4:
+        probe = 0.0  # x * 0.0 is 0.0 for finite x and NaN otherwise: branch-free sums check every stock
+        if nb == 1 and not rk4:  # one run: no loops over runs (their set-up, per stock, cost more than the sums)
             for s in range(n_stocks):
-                reg, flow = stock_regs[s], deriv_regs[s]
-                for r in range(nb):
-                    R[reg, r] = R[reg, r] + dt * R[flow, r]
+                at = np.uint64(stock_regs[s]) * w
+                F[at] = F[at] + dt * F[np.uint64(deriv_regs[s]) * w]
+            for k in range(non_negative.shape[0]):
+                at = np.uint64(stock_regs[non_negative[k]]) * w
+                F[at] = _nmax(F[at], 0.0)
+            for s in range(n_stocks):
+                probe += F[np.uint64(stock_regs[s]) * w] * 0.0
         else:
-            _rk4_stages(code, sections, R, nb, dt, i, key, lever_path, lever_flag, events, times, t_index, t_data,
-                        t_params, stock_regs, deriv_regs, start, ks)
-        for k in range(non_negative.shape[0]):  # by index: iterating an array reference-counts it per step
-            reg = stock_regs[non_negative[k]]
+            if not rk4:
+                for s in range(n_stocks):
+                    reg, flow = stock_regs[s], deriv_regs[s]
+                    for r in range(nb):
+                        R[reg, r] = R[reg, r] + dt * R[flow, r]
+            else:
+                _rk4_stages(code, sections, R, nb, dt, i, key, lever_path, lever_flag, events, times, t_index,
+                            t_data, t_params, stock_regs, deriv_regs, start, ks)
+            for k in range(non_negative.shape[0]):  # by index: iterating an array reference-counts it per step
+                reg = stock_regs[non_negative[k]]
+                for r in range(nb):
+                    R[reg, r] = _nmax(R[reg, r], 0.0)
             for r in range(nb):
-                R[reg, r] = _nmax(R[reg, r], 0.0)
+                lanes[r] = 0.0
+            for s in range(n_stocks):
+                reg = stock_regs[s]
+                for r in range(nb):
+                    lanes[r] += R[reg, r] * 0.0
+            for r in range(nb):
+                probe += lanes[r]
         for p in range(n_pipes):
-            row = pipe_offset[p] + i % pipe_length[p]
+            slot = pipe_offset[p] + i % pipe_length[p]
             for r in range(nb):
-                buffers[row, r0 + r] = pending[p, r]
-        for r in range(nb):  # x * 0.0 is 0.0 for finite x and NaN otherwise: branch-free sums check them all
-            lanes[r] = 0.0
-        for s in range(n_stocks):
-            reg = stock_regs[s]
-            for r in range(nb):
-                lanes[r] += R[reg, r] * 0.0
-        probe = 0.0
-        for r in range(nb):
-            probe += lanes[r]
+                buffers[slot, r0 + r] = pending[p, r]
         finite = probe == 0.0
         if i == diag_step:
             _diagnose(b, code, sections, R, nb, dt, i, key, lever_path, lever_flag, events, times, t_index,
@@ -1013,6 +1026,50 @@ def _steps_parallel(code, sections, registers, runs, dt, n_steps, stride, rk4, f
                      last, diag_step, keys, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes,
                      pipe_steps, pipe_start, buffers, pipe_offset, pipe_length, stock_regs, deriv_regs, non_negative,
                      rate_regs, save_regs, out, fail, diag)
+
+
+@njit(**_JIT)
+def _simulate_serial(code, sections, n_registers, runs, dt, n_steps, stride, rk4, keys, scalar_regs,  # type: ignore[no-untyped-def]
+                     scalar_values, run_regs, run_values, lever_path, lever_flag, events, times, t_index, t_data,
+                     t_params, pipes, stock_regs, deriv_regs, non_negative, rate_regs, save_regs, out):
+    """A whole simulation of ``runs`` runs as one block, in one call: the start values, the pipelines, every
+    step, and a check that every saved value is finite. True if it all went well; else the caller runs it
+    again call by call (``_init_serial``, ``_steps_serial``), which names what went wrong. For a single run
+    the two calls' argument checks, arrays and Python cost a tenth of a small model's run."""
+    registers = np.zeros((1, n_registers, runs))
+    n_pipes = pipes.shape[0]
+    pipe_steps = np.ones((n_pipes, runs), dtype=np.int64)
+    pipe_start = np.zeros((n_pipes, runs))
+    fail = np.full(1, n_steps + 1, dtype=np.int64)
+    diag = np.full((1, D_SIZE), -1, dtype=np.int64)
+    _init_serial(code, sections, registers, runs, dt, n_steps, keys, scalar_regs, scalar_values, run_regs,
+                 run_values, lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes, pipe_steps,
+                 pipe_start, stock_regs, rate_regs, fail, diag)
+    if fail[0] < 0 or diag[0, D_DELAY] >= 0:
+        return False
+    pipe_length = np.ones(n_pipes, dtype=np.int64)
+    pipe_offset = np.zeros(n_pipes, dtype=np.int64)
+    total = 0
+    for p in range(n_pipes):  # each pipeline's ring buffer, filled with its start value (``numpy.repeat``)
+        for r in range(runs):
+            pipe_length[p] = max(pipe_length[p], pipe_steps[p, r])
+        pipe_offset[p] = total
+        total += pipe_length[p]
+    buffers = np.empty((total, runs))
+    for p in range(n_pipes):
+        for row in range(pipe_offset[p], pipe_offset[p] + pipe_length[p]):
+            for r in range(runs):
+                buffers[row, r] = pipe_start[p, r]
+    _steps_serial(code, sections, registers, runs, dt, n_steps, stride, rk4, 0, n_steps + 1, -2, keys, lever_path,
+                  lever_flag, events, times, t_index, t_data, t_params, pipes, pipe_steps, pipe_start, buffers,
+                  pipe_offset, pipe_length, stock_regs, deriv_regs, non_negative, rate_regs, save_regs, out, fail,
+                  diag)
+    if fail[0] <= n_steps:
+        return False
+    probe = 0.0
+    for value in out.ravel():  # x * 0.0 is 0.0 for finite x and NaN otherwise
+        probe += value * 0.0
+    return probe == 0.0
 
 
 # ---------------------------------------------------------------------------------------
