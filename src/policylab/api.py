@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import threading
 import warnings
@@ -96,7 +97,9 @@ class Model:
         self.ir = ir
         # (backend, scenario, runs, mode, parameter names) -> its prepared runner, or why numba cannot run it
         self._runners: dict[tuple, Runner | Unsupported] = {}
-        self._runners_lock = threading.Lock()  # the server runs one model from several threads
+        self._runners_lock = threading.Lock()  # the server runs one model from several threads; guards the caches
+        self._inputs: dict[str | None, Inputs] = {}  # scenario -> its resolved inputs (copied for each call)
+        self._streams_kept: dict[tuple[int, int, int], Streams] = {}  # (seed, first run, runs) -> their streams
 
     def __repr__(self) -> str:
         return f"<policylab.Model {self.ir.name!r}: {len(self.ir.variables)} variables, {len(self.ir.scenarios)} scenarios>"
@@ -245,9 +248,9 @@ class Model:
         ):
             raise UsageError(f"first_run must be a whole number from 0 to 2**32 - runs, got {first_run!r}")
         chosen = self.ir.default_scenario if scenario is None else scenario
-        run_indices = np.arange(first_run, first_run + runs, dtype=np.int64)
-        streams = Streams(int(seed), run_indices)
-        inputs = resolve_inputs(self.ir, chosen)
+        streams = self._streams(int(seed), int(first_run), int(runs))
+        run_indices = streams.run_indices.copy()  # the call's own (the Dataset's run coordinate): the streams are kept
+        inputs = self.scenario_inputs(chosen)
         do_sample = runs > 1 if sample is None else sample
         parameters: dict[str, float | np.ndarray] = sample_judgements(self.ir, streams) if do_sample else {}
         given = {canonical(k): _as_param(k, v, runs) for k, v in (params or {}).items()}
@@ -255,6 +258,28 @@ class Model:
         parameters.update({k: v for k, v in given.items()})
         apply_params(self.ir, inputs, parameters)
         return Call(chosen, run_indices, streams, inputs, parameters)
+
+    def scenario_inputs(self, scenario: str | None) -> Inputs:
+        """``resolve_inputs(self.ir, scenario)``, resolved once per scenario: a copy whose constants and levers
+        (the dicts ``apply_params`` changes) are the caller's own."""
+        with self._runners_lock:
+            resolved = self._inputs.get(scenario)
+        if resolved is None:
+            resolved = resolve_inputs(self.ir, scenario)
+            with self._runners_lock:
+                _remember(self._inputs, scenario, resolved)
+        return dataclasses.replace(resolved, constants=dict(resolved.constants), levers=dict(resolved.levers))
+
+    def _streams(self, seed: int, first_run: int, runs: int) -> Streams:
+        """The streams of runs ``first_run`` to ``first_run + runs - 1`` of ``seed`` (recent ones kept: read only)."""
+        key = (seed, first_run, runs)
+        with self._runners_lock:
+            streams = self._streams_kept.get(key)
+        if streams is None:
+            streams = Streams(seed, np.arange(first_run, first_run + runs, dtype=np.int64))
+            with self._runners_lock:
+                _remember(self._streams_kept, key, streams)
+        return streams
 
     def time_spec(self, save_every: float | None = None) -> TimeSpec:
         """The model's time spec, saving every ``save_every`` if given (a positive multiple of dt)."""
@@ -344,18 +369,25 @@ class Model:
         if isinstance(variables, str):
             raise UsageError(f"variables must be a list of names, e.g. [{variables!r}], not a string")
         chosen = []
-        available = set(known) | set(self.compiled.system.stocks) | set(self.compiled.system.rates)
-        from policylab.model.ir import Event, Lever
-
-        inputs = {n for n, v in self.ir.variables.items() if isinstance(v, (Lever, Event))}
+        available = self._savable
         for raw in variables:
             name = canonical(raw)
-            if name not in available and name not in inputs:
+            if name not in available:
                 from policylab.compile.graph import suggest
 
-                raise UsageError(f"variable {raw!r} is not in {self.ir.name}.{suggest(name, list(available) + list(inputs))}")
+                raise UsageError(f"variable {raw!r} is not in {self.ir.name}.{suggest(name, list(available))}")
             chosen.append(name)
         return chosen
+
+    @cached_property
+    def _savable(self) -> dict[str, None]:
+        """Names ``variables=`` may list (in order: outputs, stocks, rates, then levers and events)."""
+        from policylab.model.ir import Event, Lever
+
+        system = self.compiled.system
+        names = [*self.compiled.output_names, *system.stocks, *system.rates]
+        names += [n for n, v in self.ir.variables.items() if isinstance(v, (Lever, Event))]
+        return dict.fromkeys(names)
 
 
 class Simulator:
@@ -367,7 +399,8 @@ class Simulator:
     compiled backend the parameters live in registers of a tape lowered once (and shared with
     ``Model.run`` calls that set the same names), so a call costs little more than the run.
     ``sampled`` holds the judgement parameters drawn once when sampling (else nothing);
-    ``engine`` is the engine that runs the calls (numpy where numba cannot express the model).
+    ``engine`` is the engine that runs the calls (numpy where numba cannot express the model; the first
+    call warns with a :class:`BackendFallbackWarning`, then the simulator keeps its engine's runner).
     """
 
     def __init__(self, model: Model, parameters: Sequence[str], scenario: str | None, runs: int,  # noqa: PLR0913
@@ -384,30 +417,38 @@ class Simulator:
         self.scenario, self.runs, self.deterministic = call.scenario, int(runs), bool(deterministic)
         self.sampled: dict[str, float | np.ndarray] = dict(call.parameters)  # the draws of the judgement parameters
         self.names = [canonical(p) for p in parameters]
+        self._named = frozenset(self.names)
         self.defaults = {n: inputs.constants[n] for n in self.names if n in inputs.constants}
         self.inputs = dataclasses.replace(inputs, constants=dict(inputs.constants), levers=dict(inputs.levers))
         apply_params(model.ir, inputs, dict.fromkeys(self.names, 0.0))  # refuses what is not a constant or lever
         self.spelling = {p: canonical(p) for p in parameters}  # names as given -> canonical, for run's keywords
         self.times = saved_times(self.spec)[1]
         check_output_size(model.ir.name, len(self.save), len(self.times), self.runs, model_size=model.model_size)
+        self._runner: Runner | None = None  # the engine's runner, from the first call on
 
     def run(self, **values: ParamValue) -> dict[str, np.ndarray]:
         """One simulation with these parameter values: ``{variable: array (runs, saved times)}``."""
         parameters = self.parameters(**values)
-        base = self.inputs  # the scenario's, resolved once; apply_params changes only these two dicts
-        inputs = apply_params(self.model.ir, dataclasses.replace(base, constants=dict(base.constants),
-                                                                 levers=dict(base.levers)), parameters)
-        call = Call(self.scenario, self.streams.run_indices, self.streams, inputs, parameters)
-        trajectory = self.model.runner(self.backend, call, self.deterministic).run(
-            inputs, parameters, self.streams, self.spec, self.save)
+        runner = self._runner
+        if runner is None:  # the first call prepares it (or finds it prepared); every call sets the same names
+            call = Call(self.scenario, self.streams.run_indices, self.streams, self._inputs(parameters), parameters)
+            runner = self._runner = self.model.runner(self.backend, call, self.deterministic)
+        inputs = self._inputs(parameters) if runner.reads_inputs else self.inputs
+        trajectory = runner.run(inputs, parameters, self.streams, self.spec, self.save)
         return {name: trajectory.data[name].T for name in self.save}
+
+    def _inputs(self, parameters: dict[str, float | np.ndarray]) -> Inputs:
+        """The scenario's inputs (resolved once) with ``parameters`` applied, in copies of the two dicts they change."""
+        base = self.inputs
+        return apply_params(self.model.ir, dataclasses.replace(base, constants=dict(base.constants),
+                                                               levers=dict(base.levers)), parameters)
 
     def parameters(self, **values: ParamValue) -> dict[str, float | np.ndarray]:
         """What ``run(**values)`` runs with: the draws, then each of this simulator's names, given or its default."""
         chosen: dict[str, float | np.ndarray] = {}
         for raw, value in values.items():
             name = self.spelling.get(raw) or canonical(raw)
-            if name not in self.names:
+            if name not in self._named:
                 raise UsageError(f"{raw!r} is not one of this simulator's parameters {self.names}; "
                                  "make a simulator with it: model.simulator(parameters=[...])")
             chosen[name] = _as_param(raw, value, self.runs)
@@ -473,6 +514,10 @@ def available_memory() -> int:
 
 
 def _as_param(name: str, value: ParamValue, runs: int) -> float | np.ndarray:
+    if type(value) is float:  # the common case, without NumPy's conversions
+        if not math.isfinite(value):
+            raise UsageError(f"params[{name!r}] is NaN or infinite")
+        return value
     try:
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as err:

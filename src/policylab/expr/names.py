@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _SEPARATORS = re.compile(r"(?:\\n|[\s_])+")
 
 
+@lru_cache(maxsize=8192)  # a run canonicalises every parameter it sets, up to a hundred, each call
 def canonical(name: str) -> str:
     """Return the canonical spelling: lower case, runs of spaces/underscores as one '_'."""
     text = name.strip()

@@ -46,6 +46,8 @@ def outside_range_expected() -> Iterator[None]:
 
 
 def _extremes(value: object) -> tuple[float, float] | None:
+    if type(value) is float:  # the common case, without NumPy's conversions
+        return (value, value) if math.isfinite(value) else None
     array = np.asarray(value, dtype=float)
     finite = array[np.isfinite(array)]
     if array.size == 0 or finite.size == 0:
