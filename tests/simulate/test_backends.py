@@ -617,3 +617,38 @@ def test_multiplying_by_one_dividing_by_one_and_subtracting_zero_emit_nothing_an
     for name in ("y", "w"):
         got = numba_ds[name].values.ravel()
         assert np.array_equal(np.signbit(got), np.signbit(expected)) and np.array_equal(got, expected, equal_nan=True)
+
+
+ONE_CALL = """
+model: one-call
+time: {start: 0, stop: 12, dt: 0.25, method: %s}
+constants:
+  rate: {value: 0.3, range: [0.1, 0.5], judgement: true}
+lookups:
+  effect: {points: [[0, 1], [5, 0.5], [10, 0.2]]}
+stocks:
+  level: {initial: 4, in: [inflow], out: [drain], non_negative: true}
+flows:
+  inflow: {equation: 'step(2, 3) + delay_fixed(drain, 1.5, 0.5)'}
+  drain: {equation: 'rate * level * effect(TIME)'}
+auxiliaries:
+  watch: {equation: 'uniform(0, 1) + level'}
+"""
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+@pytest.mark.parametrize("runs", [1, 3])
+def test_a_block_run_in_one_kernel_call_gives_what_the_run_call_by_call_gives(method: str, runs: int) -> None:
+    """Without progress to report, one block goes to the kernel in one call (``_simulate_serial``); with it,
+    start and steps are separate calls (``_init_serial``, ``_steps_serial``): the same numbers."""
+    model = Model(read_yaml_text(ONE_CALL % method, "one_call.yaml"))
+    for save_every in (None, 1.0):
+        call = dict(runs=runs, seed=7, backend="numba", save_every=save_every)
+        reported: list[int] = []
+        whole = model.run(**call)
+        stepped = model.run(**call, progress=reported.append)
+        assert reported  # the step-by-step path ran
+        for name in whole.data_vars:
+            np.testing.assert_array_equal(whole[name].values, stepped[name].values, err_msg=name)
+        np.testing.assert_allclose(whole["level"].values, model.run(runs=runs, seed=7, save_every=save_every)["level"].values,
+                                   rtol=RTOL)

@@ -130,3 +130,17 @@ def test_processes_that_start_together_compile_the_interpreter_once(tmp_path: Pa
     outputs = [w.communicate(timeout=3000)[1] for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
     assert sum("compiling the numba backend" in out for out in outputs) == 1, outputs
+
+
+def test_one_prepared_simulator_called_from_several_threads_gives_each_call_its_own_results() -> None:
+    model = load(FLAGSHIP)
+    simulator = model.simulator(parameters=["attack_provocation", "base_pressure_rate"],
+                                variables=["us_iran_tension", "militia_capability"], backend="numba")
+    values = [{"attack_provocation": 0.05 + 0.02 * k, "base_pressure_rate": 0.0018 - 0.0002 * k} for k in range(6)]
+    alone = [simulator.run(**v) for v in values]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda v: simulator.run(**v), values * 4))
+    assert not np.array_equal(alone[0]["us_iran_tension"], alone[5]["us_iran_tension"])  # the values matter
+    for k, result in enumerate(together):
+        for name, expected in alone[k % len(values)].items():
+            np.testing.assert_array_equal(result[name], expected)
