@@ -363,9 +363,8 @@ class Model:
 
     def save_list(self, variables: Sequence[str] | None = None) -> list[str]:
         """The canonical names ``run`` saves for ``variables`` (default: every stock, flow and auxiliary)."""
-        known = self.compiled.output_names
         if variables is None:
-            return known
+            return self.compiled.output_names
         if isinstance(variables, str):
             raise UsageError(f"variables must be a list of names, e.g. [{variables!r}], not a string")
         chosen = []

@@ -71,15 +71,16 @@ def check_settings(model: Model, values: Mapping[str, object]) -> None:
         if var is None or extremes is None:
             continue
         low, high = extremes
-        label = model.display_name(name)
         if var.bounds is not None:
             floor, ceiling = (-math.inf if b is None else b for b in var.bounds)
             if low < floor or high > ceiling:
+                label = model.display_name(name)
                 where = f" ({var.where})" if var.where.file else ""
                 raise UsageError(f"{label} = {_text(low, high)} is outside its physical bounds "
                                  f"[{floor:g}, {ceiling:g}]{where}; a {label} there is not possible in this model")
         sampling = var.range if isinstance(var, (Constant, Lever)) else None
         if sampling is not None and (low < sampling[0] or high > sampling[1]) and not _EXPECTED.get():
+            label = model.display_name(name)
             kind = "lever" if isinstance(var, Lever) else "judgement parameter" if var.judgement else "constant"  # type: ignore[union-attr]
             warnings.warn(OutsideRangeWarning(
                 f"{label} = {_text(low, high)} is outside the {kind}'s range [{sampling[0]:g}, {sampling[1]:g}]; "
