@@ -250,7 +250,7 @@ class Model:
         chosen = self.ir.default_scenario if scenario is None else scenario
         streams = self._streams(int(seed), int(first_run), int(runs))
         run_indices = streams.run_indices.copy()  # the call's own (the Dataset's run coordinate): the streams are kept
-        inputs = self.scenario_inputs(chosen)
+        inputs = self._scenario_inputs(chosen)
         do_sample = runs > 1 if sample is None else sample
         parameters: dict[str, float | np.ndarray] = sample_judgements(self.ir, streams) if do_sample else {}
         given = {canonical(k): _as_param(k, v, runs) for k, v in (params or {}).items()}
@@ -259,7 +259,7 @@ class Model:
         apply_params(self.ir, inputs, parameters)
         return Call(chosen, run_indices, streams, inputs, parameters)
 
-    def scenario_inputs(self, scenario: str | None) -> Inputs:
+    def _scenario_inputs(self, scenario: str | None) -> Inputs:
         """``resolve_inputs(self.ir, scenario)``, resolved once per scenario: a copy whose constants and levers
         (the dicts ``apply_params`` changes) are the caller's own."""
         with self._runners_lock:
