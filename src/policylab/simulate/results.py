@@ -96,7 +96,7 @@ def assemble(data: dict[str, xr.Variable], coords: dict[str, xr.Variable], attrs
 
 _construct_direct = getattr(xr.Dataset, "_construct_direct", None)
 _FASTPATH = "fastpath" in inspect.signature(xr.Variable.__init__).parameters
-_INDEXED = 65_536  # coordinates up to this long keep their index (the times, the runs of small ensembles)
+_INDEXED = 16_384  # coordinates up to this long keep their index (the saved times, small ensembles' runs)
 
 
 def _numeric(dims: tuple[str, ...], data: np.ndarray, attrs: dict[str, str]) -> xr.Variable:
@@ -114,7 +114,7 @@ def _default_index(name: str, var: xr.Variable) -> PandasIndex:
     return _kept_index(name, values.dtype.str, values.shape, values.tobytes())
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=32)  # at most 32 x 16,384 values x 2 (bytes and index): 8 MiB
 def _kept_index(name: str, dtype: str, shape: tuple[int, ...], data: bytes) -> PandasIndex:
     """:func:`_default_index` of values given by their bytes (hashable), built once."""
     values = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape)
