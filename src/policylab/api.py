@@ -34,6 +34,7 @@ from policylab.model.ir import TimeSpec
 from policylab.simulate import Streams, sample_judgements, to_dataset
 from policylab.simulate.engine import saved_times
 from policylab.simulate.engines import ENGINES, Runner
+from policylab.simulate.resume import Checkpoint
 from policylab.version import __version__
 
 ParamValue = float | Sequence[float] | np.ndarray
@@ -424,6 +425,7 @@ class Simulator:
         self.times = saved_times(self.spec)[1]
         check_output_size(model.ir.name, len(self.save), len(self.times), self.runs, model_size=model.model_size)
         self._runner: Runner | None = None  # the engine's runner, from the first call on
+        self.checkpoint = Checkpoint()  # the compiled engine resumes later calls where lever levels start to matter
 
     def run(self, **values: ParamValue) -> dict[str, np.ndarray]:
         """One simulation with these parameter values: ``{variable: array (runs, saved times)}``."""
@@ -433,7 +435,7 @@ class Simulator:
             call = Call(self.scenario, self.streams.run_indices, self.streams, self._inputs(parameters), parameters)
             runner = self._runner = self.model.runner(self.backend, call, self.deterministic)
         inputs = self._inputs(parameters) if runner.reads_inputs else self.inputs
-        trajectory = runner.run(inputs, parameters, self.streams, self.spec, self.save)
+        trajectory = runner.run(inputs, parameters, self.streams, self.spec, self.save, checkpoint=self.checkpoint)
         return {name: trajectory.data[name].T for name in self.save}
 
     def _inputs(self, parameters: dict[str, float | np.ndarray]) -> Inputs:

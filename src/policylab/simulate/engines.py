@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from policylab.errors import UsageError
 from policylab.model.ir import TimeSpec
 from policylab.simulate.engine import Trajectory, simulate
 from policylab.simulate.streams import Streams
+
+if TYPE_CHECKING:
+    from policylab.simulate.resume import Checkpoint
 
 Values = Mapping[str, float | np.ndarray]
 Progress = Callable[[int], None]
@@ -43,9 +46,10 @@ class Runner(Protocol):
     reads_inputs: bool  # whether ``run`` reads ``inputs`` (else the values alone: callers may pass the scenario's)
 
     def run(self, inputs: Inputs, values: Values, streams: Streams, spec: TimeSpec, save: list[str],
-            progress: Progress | None = None) -> Trajectory:
+            progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> Trajectory:
         """Simulate with ``values`` for the parameters (``inputs``: the scenario's, with those values applied),
-        saving ``save`` at ``spec``'s save interval."""
+        saving ``save`` at ``spec``'s save interval. ``checkpoint``: a prepared simulation's state kept between
+        its calls (``simulate.resume``; the compiled engine resumes from it, the NumPy engine runs from the start)."""
         ...
 
 
@@ -75,7 +79,7 @@ class NumpyRunner:
     _unparametrised: tuple[Program, Tape] | None = field(default=None, repr=False)
 
     def run(self, inputs: Inputs, values: Values, streams: Streams, spec: TimeSpec, save: list[str],
-            progress: Progress | None = None) -> Trajectory:
+            progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> Trajectory:
         if values:
             program, tape = self._lower(inputs)
         else:  # depends only on the scenario, the ensemble size and the mode
@@ -111,7 +115,7 @@ class NumbaRunner:
     _layouts: dict[tuple, object] = field(default_factory=dict, repr=False, compare=False)  # -> its Layout
 
     def run(self, inputs: Inputs, values: Values, streams: Streams, spec: TimeSpec, save: list[str],
-            progress: Progress | None = None) -> Trajectory:
+            progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> Trajectory:
         numba_backend = _numba_backend()
         program, tape = self.plan.program, self.plan.tape
         key = (spec, tuple(save), numba_backend.threads() if self.plan.program.runs > 1 else 1)  # 1: one block
@@ -122,8 +126,10 @@ class NumbaRunner:
                 if len(self._layouts) >= _LAYOUTS:
                     self._layouts.pop(next(iter(self._layouts)))
                 self._layouts[key] = shape
-        return numba_backend.simulate(program, tape, spec, streams, save, progress, shape,
-                                      self.plan.run_values(values))
+        run_values = self.plan.run_values(values)
+        if checkpoint is not None and progress is None:
+            return checkpoint.simulate(self.plan, run_values, spec, streams, save, shape)
+        return numba_backend.simulate(program, tape, spec, streams, save, progress, shape, run_values)
 
 
 def _numba_backend() -> ModuleType:
