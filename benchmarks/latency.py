@@ -12,6 +12,10 @@
    diagram, and slider moves among a few positions (cached after the first) — and counts
    errors (any non-2xx or transport failure).
 
+Slider moves run in the model's default scenario (the flagship's ``historical``, where a lever's
+level holds from the start), or in ``--scenario`` (e.g. ``rebalance``, whose levels hold from its
+policy date: the server resumes each move from the state kept there, ``simulate/resume.py``).
+
 The server simulates with ``--backend`` (numpy, numba or auto — numba when installed, the
 default, as for ``policylab serve``); it warms each model up before it answers, so the
 time to start includes loading (or, after an installation, compiling) numba's machine code.
@@ -31,7 +35,7 @@ time to start includes loading (or, after an installation, compiling) numba's ma
    same figures per server over all rounds, with the load average at the start and end.
 
 Usage: python benchmarks/latency.py [--requests 30] [--pairs 10] [--clients 50] [--seconds 30] [--runs 200] [--backend auto]
-       [--attack] [--slow-clients 200] [--against OTHER/src --rounds 4]
+       [--attack] [--slow-clients 200] [--against OTHER/src --rounds 4] [--scenario NAME]
 """
 
 from __future__ import annotations
@@ -103,18 +107,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
+def move(runs: int, lever: str, level: float, scenario: str | None = None) -> dict[str, object]:
+    """A slider move's request body (the model's default scenario unless ``scenario`` is given)."""
+    body: dict[str, object] = {"runs": runs, "params": {lever: level}}
+    if scenario is not None:
+        body["scenario"] = scenario
+    return body
+
+
 def slider_round_trips(base: str, model_id: str, lever: str, runs: int, requests: int,
-                       offset: float = 0.5) -> dict[str, object]:
+                       offset: float = 0.5, scenario: str | None = None) -> dict[str, object]:
     """``requests`` slider moves, each to a level no earlier call used (``offset`` in (0, 1) picks the set)."""
     wall, server, engines, refused = [], [], set(), []
     with httpx.Client(base_url=base, timeout=300) as client:
         started = time.perf_counter()  # the first slider move after the server started (it warms up before answering)
-        client.post(f"/api/models/{model_id}/run", json={"runs": runs, "params": {lever: 0.999}}).raise_for_status()
+        client.post(f"/api/models/{model_id}/run", json=move(runs, lever, 0.999, scenario)).raise_for_status()
         first = 1000 * (time.perf_counter() - started)
         for i in range(requests):
             level = round((i + offset) / requests, 6)  # a new level every time: no cache hit
             started = time.perf_counter()
-            response = client.post(f"/api/models/{model_id}/run", json={"runs": runs, "params": {lever: level}})
+            response = client.post(f"/api/models/{model_id}/run", json=move(runs, lever, level, scenario))
             if response.status_code >= 300:  # refused (e.g. every connection taken): the user sees no answer
                 refused.append(response.status_code)
                 continue
@@ -128,12 +140,13 @@ def slider_round_trips(base: str, model_id: str, lever: str, runs: int, requests
             "backend": ",".join(sorted(engines)), "wall": wall, "server": server}
 
 
-def slider_pairs(base: str, model_id: str, lever: str, runs: int, pairs: int, offset: float = 0.25) -> dict[str, object]:
+def slider_pairs(base: str, model_id: str, lever: str, runs: int, pairs: int, offset: float = 0.25,
+                 scenario: str | None = None) -> dict[str, object]:
     """Median wall time of two slider moves in sequence and of two sent at once (each a new level; ``offset`` as above)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def move(client: httpx.Client, level: float) -> None:
-        client.post(f"/api/models/{model_id}/run", json={"runs": runs, "params": {lever: level}}).raise_for_status()
+    def moved(client: httpx.Client, level: float) -> None:
+        client.post(f"/api/models/{model_id}/run", json=move(runs, lever, level, scenario)).raise_for_status()
 
     sequential, concurrent = [], []
     with httpx.Client(base_url=base, timeout=300) as one, httpx.Client(base_url=base, timeout=300) as two, \
@@ -141,11 +154,11 @@ def slider_pairs(base: str, model_id: str, lever: str, runs: int, pairs: int, of
         for i in range(pairs):
             a, b, c, d = (round((4 * i + k + offset) / (4 * pairs), 6) for k in range(4))
             started = time.perf_counter()
-            move(one, a)
-            move(one, b)
+            moved(one, a)
+            moved(one, b)
             sequential.append(1000 * (time.perf_counter() - started))
             started = time.perf_counter()
-            list(pool.map(lambda job: move(*job), [(one, c), (two, d)]))
+            list(pool.map(lambda job: moved(*job), [(one, c), (two, d)]))
             concurrent.append(1000 * (time.perf_counter() - started))
     return {"sequential_ms": statistics.median(sequential), "concurrent_ms": statistics.median(concurrent), "n": pairs,
             "sequential": sequential, "concurrent": concurrent}
@@ -307,7 +320,8 @@ def _attacked_trips(base: str, model_id: str, lever: str, damaged_run: str, args
     attacker = Attacker(base, model_id, lever, damaged_run, args.slow_clients)
     attacker.start()
     try:
-        return slider_round_trips(base, model_id, lever, args.runs, args.requests, offset=offset), attacker
+        return slider_round_trips(base, model_id, lever, args.runs, args.requests, offset=offset,
+                                  scenario=args.scenario), attacker
     finally:
         attacker.collect()
 
@@ -336,10 +350,12 @@ def interleaved(args: argparse.Namespace, model: Path, store: Path, damaged_run:
         for r in range(args.rounds):
             for name in (list(bases) if r % 2 == 0 else list(reversed(bases))):
                 base, got = bases[name], figures[name]
-                trips = slider_round_trips(base, model_id, lever, args.runs, args.requests, offset=(2 * r + 0.5) / phases)
+                trips = slider_round_trips(base, model_id, lever, args.runs, args.requests, offset=(2 * r + 0.5) / phases,
+                                           scenario=args.scenario)
                 got.setdefault("wall", []).extend(trips["wall"])  # type: ignore[arg-type]
                 got.setdefault("server", []).extend(trips["server"])  # type: ignore[arg-type]
-                pairs = slider_pairs(base, model_id, lever, args.runs, args.pairs, offset=(r + 0.5) / args.rounds)
+                pairs = slider_pairs(base, model_id, lever, args.runs, args.pairs, offset=(r + 0.5) / args.rounds,
+                                     scenario=args.scenario)
                 got.setdefault("sequential", []).extend(pairs["sequential"])  # type: ignore[arg-type]
                 got.setdefault("concurrent", []).extend(pairs["concurrent"])  # type: ignore[arg-type]
                 if args.attack:
@@ -372,6 +388,7 @@ def main() -> None:
     parser.add_argument("--slow-clients", type=int, default=200, help="connections the attacker holds half-open")
     parser.add_argument("--against", metavar="SRC", help="another checkout's src folder: compare, phases interleaved")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of phases with --against")
+    parser.add_argument("--scenario", help="the scenario slider moves run in (default: the model's default)")
     args = parser.parse_args()
     model = FLAGSHIP if FLAGSHIP.exists() else SIR
     store = Path(tempfile.mkdtemp(prefix="policylab-latency-")) / "store"
@@ -389,13 +406,13 @@ def main() -> None:
         steps = described["time"]["n_steps"]
         print(f"model {described['name']} ({steps} steps), lever {lever}, {args.runs}-run ensembles, "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; server ready in {ready:.1f} s")
-        trips = slider_round_trips(base, model_id, lever, args.runs, args.requests)
+        trips = slider_round_trips(base, model_id, lever, args.runs, args.requests, scenario=args.scenario)
         print(f"slider round trip ({trips['n']} requests, each a new level, backend {trips['backend']}): "
               f"p50 {trips['p50_ms']:.0f} ms, p95 {trips['p95_ms']:.0f} ms, mean {trips['mean_ms']:.0f} ms "
               f"(inside the server: p50 {trips['server_p50_ms']:.0f} ms, p95 {trips['server_p95_ms']:.0f} ms); "
               f"target p95 < 150 ms; the first move after start took {trips['first_ms']:.0f} ms; "
               f"load average now {os.getloadavg()[0]:.2f}")
-        both = slider_pairs(base, model_id, lever, args.runs, args.pairs)
+        both = slider_pairs(base, model_id, lever, args.runs, args.pairs, scenario=args.scenario)
         print(f"two slider moves ({both['n']} pairs, medians): one after the other {both['sequential_ms']:.0f} ms, "
               f"both at once {both['concurrent_ms']:.0f} ms")
         if args.attack:
