@@ -535,39 +535,50 @@ def _exec_one(op, o, a, b, c, d, F, w, R, nb, t, dt, step, stage, keys, lever_pa
                 R[o, r] = _lookup(R[a, r], b, t_index, t_data, t_params)
     elif op == MIN:
         for r in range(nb):
-            R[o, r] = _nmin(R[a, r], R[b, r])
+            u = np.uint64(r)
+            F[fo + u] = _nmin(F[fa + u], F[fb + u])
     elif op == MAX:
         for r in range(nb):
-            R[o, r] = _nmax(R[a, r], R[b, r])
+            u = np.uint64(r)
+            F[fo + u] = _nmax(F[fa + u], F[fb + u])
     elif op == XIDZ:
+        fc = np.uint64(c) * w
         for r in range(nb):
-            R[o, r] = R[c, r] if R[b, r] == 0.0 else R[a, r] / R[b, r]
+            u = np.uint64(r)
+            F[fo + u] = F[fc + u] if F[fb + u] == 0.0 else F[fa + u] / F[fb + u]
     elif op == SELECT:
+        fc = np.uint64(c) * w
         for r in range(nb):
-            R[o, r] = R[b, r] if R[a, r] != 0.0 else R[c, r]
+            u = np.uint64(r)
+            F[fo + u] = F[fb + u] if F[fa + u] != 0.0 else F[fc + u]
     elif op == SELECT0:
+        fc = np.uint64(c) * w
         for r in range(nb):
-            R[o, r] = (R[b, r] if R[a, r] != 0.0 else R[c, r]) + 0.0
+            u = np.uint64(r)
+            F[fo + u] = (F[fb + u] if F[fa + u] != 0.0 else F[fc + u]) + 0.0
     elif op == NEG:
         for r in range(nb):
-            R[o, r] = -R[a, r]
+            u = np.uint64(r)
+            F[fo + u] = -F[fa + u]
     elif op == CLIP0:
         for r in range(nb):
-            R[o, r] = _nmax(R[a, r], 0.0)
+            u = np.uint64(r)
+            F[fo + u] = _nmax(F[fa + u], 0.0)
     elif op == EVENT:
         value = events[step, a]
         for r in range(nb):
-            R[o, r] = value
+            F[fo + np.uint64(r)] = value
     elif op == LEVER:
         if b >= 0 and lever_flag[step, stage, a]:
             for r in range(nb):
-                R[o, r] = R[b, r]
+                u = np.uint64(r)
+                F[fo + u] = F[fb + u]
         else:
             value = lever_path[step, stage, a]
             for r in range(nb):
-                R[o, r] = value
+                F[fo + np.uint64(r)] = value
     elif op >= LT and op <= NOT:
-        _logic(op, R, o, a, b if op != NOT else a, nb)
+        _logic(op, F, fo, fa, fb if op != NOT else fa, nb)
     elif op >= ABS and op <= FMOD or op == POW or op == MOD:
         _math(op, R, o, a, b if b >= 0 else a, nb)
     elif op >= STEP and op <= PULSE_TRAIN:
@@ -592,28 +603,45 @@ def _exec_call(code, lo, hi, R, nb, t, dt, step, stage, keys, lever_path, lever_
 
 
 @njit(**_JIT)
-def _logic(op, R, o, a, b, nb):  # type: ignore[no-untyped-def]
-    for r in range(nb):
-        x, y = R[a, r], R[b, r]
-        if op == LT:
-            v = x < y
-        elif op == LE:
-            v = x <= y
-        elif op == GT:
-            v = x > y
-        elif op == GE:
-            v = x >= y
-        elif op == EQ:
-            v = x == y
-        elif op == NE:
-            v = x != y
-        elif op == AND:
-            v = x != 0.0 and y != 0.0
-        elif op == OR:
-            v = x != 0.0 or y != 0.0
-        else:
-            v = x == 0.0
-        R[o, r] = 1.0 if v else 0.0
+def _logic(op, F, fo, fa, fb, nb):  # type: ignore[no-untyped-def]
+    """A comparison or logical operation over the block's runs at flat unsigned offsets (1.0 or 0.0), the
+    operation chosen once per instruction: a loop testing it per run did not vectorise."""
+    if op == LT:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = 1.0 if F[fa + u] < F[fb + u] else 0.0
+    elif op == LE:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = 1.0 if F[fa + u] <= F[fb + u] else 0.0
+    elif op == GT:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = 1.0 if F[fa + u] > F[fb + u] else 0.0
+    elif op == GE:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = 1.0 if F[fa + u] >= F[fb + u] else 0.0
+    elif op == EQ:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = 1.0 if F[fa + u] == F[fb + u] else 0.0
+    elif op == NE:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = 1.0 if F[fa + u] != F[fb + u] else 0.0
+    elif op == AND:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = 1.0 if F[fa + u] != 0.0 and F[fb + u] != 0.0 else 0.0
+    elif op == OR:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = 1.0 if F[fa + u] != 0.0 or F[fb + u] != 0.0 else 0.0
+    else:
+        for r in range(nb):
+            u = np.uint64(r)
+            F[fo + u] = 1.0 if F[fa + u] == 0.0 else 0.0
 
 
 @njit(**_JIT)
@@ -776,12 +804,15 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
     n_stocks = stock_regs.shape[0]
     n_pipes = pipes.shape[0]
     key = keys[r0:r0 + nb]
+    F = R.reshape(-1)
+    w = np.uint64(R.shape[1])
+    O = out.reshape(-1)
+    runs = np.uint64(out.shape[2])
+    per_variable = np.uint64(out.shape[1]) * runs
     start = np.empty((n_stocks, nb))
     ks = np.empty((4, n_stocks, nb))
     pending = np.empty((n_pipes, nb))
     lanes = np.empty(nb)
-    F = R.reshape(-1)
-    w = np.uint64(R.shape[1])
     saved = -(-first // stride)  # the first saved step from ``first`` on, and its row of ``out``
     next_save = saved * stride
     for i in range(first, last):
@@ -836,7 +867,7 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                 elif op == LEVER:
                     F[fo] = F[fb] if ob >= 0 and lever_flag[i, 0, a] else lever_path[i, 0, a]
                 elif op >= LT and op <= NOT:
-                    _logic(op, R, o, a, ob if op != NOT else a, 1)
+                    _logic(op, F, fo, fa, fb if op != NOT else fa, 1)
                 elif op >= ABS and op <= FMOD or op == POW or op == MOD:
                     _math(op, R, o, a, ob if ob >= 0 else a, 1)
                 elif op >= STEP and op <= PULSE_TRAIN:
@@ -848,10 +879,13 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                                t_data, t_params)
             if phase == 0:
                 if i == next_save:  # a counter, not ``i % stride``: an integer division per step
-                    for k in range(save_regs.shape[0]):
-                        reg = save_regs[k]
+                    at = np.uint64(saved) * runs + np.uint64(r0)  # flat unsigned offsets: 3-D signed indexing
+                    for k in range(save_regs.shape[0]):           # cost a sixth of a flagship slider move
+                        fr = np.uint64(save_regs[k]) * w
+                        to = np.uint64(k) * per_variable + at
                         for r in range(nb):
-                            out[k, saved, r0 + r] = R[reg, r]
+                            u = np.uint64(r)
+                            O[to + u] = F[fr + u]
                     next_save += stride
                     saved += 1
                 if i == n_steps:
