@@ -160,12 +160,14 @@ def _npmod(a, b):  # type: ignore[no-untyped-def]
 
 @njit(**_JIT)
 def _nmin(a, b):  # type: ignore[no-untyped-def]
-    return a if (a <= b or np.isnan(a)) else b
+    """numpy.minimum (a NaN wins); ``|``, not ``or``: no branch, so loops over runs vectorise."""
+    return a if (a <= b) | (a != a) else b
 
 
 @njit(**_JIT)
 def _nmax(a, b):  # type: ignore[no-untyped-def]
-    return a if (a >= b or np.isnan(a)) else b
+    """numpy.maximum (a NaN wins), without a branch as ``_nmin``."""
+    return a if (a >= b) | (a != a) else b
 
 
 @njit(**_JIT)
@@ -715,13 +717,21 @@ def _time_function(op, R, o, a, b, c, d, nb, t, dt):  # type: ignore[no-untyped-
 @njit(**_JIT)
 def _draw(op, R, o, a, b, offset, keys, nb):  # type: ignore[no-untyped-def]
     """Random draws from each run's stream, transformed as ``expr.builtins`` does."""
-    if op == POISSON:  # its own loop: most draws of a rare event settle at 0 with one comparison
+    if op == POISSON and o != a:  # its own loops: most draws of a rare event settle at 0 with one comparison
+        for r in range(nb):  # without a branch (vectorised): 0 where that settles it, else -1 (a count is never < 0)
+            u = _uniform(keys[r], offset)
+            mean = _nmax(R[a, r], 0.0)
+            # a zero (or NaN) mean draws nothing; 1 - mean <= exp(-mean) = P(K = 0): below it the quantile is 0
+            R[o, r] = 0.0 if (not mean > 0.0) | (u < 1.0 - mean - _ZERO_MARGIN) else -1.0
+        for r in range(nb):
+            if R[o, r] < 0.0:  # the rest: the same draw, its quantile searched (the mean is still in ``a``)
+                R[o, r] = _poisson_ppf(_uniform(keys[r], offset), _nmax(R[a, r], 0.0))
+        return
+    if op == POISSON:  # writing over its mean: one loop, each run's mean read before its count is written
         for r in range(nb):
             u = _uniform(keys[r], offset)
             mean = _nmax(R[a, r], 0.0)
-            if not mean > 0.0:  # a zero (or NaN) mean draws nothing; u is still spent
-                R[o, r] = 0.0
-            elif u < 1.0 - mean - _ZERO_MARGIN:  # 1 - mean <= exp(-mean) = P(K = 0): the quantile is 0
+            if not mean > 0.0 or u < 1.0 - mean - _ZERO_MARGIN:
                 R[o, r] = 0.0
             else:
                 R[o, r] = _poisson_ppf(u, mean)
