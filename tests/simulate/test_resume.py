@@ -106,3 +106,18 @@ def test_a_level_that_makes_a_value_nan_after_the_policy_date_is_named_as_a_run_
         fresh("euler", "later", 3, pressure=levels)
     assert str(resumed.value) == str(whole.value)
     assert "run 1" in str(resumed.value)
+
+
+def test_a_state_larger_than_the_budget_is_not_kept_and_every_call_runs_from_the_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from policylab.simulate import resume
+
+    monkeypatch.setattr(resume, "KEEP_BYTES", 1024)
+    sim = model().simulator(parameters=["pressure"], scenario="later", runs=3, seed=3, variables=SAVE, backend="numba",
+                            sample=None)
+    for level in (0.5, 1.5):
+        got = sim.run(pressure=level)
+        want = fresh("euler", "later", 3, pressure=level)
+        for name in SAVE:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    assert sim.checkpoint._state is None

@@ -34,7 +34,9 @@ from policylab.simulate.streams import Streams
 if TYPE_CHECKING:  # numba is imported where a compiled run needs it: a checkpoint is made without it
     from policylab.simulate import numba_backend
 
-KEEP_BYTES = 256 * 2**20  # a checkpoint larger than this (registers, buffers, outputs so far) is not kept
+# a checkpoint larger than this (registers, buffers, outputs so far) is not kept: the server keeps 16 prepared
+# simulators (512 MiB at most); a flagship slider move's is 21 MB (200 runs, 14 variables to the policy date)
+KEEP_BYTES = 32 * 2**20
 
 
 def lever_rows(tape: Tape) -> list[int]:
