@@ -362,7 +362,9 @@ def _emit(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
-WARM_UP_RUNS = {"serial": (1,), "parallel": (1100,), "both": (1, 1100)}  # 1,100 runs: several blocks on any machine
+# (runs, step by step): 1,100 runs are several blocks on any machine; a single run is one kernel call, and step by
+# step (with progress reports, or resumed by a prepared simulator) it uses the kernels that start and step a run
+WARM_UP_RUNS = {"serial": ((1, False), (1, True)), "parallel": ((1100, False),)}
 
 
 @app.command("warm-up")
@@ -372,8 +374,8 @@ def warm_up(
 ) -> None:
     """Compile the numba backend now, once per installation, instead of in the first run that needs it.
 
-    Runs the bundled model on the numba backend (one run for the serial kernels, 1,100 runs
-    for the parallel ones); later processes load the compiled code from the cache folder in
+    Runs the bundled model on the numba backend (one run in one kernel call and one step by
+    step for the serial kernels, 1,100 runs for the parallel ones); later processes load the compiled code from the cache folder in
     about a second. Two processes, one given `--kernels serial` and one `--kernels parallel`,
     compile the two at once on two cores (`make test` starts them while it installs).
     """
@@ -384,8 +386,10 @@ def warm_up(
             raise UsageError("the numba backend is not installed here: pip install 'policylab[fast]'")
         model = load(default_model())
         started = time.perf_counter()
-        for runs in WARM_UP_RUNS[kernels]:
-            model.run(runs=runs, backend="numba", deterministic=True, variables=[])
+        variants = WARM_UP_RUNS["serial"] + WARM_UP_RUNS["parallel"] if kernels == "both" else WARM_UP_RUNS[kernels]
+        for runs, step_by_step in variants:
+            model.run(runs=runs, backend="numba", deterministic=True, variables=[],
+                      progress=(lambda _done: None) if step_by_step else None)
     err.print(f"numba backend ready ({kernels} kernels, {time.perf_counter() - started:.0f} s)", markup=False,
               highlight=False)
 
