@@ -1,7 +1,7 @@
 """The numba backend runs simulations from several threads at once, and keeps its compiled code in the user's cache.
 
 No process-wide lock serialises simulations: a thread that finds numba's thread pool busy
-runs its blocks itself and tries for the pool again every few steps, so results must be the
+waits for it briefly, then runs its blocks itself and tries for the pool again every few steps, so results must be the
 same whichever way each part of a run was scheduled.
 """
 
@@ -45,8 +45,10 @@ class _Pool:
     def __init__(self, busy: set[int]) -> None:
         self.busy, self.calls, self.held = busy, 0, False
 
-    def acquire(self, blocking: bool = True) -> bool:
-        assert not blocking, "a simulation never waits for the pool"
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        from policylab.simulate.numba_backend import POOL_WAIT
+
+        assert blocking and 0 < timeout <= POOL_WAIT, "a simulation waits for the pool, but not for long"
         free = self.calls not in self.busy
         self.calls += 1
         self.held = free

@@ -10,11 +10,14 @@ Concurrency
 -----------
 The kernels release the GIL (``nogil``), so simulations run in parallel from several
 Python threads. numba's thread pool (the ``prange`` kernels) may be entered by one thread
-at a time; a simulation that finds it busy runs its blocks on its own thread with the
-serial kernels instead of waiting for ``1/POOL_RETRIES`` of its steps, then tries again,
-so that it takes the pool once the other simulation is done with it rather than finishing
-on one core while the others idle (two 200-run flagship ensembles at once took longer
-than one after the other). A run that holds the pool steps to the end in one call (eight
+at a time; a simulation that finds it busy waits for it up to ``POOL_WAIT`` seconds (a
+slider move's kernel takes less), and only then runs ``1/POOL_RETRIES`` of its steps on its
+own thread with the serial kernels, then tries again, so that it takes the pool once the
+other simulation is done with it rather than finishing on one core while the others idle.
+Not waiting at all cost more than it saved: the serial thread beside the pool's two on a
+two-core machine slowed the pool's statically split kernel by up to its block (two 200-run
+flagship ensembles at once from two threads: 123 ms against 89 ms one after the other;
+waiting, 96 ms). A run that holds the pool steps to the end in one call (eight
 calls each time cost a single slider move 10–15 % on a quiet machine). Blocks are independent, so the results are the same either way.
 The pool's idle threads sleep (``OMP_WAIT_POLICY=passive`` unless set): by default
 OpenMP's spin for milliseconds after each kernel, taking a core from the Python that
@@ -51,7 +54,8 @@ BLOCK = 512  # most runs per register file: long enough to amortise dispatch, sm
 MIN_BLOCK = 32  # ensembles smaller than this are not split between threads
 
 _POOL = threading.Lock()  # numba's thread pool (the prange kernels) may be entered by one Python thread at a time
-POOL_RETRIES = 8  # a run of several blocks that finds the pool busy steps 1/8 of its steps serially, then tries again
+POOL_WAIT = 0.1  # seconds a run of several blocks waits for a busy pool before stepping a share of its steps itself
+POOL_RETRIES = 8  # ... that share: 1/8 of its steps serially, then it tries (and waits) again
 _KERNELS = {False: (_init_serial, _steps_serial, _simulate_serial), True: (_init_parallel, _steps_parallel)}
 _loaded: set[bool] = set()  # kernels (serial, parallel) this process has compiled or loaded
 _loading = threading.Lock()
@@ -95,7 +99,7 @@ def _kernels(blocks: int) -> AbstractContextManager[bool]:
 @contextmanager
 def _pool_or_serial(blocks: int) -> Iterator[bool]:
     """:func:`_kernels`: takes numba's pool if it is free, and sees to the kernels' first use."""
-    parallel = blocks > 1 and _POOL.acquire(blocking=False)
+    parallel = blocks > 1 and _POOL.acquire(timeout=POOL_WAIT)
     try:
         with _first_use(parallel):
             yield parallel
