@@ -420,6 +420,35 @@ def test_a_value_that_becomes_infinite_is_named_as_the_numpy_backend_names_it(me
     assert str(numba_error.value) == str(numpy_error.value)
 
 
+ARRAYED_BLOW_UP = """
+model: arrayed-blow-up
+time: {start: 0, stop: 10, dt: 0.5, method: euler}
+dimensions:
+  region: [a, b, c, d]
+constants:
+  when: {dims: [region], value: 5, range: [1, 9], judgement: true}
+stocks:
+  level: {dims: [region], initial: 1, in: [growth], out: [loss], non_negative: true}
+flows:
+  growth: {dims: [region], equation: 'if TIME >= when then 1 / (TIME - TIME) else 0.1'}
+  loss: {dims: [region], equation: 'level * 0.01'}
+"""
+
+
+@pytest.mark.parametrize("runs", [64, 300, 301])
+def test_an_arrayed_stock_that_becomes_infinite_is_named_as_the_numpy_backend_names_it(runs: int) -> None:
+    # full blocks step an arrayed stock's elements as one span of registers (numba): the same element and run named
+    model = Model(read_yaml_text(ARRAYED_BLOW_UP, "arrayed_blow_up.yaml"))
+    with pytest.raises(SimulationError, match=r"\w+\[[a-d]\] became infinite at time") as numpy_error:
+        model.run(runs=runs, seed=4)
+    with pytest.raises(SimulationError) as numba_error:
+        model.run(runs=runs, seed=4, backend="numba")
+    assert str(numba_error.value) == str(numpy_error.value)
+    finite = Model(read_yaml_text(ARRAYED_BLOW_UP.replace("1 / (TIME - TIME)", "0.2"), "arrayed_ok.yaml"))
+    results = {backend: finite.run(runs=runs, seed=4, backend=backend) for backend in ("numpy", "numba")}
+    np.testing.assert_allclose(results["numba"]["level"].values, results["numpy"]["level"].values, rtol=1e-12)
+
+
 def test_a_nan_delay_time_is_reported_as_the_numpy_backend_reports_it() -> None:
     text = ("model: nan-delay\ntime: {start: 0, stop: 4, dt: 1}\nconstants:\n  zero: 0\n"
             "auxiliaries:\n  late: {equation: 'delay_fixed(TIME, zero / zero, 0)'}\n")

@@ -806,6 +806,34 @@ def _init_block(b, code, sections, R, nb, r0, dt, n_steps, keys, scalar_regs, sc
 
 
 @njit(**_JIT)
+def _stock_segments(stock_regs, deriv_regs):  # type: ignore[no-untyped-def]
+    """Runs of stocks whose registers and whose derivatives' registers are both consecutive (an arrayed stock's
+    elements): rows of (first stock register, first derivative register, count)."""
+    n = stock_regs.shape[0]
+    segments = np.empty((n, 3), dtype=np.int64)
+    count = 0
+    s = 0
+    while s < n:
+        e = s + 1
+        while e < n and stock_regs[e] == stock_regs[e - 1] + 1 and deriv_regs[e] == deriv_regs[e - 1] + 1:
+            e += 1
+        segments[count, 0], segments[count, 1], segments[count, 2] = stock_regs[s], deriv_regs[s], e - s
+        count += 1
+        s = e
+    return segments[:count]
+
+
+@njit(fastmath={"reassoc"}, **_JIT)
+def _probe(F, at, m):  # type: ignore[no-untyped-def]
+    """The sum of ``F[at:at + m] * 0.0``: 0.0 when every value is finite, NaN otherwise. Every term is 0.0 or NaN, so
+    the sum is the same in any order, and reassociating lets it vectorise (a running sum waited on each add)."""
+    total = 0.0
+    for j in range(m):
+        total += F[at + np.uint64(j)] * 0.0
+    return total
+
+
+@njit(**_JIT)
 def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, last, diag_step, keys,  # type: ignore[no-untyped-def]
                  lever_path, lever_flag, events, times, t_index, t_data, t_params, pipes, pipe_steps, pipe_start,
                  buffers, pipe_offset, pipe_length, stock_regs, deriv_regs, non_negative, rate_regs, save_regs, out,
@@ -823,6 +851,10 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
     ks = np.empty((4, n_stocks, nb))
     pending = np.empty((n_pipes, nb))
     lanes = np.empty(nb)
+    # a full block's stock arrays step as flat spans of registers x runs (an arrayed model's thousands of stocks
+    # cost a loop over runs each); stocks in the same order, so the numbers are those of the loop per stock
+    flat = nb > 1 and nb == R.shape[1]
+    segments = _stock_segments(stock_regs, deriv_regs) if flat else np.empty((0, 3), dtype=np.int64)
     saved = -(-first // stride)  # the first saved step from ``first`` on, and its row of ``out``
     next_save = saved * stride
     for i in range(first, last):
@@ -922,7 +954,13 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
             for s in range(n_stocks):
                 probe += F[np.uint64(stock_regs[s]) * w] * 0.0
         else:
-            if not rk4:
+            if not rk4 and flat:
+                for g in range(segments.shape[0]):
+                    fs, fd = np.uint64(segments[g, 0]) * w, np.uint64(segments[g, 1]) * w
+                    for j in range(segments[g, 2] * nb):
+                        u = np.uint64(j)
+                        F[fs + u] = F[fs + u] + dt * F[fd + u]
+            elif not rk4:
                 for s in range(n_stocks):
                     reg, flow = stock_regs[s], deriv_regs[s]
                     for r in range(nb):
@@ -934,14 +972,18 @@ def _steps_block(b, code, sections, R, nb, r0, dt, n_steps, stride, rk4, first, 
                 reg = stock_regs[non_negative[k]]
                 for r in range(nb):
                     R[reg, r] = _nmax(R[reg, r], 0.0)
-            for r in range(nb):
-                lanes[r] = 0.0
-            for s in range(n_stocks):
-                reg = stock_regs[s]
+            if flat:
+                for g in range(segments.shape[0]):
+                    probe += _probe(F, np.uint64(segments[g, 0]) * w, segments[g, 2] * nb)
+            else:
                 for r in range(nb):
-                    lanes[r] += R[reg, r] * 0.0
-            for r in range(nb):
-                probe += lanes[r]
+                    lanes[r] = 0.0
+                for s in range(n_stocks):
+                    reg = stock_regs[s]
+                    for r in range(nb):
+                        lanes[r] += R[reg, r] * 0.0
+                for r in range(nb):
+                    probe += lanes[r]
         for p in range(n_pipes):
             slot = pipe_offset[p] + i % pipe_length[p]
             for r in range(nb):
