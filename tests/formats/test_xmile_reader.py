@@ -169,6 +169,17 @@ def test_names_must_be_unique_ignoring_case_and_spaces() -> None:
             "defines 'a_b' a second time")
 
 
+def test_a_dimension_defined_twice_is_refused_unless_the_definitions_agree() -> None:
+    first = '<dim name="d"><elem name="x"/><elem name="y"/></dim>'
+    other = '<dim name="D"><elem name="x"/><elem name="z"/></dim>'
+    aux = '<aux name="a"><dimensions><dim name="d"/></dimensions><eqn>1, 2</eqn></aux>'
+    message = refuses(xmile(aux, extra=f"<dimensions>{first}\n{other}</dimensions>"),
+                      r'<dim name="D"> is defined twice, with other elements \(first at line \d+\)')
+    assert message.startswith("test.xmile:")
+    model = read(xmile(aux, extra=f"<dimensions>{first}</dimensions><dimensions>{first}</dimensions>"))
+    assert model.dimensions["d"].elements == ("x", "y")
+
+
 def test_array_mistakes_are_explained() -> None:
     dims = '<dimensions><dim name="d"><elem name="x"/><elem name="y"/></dim></dimensions>'
     refuses(xmile('<aux name="a"><dimensions><dim name="e"/></dimensions><eqn>1</eqn></aux>', extra=dims),

@@ -82,9 +82,14 @@ class Reader:
                 names = tuple(canonical(d) for d in displays)
                 if len(set(names)) != len(names):
                     raise self.fail(dim, f'<dim name="{display}"> lists an element twice')
-                self.dimensions[canonical(display)] = Dimension(
-                    canonical(display), names, display, displays, self._parent(dim, names),
-                    where=Location(self.file, dim.line))
+                dimension = Dimension(canonical(display), names, display, displays, self._parent(dim, names),
+                                      where=Location(self.file, dim.line))
+                first = self.dimensions.get(dimension.name)
+                if first is not None and (first.elements, first.parent) != (dimension.elements, dimension.parent):
+                    raise self.fail(dim, f'<dim name="{display}"> is defined twice, with other elements (first at '
+                                         f"line {first.where.line if first.where else '?'}); keep one definition")
+                if first is None:  # a repeated identical definition changes nothing: the first is kept
+                    self.dimensions[dimension.name] = dimension
         for block in root.findall("dimensions"):  # mappings once all are known: two may map onto each other
             for dim in block.findall("dim"):
                 name = canonical(dim.attrs.get("name", ""))
