@@ -21,8 +21,9 @@ OpenMP and numba threads set to 1 unless ``--threads``):
 Before timing anything it checks that every engine's outputs agree with PolicyLab's
 NumPy backend to 1e-6 relative (relative to each series' largest magnitude).
 
-For each model and engine it reports: one run (wall and CPU time, median of
-``--repeats`` after a warm-up; PolicyLab's numba backend excludes its one-off
+For each model and engine it reports: one run (wall and CPU time, median of at least
+``--repeats`` calls after a warm-up, and more until ``--single-seconds`` of calls, at most
+``MAX_SINGLE_CALLS``; each one-run cell's quartiles and call count in square brackets; PolicyLab's numba backend excludes its one-off
 compilation, which is cached on disk between processes), throughput in run-steps per
 second (runs × steps ÷ wall seconds) at ``--sizes`` runs, peak RSS, and PolicyLab's
 speed-up over each peer measured in this invocation. PolicyLab runs an ensemble as one
@@ -81,6 +82,7 @@ OUTPUTS = {
     "regions_yaml": ["total_infected", "national_prevalence"],
 }
 FILES = {"regions": "regions.mdl", "regions_yaml": "regions.yaml"}  # the file PolicyLab and pysimlin read (else .xmile)
+MAX_SINGLE_CALLS = 1001  # timed single calls at most (a fast engine's --single-seconds would make thousands)
 STEPS = {"teacup": 1000, "rivals": 1000, "flagship": 1825, "regions": 200}
 REGION_PARAMETERS = {"infectivity": (0.03, 0.08), "recovery time": (5.0, 10.0), "travel share": (0.02, 0.3)}
 AGREEMENT = 1e-6
@@ -336,7 +338,9 @@ def measure(args: argparse.Namespace) -> dict:
         call = engine.run if args.measure == "single" else engine.prepared
         call(first)
         walls, cpus = [], []
-        for _ in range(args.repeats):
+        started = time.perf_counter()  # at least --repeats calls, and more up to --single-seconds of them
+        while len(walls) < args.repeats or (time.perf_counter() - started < args.single_seconds
+                                            and len(walls) < MAX_SINGLE_CALLS):
             wall, cpu = _clock()
             call(first)
             walls.append(time.perf_counter() - wall)
@@ -455,11 +459,13 @@ def run_model(args: argparse.Namespace, model: str) -> dict:
     result["sizes"] = sizes
     for engine in engines:
         print(f"{model}: {engine} ...", file=sys.stderr, flush=True)
-        single = _fresh(args, measure="single", engine=engine, model=model, runs=1, repeats=args.repeats)
+        single = _fresh(args, measure="single", engine=engine, model=model, runs=1, repeats=args.repeats,
+                        single_seconds=args.single_seconds)
         row = {"single": {**single, "median_wall_s": statistics.median(single["wall_s"]),
                           "median_cpu_s": statistics.median(single["cpu_s"])}, "ensembles": {}}
         if engine.startswith("policylab"):
-            prepared = _fresh(args, measure="prepared", engine=engine, model=model, runs=1, repeats=args.repeats)
+            prepared = _fresh(args, measure="prepared", engine=engine, model=model, runs=1, repeats=args.repeats,
+                              single_seconds=args.single_seconds)
             row["prepared"] = {**prepared, "median_wall_s": statistics.median(prepared["wall_s"]),
                                "median_cpu_s": statistics.median(prepared["cpu_s"])}
             for n in sizes:
@@ -496,8 +502,8 @@ def table(report: dict) -> str:
         for engine, row in engines.items():
             single = row["single"]
             prepared = row.get("prepared")
-            cells = [model, engine, f"{_ms(single['median_wall_s'])} ({_ms(single['median_cpu_s'])})",
-                     _ms(prepared["median_wall_s"]) if prepared else "—"]
+            cells = [model, engine, f"{_ms(single['median_wall_s'])} ({_ms(single['median_cpu_s'])}){_quartiles(single['wall_s'])}",
+                     _ms(prepared["median_wall_s"]) + _quartiles(prepared["wall_s"]) if prepared else "—"]
             for n in sizes:
                 e = row["ensembles"].get(n) or row["ensembles"].get(str(n))
                 cells.append("—" if e is None else _rate(e["run_steps_per_s"]) + (
@@ -522,6 +528,14 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _quartiles(walls: list[float]) -> str:
+    """`` [q1–q3, n calls]``: how far a single call's median can be trusted (empty under 8 calls)."""
+    if len(walls) < 8:
+        return ""
+    q1, _, q3 = statistics.quantiles(walls, n=4)
+    return f" [{q1 * 1e3:.2f}–{q3 * 1e3:.2f}, {len(walls):,} calls]"
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
@@ -539,7 +553,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="largest flagship ensemble (100,000 runs × 1,826 saved points × 3 variables is 4.4 GB)")
     parser.add_argument("--regions", type=int, default=1000, help="regions of the `regions` model")
     parser.add_argument("--regions-max-runs", type=int, default=1_000, help="largest ensemble of the `regions` model")
-    parser.add_argument("--repeats", type=int, default=5, help="timed single runs (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed single runs (median), at least")
+    parser.add_argument("--single-seconds", type=float, default=1.0,
+                        help="keep timing single runs until this many seconds of them (at most "
+                             f"{MAX_SINGLE_CALLS:,} calls): a median of five fast calls swings by a third")
     parser.add_argument("--ensemble-repeats", type=int, default=3, help="timed PolicyLab ensembles up to 10,000 runs")
     parser.add_argument("--cap", type=float, default=30.0, help="seconds a peer's loop over runs may take")
     parser.add_argument("--threads", type=int, default=1, help="numba threads (1: the one-core figures)")
@@ -623,6 +640,9 @@ def _markdown(report: dict) -> str:
     lines.append("- One run, prepared: PolicyLab's `Model.simulator(parameters=...)` made once, then `run(**row)` "
                  "(the parameters in registers of a tape lowered once; arrays out, no Dataset) — the counterpart of "
                  "pysimlin's `Model.simulate(overrides=...)`; the speed-up column compares the peers' one run with it.")
+    lines.append("- One-run cells: the median wall time of at least `--repeats` calls, and more until "
+                 "`--single-seconds` of calls (at most 1,001); in square brackets the first and third quartiles "
+                 "(ms) and the number of calls, where there were at least 8.")
     lines.append(f"- Peers' loops stop after {report['cap_s']:g} s; larger ensembles are extrapolated from the "
                  "measured rate (marked).")
     scenarios = report.get("flagship_scenarios")
