@@ -461,13 +461,11 @@ def run_model(args: argparse.Namespace, model: str) -> dict:
         print(f"{model}: {engine} ...", file=sys.stderr, flush=True)
         single = _fresh(args, measure="single", engine=engine, model=model, runs=1, repeats=args.repeats,
                         single_seconds=args.single_seconds)
-        row = {"single": {**single, "median_wall_s": statistics.median(single["wall_s"]),
-                          "median_cpu_s": statistics.median(single["cpu_s"])}, "ensembles": {}}
+        row = {"single": _summary(single), "ensembles": {}}
         if engine.startswith("policylab"):
             prepared = _fresh(args, measure="prepared", engine=engine, model=model, runs=1, repeats=args.repeats,
                               single_seconds=args.single_seconds)
-            row["prepared"] = {**prepared, "median_wall_s": statistics.median(prepared["wall_s"]),
-                               "median_cpu_s": statistics.median(prepared["cpu_s"])}
+            row["prepared"] = _summary(prepared)
             for n in sizes:
                 got = _fresh(args, measure="ensemble", engine=engine, model=model, runs=n,
                              repeats=args.ensemble_repeats if n <= 10_000 else 1)
@@ -502,8 +500,8 @@ def table(report: dict) -> str:
         for engine, row in engines.items():
             single = row["single"]
             prepared = row.get("prepared")
-            cells = [model, engine, f"{_ms(single['median_wall_s'])} ({_ms(single['median_cpu_s'])}){_quartiles(single['wall_s'])}",
-                     _ms(prepared["median_wall_s"]) + _quartiles(prepared["wall_s"]) if prepared else "—"]
+            cells = [model, engine, f"{_ms(single['median_wall_s'])} ({_ms(single['median_cpu_s'])}){_quartiles(single)}",
+                     _ms(prepared["median_wall_s"]) + _quartiles(prepared) if prepared else "—"]
             for n in sizes:
                 e = row["ensembles"].get(n) or row["ensembles"].get(str(n))
                 cells.append("—" if e is None else _rate(e["run_steps_per_s"]) + (
@@ -528,12 +526,29 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _quartiles(walls: list[float]) -> str:
-    """`` [q1–q3, n calls]``: how far a single call's median can be trusted (empty under 8 calls)."""
-    if len(walls) < 8:
+KEPT_CALLS = 25  # a one-run measurement keeps every call's times up to this many calls, else their summary
+
+
+def _summary(measured: dict) -> dict:
+    """A one-run measurement's medians, quartiles (8 calls or more) and call count; every call's times only when
+    there are few (the JSON of record stays small)."""
+    walls, cpus = measured["wall_s"], measured["cpu_s"]
+    summary = {**measured, "median_wall_s": statistics.median(walls), "median_cpu_s": statistics.median(cpus),
+               "calls": len(walls)}
+    if len(walls) >= 8:
+        q1, _, q3 = statistics.quantiles(walls, n=4)
+        summary["quartiles_wall_s"] = [q1, q3]
+    if len(walls) > KEPT_CALLS:
+        del summary["wall_s"], summary["cpu_s"]
+    return summary
+
+
+def _quartiles(row: dict) -> str:
+    """`` [q1–q3, n calls]``: how far a one-run median can be trusted (empty without quartiles)."""
+    if "quartiles_wall_s" not in row:
         return ""
-    q1, _, q3 = statistics.quantiles(walls, n=4)
-    return f" [{q1 * 1e3:.2f}–{q3 * 1e3:.2f}, {len(walls):,} calls]"
+    q1, q3 = row["quartiles_wall_s"]
+    return f" [{q1 * 1e3:.2f}–{q3 * 1e3:.2f}, {row['calls']:,} calls]"
 
 
 def _ms(seconds: float) -> str:
