@@ -238,9 +238,12 @@ def n_chunks(design: DesignRows | pd.DataFrame, chunk_size: int) -> int:
     return -(-len(design) // chunk_size)
 
 
-REDUCTION_COPIES = 2
-"""Full-length (runs x times) temporaries an outcome statistic makes while a chunk is reduced (a mask and a
-masked copy); measured by benchmarks/memory_estimate.py."""
+REDUCTION_COPIES = 3
+"""Full-length (runs x times) arrays beyond the saved variables while a chunk is reduced: the two temporaries an
+outcome statistic makes (a mask and a masked copy) and one freed array the allocator still holds (after the first
+large free glibc raises its mmap threshold, so later chunk-sized arrays come from the heap and count in the peak
+resident size). Measured by benchmarks/memory_estimate.py: with 2 the estimate was 77 MiB against 103 measured for
+200,000 SIR samples (-25 %; Python's traced peak was 83), with 3 -2 to -6 % at 200,000-800,000."""
 
 
 def explore_memory(model: Model, design: DesignSource, plan: ExplorePlan, chunk_size: int, workers: int) -> int:
