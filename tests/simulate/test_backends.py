@@ -449,6 +449,37 @@ def test_an_arrayed_stock_that_becomes_infinite_is_named_as_the_numpy_backend_na
     np.testing.assert_allclose(results["numba"]["level"].values, results["numpy"]["level"].values, rtol=1e-12)
 
 
+TIME_FUNCTIONS = """
+model: time-functions
+time: {start: 0, stop: 12, dt: 0.25, method: euler}
+constants:
+  first: {value: 2, range: [1, 4], judgement: true}
+  every: {value: 3, range: [0, 4], judgement: true}
+auxiliaries:
+  same_pulse: {equation: 'PULSE(5, 2, 3)'}
+  own_pulse: {equation: 'PULSE(5, first, every)'}
+  same_step: {equation: 'STEP(2, 4)'}
+  own_step: {equation: 'STEP(2, first)'}
+  same_ramp: {equation: 'RAMP(1.5, 2, 8)'}
+  own_ramp: {equation: 'RAMP(every, first, 8)'}
+  same_train: {equation: 'PULSE_TRAIN(1, 0.5, 2, 9)'}
+  own_train: {equation: 'PULSE_TRAIN(first, 0.5, every, 9)'}
+  mixed: {equation: 'PULSE(first, 2, 3) + STEP(every, 4)'}
+"""
+
+
+@pytest.mark.parametrize("runs", [1, 40, 300])
+def test_time_functions_of_values_the_same_in_every_run_or_not_agree_on_both_backends(runs: int) -> None:
+    # numba computes a time function once when every operand is the same in all runs of a block, else per run
+    model = Model(read_yaml_text(TIME_FUNCTIONS, "time_functions.yaml"))
+    numpy_ds, numba_ds = (model.run(runs=runs, seed=6, backend=backend) for backend in ("numpy", "numba"))
+    for name in numpy_ds.data_vars:
+        np.testing.assert_array_equal(numba_ds[name].values, numpy_ds[name].values, err_msg=name)
+    if runs > 1:  # the per-run operands really differ between runs
+        assert np.ptp(numba_ds["own_pulse"].values.sum(axis=1)) > 0
+        assert np.ptp(numba_ds["same_pulse"].values.sum(axis=1)) == 0
+
+
 def test_a_nan_delay_time_is_reported_as_the_numpy_backend_reports_it() -> None:
     text = ("model: nan-delay\ntime: {start: 0, stop: 4, dt: 1}\nconstants:\n  zero: 0\n"
             "auxiliaries:\n  late: {equation: 'delay_fixed(TIME, zero / zero, 0)'}\n")
