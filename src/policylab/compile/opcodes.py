@@ -35,7 +35,6 @@ from enum import IntEnum
 import numpy as np
 
 from policylab.compile.desugar import Draw, LookupCall, describe
-from policylab.compile.graph import references
 from policylab.compile.inputs import Inputs, LeverInput
 from policylab.compile.lookups import lookup_function
 from policylab.compile.plan import CompiledModel, Program, per_run
@@ -271,6 +270,11 @@ class _Expressions:
         self.bound: dict[int, int] = {}  # rate slot -> the invariant register the prelude copies into it
         self.blocks: dict[int, int] = {}  # first register of a temporary block -> its length
         self.free_blocks: dict[int, list[int]] = {}  # length -> released blocks
+        # (first register, count) -> the register of that block's SUM in the section being lowered: a name's
+        # register is written once per section, before anything reads it, so the sum holds to the section's end
+        # (models write SUM(x[*]) in several equations; each was a pass over the whole array)
+        self.sums: dict[tuple[int, int], int] = {}
+        self.kept: set[int] = set()  # registers never released nor retargeted (the sums')
 
     # registers ---------------------------------------------------------------------------
     def slot(self, name: str) -> int:
@@ -301,7 +305,7 @@ class _Expressions:
 
     def release(self, *registers: int) -> None:
         for r in registers:
-            if r >= _TEMP and r not in self.invariant:
+            if r >= _TEMP and r not in self.invariant and r not in self.kept:
                 if r in self.blocks:
                     pool = self.free_blocks.setdefault(self.blocks[r], [])
                     if r not in pool:
@@ -353,7 +357,7 @@ class _Expressions:
 
     def into(self, node: Node, target: int) -> None:
         """Make ``target`` hold ``node``: retarget the instruction that computed it, else copy."""
-        if (isinstance(node, int) and node >= _TEMP and self.code and self.code[-1][1] == node
+        if (isinstance(node, int) and node >= _TEMP and node not in self.kept and self.code and self.code[-1][1] == node
                 and _written(self.code[-1]) == 1):
             self.code[-1][1] = target
             self.release(node)
@@ -454,8 +458,13 @@ class _Expressions:
                 self.hoisted[key] = out
                 self.invariant.add(out)
             return self.hoisted[key]
-        out = self.temp()
+        if (first, n) in self.sums:
+            return self.sums[first, n]
+        out = _TEMP + self.n_temps  # a dedicated register: a later sum of the same block in this section reads it
+        self.n_temps += 1
+        self.kept.add(out)
         self.code.append(row(Op.SUM, out, first, count=n, strides=1))
+        self.sums[first, n] = out
         return out
 
     def scalar_of(self, node: Node) -> float | None:
@@ -541,11 +550,11 @@ class _Expressions:
         return (len(self.code), len(self.prelude), self.n_temps, list(self.free), dict(self.scalars),
                 len(self.scalar_values), dict(self.per_run), len(self.per_run_values), dict(self.tables),
                 len(self.table_list), dict(self.hoisted), set(self.invariant), dict(self.bound), dict(self.blocks),
-                {k: list(v) for k, v in self.free_blocks.items()})
+                {k: list(v) for k, v in self.free_blocks.items()}, dict(self.sums), set(self.kept))
 
     def restore(self, state: tuple) -> None:
         (n_code, n_prelude, self.n_temps, self.free, self.scalars, n_scalar, self.per_run, n_per_run, self.tables,
-         n_tables, self.hoisted, self.invariant, self.bound, self.blocks, self.free_blocks) = state
+         n_tables, self.hoisted, self.invariant, self.bound, self.blocks, self.free_blocks, self.sums, self.kept) = state
         del self.code[n_code:], self.prelude[n_prelude:], self.scalar_values[n_scalar:]
         del self.per_run_values[n_per_run:], self.table_list[n_tables:]
 
@@ -806,8 +815,8 @@ class _Lowering(_Expressions):
         self.program = program
         self.inputs = inputs
         self.folded: dict[int, Value] = {}  # register of a rate that folded to a value -> the value
-        self.element_of = {element: (array, index) for array in model.arrays
-                           for index, element in enumerate(model.elements_of(array))}
+        self.element_of = compiled.elements
+        self.reads = compiled.reads
         self.lockstep = lockstep
 
     def rate(self, name: str) -> Node:
@@ -822,6 +831,8 @@ class _Lowering(_Expressions):
         return node
 
     def inputs_section(self) -> None:
+        """A section starts (init, then stage) with its levers and events; sums of the last one are not held."""
+        self.sums = {}
         for index, name in enumerate(self.model.of_kind(Lever)):
             level = self.inputs.levers[name].level
             per_run = isinstance(level, np.ndarray) and level.ndim > 0
@@ -864,6 +875,7 @@ class _Lowering(_Expressions):
                     rate_registers.append(self.slot(name))
         stage = (init[1], len(self.code))
         derivs: list[int] = []
+        self.sums = {}
         for chunk in self.chunks(list(system.stocks)):
             derivs += self.derivative_group(chunk) or [
                 self.derivative(system.stocks[n].inflows, system.stocks[n].outflows) for n in chunk]
@@ -888,6 +900,11 @@ class _Lowering(_Expressions):
         first = self.slot(names[0])
         return all(self.slot(n) == first + e for e, n in enumerate(names))
 
+    def independent(self, names: list[str]) -> bool:
+        """Whether no equation of ``names`` (a rate's, or a stock's start value) reads one of them."""
+        own = set(names)
+        return all(self.reads[n].isdisjoint(own) for n in names)
+
     def attempt(self, lower) -> bool:  # type: ignore[no-untyped-def]
         """Run ``lower`` (a group's lockstep lowering); on :class:`_Lockstep` undo what it emitted and say no."""
         state = self.snapshot()
@@ -903,7 +920,7 @@ class _Lowering(_Expressions):
         rates = self.system.rates
         if (len(names) < 2 or any(n not in rates or n in self.values for n in names) or not self.consecutive(names)
                 or len({rates[n].non_negative for n in names}) > 1
-                or set(names) & set().union(*(references(rates[n].expr) for n in names))):
+                or not self.independent(names)):
             return False
 
         def lower() -> None:
@@ -924,8 +941,7 @@ class _Lowering(_Expressions):
         stocks = self.system.stocks
         if not all(n in stocks for n in names):
             return self.rate_group(names)
-        if len(names) < 2 or not self.consecutive(names) or set(names) & set().union(
-                *(references(stocks[n].initial) for n in names)):
+        if len(names) < 2 or not self.consecutive(names) or not self.independent(names):
             return False
 
         def lower() -> None:

@@ -8,12 +8,13 @@ turns into the tape both engines run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from policylab.compile.desugar import HIDDEN, System, desugar, describe, is_hidden
-from policylab.compile.graph import check_names, init_order, rate_order, suggest
+from policylab.compile.graph import check_names, equation_reads, init_order, rate_order, suggest
 from policylab.compile.inputs import Inputs
 from policylab.errors import ModelFileError
 from policylab.model.ir import Constant, Event, Lever, Lookup, Model, Stock
@@ -29,6 +30,8 @@ class CompiledModel:
     system: System
     rate_order: tuple[str, ...]
     init_order: tuple[str, ...]
+    reads: Mapping[str, frozenset[str]]  # a stock's start value's or a rate's references (graph.equation_reads)
+    elements: Mapping[str, tuple[str, int]]  # an array element's name -> (its array, its position)
 
     @property
     def output_names(self) -> list[str]:
@@ -42,10 +45,12 @@ def compile_model(model: Model) -> CompiledModel:
     _check_flows(model)
     system = desugar(model)
     known = set(model.variables)
-    check_names(system, known)
+    reads = equation_reads(system)
+    check_names(system, known, reads)
     elements = {element: (array, index) for array in model.arrays
                 for index, element in enumerate(model.elements_of(array))}
-    return CompiledModel(model, system, tuple(rate_order(system, elements)), tuple(init_order(system, elements)))
+    return CompiledModel(model, system, tuple(rate_order(system, elements, reads)),
+                         tuple(init_order(system, elements, reads)), reads, elements)
 
 
 RESERVED_NAMES = frozenset({"time", "dt", "run", "date"})  # the clock, and the result's coordinates
