@@ -56,8 +56,8 @@ class Machine:
                  columns: slice = slice(None)) -> None:
         self.tape, self.width, self.dt, self.draws = tape, width, dt, draws
         self.clock = Clock()
-        self.registers = np.zeros((tape.n_registers, width))
-        self.restart(columns)
+        self.registers = np.zeros((tape.n_registers, width))  # fresh zeros: untouched rows never cost a page fault
+        self._load(columns)
         self.rows = list(self.registers)  # a view per register, made once
         written = {out + e for op, out, count in tape.code[:, [0, 1, COUNT]].tolist()
                    for e in range(1 if op == Op.SUM else count)}
@@ -72,8 +72,12 @@ class Machine:
     def restart(self, columns: slice) -> None:
         """The registers as at the start, holding the runs ``columns`` (as many as before): another block of
         an ensemble reuses the machine and its decoded sections."""
+        self.registers.fill(0.0)
+        self._load(columns)
+
+    def _load(self, columns: slice) -> None:
+        """The constants, the runs ``columns`` of the per-run values, and the start time into zeroed registers."""
         tape, registers = self.tape, self.registers
-        registers.fill(0.0)
         registers[tape.scalar_registers] = tape.scalar_values[:, None]
         registers[tape.run_registers] = tape.run_values[:, columns]
         registers[0] = tape.times[0, 0]
@@ -294,12 +298,28 @@ def _lookup(m: Machine, row: Sequence[int]) -> Instruction:
     return _assign, (m.table(row[3]), m.output(row), m.argument(row, 2))
 
 
-def _sum(block: np.ndarray, out: np.ndarray) -> None:
-    np.sum(block, axis=0, out=out)  # rows added in order, as the numba interpreter adds them
+def _sum(block: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    """The rows of ``block`` added in ``opcodes.pairwise``'s order (as the numba interpreter adds them): one
+    call per halving of the rows still to add."""
+    n = block.shape[0]
+    h = n // 2
+    if h == 0:
+        np.copyto(out, block[0])
+        return
+    np.add(block[:h], block[n - h:], out=scratch[:h])
+    if n - h > h:
+        np.copyto(scratch[h], block[h])
+    m = n - h
+    while m > 1:
+        h = m // 2
+        np.add(scratch[:h], scratch[m - h:m], out=scratch[:h])
+        m -= h
+    np.copyto(out, scratch[0])
 
 
 def _sum_row(m: Machine, row: Sequence[int]) -> Instruction:
-    return _sum, (m.registers[row[2]:row[2] + row[COUNT]], m.rows[row[1]])
+    n = row[COUNT]
+    return _sum, (m.registers[row[2]:row[2] + n], m.rows[row[1]], np.empty((n - n // 2, m.width)))
 
 
 def _lever_row(m: Machine, row: Sequence[int]) -> Instruction:

@@ -29,8 +29,10 @@ back into Python.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TypeVar
 
 import numpy as np
 
@@ -98,7 +100,7 @@ class Op(IntEnum):
     LEVER = 48  # a: lever number, b: register of its per-run level (or -1)
     EVENT = 49  # a: event number
     SIGN = 50
-    SUM = 51  # out = a[0] + a[1] + ... + a[count - 1], in that order: a reduction over a block (out does not advance)
+    SUM = 51  # out = a[0] + a[1] + ... + a[count - 1], added in ``pairwise``'s order: a reduction over a block (out does not advance)
     # New opcodes go at the end: the numba interpreter's cached machine code holds these numbers.
 
 
@@ -177,6 +179,52 @@ VNode = tuple[K, ...] | Block  # the elements' folded values, or their registers
 
 class _Lockstep(Exception):
     """A group of elements whose equations cannot be lowered together (the caller lowers them one by one)."""
+
+
+T = TypeVar("T")
+
+
+def pairwise(terms: Sequence[T], add: Callable[[T, T], T]) -> T:
+    """The sum of ``terms`` in the one order every engine adds a sum of names (a SUM instruction, a folded sum):
+    halving, each of the first half of the terms still to add taking one of the last half, the middle term
+    of an odd count waiting, until one is left.
+
+    Both interpreters add a SUM's block this way in a few passes over rows (NumPy: one call per halving,
+    where adding row after row cost a call per element), and the same terms give the same bits whether
+    folded, in registers, in a scalar equation or in an arrayed one.
+    """
+    items = list(terms)
+    m = len(items)
+    while m > 1:
+        h = m // 2
+        for e in range(h):
+            items[e] = add(items[e], items[m - h + e])
+        m -= h
+    return items[0]
+
+
+def _summed_names(expr: Expr) -> list[Name | Subscript] | None:
+    """The terms of a chain of ``+`` when all are names and there are at least ``_MIN_SUM``, else None."""
+    leaves: list[Name | Subscript] = []
+    stack: list[Expr] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, BinOp) and node.op == "+":
+            stack += [node.right, node.left]
+        elif isinstance(node, (Name, Subscript)):
+            leaves.append(node)
+        else:
+            return None
+    return leaves if len(leaves) >= _MIN_SUM else None
+
+
+def _summed_columns(exprs: list[Expr]) -> list[list[Name | Subscript]] | None:
+    """The elements' sums of names as columns (term k of every element), when each element's equation is one
+    with the same number of terms: lowered in ``pairwise``'s order as a scalar equation's would be."""
+    chains = [_summed_names(e) for e in exprs]
+    if any(c is None or len(c) != len(chains[0]) for c in chains):  # type: ignore[arg-type]
+        return None
+    return [list(column) for column in zip(*chains, strict=True)]  # type: ignore[misc]
 
 
 def _same(exprs: list, field: str) -> None:
@@ -429,25 +477,17 @@ class _Expressions:
             return b
         return self.emit(op, a, b)
 
-    def block_sum(self, expr: BinOp) -> int | None:
-        """A sum of names held in consecutive registers (an array's elements, ``SUM(x[*])``) as one SUM
-        instruction, added in element order; None for any other sum."""
-        leaves: list[Expr] = []
-        stack: list[Expr] = [expr]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, BinOp) and node.op == "+":
-                stack += [node.right, node.left]
-            elif isinstance(node, (Name, Subscript)):
-                leaves.append(node)
-            else:
-                return None
-        if len(leaves) < _MIN_SUM:
+    def block_sum(self, expr: BinOp) -> Node | None:
+        """A sum of names (``SUM(x[*])``, ``a + b + c + d``) added in ``pairwise``'s order: one SUM instruction
+        when they are held in consecutive registers (an array's elements), else folded or added term by term
+        in that order; None for any other sum (added left to right)."""
+        leaves = _summed_names(expr)
+        if leaves is None:
             return None
         registers = [self.name(leaf.name) for leaf in leaves]  # type: ignore[attr-defined]
         first = registers[0]
         if not isinstance(first, int) or any(r != first + e for e, r in enumerate(registers)):  # type: ignore[operator]
-            return None
+            return pairwise(registers, lambda a, b: self.binary(OPERATORS["+"].fold, Op.ADD, a, b))
         n = len(registers)
         if all(self.is_invariant(first + e) for e in range(n)):
             key = ("sum", first, n)
@@ -664,6 +704,9 @@ class _Expressions:
                 if isinstance(inner, tuple):
                     return tuple(K(-k.value) for k in inner)
                 return self.vemit(Op.NEG, n, [inner])
+            case BinOp(op="+") if (chains := _summed_columns(exprs)) is not None:
+                columns = [self.vnames([leaf.name for leaf in column]) for column in chains]  # type: ignore[attr-defined]
+                return pairwise(columns, lambda a, b: self.vbinary(OPERATORS["+"].fold, Op.ADD, n, a, b))
             case BinOp(op=op) | Compare(op=op) | BoolOp(op=op):
                 _same(exprs, "op")
                 a = self.vnode([e.left for e in exprs])  # type: ignore[attr-defined]
@@ -1288,4 +1331,4 @@ def _path_values(baseline: float, schedule: Schedule | None, times: np.ndarray, 
 
 
 __all__ = ["Extrapolation", "K", "Op", "Search", "Tape", "Unsupported", "lower", "lower_expression", "operand_ranges",
-           "output_range"]
+           "output_range", "pairwise"]

@@ -308,20 +308,32 @@ def _section(m: Machine, code: Code, entries: Sequence[Entry], cells: np.ndarray
         first, n = code.writes[entry.pc]
         reads = {r for start, k in code.reads[entry.pc] if (start, k) not in entry.reading for r in range(start, start + k)}
         steps.append(_Step(entry, instructions, reads, set(range(first, first + n))))
-    _link(steps)
+    _link(steps, code.rows)
     cones = {id(s): c for s in steps if (c := _cones(s, steps, code.rows, live)) is not None}
     return _emit(m, steps, cones, cells, code.rows)
 
 
-def _link(steps: list[_Step]) -> None:
-    """Each step's uses: the later steps that read a row it wrote, before another step writes it."""
+def _link(steps: list[_Step], rows: list[list[int]]) -> None:
+    """Each step's uses: the later steps that read a row it wrote, before another step writes it.
+
+    A step reads a block's rows from one writer: it is that writer's source once, and its use is
+    recorded once unless it is an IF (whose rows' columns ``_cones`` tells apart), not once per row
+    (an arrayed model's thousand-row blocks made linking a tenth of a second per section)."""
     writer: dict[int, _Step] = {}
     for index, step in enumerate(steps):
         step.index = index
+        every_row = rows[step.entry.pc][0] in (Op.SELECT, Op.SELECT0)
+        linked: set[int] = set()
         for r in step.reads:
-            if r in writer:
-                writer[r].uses.append((step, r))
-                step.sources.append(writer[r])
+            source = writer.get(r)
+            if source is None:
+                continue
+            if id(source) not in linked:
+                linked.add(id(source))
+                step.sources.append(source)
+                source.uses.append((step, r))
+            elif every_row:
+                source.uses.append((step, r))
         for r in step.writes:
             writer[r] = step
 

@@ -29,6 +29,7 @@ from policylab.simulate.streams import Streams
 Progress = Callable[[int], None]
 
 CACHE_BYTES = 2 << 20  # a block of runs' step registers should fit in this (about one core's share of L2 + L3)
+CHECK_EVERY = 16  # steps between the finiteness checks of a block of an ensemble (a block that fails runs again)
 MAX_SEGMENTS = 4  # net flows in more runs of consecutive registers than this are gathered in one copy instead
 PER_CALL = 16384  # element-runs a NumPy call should cover on average: below that, its dispatch dominates
 
@@ -223,7 +224,7 @@ def simulate(
     runs = program.runs
     stride, times = saved_times(spec)
     out = {name: np.empty((len(times), runs)) for name in save}
-    n_blocks = runs // max(block_runs(tape, CACHE_BYTES, PER_CALL), 2)  # a one-run SUM would add pairwise
+    n_blocks = runs // max(block_runs(tape, CACHE_BYTES, PER_CALL), 2)  # never blocks of one run: a call per run
     if n_blocks <= 1:
         _simulate_block(_Run(program, tape, spec, streams), out, slice(0, runs), progress)
     else:
@@ -237,7 +238,7 @@ def simulate(
                     r = held[columns.stop - columns.start] = _Run(program, tape, spec, part, columns)
                 else:
                     r.restart(part, columns)
-                _simulate_block(r, out, columns, None)
+                _simulate_block(r, out, columns, None, CHECK_EVERY)
                 if progress is not None:
                     progress(spec.n_steps * columns.stop // runs)
         except SimulationError:
@@ -247,8 +248,10 @@ def simulate(
     return Trajectory(times, out)
 
 
-def _simulate_block(r: _Run, out: dict[str, np.ndarray], columns: slice, progress: Progress | None) -> None:
-    """Simulate the runs ``r`` holds into their ``columns`` of ``out``."""
+def _simulate_block(r: _Run, out: dict[str, np.ndarray], columns: slice, progress: Progress | None,
+                    check_every: int = 1) -> None:
+    """Simulate the runs ``r`` holds into their ``columns`` of ``out``, checking the stocks are finite every
+    ``check_every`` steps (and after the last)."""
     spec = r.spec
     stride, _times = saved_times(spec)
     save_rows = [(r.registers[r.program.slots[name] + 1], array[:, columns]) for name, array in out.items()]
@@ -257,13 +260,18 @@ def _simulate_block(r: _Run, out: dict[str, np.ndarray], columns: slice, progres
         run(r.init)
         pipelines = _Pipelines(r, spec.n_steps)  # after init: their start values and delays are computed there
         _check_finite(r, spec.start)
-        _steps(r, pipelines, save_rows, stride, progress)
+        _steps(r, pipelines, save_rows, stride, progress, check_every)
 
 
 def _steps(r: _Run, pipelines: _Pipelines, save_rows: list[tuple[np.ndarray, np.ndarray]], stride: int,
-           progress: Progress | None) -> None:
+           progress: Progress | None, check_every: int = 1) -> None:
     """Step from the start to the end: the per-step loop, kept free of attribute look-ups and calls it can avoid
-    (a small model's single run spends most of its time here, not in the instructions)."""
+    (a small model's single run spends most of its time here, not in the instructions).
+
+    A stock that is not finite after its step's clipping stays so (adding to NaN or an infinity, or clipping
+    NaN or +inf at zero, keeps it), so a check every ``check_every`` steps finds every failure a check per step
+    finds, at most that many steps late: a block of an ensemble then runs again as one block that checks every
+    step and names the first."""
     spec, tape, registers, clock = r.spec, r.tape, r.registers, r.clock
     dt, n_steps, stocks = spec.dt, spec.n_steps, r.stocks
     stage_code, deriv_code, deriv_registers = r.stage_code, r.deriv_code, tape.deriv_registers
@@ -307,6 +315,8 @@ def _steps(r: _Run, pipelines: _Pipelines, save_rows: list[tuple[np.ndarray, np.
             stocks[non_negative] = np.maximum(stocks[non_negative], 0.0)
         if piped:
             pipelines.commit(i)
+        if (i + 1) % check_every and i + 1 < n_steps:
+            continue
         with np.errstate(over="ignore", invalid="ignore"):
             total = float(np.add.reduce(stocks, axis=None))  # one pass: finite proves every stock finite
         if not math.isfinite(total) and not np.isfinite(stocks).all():

@@ -403,13 +403,8 @@ def _exec_block(code, pc, R, nb, t, dt, step, stage, keys, lever_path, lever_fla
         for r in range(nb):
             R[code[pc, 1], r] = np.nan
         return
-    if op == SUM:  # a reduction over a block, added in element order
-        o, a = code[pc, 1], code[pc, 2]
-        for r in range(nb):
-            R[o, r] = R[a, r]
-        for e in range(1, n):
-            for r in range(nb):
-                R[o, r] += R[a + e * sa, r]
+    if op == SUM:  # a reduction over a block (its stride is 1: ``supports``), added in ``opcodes.pairwise``'s order
+        _pairwise_sum(R, code[pc, 1], code[pc, 2], n, nb)
         return
     if nb == 1 and op <= DIV:  # one run: a tight loop over the elements
         fo, fa, fb = np.uint64(code[pc, 1]) * w, np.uint64(code[pc, 2]) * w, np.uint64(code[pc, 3]) * w
@@ -437,6 +432,33 @@ def _exec_block(code, pc, R, nb, t, dt, step, stage, keys, lever_path, lever_fla
         c, d = code[pc, 4] + e * sc, code[pc, 5] + e * sd
         _exec_one(op, o, a, b, c, d, F, w, R, nb, t, dt, step, stage, keys, lever_path, lever_flag, events,
                   t_index, t_data, t_params)
+
+
+@njit(**_JIT)
+def _pairwise_sum(R, o, a, n, nb):  # type: ignore[no-untyped-def]
+    """``R[o] = R[a] + ... + R[a + n - 1]`` over ``nb`` runs in ``opcodes.pairwise``'s order: halving, the first half
+    of the rows still to add each taking one of the last half (the middle row of an odd count waits)."""
+    h = n // 2
+    if h == 0:
+        for r in range(nb):
+            R[o, r] = R[a, r]
+        return
+    buf = np.empty((n - h, nb))
+    for e in range(h):
+        for r in range(nb):
+            buf[e, r] = R[a + e, r] + R[a + n - h + e, r]
+    if n - h > h:
+        for r in range(nb):
+            buf[h, r] = R[a + h, r]
+    m = n - h
+    while m > 1:
+        h = m // 2
+        for e in range(h):
+            for r in range(nb):
+                buf[e, r] += buf[m - h + e, r]
+        m -= h
+    for r in range(nb):
+        R[o, r] = buf[0, r]
 
 
 @njit(**_JIT)
