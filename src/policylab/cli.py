@@ -364,7 +364,7 @@ def _emit(text: str, output: Path | None) -> None:
 
 # (runs, step by step): 1,100 runs are several blocks on any machine; a single run is one kernel call, and step by
 # step (with progress reports, or resumed by a prepared simulator) it uses the kernels that start and step a run
-WARM_UP_RUNS = {"serial": ((1, False), (1, True)), "parallel": ((1100, False),)}
+WARM_UP_RUNS = {"serial": ((1, False), (1, True)), "parallel": ((1100, False), (1100, True))}
 
 
 @app.command("warm-up")
@@ -375,7 +375,8 @@ def warm_up(
     """Compile the numba backend now, once per installation, instead of in the first run that needs it.
 
     Runs the bundled model on the numba backend (one run in one kernel call and one step by
-    step for the serial kernels, 1,100 runs for the parallel ones); later processes load the compiled code from the cache folder in
+    step for the serial kernels, 1,100 runs in one call and step by step for the parallel ones); later
+    processes load the compiled code from the cache folder in
     about a second. Two processes, one given `--kernels serial` and one `--kernels parallel`,
     compile the two at once on two cores (`make test` starts them while it installs).
     """

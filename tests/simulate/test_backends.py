@@ -552,13 +552,14 @@ def test_warm_up_runs_the_kernels_it_names_and_says_they_are_ready(monkeypatch, 
     from policylab.cli import app
 
     used: list[str] = []
-    for name in ("_steps_serial", "_steps_parallel", "_simulate_serial"):
+    for name in ("_steps_serial", "_steps_parallel", "_simulate_serial", "_simulate_parallel"):
         kernel = getattr(numba_backend, name)
         monkeypatch.setattr(numba_backend, name, lambda *args, _k=kernel, _n=name: used.append(_n) or _k(*args))
     done = CliRunner().invoke(app, ["warm-up", "--kernels", kernels])
     assert done.exit_code == 0, done.output
     assert f"numba backend ready ({kernels} kernels" in done.output
-    assert set(used) == ({"_simulate_serial", "_steps_serial"} if kernels == "serial" else {"_steps_parallel"})
+    assert set(used) == ({"_simulate_serial", "_steps_serial"} if kernels == "serial"
+                         else {"_simulate_parallel", "_steps_parallel"})
 
 
 def test_warm_up_without_numba_is_a_usage_error_naming_the_extra(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -64,7 +64,7 @@ def _kernels_used(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from policylab.simulate import numba_backend
 
     used: list[str] = []
-    for name in ("_steps_serial", "_steps_parallel"):
+    for name in ("_steps_serial", "_steps_parallel", "_simulate_parallel"):
         kernel = getattr(numba_backend, name)
         monkeypatch.setattr(numba_backend, name,
                             lambda *args, _kernel=kernel, _name=name: used.append(_name) or _kernel(*args))
@@ -79,13 +79,18 @@ def test_a_run_that_found_the_pool_busy_takes_it_when_it_is_free_and_gives_the_s
     call = dict(runs=600, seed=5, variables=["us_iran_tension", "militia_capability"])  # several blocks on any machine
     used = _kernels_used(monkeypatch)
     alone = model.run(backend="numba", **call)
-    assert used == ["_steps_parallel"]  # a run that holds the pool steps to the end in one call
+    assert used == ["_simulate_parallel"]  # a run that finds the pool free runs every block in one call
     used.clear()
-    monkeypatch.setattr(numba_backend, "_POOL", _Pool(busy={0, 1, 2}))  # the start and two tries: busy
+    monkeypatch.setattr(numba_backend, "_POOL", _Pool(busy={0, 1, 2, 3}))  # that call, the start and two tries
     switched = model.run(backend="numba", **call)
     assert used == ["_steps_serial"] * 2 + ["_steps_parallel"]  # 1/POOL_RETRIES of the steps each, then the rest
     for name in alone.data_vars:
         np.testing.assert_array_equal(switched[name].values, alone[name].values)
+    used.clear()
+    stepped = model.run(backend="numba", progress=lambda _done: None, **call)  # progress: step by step
+    assert used and set(used) == {"_steps_parallel"}
+    for name in alone.data_vars:
+        np.testing.assert_array_equal(stepped[name].values, alone[name].values)
 
 
 def _cache_path(env: dict[str, str]) -> str:

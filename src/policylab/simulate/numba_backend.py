@@ -46,7 +46,7 @@ from policylab.model.ir import Method, TimeSpec
 from policylab.simulate.engine import (CACHE_BYTES, Trajectory, block_runs, check_saved, delay_error, nonfinite_error,
                                        saved_times)
 from policylab.simulate.numba_kernels import (D_DELAY, D_LAST, D_SIZE, D_START, D_STOCK, DISPATCHED, _init_parallel,
-                                              _init_serial, _simulate_serial, _steps_parallel,
+                                              _init_serial, _simulate_parallel, _simulate_serial, _steps_parallel,
                                               _steps_serial, cache_folder)
 from policylab.simulate.streams import Streams
 
@@ -56,7 +56,8 @@ MIN_BLOCK = 32  # ensembles smaller than this are not split between threads
 _POOL = threading.Lock()  # numba's thread pool (the prange kernels) may be entered by one Python thread at a time
 POOL_WAIT = 0.1  # seconds a run of several blocks waits for a busy pool before stepping a share of its steps itself
 POOL_RETRIES = 8  # ... that share: 1/8 of its steps serially, then it tries (and waits) again
-_KERNELS = {False: (_init_serial, _steps_serial, _simulate_serial), True: (_init_parallel, _steps_parallel)}
+_KERNELS = {False: (_init_serial, _steps_serial, _simulate_serial),
+            True: (_init_parallel, _steps_parallel, _simulate_parallel)}
 _loaded: set[bool] = set()  # kernels (serial, parallel) this process has compiled or loaded
 _loading = threading.Lock()
 _NO_PIPES = np.zeros(0, dtype=np.int64)
@@ -326,6 +327,10 @@ def simulate(
         done = _in_one_call(program, tape, spec, streams, save, shape, run_values)
         if done is not None:
             return done
+    elif progress is None and not tape.pipelines.shape[0]:
+        done = _in_parallel_call(program, tape, spec, streams, save, shape, run_values)
+        if done is not None:
+            return done
     run = _Run(program, tape, spec, streams, save, shape, run_values)
     _integrate(run, progress)
     with np.errstate(all="ignore"):
@@ -350,6 +355,33 @@ def _in_one_call(program: Program, tape: Tape, spec: TimeSpec, streams: Streams,
             tape.table_params, tape.pipelines, tape.stock_registers, tape.deriv_registers, tape.non_negative,
             tape.rate_registers, shape.save_regs, out)
     return Trajectory(shape.times.copy(), {name: out[k] for k, name in enumerate(save)}) if done else None
+
+
+def _in_parallel_call(program: Program, tape: Tape, spec: TimeSpec, streams: Streams, save: list[str], shape: Layout,
+                      run_values: np.ndarray) -> Trajectory | None:
+    """Several blocks in one parallel kernel call, a register file per thread (``_simulate_parallel``); None if
+    numba's pool is busy or something went wrong, which the caller's call-by-call simulation then shares or names."""
+    runs = program.runs
+    with _kernels(shape.n_blocks) as parallel:
+        if not parallel:
+            return None
+        out = np.empty((len(save), len(shape.times), runs))
+        fail = shape.fail.copy()
+        _simulate_parallel(
+            tape.code, shape.sections, tape.n_registers, shape.width, min(threads(), shape.n_blocks), runs, spec.dt,
+            spec.n_steps, shape.stride, tape.method == Method.RK4, np.ascontiguousarray(streams.keys, dtype=np.uint64),
+            tape.scalar_registers, tape.scalar_values, tape.run_registers, run_values, tape.lever_path, tape.lever_flag,
+            tape.events, tape.times, tape.table_index, tape.table_data, tape.table_params, tape.pipelines,
+            tape.stock_registers, tape.deriv_registers, tape.non_negative, tape.rate_registers, shape.save_regs, out,
+            fail)
+    if _least(fail) <= spec.n_steps:
+        return None
+    data = {name: out[k] for k, name in enumerate(save)}
+    with np.errstate(all="ignore"):
+        finite = math.isfinite(out.sum())  # one pass proves every saved value finite (NaN and inf propagate)
+    if not finite:
+        check_saved(data, shape.times, streams.run_indices)
+    return Trajectory(shape.times.copy(), data)
 
 
 def _integrate(run: _Run, progress: Callable[[int], None] | None) -> None:
