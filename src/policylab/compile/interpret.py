@@ -64,6 +64,11 @@ class Machine:
         # a scalar constant no instruction writes is passed as a float: ufuncs then read no row for it
         self.scalars = {int(r): float(v) for r, v in zip(tape.scalar_registers, tape.scalar_values, strict=True)
                         if int(r) not in written}
+        # a per-run constant no instruction writes, read by a block instruction as one row for every element, is
+        # read from a block of copies instead: NumPy runs a broadcast row as an inner loop per element, which
+        # cost an arrayed model's division by a sampled parameter twice a division of two blocks
+        self.constant_rows = {int(r) for r in tape.run_registers} - written
+        self.expanded: dict[tuple[int, int], np.ndarray] = {}  # (register, elements) -> its block of copies
         self._tables: dict[int, Callable[[Value], Value]] = {}
         # (register, count) -> what an instruction being decoded reads there instead of the rows: a value the
         # same for every run, as a (1,) or (count, 1) array (policylab.compile.uniform sets it)
@@ -74,6 +79,8 @@ class Machine:
         an ensemble reuses the machine and its decoded sections."""
         self.registers.fill(0.0)
         self._load(columns)
+        for (register, _n), block in self.expanded.items():
+            block[...] = self.registers[register]
 
     def _load(self, columns: slice) -> None:
         """The constants, the runs ``columns`` of the per-run values, and the start time into zeroed registers."""
@@ -120,7 +127,13 @@ class Machine:
             return self.reading.get((register, n), self.registers[register:register + n])
         if (register, 1) in self.reading:
             return self.reading[register, 1]
-        return self.scalars[register] if register in self.scalars else self.registers[register:register + 1]
+        if register in self.scalars:
+            return self.scalars[register]
+        if register in self.constant_rows:
+            if (register, n) not in self.expanded:
+                self.expanded[register, n] = np.repeat(self.registers[register:register + 1], n, axis=0)
+            return self.expanded[register, n]
+        return self.registers[register:register + 1]
 
     def table(self, k: int) -> Callable[[Value], Value]:
         """The NumPy kernel of the tape's lookup table ``k`` (``lookup_function``, from the tape's arrays)."""
