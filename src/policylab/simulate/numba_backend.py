@@ -333,12 +333,17 @@ def simulate(
             return done
     run = _Run(program, tape, spec, streams, save, shape, run_values)
     _integrate(run, progress)
+    return _trajectory(run.out, run.times, save, streams)
+
+
+def _trajectory(out: np.ndarray, times: np.ndarray, save: list[str], streams: Streams) -> Trajectory:
+    """The saved values ``out`` as a Trajectory, each finite or named by ``check_saved``."""
+    data = {name: out[k] for k, name in enumerate(save)}
     with np.errstate(all="ignore"):
-        finite = math.isfinite(run.out.sum())  # one pass proves every saved value finite (NaN and inf propagate)
-    data = {name: run.out[k] for k, name in enumerate(save)}
+        finite = math.isfinite(out.sum())  # one pass proves every saved value finite (NaN and inf propagate)
     if not finite:
-        check_saved(data, run.times, streams.run_indices)
-    return Trajectory(run.times, data)
+        check_saved(data, times, streams.run_indices)
+    return Trajectory(times, data)
 
 
 def _in_one_call(program: Program, tape: Tape, spec: TimeSpec, streams: Streams, save: list[str], shape: Layout,
@@ -376,12 +381,7 @@ def _in_parallel_call(program: Program, tape: Tape, spec: TimeSpec, streams: Str
             fail)
     if _least(fail) <= spec.n_steps:
         return None
-    data = {name: out[k] for k, name in enumerate(save)}
-    with np.errstate(all="ignore"):
-        finite = math.isfinite(out.sum())  # one pass proves every saved value finite (NaN and inf propagate)
-    if not finite:
-        check_saved(data, shape.times, streams.run_indices)
-    return Trajectory(shape.times.copy(), data)
+    return _trajectory(out, shape.times.copy(), save, streams)
 
 
 def _integrate(run: _Run, progress: Callable[[int], None] | None) -> None:
