@@ -195,3 +195,10 @@ def test_slider_moves_answer_exactly_the_numbers_of_model_run_through_a_dataset(
                 if isinstance(value, float) and not math.isfinite(value):
                     value = None
                 assert row["values"]["historical"][key] == value, (row["name"], key)
+
+
+def test_the_dashboard_page_says_busy_until_its_script_has_drawn_the_first_ensemble(client):
+    """Browser tests (and users) wait for the status to turn idle: the page must not say so before loading."""
+    page = client.get("/").text
+    status = next(line for line in page.splitlines() if 'id="status"' in line)
+    assert 'data-state="busy"' in status and "idle" not in status
