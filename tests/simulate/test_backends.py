@@ -585,7 +585,6 @@ def test_how_runs_are_split_into_blocks_does_not_change_a_result(monkeypatch) ->
     model = load(FLAGSHIP)
     wide = model.run(runs=70, seed=5, backend="numba", variables=["us_iran_tension", "attack_draws", "attacks"])
     monkeypatch.setattr(numba_backend, "BLOCK", 16)
-    monkeypatch.setattr(numba_backend, "MIN_BLOCK", 16)
     narrow = model.run(runs=70, seed=5, backend="numba", variables=["us_iran_tension", "attack_draws", "attacks"])
     for name in wide.data_vars:
         assert np.array_equal(wide[name].values, narrow[name].values), name
@@ -634,8 +633,9 @@ def test_an_arrayed_model_gets_narrower_blocks_than_a_scalar_one() -> None:
     assert widths["scalar"] >= engine.PER_CALL > widths["arrayed"]
 
 
-@pytest.mark.parametrize(("runs", "threads", "width"), [(1, 2, 1), (10, 2, 10), (200, 2, 100), (10_000, 2, 512),
-                                                        (10_000, 1, 512), (40, 2, 32), (0, 2, 1)])
+@pytest.mark.parametrize(("runs", "threads", "width"), [(1, 2, 1), (10, 2, 5), (200, 2, 100), (10_000, 2, 512),
+                                                        (10_000, 1, 512), (40, 2, 20), (0, 2, 1), (2, 2, 1), (8, 1, 1),
+                                                        (9, 2, 5), (9, 1, 9)])
 def test_blocks_are_wide_but_leave_no_thread_idle(runs: int, threads: int, width: int) -> None:
     assert numba_backend.block_width(runs, threads) == width
 
