@@ -515,27 +515,7 @@ def _arithmetic_block(op, F, w, nb, o, a, b, n, sa, sb):  # type: ignore[no-unty
     (a full block) are one contiguous span: one loop over elements x runs."""
     fo, fa, fb = np.uint64(o) * w, np.uint64(a) * w, np.uint64(max(b, 0)) * w
     if np.uint64(nb) == w and sa == 1 and (sb == 1 or op == MOV):
-        m = n * nb
-        if op == MUL:
-            for j in range(m):
-                i = np.uint64(j)
-                F[fo + i] = F[fa + i] * F[fb + i]
-        elif op == ADD:
-            for j in range(m):
-                i = np.uint64(j)
-                F[fo + i] = F[fa + i] + F[fb + i]
-        elif op == SUB:
-            for j in range(m):
-                i = np.uint64(j)
-                F[fo + i] = F[fa + i] - F[fb + i]
-        elif op == DIV:
-            for j in range(m):
-                i = np.uint64(j)
-                F[fo + i] = F[fa + i] / F[fb + i]
-        else:
-            for j in range(m):
-                i = np.uint64(j)
-                F[fo + i] = F[fa + i]
+        _binary_runs(op, F, fo, fa, fb, n * nb)  # the block's registers x runs as one span of values
         return
     ua, ub = np.uint64(sa) * w, np.uint64(sb) * w
     if op == MUL:
