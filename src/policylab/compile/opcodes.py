@@ -1100,7 +1100,7 @@ class _Lowering(_Expressions):
             scalar_registers=done.scalar_registers, scalar_values=done.scalar_values,
             run_registers=done.run_registers, run_values=done.run_values,
             stock_registers=np.array([s + 1 for s in program.stock_slots], dtype=np.int64),
-            deriv_registers=np.array([done.final(d) for d in derivs], dtype=np.int64),
+            deriv_registers=done.finals(derivs),
             non_negative=np.array(program.non_negative, dtype=np.int64),
             rate_registers=np.array(rate_registers, dtype=np.int64),
             pipelines=pipelines, table_index=done.table_index, table_data=done.table_data,
@@ -1128,7 +1128,11 @@ class _Assembled:
 
     def final(self, register: int) -> int:
         """A provisional register number's final one."""
-        return int(_renumber(np.array([register], dtype=np.int64), self.n_fixed, self.n_scalar, self.n_const)[0])
+        return int(self.finals([register])[0])
+
+    def finals(self, registers: list[int]) -> np.ndarray:
+        """Provisional register numbers' final ones, in one pass (an arrayed model has thousands of net flows)."""
+        return _renumber(np.array(registers, dtype=np.int64).reshape(-1), self.n_fixed, self.n_scalar, self.n_const)
 
 
 def _assemble(ex: _Expressions, fixed: list[Value], width: int) -> _Assembled:
