@@ -56,7 +56,7 @@ def overlaps(row: np.ndarray, column: int) -> bool:
 def rows_writing_what_they_read(model: Model) -> list[list[int]]:
     model.run(deterministic=True, backend="numpy", variables=[])
     runner = next(iter(model._runners.values()))
-    _program, tape = runner._unparametrised
+    _program, tape, _machines = runner._unparametrised
     bad = []
     for lo, hi in (tape.init, tape.stage, tape.deriv):
         for row in tape.code[lo:hi]:

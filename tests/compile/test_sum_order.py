@@ -59,6 +59,6 @@ def test_the_sum_of_an_arrays_registers_is_one_instruction_read_again_not_comput
     model = Model(read_yaml_text(MODEL, "sums.yaml"))
     model.run(deterministic=True, backend="numpy")
     runner = next(iter(model._runners.values()))
-    _program, tape = runner._unparametrised
+    _program, tape, _machines = runner._unparametrised
     lo, hi = tape.stage
     assert int((tape.code[lo:hi, 0] == Op.SUM).sum()) == 1  # summed, written and each read it

@@ -8,6 +8,8 @@ registers) would show against ``Model.run`` of a freshly loaded model, which run
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,29 +20,7 @@ from policylab.errors import SimulationError  # noqa: E402
 from policylab.formats.yaml_reader import read_yaml_text  # noqa: E402
 from policylab.simulate.resume import first_read  # noqa: E402
 
-TEXT = """
-model: resumed
-time: {start: 0, stop: 30, dt: 0.5, save_every: 1, method: METHOD}
-constants:
-  k: 2
-  rate: {value: 0.1, range: [0.05, 0.2], judgement: true}
-lookups:
-  effect: {points: [[0, 1], [50, 0.5], [100, 0]], extrapolation: linear}
-levers:
-  pressure: {baseline: 0, step: {at: 4, to: 1}}
-events:
-  shock: {dates: [3, 18], magnitude: 20}
-stocks:
-  stock: {initial: 10 * k, in: [gain, shock], out: [loss]}
-flows:
-  gain: {equation: "SMOOTH(pressure * effect(stock), 5) + POISSON(0.5) + rate * k + LN(1.5 - pressure / 10)"}
-  loss: {equation: "IF stock > 40 THEN DELAY_FIXED(stock * 0.1, 3, 0) ELSE PREVIOUS(stock * 0.01, 0)"}
-auxiliaries:
-  noisy: {equation: "NORMAL(stock, 1) + SMOOTH3(stock, 2) + DELAY3(gain, 4)"}
-scenarios:
-  later: {policy_from: 12, set: {pressure: 0.5}}
-  throughout: {set: {pressure: 0.5}}
-"""
+TEXT = Path(__file__).with_name("stateful_model.yaml").read_text()
 SAVE = ["stock", "gain", "loss", "noisy"]
 
 

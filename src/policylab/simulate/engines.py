@@ -27,7 +27,7 @@ from policylab.compile.opcodes import Tape, Unsupported, lower
 from policylab.compile.parametric import ParametricTape, parametric
 from policylab.errors import UsageError
 from policylab.model.ir import TimeSpec
-from policylab.simulate.engine import Trajectory, simulate
+from policylab.simulate.engine import Machines, Trajectory, simulate
 from policylab.simulate.streams import Streams
 
 if TYPE_CHECKING:
@@ -76,17 +76,18 @@ class NumpyRunner:
     deterministic: bool
     backend: str = "numpy"
     reads_inputs: bool = True
-    _unparametrised: tuple[Program, Tape] | None = field(default=None, repr=False)
+    _unparametrised: tuple[Program, Tape, Machines] | None = field(default=None, repr=False)
 
     def run(self, inputs: Inputs, values: Values, streams: Streams, spec: TimeSpec, save: list[str],
             progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> Trajectory:
         if values:
             program, tape = self._lower(inputs)
-        else:  # depends only on the scenario, the ensemble size and the mode
-            if self._unparametrised is None:
-                self._unparametrised = self._lower(inputs)
-            program, tape = self._unparametrised
-        return simulate(program, tape, spec, streams, save, progress)
+            return simulate(program, tape, spec, streams, save, progress)
+        if self._unparametrised is None:  # depends only on the scenario, the ensemble size and the mode
+            program, tape = self._lower(inputs)
+            self._unparametrised = (program, tape, Machines(program, tape))
+        program, tape, machines = self._unparametrised
+        return simulate(program, tape, spec, streams, save, progress, machines)
 
     def _lower(self, inputs: Inputs) -> tuple[Program, Tape]:
         program = bind(self.compiled, inputs, self.runs, self.deterministic)
