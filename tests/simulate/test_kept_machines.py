@@ -113,3 +113,15 @@ def test_a_machine_with_a_large_register_file_is_not_kept(monkeypatch: pytest.Mo
     built = _built(monkeypatch)
     model.run(runs=200, seed=1, sample=False, backend="numpy")
     assert built
+
+
+def test_what_a_kept_machine_holds_counts_its_uniform_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _load("euler")  # a lever step and dated events: values the same in every run, on a lane
+    model.run(runs=3, seed=0, sample=False, backend="numpy")
+    runner = next(iter(model._runners.values()))
+    (kept,) = [r for idle in runner._unparametrised[2]._idle.values() for r in idle]
+    assert kept.nbytes() > kept.registers.nbytes
+    monkeypatch.setattr(engine, "HELD_BYTES", kept.registers.nbytes)  # the registers fit, with the lanes not
+    fresh = _load("euler")
+    fresh.run(runs=3, seed=0, sample=False, backend="numpy")
+    assert not [r for idle in next(iter(fresh._runners.values()))._unparametrised[2]._idle.values() for r in idle]

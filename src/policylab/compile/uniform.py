@@ -249,6 +249,17 @@ class _Clocked:
         self.lane.load(self.clock.step * self.stages + self.clock.stage)
 
 
+def held_bytes(section: list[Instruction]) -> int:
+    """Bytes the lanes a decoded section loads hold: their tables, and the registers of a lane that still computes
+    its clock a chunk at a time (what keeping a decoded machine costs beyond its register file)."""
+    total = 0
+    for kernel, _args in section:
+        if isinstance(kernel, _Clocked):
+            lane = kernel.lane
+            total += lane.table.nbytes + (0 if lane.machine is None else lane.machine.registers.nbytes)
+    return total
+
+
 # --- decoding the sections for the step loop -----------------------------------------------------
 
 
@@ -435,4 +446,4 @@ def _cells(cells: np.ndarray, first: int, n: int) -> np.ndarray:
     return cells[first:first + 1] if n == 1 else cells[first:first + n, None]
 
 
-__all__ = ["BUDGET", "Lane", "Plan", "PerRun", "Uniform", "decode", "plan"]
+__all__ = ["BUDGET", "Lane", "Plan", "PerRun", "Uniform", "decode", "held_bytes", "plan"]

@@ -32,7 +32,7 @@ Progress = Callable[[int], None]
 CACHE_BYTES = 2 << 20  # a block of runs' step registers should fit in this (about one core's share of L2 + L3)
 CHECK_EVERY = 16  # steps between the finiteness checks of a block of an ensemble (a block that fails runs again)
 MAX_SEGMENTS = 4  # net flows in more runs of consecutive registers than this are gathered in one copy instead
-HELD_BYTES = 16 << 20  # a prepared runner keeps machines whose register file is at most this
+HELD_BYTES = 32 << 20  # a prepared runner keeps machines holding at most this (registers and uniform lanes)
 HELD_PER_SHAPE = 2  # and at most this many per time spec and block width (threads sharing a runner)
 PER_CALL = 16384  # element-runs a NumPy call should cover on average: below that, its dispatch dominates
 
@@ -61,6 +61,10 @@ class _Run:
         if not np.array_equal(regs, np.arange(first, first + regs.size)):  # pragma: no cover - bind numbers them so
             raise SimulationError("the tape's stock registers are not consecutive")
         self.stocks = self.registers[first:first + regs.size]  # a view: integration writes the registers directly
+
+    def nbytes(self) -> int:
+        """What keeping this machine holds: its register file and the lanes of its uniform values."""
+        return self.registers.nbytes + uniform.held_bytes(self.stage_code)
 
     def draw(self, site: int, counter: int) -> np.ndarray:
         """The uniform draws of the runs held (the decoded sections call this, whichever block is held)."""
@@ -213,8 +217,8 @@ class Machines:
     Building a machine (its register file, the uniform values' plan, the decoded sections) is per
     tape, not per call: one run of a 1,000-region model spent three times its steps' time on it
     (25 of 33 ms). A runner that simulates the same tape again takes a kept machine and restarts
-    it on the call's runs, as the blocks of one ensemble do. Machines of more than ``HELD_BYTES``
-    of registers are not kept (their steps outweigh their set-up); threads that share a runner
+    it on the call's runs, as the blocks of one ensemble do. Machines holding more than ``HELD_BYTES``
+    (registers and uniform lanes) are not kept (their steps outweigh their set-up); threads that share a runner
     each take their own machine.
     """
 
@@ -235,7 +239,7 @@ class Machines:
 
     def give(self, r: _Run) -> None:
         """Keep ``r`` for a later simulation (at most ``HELD_PER_SHAPE`` per time spec and width)."""
-        if r.registers.nbytes > HELD_BYTES:
+        if r.nbytes() > HELD_BYTES:
             return
         with self._lock:
             idle = self._idle.setdefault((r.spec, r.runs), [])
