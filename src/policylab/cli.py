@@ -77,8 +77,16 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)
-err = Console(stderr=True, soft_wrap=True)
+
+
+def console(**options: Any) -> Console:
+    """A console that prints text as written: Rich would read ``infected[north]`` or ``contact_rate[north]`` in a
+    table cell or a message as markup and drop ``[north]``, so PolicyLab's consoles never interpret markup."""
+    return Console(markup=False, **options)
+
+
+out = console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)
+err = console(stderr=True, soft_wrap=True)
 
 
 def models_folder() -> Path:

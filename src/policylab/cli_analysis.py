@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Optional, get_args
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from policylab.choices import Backend
-from policylab.cli import _emit, _errors, _split_vars, default_model, err, out
+from policylab.cli import _emit, _errors, _split_vars, console, default_model, err, out
 from policylab.errors import UsageError
 from policylab.grammar import plural
 from policylab.results.numbers import number
@@ -79,7 +78,7 @@ def _print_table(grid: Table, output: Path | None) -> None:
         out.print(grid)
     else:
         with output.open("w", encoding="utf-8") as handle:
-            Console(file=handle, width=200).print(grid)
+            console(file=handle, width=200).print(grid)
 
 
 def _plot(figure: object, path: Path | None) -> None:

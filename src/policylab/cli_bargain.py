@@ -191,6 +191,8 @@ def _report(case: Case, results: dict[str, xr.Dataset], issue: str | None, fmt: 
     from rich.console import Console
     from rich.table import Table
 
+    from policylab.cli import console as plain
+
     issues = [issue] if issue else list(case.issues)
     when_text = f"state at {when.isoformat()}" if when else "stakeholder judgements alone"
     band = " — median [10–90 % of runs]" if runs > 1 else ""
@@ -212,7 +214,7 @@ def _report(case: Case, results: dict[str, xr.Dataset], issue: str | None, fmt: 
             "Weighted median and compromise weigh actors by capability × salience. "
             "Nash: two-party reading with linear-loss utilities and judged disagreement utilities. "
             "Inputs and their sources: `policylab bargain --inputs`.")
-    console = Console(file=output.open("w", encoding="utf-8"), width=200) if output else Console(width=max(100, Console().width))
+    console = plain(file=output.open("w", encoding="utf-8"), width=200) if output else plain(width=max(100, Console().width))
     try:
         for grid in tables:
             console.print(grid)

@@ -60,8 +60,9 @@ def validate(
 
 
 def _table(report, output: Path | None, console) -> None:  # type: ignore[no-untyped-def]
-    from rich.console import Console
     from rich.table import Table
+
+    from policylab.cli import console as plain
 
     grid = Table(title=f"{report.model}: validation, {report.runs} runs per check, seed {report.seed}",
                  highlight=False)
@@ -71,7 +72,7 @@ def _table(report, output: Path | None, console) -> None:  # type: ignore[no-unt
     for result in report.results:
         row = result.row()
         grid.add_row(row["name"], row["kind"], row["scenario"], row["share"], row["required"], row["verdict"])
-    target = Console(file=output.open("w", encoding="utf-8"), width=200) if output is not None else console
+    target = plain(file=output.open("w", encoding="utf-8"), width=200) if output is not None else console
     target.print(grid)
     for result in report.failed:
         target.print(f"\nFAIL {result.name} ({result.where}): {result.detail}", markup=False, highlight=False)

@@ -221,3 +221,11 @@ def test_plots_share_one_plotly_js_per_folder_the_house_theme_and_scenario_colou
         by_scenario.setdefault(box["name"], set()).add(box["marker"]["color"])
     assert len(by_scenario) == 2 and all(len(c) == 1 for c in by_scenario.values())
     assert len({next(iter(c)) for c in by_scenario.values()}) == 2
+
+
+def test_an_arrayed_parameter_is_named_with_its_element_in_a_table():
+    # Rich reads "[north]" as markup and drops it: four rows all named contact_rate, with no region
+    result = invoke("sensitivity", str(ROOT / "models" / "sir_regions" / "model.yaml"), "-n", "16")
+    assert result.exit_code == 0, result.output
+    shown = {f"contact_rate[{region}]" for region in ("north", "south", "east", "west")}
+    assert shown <= set(re.findall(r"contact_rate\[\w+\]", result.stdout)), result.stdout
