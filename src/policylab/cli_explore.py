@@ -168,18 +168,19 @@ def _store_hint(store: Path | None) -> str:
 def _print_summary(target, run_id: str, console) -> None:
     import pandas as pd
 
+    from policylab.results.numbers import number
     from policylab.store import summarise
 
     info = target.info(run_id)
     frame = summarise(target, run_id)
     console.print(f"\nrun {run_id}: {info.runs_done} runs of {info.row['model']} — median and 10–90 % of runs per policy",
                   highlight=False, markup=False)
-    table = pd.DataFrame({
+    table = pd.DataFrame({  # numbers as every table writes them (results.numbers)
         "policy": frame["policy"], "outcome": frame["outcome"],
-        "median": [f"{v:.4g}" for v in frame["median"]],
-        "10–90 %": [f"{a:.4g} – {b:.4g}" for a, b in zip(frame["p10"], frame["p90"])],
+        "median": [number(float(v)) for v in frame["median"]],
+        "10–90 %": [f"{number(float(a))} – {number(float(b))}" for a, b in zip(frame["p10"], frame["p90"])],
     })
-    _print_frame(console, table)
+    _print_frame(console, table, right={"median", "10–90 %"})
     console.print(f"stored in {target.root}; `policylab runs show {run_id}` · `policylab runs export {run_id} --format csv`",
                   highlight=False, markup=False)
 
@@ -217,8 +218,9 @@ def _backend_of(target, run_id: str) -> str:  # type: ignore[no-untyped-def]
         return "?"
 
 
-def _print_frame(console, frame: pd.DataFrame) -> None:
-    """A plain, aligned, unwrapped table (text left, numbers right): readable by people and by ``awk``.
+def _print_frame(console, frame: pd.DataFrame, right: set[str] | frozenset[str] = frozenset()) -> None:
+    """A plain, aligned, unwrapped table (text left, numbers and the columns ``right`` names right): readable by
+    people and by ``awk``.
 
     Cells come from the store, which may hold anything: control characters are shown escaped.
     """
@@ -229,7 +231,7 @@ def _print_frame(console, frame: pd.DataFrame) -> None:
     cells = [[printable(str(c)) for c in frame.columns]] + [[printable(str(v)) for v in row]
                                                             for row in frame.itertuples(index=False)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(frame.columns))]
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) or c in right for c in frame.columns]
     for row in cells:
         line = "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric))
         console.print(line.rstrip(), highlight=False, markup=False, soft_wrap=True)

@@ -84,3 +84,18 @@ def test_bad_explore_options_are_usage_errors(cli, args, message):
 def test_resuming_an_unknown_run_says_where_to_look(cli):
     result = cli("explore", "--resume", "20200101-000000-abcdef", "-q")
     assert result.exit_code == 1 and "see `policylab runs list`" in result.stderr
+
+
+def test_runs_show_writes_numbers_as_every_table_does(cli, tmp_path):
+    from policylab.results.numbers import number
+    from policylab.store import Store, summarise
+
+    run_id = cli("explore", NOISY, "--runs", 20, "--workers", 1, "-q").stdout.strip()
+    shown = cli("runs", "show", run_id).stdout.splitlines()
+    frame = summarise(Store(tmp_path / "store"), run_id)
+    assert len(frame)
+    for row in frame.itertuples(index=False):
+        line = next(text for text in shown if text.split()[:2] == [row.policy, row.outcome])
+        median, spread = line.split(maxsplit=2)[2].split(maxsplit=1)
+        assert median == number(float(row.median))  # 3 significant figures, thousands separated (results.numbers)
+        assert spread.strip() == f"{number(float(row.p10))} – {number(float(row.p90))}"
