@@ -85,5 +85,11 @@ def _table(report, output: Path | None, console) -> None:  # type: ignore[no-unt
                 target.print(f"  reproduce: {example.command}", markup=False, highlight=False)
             if example.note:
                 target.print(f"  note: {example.note}", markup=False, highlight=False)
+    weak = [result.name for result in report.results if result.weak]
+    if weak:
+        target.print(f"\nweak: {', '.join(weak)} — the share's 80 % Wilson interval (in brackets) holds the required "
+                     f"share, so another {report.runs}-run ensemble could give the other verdict; more runs (-n) "
+                     "narrow it", markup=False, highlight=False)
     passed = len(report.results) - len(report.failed)
-    target.print(f"\n{passed} passed, {len(report.failed)} failed", markup=False, highlight=False)
+    target.print(f"\n{passed} passed, {len(report.failed)} failed" + (f" ({len(weak)} weak)" if weak else ""),
+                 markup=False, highlight=False)

@@ -7,6 +7,8 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Literal, get_args
 
+from policylab.results.intervals import Interval
+
 Kind = Literal["behaviour", "data", "reality", "lever_response", "holdout", "extreme", "integration", "units"]
 KINDS: tuple[str, ...] = get_args(Kind)
 AUTOMATIC: tuple[str, ...] = ("extreme", "integration", "units")
@@ -56,12 +58,35 @@ class CheckResult:
     def verdict(self) -> str:
         return "pass" if self.passed else "FAIL"
 
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The share's Wilson interval (the tables' 80 %) when it is a share of sampled runs: how far it could move
+        with another ensemble of the same size. None for shares of fixed items (observations, settings...)."""
+        if self.counted != "runs" or not self.total or self.share is None or not math.isfinite(self.share):
+            return None
+        return Interval().wilson(round(self.share * self.total), self.total)
+
+    @property
+    def weak(self) -> bool:
+        """Whether another ensemble of this size could well give the other verdict: the share's interval holds the
+        required share. A requirement of every run is never weak: its verdict is whether some run fails (the
+        interval still says how often an unseen failure could be)."""
+        band = self.interval
+        return (band is not None and self.required is not None and self.required < 1.0
+                and band[0] < self.required <= band[1])
+
     def row(self) -> dict[str, str]:
-        """The cells of the report's table (name, kind, scenario, share, required, verdict)."""
+        """The cells of the report's table (name, kind, scenario, share, required, verdict): a share of runs with
+        its interval, and ``weak`` when that interval holds the required share."""
         share = "—" if self.share is None or (isinstance(self.share, float) and math.isnan(self.share)) else (
             f"{self.share:.1%} of {self.total} {self.counted}" if self.total else f"{self.share:.1%}")
+        band = self.interval
+        if band is not None:
+            share += f" [{band[0]:.1%}–{band[1]:.1%}]"
         if self.trigger_share is not None:
             share += f" (triggered in {self.trigger_share:.1%})"
+        if self.weak:
+            share += ", weak"
         required = "—" if self.required is None else f"{self.required:.0%}"
         if self.median is not None:
             required += " + median"
@@ -92,7 +117,8 @@ class ValidationReport:
         """A versioned, JSON-ready structure (``report_version`` changes when fields change meaning)."""
         return {"report_version": REPORT_VERSION, "model": self.model, "path": self.path, "runs": self.runs,
                 "seed": self.seed, "backend": self.backend, "ok": self.ok,
-                "checks": [_clean(asdict(r)) | {"verdict": r.verdict} for r in self.results]}
+                "checks": [_clean(asdict(r)) | {"verdict": r.verdict, "interval": _clean(r.interval), "weak": r.weak}
+                           for r in self.results]}
 
 
 def _clean(value: object) -> object:
