@@ -23,6 +23,8 @@ import numpy as np
 
 import policylab
 from policylab.model.ir import Constant, Event, GeneratedEvent, Lever, Stock
+from policylab.results.intervals import Interval
+from policylab.validation.results import CheckResult
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "models" / "iraq_dialogue"
@@ -34,17 +36,11 @@ RESULTS = MODEL_DIR / "card" / "results.json"
 RUNS = 1000
 SEED = 0
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
-WILSON_Z = 1.2815515655446004  # 80 % two-sided
 
 
-def wilson(successes: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
-    """Wilson score interval of a share (the Monte Carlo uncertainty of a probability)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """Wilson score interval of a share (the Monte Carlo uncertainty of a probability): the 80 % of every table."""
+    return Interval().wilson(successes, n)
 
 
 def _date_index(ds: Any, date: str) -> int:
@@ -242,6 +238,17 @@ def num(x: float | None) -> str:
     return f"{x:.3g}"
 
 
+def share_band(check: dict[str, Any]) -> str:
+    """A validation share's interval, as ``policylab validate`` prints it (``CheckResult``): `` [a–b %]`` for a
+    share of runs, with ``, weak`` when the interval holds the required share; nothing for shares of fixed items."""
+    result = CheckResult("", check["kind"], check["scenario"], check["share"], check["required"], check["passed"],
+                         check["counted"], check["total"])
+    band = result.interval
+    if band is None:
+        return ""
+    return f" [{100 * band[0]:.1f}–{100 * band[1]:.1f} %]" + (", weak" if result.weak else "")
+
+
 def render() -> str:
     """The card: the template filled with the results file and the model file's own tables."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), undefined=jinja2.StrictUndefined,
@@ -249,6 +256,7 @@ def render() -> str:
     env.filters["pct"] = pct
     env.filters["num"] = num
     env.filters["count"] = count
+    env.filters["share_band"] = share_band
     env.filters["min_by_length"] = lambda items: min(items, key=lambda x: (len(x["variables"]), x["id"]), default=None)
     env.tests["superset"] = lambda have, need: set(need) <= set(have)
     results = json.loads(RESULTS.read_text(encoding="utf-8"))
