@@ -63,6 +63,7 @@ def _table(report, output: Path | None, console) -> None:  # type: ignore[no-unt
     from rich.table import Table
 
     from policylab.cli import console as plain
+    from policylab.results.intervals import Interval
 
     grid = Table(title=f"{report.model}: validation, {report.runs} runs per check, seed {report.seed}",
                  highlight=False)
@@ -87,9 +88,9 @@ def _table(report, output: Path | None, console) -> None:  # type: ignore[no-unt
                 target.print(f"  note: {example.note}", markup=False, highlight=False)
     weak = [result.name for result in report.results if result.weak]
     if weak:
-        target.print(f"\nweak: {', '.join(weak)} — the share's 80 % Wilson interval (in brackets) holds the required "
-                     f"share, so another {report.runs}-run ensemble could give the other verdict; more runs (-n) "
-                     "narrow it", markup=False, highlight=False)
+        target.print(f"\nweak: {', '.join(weak)} — the share's {Interval().coverage * 100:.3g} % Wilson interval (in "
+                     f"brackets) holds the required share, so another {report.runs}-run ensemble could give the other "
+                     "verdict; more runs (-n) narrow it", markup=False, highlight=False)
     passed = len(report.results) - len(report.failed)
     target.print(f"\n{passed} passed, {len(report.failed)} failed" + (f" ({len(weak)} weak)" if weak else ""),
                  markup=False, highlight=False)
